@@ -1,0 +1,103 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Config is the ingest role's configuration.
+type Config struct {
+	MQTT MQTTConfig `yaml:"mqtt"`
+	// Partners whose topics are accepted (sensors/{partner}/{device}).
+	Partners []string `yaml:"partners"`
+	// QueueSize bounds decoded messages waiting for Kafka; when full, the
+	// MQTT handler blocks and the broker holds further messages.
+	QueueSize int `yaml:"queue_size"`
+	// Producers is the number of concurrent Kafka writes.
+	Producers int `yaml:"producers"`
+	// MaxBatch is the largest number of MQTT messages one Kafka write takes.
+	MaxBatch int `yaml:"max_batch"`
+	// Linger is how long the Kafka writer waits to fill a batch.
+	Linger          time.Duration `yaml:"linger"`
+	MaxPayloadBytes int           `yaml:"max_payload_bytes"`
+	MaxPast         time.Duration `yaml:"max_past"`
+	MaxFuture       time.Duration `yaml:"max_future"`
+	// RegistryFile is the declared device registry (CSV).
+	RegistryFile string `yaml:"registry_file"`
+}
+
+// MQTTConfig says how ingest reaches the broker.
+type MQTTConfig struct {
+	URL      string `yaml:"url"` // tcp://host:1883, ssl://host:8883
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Topic filter; the default sensors/+/+ matches sensors/{partner}/{device}.
+	Topic string `yaml:"topic"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.MQTT.URL == "" {
+		c.MQTT.URL = "tcp://127.0.0.1:1883"
+	}
+	if c.MQTT.ClientID == "" {
+		c.MQTT.ClientID = "ioc-ingest-1"
+	}
+	if c.MQTT.Topic == "" {
+		c.MQTT.Topic = "sensors/+/+"
+	}
+	if len(c.Partners) == 0 {
+		c.Partners = []string{"viettel", "vnpt"}
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 20000
+	}
+	if c.Producers == 0 {
+		c.Producers = 4
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 2000
+	}
+	if c.Linger == 0 {
+		c.Linger = 2 * time.Millisecond
+	}
+	if c.MaxPayloadBytes == 0 {
+		c.MaxPayloadBytes = 256 << 10
+	}
+	if c.MaxPast == 0 {
+		c.MaxPast = 30 * 24 * time.Hour
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = 5 * time.Minute
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.MQTT.URL)
+	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("ingest.mqtt.url: %q must look like tcp://host:1883 or ssl://host:8883", c.MQTT.URL)
+	}
+	if c.MQTT.ClientID == "" {
+		return errors.New("ingest.mqtt.client_id: required, and unique per ingest instance (the broker keeps its session by it)")
+	}
+	if len(c.Partners) == 0 {
+		return errors.New("ingest.partners: list at least one partner")
+	}
+	switch {
+	case c.QueueSize < 1:
+		return fmt.Errorf("ingest.queue_size: %d must be positive", c.QueueSize)
+	case c.Producers < 1 || c.Producers > 64:
+		return fmt.Errorf("ingest.producers: %d is outside 1..64", c.Producers)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("ingest.max_batch: %d must be positive", c.MaxBatch)
+	case c.MaxPayloadBytes < 64:
+		return fmt.Errorf("ingest.max_payload_bytes: %d is too small", c.MaxPayloadBytes)
+	case c.MaxPast <= 0 || c.MaxFuture < 0:
+		return errors.New("ingest.max_past must be positive and ingest.max_future not negative")
+	}
+	return nil
+}

@@ -1,0 +1,287 @@
+// Package ingest is the pipeline's intake: it subscribes to the partners'
+// sensor topics over MQTT, decodes and validates each message, and produces
+// readings (or dead letters) to Kafka. An MQTT message is acknowledged to the
+// broker only after Kafka acknowledged its records on all in-sync replicas,
+// so a crash at any point leaves the message with the broker for redelivery.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/ingest/payload"
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
+)
+
+// Service runs the ingest role.
+type Service struct {
+	cfg      Config
+	kafka    kafkaconn.Config
+	log      *slog.Logger
+	m        *metrics
+	reg      *registry.Registry
+	decoder  payload.Decoder
+	partners map[string]bool
+
+	queue     chan item
+	stopping  chan struct{}
+	ready     atomic.Bool
+	connected atomic.Bool
+}
+
+// item is one MQTT message with the Kafka records it became.
+type item struct {
+	msg     mqtt.Message
+	records []kafka.Message
+}
+
+// New checks the configuration and prepares the role.
+func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	devices, err := registry.Load(cfg.RegistryFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize), reg: devices,
+		decoder:  payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
+		partners: map[string]bool{},
+		queue:    make(chan item, cfg.QueueSize),
+		stopping: make(chan struct{}),
+	}
+	for _, p := range cfg.Partners {
+		s.partners[p] = true
+	}
+	return s, nil
+}
+
+// Ready reports whether the role is connected and taking messages.
+func (s *Service) Ready() bool { return s.ready.Load() && s.connected.Load() }
+
+// Run consumes MQTT until ctx is cancelled, then drains what it holds to
+// Kafka, acknowledges it, and disconnects.
+func (s *Service) Run(ctx context.Context) error {
+	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
+		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter)
+	}); err != nil {
+		return err
+	}
+	writer := &kafka.Writer{
+		Addr:         kafka.TCP(s.kafka.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: s.cfg.Linger,
+		BatchSize:    s.cfg.MaxBatch * 4,
+		BatchBytes:   32 << 20,
+		MaxAttempts:  3,
+		Transport:    s.kafka.Transport(),
+	}
+	defer writer.Close()
+
+	client := mqtt.NewClient(s.mqttOptions())
+	// Producers drain the queue even after ctx is cancelled; they get their
+	// own context with a deadline so a dead Kafka cannot hang shutdown.
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	var g errgroup.Group
+	for i := 0; i < s.cfg.Producers; i++ {
+		g.Go(func() error { return s.produce(drainCtx, writer) })
+	}
+
+	tok := client.Connect()
+	tok.Wait()
+	if err := tok.Error(); err != nil {
+		close(s.stopping)
+		_ = g.Wait()
+		return fmt.Errorf("connecting to MQTT broker %s: %w (is the broker running? try deploy/local/services.sh status)", s.cfg.MQTT.URL, err)
+	}
+	s.ready.Store(true)
+	s.log.Info("ingest running", "mqtt", s.cfg.MQTT.URL, "topic", s.cfg.MQTT.Topic, "kafka", strings.Join(s.kafka.Brokers, ","),
+		"registry_devices", s.reg.Len())
+
+	<-ctx.Done()
+	// Shutdown: readiness off, stop intake, drain and acknowledge, disconnect.
+	s.ready.Store(false)
+	close(s.stopping)
+	timer := time.AfterFunc(30*time.Second, cancelDrain)
+	defer timer.Stop()
+	err := g.Wait()
+	client.Disconnect(500)
+	s.log.Info("ingest stopped", "left_in_queue", len(s.queue))
+	return err
+}
+
+func (s *Service) mqttOptions() *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().
+		AddBroker(s.cfg.MQTT.URL).
+		SetClientID(s.cfg.MQTT.ClientID).
+		SetUsername(s.cfg.MQTT.Username).
+		SetPassword(s.cfg.MQTT.Password).
+		SetCleanSession(false).   // the broker keeps our subscription and queues while we are away
+		SetAutoAckDisabled(true). // acknowledge after Kafka has the records
+		SetOrderMatters(true).
+		SetKeepAlive(30 * time.Second).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetConnectTimeout(10 * time.Second)
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		s.connected.Store(true)
+		s.m.connected.Set(1)
+		tok := c.Subscribe(s.cfg.MQTT.Topic, 1, s.onMessage)
+		tok.Wait()
+		if err := tok.Error(); err != nil {
+			s.log.Error("subscribing", "topic", s.cfg.MQTT.Topic, "err", err)
+			return
+		}
+		s.log.Info("mqtt connected and subscribed", "topic", s.cfg.MQTT.Topic, "qos", 1)
+	})
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		s.connected.Store(false)
+		s.m.connected.Set(0)
+		s.log.Warn("mqtt connection lost; reconnecting", "err", err)
+	})
+	return o
+}
+
+// onMessage runs on paho's single delivery goroutine. It must not ack: the
+// producer does that once Kafka has the records.
+func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
+	now := time.Now()
+	it := item{msg: m}
+	readings, err := s.decode(m.Topic(), m.Payload(), now)
+	if err != nil {
+		dl := event.NewDeadLetter("mqtt", m.Topic(), m.Payload(), now.UnixMilli(), err)
+		val, merr := event.MarshalDeadLetter(&dl)
+		if merr != nil {
+			s.log.Error("encoding dead letter", "err", merr)
+			return // not acknowledged: the broker redelivers
+		}
+		it.records = append(it.records, kafka.Message{Topic: s.kafka.Topic(event.TopicDeadLetter), Key: []byte(m.Topic()), Value: val})
+		s.m.deadLetters.WithLabelValues(string(dl.Reason)).Inc()
+		s.log.Debug("dead letter", "topic", m.Topic(), "reason", dl.Reason, "detail", dl.Detail)
+	} else {
+		topic := s.kafka.Topic(event.TopicReadings)
+		for i := range readings {
+			val, merr := event.MarshalReading(&readings[i])
+			if merr != nil {
+				s.log.Error("encoding reading", "err", merr)
+				return
+			}
+			it.records = append(it.records, kafka.Message{Topic: topic, Key: []byte(readings[i].DeviceID), Value: val})
+		}
+		s.m.readings.Add(float64(len(readings)))
+	}
+	select {
+	case s.queue <- it:
+		s.m.queueDepth.Set(float64(len(s.queue)))
+	case <-s.stopping:
+		// Not acknowledged: the broker keeps it in our session.
+	}
+}
+
+func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Reading, error) {
+	parts := strings.Split(topic, "/")
+	if len(parts) != 3 || parts[0] != "sensors" || parts[1] == "" || parts[2] == "" {
+		return nil, event.Invalid(event.ReasonBadTopic, "topic %q is not sensors/{partner}/{device_id}", topic)
+	}
+	partner, device := parts[1], parts[2]
+	if !s.partners[partner] {
+		return nil, event.Invalid(event.ReasonBadTopic, "partner %q is not configured (ingest.partners)", partner)
+	}
+	readings, err := s.decoder.Decode(nil, partner, device, body, now)
+	if err != nil {
+		return nil, err
+	}
+	dev := s.reg.Lookup(device)
+	for i := range readings {
+		if dev != nil {
+			readings[i].Ward = dev.Ward
+			readings[i].Registered = dev.Partner == partner
+		}
+	}
+	return readings, nil
+}
+
+// produce writes batches of queued messages to Kafka and acknowledges them
+// to the broker once Kafka has them.
+func (s *Service) produce(ctx context.Context, w *kafka.Writer) error {
+	batch := make([]item, 0, 64)
+	var records []kafka.Message
+	for {
+		batch, records = batch[:0], records[:0]
+		select {
+		case it := <-s.queue:
+			batch = append(batch, it)
+			records = append(records, it.records...)
+		case <-s.stopping:
+			select {
+			case it := <-s.queue:
+				batch = append(batch, it)
+				records = append(records, it.records...)
+			default:
+				return nil // stopped and drained
+			}
+		}
+	fill:
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case it := <-s.queue:
+				batch = append(batch, it)
+				records = append(records, it.records...)
+			default:
+				break fill
+			}
+		}
+		s.m.queueDepth.Set(float64(len(s.queue)))
+		if err := s.write(ctx, w, records); err != nil {
+			// Only when shutting down with Kafka unreachable: the messages are
+			// not acknowledged and the broker redelivers them to our session.
+			s.log.Error("giving up on a batch at shutdown; the broker will redeliver it", "messages", len(batch), "err", err)
+			return nil
+		}
+		for _, it := range batch {
+			it.msg.Ack()
+		}
+		s.m.acked.Add(float64(len(batch)))
+	}
+}
+
+func (s *Service) write(ctx context.Context, w *kafka.Writer, records []kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for {
+		start := time.Now()
+		err := w.WriteMessages(ctx, records...)
+		if err == nil {
+			s.m.writeSeconds.Observe(time.Since(start).Seconds())
+			return nil
+		}
+		s.m.writeErrors.Inc()
+		if ctx.Err() != nil {
+			return fmt.Errorf("writing %d records to kafka: %w", len(records), err)
+		}
+		s.log.Warn("writing to kafka failed; retrying", "records", len(records), "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return fmt.Errorf("writing %d records to kafka: %w", len(records), ctx.Err())
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}

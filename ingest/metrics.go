@@ -1,0 +1,39 @@
+package ingest
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	readings     prometheus.Counter
+	acked        prometheus.Counter
+	deadLetters  *prometheus.CounterVec
+	queueDepth   prometheus.Gauge
+	connected    prometheus.Gauge
+	writeSeconds prometheus.Histogram
+	writeErrors  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
+	m := &metrics{
+		readings: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_readings_total",
+			Help: "Readings decoded from MQTT and queued for Kafka."}),
+		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_mqtt_acked_total",
+			Help: "MQTT messages acknowledged to the broker after Kafka took their records."}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_ingest_dead_letters_total",
+			Help: "MQTT messages sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_queue_depth",
+			Help: "MQTT messages decoded and waiting for Kafka."}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_mqtt_connected",
+			Help: "1 while connected to the MQTT broker."}),
+		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_ingest_kafka_write_seconds",
+			Help: "Time for Kafka to acknowledge a batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_kafka_write_errors_total",
+			Help: "Failed Kafka writes (retried)."}),
+	}
+	capacity := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_queue_capacity",
+		Help: "Bound of the ingest queue (ingest.queue_size)."})
+	capacity.Set(float64(queueSize))
+	if reg != nil {
+		reg.MustRegister(m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, capacity)
+	}
+	return m
+}

@@ -1,0 +1,103 @@
+// Package chconn holds the ClickHouse connection settings every role shares.
+package chconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says where ClickHouse is. The password may come from a file
+// (password_file) so that it never sits in the repository or the config.
+type Config struct {
+	Addr         []string      `yaml:"addr"` // native protocol, host:9000
+	Database     string        `yaml:"database"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	// Cluster, when set, makes the migration create replicated tables ON
+	// CLUSTER with this name (see docs/clickhouse.md).
+	Cluster string `yaml:"cluster"`
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if len(c.Addr) == 0 {
+		c.Addr = []string{"127.0.0.1:9000"}
+	}
+	if c.Database == "" {
+		c.Database = "ioc"
+	}
+	if c.Username == "" {
+		c.Username = "default"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if len(c.Addr) == 0 {
+		return errors.New("clickhouse.addr: at least one host:port (native protocol, usually 9000) is required")
+	}
+	for _, a := range c.Addr {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("clickhouse.addr: %q is not host:port: %w", a, err)
+		}
+	}
+	if !identRE.MatchString(c.Database) {
+		return fmt.Errorf("clickhouse.database: %q must be a plain identifier", c.Database)
+	}
+	if c.Cluster != "" && !identRE.MatchString(c.Cluster) {
+		return fmt.Errorf("clickhouse.cluster: %q must be a plain identifier", c.Cluster)
+	}
+	if c.Password != "" && c.PasswordFile != "" {
+		return errors.New("clickhouse: set password or password_file, not both")
+	}
+	return nil
+}
+
+// Open connects without selecting a database (so that the migration can
+// create it); every query names its tables as database.table.
+func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
+	password := c.Password
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading clickhouse.password_file: %w", err)
+		}
+		password = strings.TrimSpace(string(b))
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:            c.Addr,
+		Auth:            clickhouse.Auth{Database: "default", Username: c.Username, Password: password},
+		DialTimeout:     c.DialTimeout,
+		MaxOpenConns:    8,
+		MaxIdleConns:    4,
+		ConnMaxLifetime: time.Hour,
+		ReadTimeout:     60 * time.Second,
+		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening clickhouse %s: %w", strings.Join(c.Addr, ","), err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
+	defer cancel()
+	if err := conn.Ping(pctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("reaching clickhouse %s: %w (is it running? try deploy/local/services.sh status)", strings.Join(c.Addr, ","), err)
+	}
+	return conn, nil
+}

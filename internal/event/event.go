@@ -1,0 +1,233 @@
+// Package event holds the records that travel between the pipeline's stages
+// over Kafka. It is the only code the stages share: ingest produces these
+// records, stream and dashboard consume them.
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Kafka topics. Records are JSON; the version is part of the topic name so
+// that a breaking change gets a new topic and old consumers keep working.
+const (
+	TopicReadings   = "ioc.sensor.readings.v1"
+	TopicDeadLetter = "ioc.deadletter.v1"
+)
+
+// Location is the time zone of the city; every calendar computation (days,
+// months, the wall's clocks) uses it.
+var Location = mustLoad("Asia/Ho_Chi_Minh")
+
+func mustLoad(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		// Without tzdata the city offset is fixed (no DST in Vietnam).
+		return time.FixedZone(name, 7*3600)
+	}
+	return loc
+}
+
+// Kind tells which of the SenML value fields a reading carries.
+type Kind uint8
+
+const (
+	KindNumber Kind = 1
+	KindString Kind = 2
+	KindBool   Kind = 3
+)
+
+// Reading is one normalised sensor measurement, keyed in Kafka by DeviceID.
+type Reading struct {
+	ID         string  `json:"id"`
+	Partner    string  `json:"partner"`
+	DeviceID   string  `json:"device_id"`
+	Metric     string  `json:"metric"`
+	Kind       Kind    `json:"kind"`
+	Value      float64 `json:"v"`
+	String     string  `json:"vs,omitempty"`
+	Bool       bool    `json:"vb,omitempty"`
+	Unit       string  `json:"u,omitempty"`
+	ObservedMs int64   `json:"t"`
+	ReceivedMs int64   `json:"rt"`
+	// TimeFromSource is false when the payload had no time and ingest used
+	// the receive time ("now" in SenML terms).
+	TimeFromSource bool   `json:"ts_src"`
+	Ward           string `json:"ward,omitempty"`
+	Registered     bool   `json:"registered"`
+}
+
+// ReadingID is the deterministic identity of a reading: the same partner,
+// device, metric and observation time always give the same id, so a
+// redelivered MQTT message or a replayed Kafka batch is recognisable
+// downstream.
+func ReadingID(partner, device, metric string, observedMs int64) string {
+	h := sha256.New()
+	var buf [20]byte
+	h.Write([]byte(partner))
+	h.Write([]byte{0})
+	h.Write([]byte(device))
+	h.Write([]byte{0})
+	h.Write([]byte(metric))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendInt(buf[:0], observedMs, 10))
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum[:16])
+}
+
+// Limits bound what a valid reading may look like.
+type Limits struct {
+	MaxPast   time.Duration // oldest acceptable observation, relative to receipt
+	MaxFuture time.Duration // newest acceptable observation, relative to receipt
+}
+
+// maxDateTimeMs is 2100-01-01: ClickHouse DateTime is 32-bit and wraps
+// silently past 2106, so later times are rejected before they get there.
+const maxDateTimeMs = 4102444800000
+
+// NoWindow accepts any observation time that ClickHouse can store; stream
+// uses it, since a replay may legitimately carry old readings.
+var NoWindow = Limits{MaxPast: 1 << 62, MaxFuture: 1 << 62}
+
+// DefaultLimits accepts observations up to 30 days old and 5 minutes ahead
+// of the receiving clock.
+var DefaultLimits = Limits{MaxPast: 30 * 24 * time.Hour, MaxFuture: 5 * time.Minute}
+
+// ValidationError is a reading that must go to the dead-letter topic.
+type ValidationError struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *ValidationError) Error() string { return string(e.Reason) + ": " + e.Detail }
+
+// Invalid builds a ValidationError.
+func Invalid(r Reason, format string, args ...any) *ValidationError {
+	return &ValidationError{Reason: r, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks a reading after decoding; it is run again by stream on
+// what it reads from Kafka, so a producer that bypasses ingest cannot put a
+// broken row into ClickHouse.
+func (r *Reading) Validate(l Limits) error {
+	switch {
+	case r.Partner == "" || r.DeviceID == "":
+		return Invalid(ReasonBadTopic, "partner and device id are required")
+	case r.Metric == "":
+		return Invalid(ReasonMissingName, "reading has no name (SenML n/bn)")
+	case !utf8.ValidString(r.Partner) || !utf8.ValidString(r.DeviceID) || !utf8.ValidString(r.Metric) ||
+		!utf8.ValidString(r.Unit) || !utf8.ValidString(r.String):
+		return Invalid(ReasonInvalidUTF8, "text fields must be UTF-8")
+	case len(r.DeviceID) > 128 || len(r.Metric) > 128 || len(r.Unit) > 32 || len(r.String) > 4096:
+		return Invalid(ReasonTooLong, "field too long (device/metric 128, unit 32, vs 4096 bytes)")
+	}
+	switch r.Kind {
+	case KindNumber:
+		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+			return Invalid(ReasonBadValue, "value is NaN or infinite")
+		}
+	case KindString, KindBool:
+	default:
+		return Invalid(ReasonMissingValue, "record has no v, vs or vb")
+	}
+	if r.ObservedMs <= 0 || r.ObservedMs >= maxDateTimeMs || r.ReceivedMs <= 0 || r.ReceivedMs >= maxDateTimeMs {
+		return Invalid(ReasonBadTime, "times must lie between 1970 and 2100 (ClickHouse DateTime would wrap)")
+	}
+	if r.ObservedMs < r.ReceivedMs-l.MaxPast.Milliseconds() || r.ObservedMs > r.ReceivedMs+l.MaxFuture.Milliseconds() {
+		return Invalid(ReasonBadTime, "observation time %s is outside [-%s, +%s] of receipt %s",
+			time.UnixMilli(r.ObservedMs).In(Location).Format(time.RFC3339), l.MaxPast, l.MaxFuture,
+			time.UnixMilli(r.ReceivedMs).In(Location).Format(time.RFC3339))
+	}
+	if want := ReadingID(r.Partner, r.DeviceID, r.Metric, r.ObservedMs); r.ID != want {
+		return Invalid(ReasonBadID, "event id %q does not match its content", r.ID)
+	}
+	return nil
+}
+
+// Reason is a dead-letter reason code. Codes are stable: operators and
+// analysts filter on them.
+type Reason string
+
+const (
+	ReasonNotJSON      Reason = "not_json"
+	ReasonBadSenML     Reason = "bad_senml"
+	ReasonMissingName  Reason = "missing_name"
+	ReasonMissingValue Reason = "missing_value"
+	ReasonBadValue     Reason = "bad_value"
+	ReasonInvalidUTF8  Reason = "invalid_utf8"
+	ReasonBadTime      Reason = "bad_time"
+	ReasonOversize     Reason = "oversize"
+	ReasonTooLong      Reason = "field_too_long"
+	ReasonBadTopic     Reason = "bad_topic"
+	ReasonBadID        Reason = "bad_event_id"
+	ReasonBadRecord    Reason = "bad_record"
+	ReasonEmpty        Reason = "empty"
+)
+
+// DeadLetter is input that could not be turned into events, with why. Raw
+// holds the bytes exactly as received.
+type DeadLetter struct {
+	ID          string `json:"id"`
+	Source      string `json:"source"`       // mqtt, kafka, http
+	SourceTopic string `json:"source_topic"` // MQTT topic or Kafka topic/partition/offset
+	Reason      Reason `json:"reason"`
+	Detail      string `json:"detail"`
+	Raw         []byte `json:"raw"` // base64 in JSON
+	ReceivedMs  int64  `json:"rt"`
+}
+
+// DeadLetterID is deterministic over what was received and where, so a
+// replay of the dead-letter topic does not double rows.
+func DeadLetterID(source, sourceTopic string, raw []byte, receivedMs int64) string {
+	h := sha256.New()
+	var buf [20]byte
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(sourceTopic))
+	h.Write([]byte{0})
+	h.Write(strconv.AppendInt(buf[:0], receivedMs, 10))
+	h.Write([]byte{0})
+	h.Write(raw)
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum[:16])
+}
+
+// NewDeadLetter fills the id of a dead letter.
+func NewDeadLetter(source, sourceTopic string, raw []byte, receivedMs int64, err error) DeadLetter {
+	dl := DeadLetter{Source: source, SourceTopic: sourceTopic, Raw: raw, ReceivedMs: receivedMs, Reason: ReasonBadRecord}
+	if ve, ok := err.(*ValidationError); ok {
+		dl.Reason, dl.Detail = ve.Reason, ve.Detail
+	} else if err != nil {
+		dl.Detail = err.Error()
+	}
+	dl.ID = DeadLetterID(source, sourceTopic, raw, receivedMs)
+	return dl
+}
+
+// MarshalReading encodes a reading for Kafka.
+func MarshalReading(r *Reading) ([]byte, error) { return json.Marshal(r) }
+
+// UnmarshalReading decodes a reading from Kafka.
+func UnmarshalReading(b []byte, r *Reading) error {
+	if err := json.Unmarshal(b, r); err != nil {
+		return Invalid(ReasonNotJSON, "decoding reading record: %v", err)
+	}
+	return nil
+}
+
+// MarshalDeadLetter encodes a dead letter for Kafka.
+func MarshalDeadLetter(d *DeadLetter) ([]byte, error) { return json.Marshal(d) }
+
+// UnmarshalDeadLetter decodes a dead letter from Kafka.
+func UnmarshalDeadLetter(b []byte, d *DeadLetter) error {
+	if err := json.Unmarshal(b, d); err != nil {
+		return Invalid(ReasonNotJSON, "decoding dead-letter record: %v", err)
+	}
+	return nil
+}

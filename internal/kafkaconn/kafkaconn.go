@@ -1,0 +1,114 @@
+// Package kafkaconn holds the Kafka connection settings every role shares
+// and the topic set-up they all run at start.
+package kafkaconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Config says where Kafka is and how topics are created.
+type Config struct {
+	Brokers           []string `yaml:"brokers"`
+	ClientID          string   `yaml:"client_id"`
+	Partitions        int      `yaml:"partitions"`         // for topics this pipeline creates
+	ReplicationFactor int      `yaml:"replication_factor"` // 1 on one machine, 3 on a cluster
+	// TopicPrefix is prepended to every topic name (tests and several
+	// pipelines sharing one cluster use it).
+	TopicPrefix string `yaml:"topic_prefix"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	if c.ClientID == "" {
+		c.ClientID = "ioc"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 1
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kafka.brokers: at least one broker address (host:port) is required")
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("kafka.brokers: %q is not host:port: %w", b, err)
+		}
+	}
+	if c.Partitions < 1 || c.Partitions > 1000 {
+		return fmt.Errorf("kafka.partitions: %d is outside 1..1000", c.Partitions)
+	}
+	if c.ReplicationFactor < 1 {
+		return fmt.Errorf("kafka.replication_factor: %d must be at least 1", c.ReplicationFactor)
+	}
+	return nil
+}
+
+// Topic returns the full name of a pipeline topic.
+func (c *Config) Topic(name string) string { return c.TopicPrefix + name }
+
+// Transport is the connection pool shared by writers and admin calls.
+func (c *Config) Transport() *kafka.Transport {
+	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 5 * time.Second}
+}
+
+// Dialer is what kafka-go readers use.
+func (c *Config) Dialer() *kafka.Dialer {
+	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true}
+}
+
+// EnsureTopics creates the named topics if they do not exist yet. It is
+// safe to call from every role at every start.
+func (c *Config) EnsureTopics(ctx context.Context, names ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 15 * time.Second, Transport: c.Transport()}
+	req := &kafka.CreateTopicsRequest{}
+	for _, n := range names {
+		req.Topics = append(req.Topics, kafka.TopicConfig{
+			Topic: c.Topic(n), NumPartitions: c.Partitions, ReplicationFactor: c.ReplicationFactor,
+		})
+	}
+	res, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("creating kafka topics %s on %s: %w (is Kafka running? try deploy/local/services.sh status)",
+			strings.Join(names, ", "), strings.Join(c.Brokers, ","), err)
+	}
+	for topic, terr := range res.Errors {
+		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("creating kafka topic %s: %w", topic, terr)
+		}
+	}
+	return nil
+}
+
+// Partitions lists the partition ids of a topic.
+func (c *Config) PartitionIDs(ctx context.Context, topic string) ([]int, error) {
+	conn, err := c.Dialer().DialContext(ctx, "tcp", c.Brokers[0])
+	if err != nil {
+		return nil, fmt.Errorf("dialing kafka %s: %w", c.Brokers[0], err)
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(c.Topic(topic))
+	if err != nil {
+		return nil, fmt.Errorf("reading partitions of %s: %w", c.Topic(topic), err)
+	}
+	ids := make([]int, 0, len(parts))
+	for _, p := range parts {
+		ids = append(ids, p.ID)
+	}
+	return ids, nil
+}

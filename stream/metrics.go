@@ -1,0 +1,39 @@
+package stream
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	rows          *prometheus.CounterVec
+	invalid       *prometheus.CounterVec
+	insertSeconds prometheus.Histogram
+	insertErrors  prometheus.Counter
+	commitErrors  prometheus.Counter
+	batchRows     prometheus.Histogram
+	lag           prometheus.Gauge
+	clickhouseUp  prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_rows_written_total",
+			Help: "Rows ClickHouse acknowledged, by table."}, []string{"table"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_invalid_records_total",
+			Help: "Kafka records that failed validation in stream and became dead letters, by reason."}, []string{"reason"}),
+		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_insert_seconds",
+			Help: "Time for ClickHouse to acknowledge a batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_stream_insert_errors_total",
+			Help: "Failed ClickHouse inserts (retried; offsets not committed)."}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_stream_commit_errors_total",
+			Help: "Failed Kafka offset commits (the batch is replayed and deduplicated)."}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_batch_rows",
+			Help: "Rows per ClickHouse insert.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_stream_consumer_lag",
+			Help: "Records behind the end of the assigned partitions."}),
+		clickhouseUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_stream_clickhouse_up",
+			Help: "1 when the last insert succeeded."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rows, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.clickhouseUp)
+	}
+	return m
+}

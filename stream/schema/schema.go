@@ -1,0 +1,211 @@
+// Package schema holds the ClickHouse schema as embedded .sql files and
+// applies them idempotently (at stream start and by `ioc migrate`).
+//
+// Files are applied in name order. A file whose first line is
+// "-- min_server: MAJOR.MINOR" is applied only on servers at least that new;
+// this is how features of current releases (TTL, codecs, DateTime64) are
+// switched on while the schema keeps working on ClickHouse 18.16.
+package schema
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
+)
+
+//go:embed sql/*.sql
+var files embed.FS
+
+// Version is a ClickHouse server version.
+type Version struct{ Major, Minor, Patch uint64 }
+
+// AtLeast reports whether v >= major.minor.
+func (v Version) AtLeast(major, minor uint64) bool {
+	return v.Major > major || v.Major == major && v.Minor >= minor
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// Migration is one rendered file.
+type Migration struct {
+	Version    int
+	Name       string
+	MinServer  Version
+	Statements []string
+}
+
+// params are what the .sql templates may use.
+type params struct {
+	DB        string
+	OnCluster string
+	cluster   string
+	server    Version
+}
+
+// ReadTable is the table to read in views: the local table on one node,
+// the Distributed table in cluster mode.
+func (p params) ReadTable(name string) string {
+	if p.cluster != "" {
+		return name + "_all"
+	}
+	return name
+}
+
+// Render renders every migration for a server version and configuration.
+func Render(cfg chconn.Config, server Version) ([]Migration, error) {
+	names, err := fs.Glob(files, "sql/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	p := params{DB: cfg.Database, cluster: cfg.Cluster, server: server}
+	if cfg.Cluster != "" {
+		p.OnCluster = "ON CLUSTER " + cfg.Cluster
+	}
+	funcs := template.FuncMap{
+		// lc is the type of short repeated strings.
+		"lc": func() string {
+			if server.AtLeast(20, 1) {
+				return "LowCardinality(String)"
+			}
+			return "String"
+		},
+		// engine gives the table engine, replicated in cluster mode.
+		"engine": func(engine, table string) string {
+			if cfg.Cluster == "" {
+				return engine + "()"
+			}
+			return fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')", engine, cfg.Database, table)
+		},
+	}
+	var out []Migration
+	for _, name := range names {
+		body, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		base := strings.TrimPrefix(name, "sql/")
+		ver, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("schema file %s: name must start with a number", base)
+		}
+		m := Migration{Version: ver, Name: base}
+		if first, _, _ := strings.Cut(string(body), "\n"); strings.HasPrefix(first, "-- min_server:") {
+			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(first, "-- min_server:")), "%d.%d", &m.MinServer.Major, &m.MinServer.Minor); err != nil {
+				return nil, fmt.Errorf("schema file %s: bad min_server line: %w", base, err)
+			}
+		}
+		tmpl, err := template.New(base).Funcs(funcs).Parse(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("schema file %s: %w", base, err)
+		}
+		var buf bytes.Buffer
+		if err := tmpl.Execute(&buf, p); err != nil {
+			return nil, fmt.Errorf("schema file %s: %w", base, err)
+		}
+		m.Statements = split(buf.String())
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// split cuts a file into statements at semicolons that end a line, after
+// dropping comment lines.
+func split(sql string) []string {
+	var b strings.Builder
+	for _, line := range strings.Split(sql, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	var stmts []string
+	for _, s := range strings.Split(b.String(), ";\n") {
+		if s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ";")); s != "" {
+			stmts = append(stmts, s)
+		}
+	}
+	return stmts
+}
+
+// ServerVersion asks the server for its version.
+func ServerVersion(conn driver.Conn) (Version, error) {
+	sv, err := conn.ServerVersion()
+	if err != nil {
+		return Version{}, fmt.Errorf("reading clickhouse server version: %w", err)
+	}
+	return Version{Major: sv.Version.Major, Minor: sv.Version.Minor, Patch: sv.Version.Patch}, nil
+}
+
+// Migrate applies every migration not yet recorded in schema_migrations.
+// All statements are idempotent, so a migration interrupted half-way is
+// simply applied again.
+func Migrate(ctx context.Context, conn driver.Conn, cfg chconn.Config, log *slog.Logger) error {
+	server, err := ServerVersion(conn)
+	if err != nil {
+		return err
+	}
+	migs, err := Render(cfg, server)
+	if err != nil {
+		return err
+	}
+	onCluster := ""
+	if cfg.Cluster != "" {
+		onCluster = " ON CLUSTER " + cfg.Cluster
+	}
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS " + cfg.Database + onCluster,
+		"CREATE TABLE IF NOT EXISTS " + cfg.Database + ".schema_migrations" + onCluster +
+			" (version UInt32, name String, server String, applied_at DateTime DEFAULT now()) ENGINE = TinyLog",
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("creating the migrations table: %w", err)
+		}
+	}
+	applied := map[int]bool{}
+	rows, err := conn.Query(ctx, "SELECT version FROM "+cfg.Database+".schema_migrations")
+	if err != nil {
+		return fmt.Errorf("reading applied migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading applied migrations: %w", err)
+		}
+		applied[int(v)] = true
+	}
+	rows.Close()
+	for _, m := range migs {
+		if applied[m.Version] {
+			continue
+		}
+		if !server.AtLeast(m.MinServer.Major, m.MinServer.Minor) {
+			log.Info("schema migration skipped: needs a newer clickhouse", "migration", m.Name, "needs", m.MinServer.String(), "server", server.String())
+			continue
+		}
+		for i, stmt := range m.Statements {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("applying schema %s statement %d: %w\n%s", m.Name, i+1, err, stmt)
+			}
+		}
+		if err := conn.Exec(ctx, "INSERT INTO "+cfg.Database+".schema_migrations (version, name, server) VALUES (?, ?, ?)",
+			uint32(m.Version), m.Name, server.String()); err != nil {
+			return fmt.Errorf("recording schema %s: %w", m.Name, err)
+		}
+		log.Info("schema migration applied", "migration", m.Name, "statements", len(m.Statements), "server", server.String())
+	}
+	return nil
+}

@@ -1,0 +1,289 @@
+// Package stream consumes readings and dead letters from Kafka, validates
+// them again, and writes them to ClickHouse in columnar batches bounded by
+// rows and age. Kafka offsets are committed only after ClickHouse
+// acknowledged the insert, so a crash replays at most the uncommitted batch;
+// the ReplacingMergeTree key and the analyst views make replays invisible.
+package stream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream/schema"
+)
+
+// Service runs the stream role.
+type Service struct {
+	cfg   Config
+	kafka kafkaconn.Config
+	ch    chconn.Config
+	log   *slog.Logger
+	m     *metrics
+	ready atomic.Bool
+}
+
+// New checks the configuration and prepares the role.
+func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg)}, nil
+}
+
+// Ready reports whether the role is consuming.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+// Run consumes until ctx is cancelled, then writes and commits what it
+// holds before returning.
+func (s *Service) Run(ctx context.Context) error {
+	var conn driver.Conn
+	if err := backoff.Retry(ctx, s.log, "connecting to clickhouse", func() (err error) {
+		conn, err = s.ch.Open(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer conn.Close()
+	if *s.cfg.Migrate {
+		if err := schema.Migrate(ctx, conn, s.ch, s.log); err != nil {
+			return fmt.Errorf("migrating clickhouse schema: %w", err)
+		}
+	}
+	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
+		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter)
+	}); err != nil {
+		return err
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           s.kafka.Brokers,
+		GroupID:           s.cfg.GroupID,
+		GroupTopics:       []string{s.kafka.Topic(event.TopicReadings), s.kafka.Topic(event.TopicDeadLetter)},
+		Dialer:            s.kafka.Dialer(),
+		QueueCapacity:     1000,
+		MinBytes:          1,
+		MaxBytes:          8 << 20,
+		MaxWait:           200 * time.Millisecond,
+		ReadBatchTimeout:  2 * time.Second,
+		CommitInterval:    0, // synchronous commits, issued by us after the insert
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: 3 * time.Second,
+		SessionTimeout:    30 * time.Second,
+		RebalanceTimeout:  30 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+	})
+	defer reader.Close()
+
+	fetched := make(chan kafka.Message, s.cfg.FetchQueue)
+	// The writer keeps running after ctx ends, to flush what was fetched.
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(fetched)
+		for {
+			m, err := reader.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.log.Warn("fetching from kafka", "err", err)
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+					return nil
+				}
+				continue
+			}
+			select {
+			case fetched <- m:
+			case <-ctx.Done():
+				return nil // not committed: fetched again after restart
+			}
+		}
+	})
+	g.Go(func() error { return s.write(drainCtx, conn, reader, fetched) })
+	s.ready.Store(true)
+	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
+		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)
+	go s.watchLag(ctx, reader)
+	<-ctx.Done()
+	s.ready.Store(false)
+	timer := time.AfterFunc(30*time.Second, cancelDrain)
+	defer timer.Stop()
+	err := g.Wait()
+	s.log.Info("stream stopped")
+	return err
+}
+
+// batch is what one flush writes and commits.
+type batch struct {
+	readings readingRows
+	dead     deadLetterRows
+	last     map[int]kafka.Message // newest message per partition, to commit
+	lastDL   map[int]kafka.Message
+	first    time.Time
+}
+
+func (b *batch) size() int { return b.readings.len() + b.dead.len() }
+
+// write builds batches from fetched messages and flushes them by size and
+// age. It returns when fetched is closed and the last batch is committed.
+func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Reader, fetched <-chan kafka.Message) error {
+	b := &batch{last: map[int]kafka.Message{}, lastDL: map[int]kafka.Message{}}
+	ticker := time.NewTicker(s.cfg.MaxAge / 4)
+	defer ticker.Stop()
+	readingsTopic := s.kafka.Topic(event.TopicReadings)
+	for {
+		select {
+		case m, ok := <-fetched:
+			if !ok {
+				return s.flush(ctx, conn, reader, b)
+			}
+			if b.size() == 0 {
+				b.first = time.Now()
+			}
+			if m.Topic == readingsTopic {
+				s.addReading(b, m)
+				b.last[m.Partition] = m
+			} else {
+				s.addDeadLetter(b, m)
+				b.lastDL[m.Partition] = m
+			}
+			if b.size() >= s.cfg.MaxRows {
+				if err := s.flush(ctx, conn, reader, b); err != nil {
+					return err
+				}
+			}
+		case <-ticker.C:
+			if b.size() > 0 && time.Since(b.first) >= s.cfg.MaxAge {
+				if err := s.flush(ctx, conn, reader, b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (s *Service) addReading(b *batch, m kafka.Message) {
+	var r event.Reading
+	err := event.UnmarshalReading(m.Value, &r)
+	if err == nil {
+		err = r.Validate(event.NoWindow)
+	}
+	if err != nil {
+		// A record that bypassed ingest's checks: keep it, with why.
+		src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+		dl := event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), err)
+		b.dead.add(&dl)
+		s.m.invalid.WithLabelValues(string(dl.Reason)).Inc()
+		return
+	}
+	b.readings.add(&r, m.Partition, m.Offset)
+}
+
+func (s *Service) addDeadLetter(b *batch, m kafka.Message) {
+	var d event.DeadLetter
+	if err := event.UnmarshalDeadLetter(m.Value, &d); err != nil || d.ID == "" {
+		src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+		if err == nil {
+			err = event.Invalid(event.ReasonBadRecord, "dead letter without id")
+		}
+		d = event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), err)
+		s.m.invalid.WithLabelValues(string(d.Reason)).Inc()
+	}
+	b.dead.add(&d)
+}
+
+// flush inserts the batch, retrying until ClickHouse takes it (or shutdown
+// gives up), then commits the offsets.
+func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Reader, b *batch) error {
+	if b.size() == 0 && len(b.last) == 0 && len(b.lastDL) == 0 {
+		return nil
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		start := time.Now()
+		err := s.insert(ctx, conn, b)
+		if err == nil {
+			s.m.insertSeconds.Observe(time.Since(start).Seconds())
+			s.m.clickhouseUp.Set(1)
+			break
+		}
+		s.m.insertErrors.Inc()
+		s.m.clickhouseUp.Set(0)
+		if ctx.Err() != nil {
+			return fmt.Errorf("writing batch of %d rows to clickhouse at shutdown (not committed; replayed at next start): %w", b.size(), err)
+		}
+		s.log.Warn("writing batch to clickhouse failed; retrying (offsets not committed)", "rows", b.size(), "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	s.m.rows.WithLabelValues("sensor_readings").Add(float64(b.readings.len()))
+	s.m.rows.WithLabelValues("dead_letters").Add(float64(b.dead.len()))
+	s.m.batchRows.Observe(float64(b.size()))
+	msgs := make([]kafka.Message, 0, len(b.last)+len(b.lastDL))
+	for _, m := range b.last {
+		msgs = append(msgs, m)
+	}
+	for _, m := range b.lastDL {
+		msgs = append(msgs, m)
+	}
+	if err := reader.CommitMessages(ctx, msgs...); err != nil {
+		// After a rebalance the partition may belong to another instance,
+		// which replays from the last commit; the replay is deduplicated.
+		s.m.commitErrors.Inc()
+		s.log.Warn("committing offsets failed; the batch will be replayed and deduplicated", "err", err)
+	}
+	b.readings.reset()
+	b.dead.reset()
+	clear(b.last)
+	clear(b.lastDL)
+	return nil
+}
+
+func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
+	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if b.readings.len() > 0 {
+		if err := b.readings.send(ictx, conn, s.ch.Database); err != nil {
+			return fmt.Errorf("writing %d readings to %s.sensor_readings_raw: %w", b.readings.len(), s.ch.Database, err)
+		}
+	}
+	if b.dead.len() > 0 {
+		if err := b.dead.send(ictx, conn, s.ch.Database); err != nil {
+			return fmt.Errorf("writing %d dead letters to %s.dead_letters_raw: %w", b.dead.len(), s.ch.Database, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) watchLag(ctx context.Context, r *kafka.Reader) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.m.lag.Set(float64(r.Stats().Lag))
+		}
+	}
+}
