@@ -134,11 +134,28 @@ proc_state() {
     echo "${stat%% *}"
 }
 
-# A pid counts as alive if it exists and is not a zombie (PID 1 in containers may not reap).
+# A pid counts as alive if it exists and is not a zombie.
 pid_alive() {
     local st
     st="$(proc_state "$1")"
     [[ -n $st && $st != Z ]]
+}
+
+# After a process ends, wait (up to 15 s) until it is fully gone and its ports are closed.
+# Trap: a multi-threaded process (the JVM, ClickHouse) shows as zombie while its other threads
+# are still exiting, and its listening sockets stay open for that moment.  Starting again too
+# early would see "port in use" and mistake the dying process for someone else's server.
+wait_gone() {
+    local svc="$1" pid="$2" i p busy
+    for i in $(seq 75); do
+        busy=0
+        [[ -d /proc/$pid/task && "$(proc_state "$pid")" != Z ]] && busy=1
+        [[ "$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" -gt 1 ]] && busy=1
+        for p in $(all_ports "$svc"); do port_open "$p" && busy=1; done
+        (( busy == 0 )) && return 0
+        sleep 0.2
+    done
+    warn "$svc: pid $pid or its ports still busy after 15s"
 }
 
 # Print the pid of OUR running process for service $1, or return 1.
@@ -186,11 +203,11 @@ stop_service() {
         if (( $(now) - t0 >= STOP_TIMEOUT )); then
             warn "$svc (pid $pid) did not stop within ${STOP_TIMEOUT}s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.5
             break
         fi
         sleep 0.2
     done
+    wait_gone "$svc" "$pid"
     rm -f "$(pidfile "$svc")"
     say "$(printf '%-11s' "$svc") stopped (pid $pid, $(( $(now) - t0 ))s)"
 }
@@ -201,8 +218,7 @@ signal_service() {
     pid="$(our_pid "$svc")" || die "$svc: no running process of ours (see '$0 status')"
     kill "-$sig" "$pid"
     if [[ $sig == KILL ]]; then
-        local i
-        for i in $(seq 50); do pid_alive "$pid" || break; sleep 0.1; done
+        wait_gone "$svc" "$pid"
         rm -f "$(pidfile "$svc")"
     fi
     say "$(printf '%-11s' "$svc") sent SIG$sig to pid $pid"

@@ -201,11 +201,24 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg chconn.Config, log *slog
 				return fmt.Errorf("applying schema %s statement %d: %w\n%s", m.Name, i+1, err, stmt)
 			}
 		}
-		if err := conn.Exec(ctx, "INSERT INTO "+cfg.Database+".schema_migrations (version, name, server) VALUES (?, ?, ?)",
-			uint32(m.Version), m.Name, server.String()); err != nil {
+		if err := record(ctx, conn, cfg.Database, m, server); err != nil {
 			return fmt.Errorf("recording schema %s: %w", m.Name, err)
 		}
 		log.Info("schema migration applied", "migration", m.Name, "statements", len(m.Statements), "server", server.String())
 	}
 	return nil
+}
+
+// record notes an applied migration (a batch insert: ClickHouse 18.16
+// drops the connection on client-side bound INSERT ... VALUES).
+func record(ctx context.Context, conn driver.Conn, db string, m Migration, server Version) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".schema_migrations (version, name, server)")
+	if err != nil {
+		return err
+	}
+	defer b.Abort()
+	if err := b.Append(uint32(m.Version), m.Name, server.String()); err != nil {
+		return err
+	}
+	return b.Send()
 }

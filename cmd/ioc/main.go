@@ -1,0 +1,213 @@
+// Command ioc is the Son La operations-centre pipeline: one binary whose
+// subcommands run each role, all roles at once, the simulator, the schema
+// migration and a configuration check.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/dashboard"
+	"github.com/sonla-ioc/ioc/ingest"
+	"github.com/sonla-ioc/ioc/simulate"
+	"github.com/sonla-ioc/ioc/stream"
+	"github.com/sonla-ioc/ioc/stream/schema"
+)
+
+const usage = `ioc — Son La City operations-centre pipeline
+
+Usage: ioc <command> [-config file.yaml] [flags]
+
+Roles:
+  ingest        MQTT sensors → Kafka (acknowledges MQTT after Kafka)
+  stream        Kafka → ClickHouse (commits offsets after the insert)
+  dashboard     live wall at http://localhost:8080 (websocket /ws)
+  run           all three roles in one process (add -simulate for the simulator)
+Tools:
+  simulate      publish simulated sensor readings over MQTT
+  migrate       create or upgrade the ClickHouse schema, then exit
+  check-config  validate a configuration file and print it with defaults
+
+Environment overrides: IOC_MQTT_URL, IOC_KAFKA_BROKERS, IOC_CLICKHOUSE_ADDR,
+IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD,
+IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL.
+`
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Print(usage)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runCommand(ctx, os.Args[1], os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ioc "+os.Args[1]+":", err)
+		os.Exit(1)
+	}
+}
+
+// role is a long-running component.
+type role interface {
+	Run(ctx context.Context) error
+	Ready() bool
+}
+
+func runCommand(ctx context.Context, cmd string, args []string) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("IOC_CONFIG"), "configuration file (YAML)")
+	withSim := fs.Bool("simulate", false, "run: also run the simulator")
+	devices := fs.Int("devices", -1, "simulate: number of devices (overrides simulate.devices)")
+	interval := fs.Duration("interval", 0, "simulate: reporting interval per device (overrides simulate.interval)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if *devices >= 0 {
+		cfg.Simulate.Devices = *devices
+	}
+	if *interval > 0 {
+		cfg.Simulate.Interval = *interval
+	}
+	log := newLogger(cfg.Log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var roles []role
+	opsDefault := ""
+	switch cmd {
+	case "check-config":
+		out, _ := yamlString(cfg)
+		fmt.Print(out)
+		fmt.Fprintln(os.Stderr, "configuration is valid")
+		return nil
+	case "migrate":
+		conn, err := cfg.ClickHouse.Open(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return schema.Migrate(ctx, conn, cfg.ClickHouse, log)
+	case "simulate":
+		return simulate.Run(ctx, cfg.Simulate, log)
+	case "ingest":
+		opsDefault = ":9101"
+		r, err := ingest.New(cfg.Ingest, cfg.Kafka, log, reg)
+		if err != nil {
+			return err
+		}
+		roles = append(roles, r)
+	case "stream":
+		opsDefault = ":9102"
+		r, err := stream.New(cfg.Stream, cfg.Kafka, cfg.ClickHouse, log, reg)
+		if err != nil {
+			return err
+		}
+		roles = append(roles, r)
+	case "dashboard":
+		opsDefault = ":9103"
+		r, err := dashboard.New(cfg.Dashboard, cfg.Kafka, cfg.ClickHouse, log, reg)
+		if err != nil {
+			return err
+		}
+		roles = append(roles, r)
+	case "run":
+		opsDefault = ":9100"
+		st, err := stream.New(cfg.Stream, cfg.Kafka, cfg.ClickHouse, log, reg)
+		if err != nil {
+			return err
+		}
+		in, err := ingest.New(cfg.Ingest, cfg.Kafka, log, reg)
+		if err != nil {
+			return err
+		}
+		da, err := dashboard.New(cfg.Dashboard, cfg.Kafka, cfg.ClickHouse, log, reg)
+		if err != nil {
+			return err
+		}
+		roles = append(roles, st, in, da)
+	default:
+		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	}
+	opsAddr := cfg.Ops.Listen
+	if opsAddr == "" {
+		opsAddr = opsDefault
+	}
+	return runRoles(ctx, log, reg, opsAddr, roles, *withSim, cfg.Simulate)
+}
+
+// runRoles runs the roles under one errgroup with the ops endpoint; the
+// first role to fail stops the others, and a signal stops all gracefully.
+func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, opsAddr string, roles []role, withSim bool, sim simulate.Config) error {
+	g, gctx := errgroup.WithContext(ctx)
+	ops := &http.Server{Addr: opsAddr, Handler: opsHandler(reg, roles), ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error {
+		if err := ops.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("ops endpoint on %s: %w (set ops.listen or IOC_OPS_LISTEN)", opsAddr, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return ops.Shutdown(sctx)
+	})
+	// Intake stops first on shutdown: the simulator, then ingest, so that
+	// stream and dashboard still drain what is in flight.
+	for _, r := range roles {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	if withSim {
+		g.Go(func() error {
+			if err := simulate.Run(gctx, sim, log); err != nil {
+				log.Error("simulator stopped", "err", err)
+			}
+			return nil
+		})
+	}
+	log.Info("ioc started", "ops", "http://"+strings.Replace(opsAddr, ":", "localhost:", 1)+"/metrics")
+	return g.Wait()
+}
+
+func opsHandler(reg *prometheus.Registry, roles []role) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		for _, r := range roles {
+			if !r.Ready() {
+				http.Error(w, fmt.Sprintf("%T not ready", r), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func newLogger(c LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

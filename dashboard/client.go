@@ -1,0 +1,86 @@
+package dashboard
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// client is one websocket connection with a bounded send queue.
+type client struct {
+	conn      *websocket.Conn
+	queue     chan []byte
+	done      chan struct{}
+	closeOnce sync.Once
+	reason    string
+}
+
+func newClient(conn *websocket.Conn, queue int) *client {
+	return &client{conn: conn, queue: make(chan []byte, queue), done: make(chan struct{})}
+}
+
+// send queues a frame without blocking; false means the queue is full.
+func (c *client) send(frame []byte) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.queue <- frame:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *client) close(reason string) {
+	c.closeOnce.Do(func() {
+		c.reason = reason
+		close(c.done)
+	})
+}
+
+// writeLoop sends queued frames and pings; it owns all writes.
+func (c *client) writeLoop(writeTimeout, pingEvery time.Duration) {
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	defer c.conn.Close()
+	for {
+		select {
+		case frame := <-c.queue:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+				c.close("write failed: " + err.Error())
+				return
+			}
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				c.close("ping failed: " + err.Error())
+				return
+			}
+		case <-c.done:
+			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, c.reason)
+			if c.reason != "server shutting down" {
+				msg = websocket.FormatCloseMessage(websocket.ClosePolicyViolation, c.reason)
+			}
+			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+// readLoop consumes control frames and client messages (the wall sends
+// none yet); it ends the client when the connection goes.
+func (c *client) readLoop(pongWait time.Duration) {
+	c.conn.SetReadLimit(4096)
+	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	for {
+		if _, _, err := c.conn.ReadMessage(); err != nil {
+			c.close("connection closed")
+			return
+		}
+	}
+}

@@ -1,0 +1,348 @@
+// Package dashboard serves the control-room wall: the embedded web assets
+// at / and a websocket at /ws that streams live readings. It follows the
+// readings topic from its end (no consumer group: every dashboard instance
+// sees every reading) and seeds its state from ClickHouse at start.
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Config is the dashboard role's configuration.
+type Config struct {
+	Listen string `yaml:"listen"`
+	// FlushInterval is how often changes are pushed to clients.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// ClientQueue bounds frames waiting for one client; a client that falls
+	// this far behind is disconnected as slow.
+	ClientQueue  int           `yaml:"client_queue"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	MaxClients   int           `yaml:"max_clients"`
+	// MaxKeys bounds the (device, metric) pairs held in memory.
+	MaxKeys int `yaml:"max_keys"`
+	// AllowedOrigins lists the Origins allowed to open /ws besides the
+	// dashboard's own host.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Replay is how many records per partition before the end the wall
+	// re-reads at start, to cover readings not yet in ClickHouse.
+	Replay int `yaml:"replay"`
+	// SeedWindow is how far back the start-up state is read from ClickHouse.
+	SeedWindow time.Duration `yaml:"seed_window"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 100 * time.Millisecond
+	}
+	if c.ClientQueue == 0 {
+		c.ClientQueue = 64
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = 20000
+	}
+	if c.MaxKeys == 0 {
+		c.MaxKeys = 500000
+	}
+	if c.Replay == 0 {
+		c.Replay = 2000
+	}
+	if c.SeedWindow == 0 {
+		c.SeedWindow = 24 * time.Hour
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("dashboard.listen: %q is not [host]:port: %w", c.Listen, err)
+	}
+	switch {
+	case c.FlushInterval < 10*time.Millisecond:
+		return fmt.Errorf("dashboard.flush_interval: %s is below 10ms", c.FlushInterval)
+	case c.ClientQueue < 2:
+		return fmt.Errorf("dashboard.client_queue: %d must be at least 2", c.ClientQueue)
+	case c.MaxClients < 1 || c.MaxKeys < 1:
+		return errors.New("dashboard.max_clients and dashboard.max_keys must be positive")
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("dashboard.allowed_origins: %q must look like https://wall.example", o)
+		}
+	}
+	return nil
+}
+
+// Service runs the dashboard role.
+type Service struct {
+	cfg   Config
+	kafka kafkaconn.Config
+	ch    chconn.Config
+	log   *slog.Logger
+	m     *metrics
+	hub   *hub
+	ready atomic.Bool
+	addr  atomic.Value // net.Addr once listening
+}
+
+// New checks the configuration and prepares the role.
+func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := newMetrics(reg)
+	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newHub(cfg.MaxKeys, m)}, nil
+}
+
+// Ready reports whether the wall is serving live data.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+// Addr is the address the dashboard listens on, once it does.
+func (s *Service) Addr() net.Addr {
+	a, _ := s.addr.Load().(net.Addr)
+	return a
+}
+
+// Run serves until ctx is cancelled, then closes every websocket with
+// "going away" and stops.
+func (s *Service) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("dashboard listening on %s: %w (is another process using the port? set dashboard.listen)", s.cfg.Listen, err)
+	}
+	s.addr.Store(ln.Addr())
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("dashboard http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		s.seed(gctx)
+		return s.follow(gctx)
+	})
+	g.Go(func() error { s.hub.run(gctx, s.cfg.FlushInterval); return nil })
+	s.log.Info("dashboard running", "url", "http://"+displayAddr(ln.Addr())+"/")
+	<-gctx.Done()
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	s.hub.mu.Lock()
+	for c := range s.hub.clients {
+		c.close("server shutting down")
+	}
+	s.hub.mu.Unlock()
+	err = g.Wait()
+	s.log.Info("dashboard stopped")
+	return err
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && (tcp.IP == nil || tcp.IP.IsUnspecified()) {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return a.String()
+}
+
+// seed loads the latest value per device and metric from ClickHouse so the
+// wall is full at once after a restart. The wall still works without it.
+func (s *Service) seed(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := s.ch.Open(sctx)
+	if err != nil {
+		s.log.Warn("wall starts empty: cannot read latest values from clickhouse", "err", err)
+		return
+	}
+	defer conn.Close()
+	q := fmt.Sprintf(`SELECT device_id, metric, argMax(partner, observed_ms), argMax(event_id, observed_ms),
+ argMax(toInt8(value_kind), observed_ms), argMax(value, observed_ms), argMax(value_string, observed_ms),
+ argMax(value_bool, observed_ms), argMax(unit, observed_ms), max(observed_ms), argMax(received_ms, observed_ms),
+ argMax(ward, observed_ms), argMax(registered, observed_ms)
+FROM %s.sensor_readings_raw WHERE observed_at >= now() - %d GROUP BY device_id, metric LIMIT %d`,
+		s.ch.Database, int(s.cfg.SeedWindow.Seconds()), s.cfg.MaxKeys)
+	rows, err := conn.Query(sctx, q)
+	if err != nil {
+		s.log.Warn("wall starts empty: reading latest values from clickhouse", "err", err)
+		return
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var r event.Reading
+		var kind int8
+		var vb, reg uint8
+		if err := rows.Scan(&r.DeviceID, &r.Metric, &r.Partner, &r.ID, &kind, &r.Value, &r.String, &vb, &r.Unit,
+			&r.ObservedMs, &r.ReceivedMs, &r.Ward, &reg); err != nil {
+			s.log.Warn("reading latest values from clickhouse", "err", err)
+			return
+		}
+		r.Kind, r.Bool, r.Registered = event.Kind(kind), vb == 1, reg == 1
+		s.hub.update(r)
+		n++
+	}
+	s.log.Info("wall seeded from clickhouse", "series", n)
+}
+
+// follow reads every partition of the readings topic from its end.
+func (s *Service) follow(ctx context.Context) error {
+	topic := event.TopicReadings
+	var parts []int
+	if err := backoff.Retry(ctx, s.log, "listing kafka partitions", func() (err error) {
+		if err = s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter); err != nil {
+			return err
+		}
+		parts, err = s.kafka.PartitionIDs(ctx, topic)
+		return err
+	}); err != nil {
+		return nil // shutting down
+	}
+	// Start each partition a little before its end: readings that were in
+	// Kafka but not yet in ClickHouse when the seed ran are not missed, and
+	// replaying a few is harmless (the hub keeps the newest per key).
+	starts := make([]int64, len(parts))
+	for i, p := range parts {
+		if err := backoff.Retry(ctx, s.log, "reading kafka end offsets", func() error {
+			conn, err := s.kafka.Dialer().DialLeader(ctx, "tcp", s.kafka.Brokers[0], s.kafka.Topic(topic), p)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			first, last, err := conn.ReadOffsets()
+			starts[i] = max(first, last-int64(s.cfg.Replay))
+			return err
+		}); err != nil {
+			return nil
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: s.kafka.Brokers, Topic: s.kafka.Topic(topic), Partition: p, Dialer: s.kafka.Dialer(),
+			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000,
+		})
+		if err := r.SetOffset(starts[i]); err != nil {
+			return fmt.Errorf("positioning the wall's reader on partition %d: %w", p, err)
+		}
+		g.Go(func() error {
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(gctx)
+				if err != nil {
+					if gctx.Err() != nil {
+						return nil
+					}
+					s.log.Warn("reading live readings from kafka", "partition", p, "err", err)
+					continue
+				}
+				var rd event.Reading
+				if err := json.Unmarshal(m.Value, &rd); err != nil || rd.DeviceID == "" {
+					continue // stream dead-letters it; the wall just skips it
+				}
+				s.m.readings.Inc()
+				s.hub.update(rd)
+			}
+		})
+	}
+	s.ready.Store(true)
+	return g.Wait()
+}
+
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(webFS, "web")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /", securityHeaders(files))
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(Frame{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
+	})
+	return mux
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.hub.mu.Lock()
+	full := len(s.hub.clients) >= s.cfg.MaxClients
+	s.hub.mu.Unlock()
+	if full {
+		http.Error(w, "too many wall clients (dashboard.max_clients)", http.StatusServiceUnavailable)
+		return
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, EnableCompression: false,
+		CheckOrigin: s.checkOrigin,
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		s.m.rejected.Inc()
+		return // Upgrade already answered with the error
+	}
+	c := newClient(conn, s.cfg.ClientQueue)
+	if !s.hub.join(c) {
+		conn.Close()
+		return
+	}
+	go c.readLoop(2 * time.Minute)
+	c.writeLoop(s.cfg.WriteTimeout, 30*time.Second)
+	s.hub.leave(c)
+}
+
+// checkOrigin allows same-host pages and the configured origins.
+func (s *Service) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return u.Host == r.Host || slices.Contains(s.cfg.AllowedOrigins, origin)
+}
