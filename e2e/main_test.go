@@ -1,0 +1,157 @@
+// Package e2e runs the pipeline's roles against the real local services
+// (Mosquitto, Apache Kafka, ClickHouse) that `make test` starts, and checks
+// what crosses every hop: MQTT → Kafka → ClickHouse → websocket.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sonla-ioc/ioc/dashboard"
+	"github.com/sonla-ioc/ioc/ingest"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream"
+)
+
+// env holds the addresses of the real services and of the pipeline under
+// test; every test run gets its own topics, database, group and client ids.
+type env struct {
+	mqttURL string
+	kafka   kafkaconn.Config
+	ch      chconn.Config
+	conn    driver.Conn
+	wallURL string
+	run     string // unique suffix of this run
+}
+
+var pipe *env
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	need := map[string]string{}
+	for _, k := range []string{"IOC_MQTT_URL", "IOC_KAFKA_BROKERS", "IOC_CLICKHOUSE_ADDR"} {
+		need[k] = os.Getenv(k)
+		if need[k] == "" {
+			fmt.Fprintf(os.Stderr, "e2e: %s is not set. These tests run against the real local services:\n"+
+				"  run `make test` (it starts them), or `deploy/local/services.sh up && eval \"$(deploy/local/services.sh env)\"`\n", k)
+			return 1
+		}
+	}
+	run := fmt.Sprintf("%d%04d", time.Now().Unix()%100000, rand.IntN(10000))
+	e := &env{
+		mqttURL: need["IOC_MQTT_URL"],
+		kafka:   kafkaconn.Config{Brokers: strings.Split(need["IOC_KAFKA_BROKERS"], ","), TopicPrefix: "e2e" + run + "."},
+		ch:      chconn.Config{Addr: strings.Split(need["IOC_CLICKHOUSE_ADDR"], ","), Database: "ioc_e2e_" + run},
+		run:     run,
+	}
+	e.kafka.Defaults()
+	e.ch.Defaults()
+	level := slog.LevelWarn
+	if os.Getenv("IOC_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done, err := e.start(ctx, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the pipeline:", err)
+		cancel()
+		return 1
+	}
+	pipe = e
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: pipeline stopped with error:", err)
+		code = 1
+	}
+	e.cleanup()
+	return code
+}
+
+// start runs stream, ingest and dashboard in this process and waits until
+// all three are ready.
+func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error) {
+	reg := prometheus.NewRegistry()
+	st, err := stream.New(stream.Config{GroupID: "e2e-stream-" + e.run, MaxAge: 200 * time.Millisecond}, e.kafka, e.ch, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	in, err := ingest.New(ingest.Config{
+		MQTT:         ingest.MQTTConfig{URL: e.mqttURL, ClientID: "e2e-ingest-" + e.run},
+		RegistryFile: "../deploy/devices.csv",
+	}, e.kafka, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	da, err := dashboard.New(dashboard.Config{Listen: "127.0.0.1:0", FlushInterval: 50 * time.Millisecond}, e.kafka, e.ch, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan error, 3)
+	roles := []interface {
+		Run(context.Context) error
+		Ready() bool
+	}{st, in, da}
+	for _, r := range roles {
+		go func() { done <- r.Run(ctx) }()
+	}
+	errs := make(chan error, 1)
+	go func() {
+		var first error
+		for range roles {
+			if err := <-done; err != nil && first == nil {
+				first = err
+			}
+		}
+		errs <- first
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ready := true
+		for _, r := range roles {
+			ready = ready && r.Ready()
+		}
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("roles not ready after 90s (stream %v, ingest %v, dashboard %v)", st.Ready(), in.Ready(), da.Ready())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.wallURL = "http://" + da.Addr().String()
+	e.conn, err = e.ch.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// cleanup drops what this run created on the shared services.
+func (e *env) cleanup() {
+	if os.Getenv("IOC_TEST_KEEP") != "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if e.conn != nil {
+		_ = e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.ch.Database)
+		e.conn.Close()
+	}
+	dropTopics(ctx, e.kafka)
+	clearSession(e.mqttURL, "e2e-ingest-"+e.run)
+}
