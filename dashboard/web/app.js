@@ -293,7 +293,7 @@
     c.time.textContent = timeText(t);
     if (t > d.newest) {
       d.newest = t;
-      if (d.stale && serverNow() - t <= STALE_MS) setStale(d, false);
+      setStale(d, serverNow() - t > STALE_MS);
     }
   }
 

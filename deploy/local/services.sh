@@ -150,7 +150,7 @@ wait_gone() {
     for i in $(seq 75); do
         busy=0
         [[ -d /proc/$pid/task && "$(proc_state "$pid")" != Z ]] && busy=1
-        [[ "$(ls "/proc/$pid/task" 2>/dev/null | wc -l)" -gt 1 ]] && busy=1
+        [[ "$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -gt 1 ]] && busy=1
         for p in $(all_ports "$svc"); do port_open "$p" && busy=1; done
         (( busy == 0 )) && return 0
         sleep 0.2
@@ -439,6 +439,19 @@ kafka_install() {
     find_prog mvn  >/dev/null || need+=(maven)
     (( ${#need[@]} == 0 )) || apt_install "${need[@]}"
 
+    # Logging of the CLI tools (used by the readiness check too): warnings only, to stderr.
+    mkdir -p "$KAFKA_DIR"
+    cat >"$KAFKA_DIR/log4j2-tools.properties" <<EOF
+status = warn
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = STDERR
+EOF
+
     # The jars: fetched once per pom.xml content (a changed pom, e.g. a new Kafka version,
     # fetches again).  Maven keeps its own cache in ~/.m2, so a re-fetch is quick.
     local stamp
@@ -447,10 +460,13 @@ kafka_install() {
         return 0
     fi
     say "kafka       fetching jars from Maven Central (deploy/local/kafka/pom.xml) ..."
+    mkdir -p "$KAFKA_DIR/log"
     rm -rf "$KAFKA_LIBS.tmp"
-    mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
-        -DoutputDirectory="$KAFKA_LIBS.tmp" -DincludeScope=runtime \
-        || die "kafka: mvn could not fetch the jars"
+    if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+            -DoutputDirectory="$KAFKA_LIBS.tmp" -DincludeScope=runtime >"$KAFKA_DIR/log/mvn.log" 2>&1; then
+        tail -n 30 "$KAFKA_DIR/log/mvn.log" >&2
+        die "kafka: mvn could not fetch the jars (full output: $KAFKA_DIR/log/mvn.log)"
+    fi
     echo "$stamp" >"$KAFKA_LIBS.tmp/.fetched"
     rm -rf "$KAFKA_LIBS"
     mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
@@ -519,18 +535,6 @@ logger.statechange.level = WARN
 logger.request.name = kafka.request.logger
 logger.request.level = WARN
 EOF
-    # CLI tools logging: warnings only, to stderr.
-    cat >"$KAFKA_DIR/log4j2-tools.properties" <<EOF
-status = warn
-appender.err.type = Console
-appender.err.name = STDERR
-appender.err.target = SYSTEM_ERR
-appender.err.layout.type = PatternLayout
-appender.err.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.err.ref = STDERR
-EOF
-
     # Format the storage ONCE.  meta.properties in the log dir means "already formatted";
     # formatting again would be refused (or, forced, would lose the data).
     if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
@@ -618,6 +622,7 @@ ensure_started() {
     fi
     rm -f "$(pidfile "$svc")"
     if port_open "$(main_port "$svc")"; then
+        "${svc}_install"          # its client tools are needed to check that the port answers
         STARTED[$svc]=external
         return 0
     fi

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestShippedConfigIsValid(t *testing.T) {
+	cfg, err := loadConfig("../../deploy/ioc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dashboard.Listen != ":8080" || cfg.Ingest.MQTT.URL != "tcp://127.0.0.1:1883" || cfg.ClickHouse.Database != "ioc" {
+		t.Errorf("unexpected effective config: %+v", cfg)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown key":   {"ingest:\n  mqtt:\n    urll: tcp://x:1\n", "field urll not found"},
+		"bad mqtt url":  {"ingest:\n  mqtt:\n    url: localhost\n", "ingest.mqtt.url"},
+		"bad broker":    {"kafka:\n  brokers: [nohost]\n", "kafka.brokers"},
+		"tiny max_age":  {"stream:\n  max_age: 1ms\n", "stream.max_age"},
+		"bad log level": {"log:\n  level: loud\n", "log.level"},
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestEnvOverridesAndMaskedSecrets(t *testing.T) {
+	t.Setenv("IOC_KAFKA_BROKERS", "k1:9092,k2:9092")
+	t.Setenv("IOC_CLICKHOUSE_PASSWORD", "s3cret")
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Kafka.Brokers) != 2 || cfg.ClickHouse.Password != "s3cret" {
+		t.Errorf("env not applied: %+v %+v", cfg.Kafka, cfg.ClickHouse)
+	}
+	out, err := yamlString(cfg)
+	if err != nil || strings.Contains(out, "s3cret") {
+		t.Errorf("check-config output leaks the password: %v", err)
+	}
+}
