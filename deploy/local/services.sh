@@ -34,7 +34,7 @@
 #   IOC_KAFKA_PORT=9092         Kafka broker (PLAINTEXT)
 #   IOC_KAFKA_CONTROLLER_PORT=9093   Kafka KRaft controller
 #
-# Other knobs: IOC_LOCAL_DIR, IOC_STOP_TIMEOUT (s, default 30), IOC_MQTT_MAX_QUEUED (default
+# Other knobs: IOC_LOCAL_DIR, IOC_STOP_TIMEOUT (s, default 30), IOC_MQTT_MAX_INFLIGHT (default 1000), IOC_MQTT_MAX_QUEUED (default
 # 1000000), IOC_MQTT_AUTOSAVE (s, default 10), IOC_KAFKA_HEAP_OPTS (default "-Xms512m -Xmx1g").
 #
 # Behaviour worth knowing:
@@ -51,7 +51,7 @@ set -euo pipefail
 # ----------------------------------------------------------------------------------------------
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/../.." && pwd)"
-LOCAL="${IOC_LOCAL_DIR:-$REPO/.local}"
+LOCAL="$(realpath -m "${IOC_LOCAL_DIR:-$REPO/.local}")"
 RUN_DIR="$LOCAL/run"            # pid files
 
 HOST=127.0.0.1
@@ -63,6 +63,7 @@ KAFKA_CONTROLLER_PORT="${IOC_KAFKA_CONTROLLER_PORT:-9093}"
 
 STOP_TIMEOUT="${IOC_STOP_TIMEOUT:-30}"
 MQTT_MAX_QUEUED="${IOC_MQTT_MAX_QUEUED:-1000000}"
+MQTT_MAX_INFLIGHT="${IOC_MQTT_MAX_INFLIGHT:-1000}"
 MQTT_AUTOSAVE="${IOC_MQTT_AUTOSAVE:-10}"
 KAFKA_HEAP_OPTS="${IOC_KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 
@@ -169,7 +170,7 @@ our_pid() {
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     pid_alive "$pid" || return 1
     cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-    [[ $cmd == *"$LOCAL"* ]] || return 1
+    [[ $cmd == *"$LOCAL/"* ]] || return 1
     echo "$pid"
 }
 
@@ -392,7 +393,7 @@ autosave_on_changes false
 # Debian's default of 1000 queued messages per client silently drops the rest while a
 # subscriber is slow or away; allow far more.  In-flight window raised from 20 for throughput.
 max_queued_messages $MQTT_MAX_QUEUED
-max_inflight_messages 100
+max_inflight_messages $MQTT_MAX_INFLIGHT
 
 log_dest file $MQTT_DIR/log/mosquitto.log
 log_type error
