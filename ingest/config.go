@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,12 @@ type MQTTConfig struct {
 	Password string `yaml:"password"`
 	// Topic filter; the default sensors/+/+ matches sensors/{partner}/{device}.
 	Topic string `yaml:"topic"`
+	// MountPoint is a topic prefix that ends in "/" (like Mosquitto's
+	// mount_point): the default filter becomes {mount_point}sensors/+/+ and
+	// the prefix is removed before a topic is parsed. It lets a benchmark or
+	// a test run use a shared broker without its messages reaching other
+	// pipelines subscribed to sensors/+/+. Empty in production.
+	MountPoint string `yaml:"mount_point"`
 }
 
 // Defaults fills unset fields.
@@ -47,7 +54,7 @@ func (c *Config) Defaults() {
 		c.MQTT.ClientID = "ioc-ingest-1"
 	}
 	if c.MQTT.Topic == "" {
-		c.MQTT.Topic = "sensors/+/+"
+		c.MQTT.Topic = c.MQTT.MountPoint + "sensors/+/+"
 	}
 	if len(c.Partners) == 0 {
 		c.Partners = []string{"viettel", "vnpt"}
@@ -83,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.ClientID == "" {
 		return errors.New("ingest.mqtt.client_id: required, and unique per ingest instance (the broker keeps its session by it)")
+	}
+	if m := c.MQTT.MountPoint; m != "" && (!strings.HasSuffix(m, "/") || strings.ContainsAny(m, "+#") || strings.HasPrefix(m, "/")) {
+		return fmt.Errorf("ingest.mqtt.mount_point: %q must look like bench/run1/ (no wildcards, ends with /)", m)
 	}
 	if len(c.Partners) == 0 {
 		return errors.New("ingest.partners: list at least one partner")

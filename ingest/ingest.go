@@ -197,6 +197,13 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 }
 
 func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Reading, error) {
+	if m := s.cfg.MQTT.MountPoint; m != "" {
+		rest, ok := strings.CutPrefix(topic, m)
+		if !ok {
+			return nil, event.Invalid(event.ReasonBadTopic, "topic %q is outside the mount point %q", topic, m)
+		}
+		topic = rest
+	}
 	parts := strings.Split(topic, "/")
 	if len(parts) != 3 || parts[0] != "sensors" || parts[1] == "" || parts[2] == "" {
 		return nil, event.Invalid(event.ReasonBadTopic, "topic %q is not sensors/{partner}/{device_id}", topic)

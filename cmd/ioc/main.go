@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,6 +46,7 @@ Tools:
 Environment overrides: IOC_MQTT_URL, IOC_KAFKA_BROKERS, IOC_CLICKHOUSE_ADDR,
 IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD,
 IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL.
+IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
 `
 
 func main() {
@@ -199,6 +201,15 @@ func opsHandler(reg *prometheus.Registry, roles []role) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if os.Getenv("IOC_PPROF") == "1" {
+		// Profiling on demand (docs/performance.md); off by default, since
+		// the ops port is not meant to expose more than metrics and health.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
