@@ -51,6 +51,7 @@ var envOverrides = []struct {
 	apply func(c *Config, v string)
 }{
 	{"IOC_MQTT_URL", func(c *Config, v string) { c.Ingest.MQTT.URL, c.Simulate.MQTTURL = v, v }},
+	{"IOC_MQTT_USERNAME", func(c *Config, v string) { c.Ingest.MQTT.Username = v }},
 	{"IOC_MQTT_PASSWORD", func(c *Config, v string) { c.Ingest.MQTT.Password = v }},
 	{"IOC_KAFKA_BROKERS", func(c *Config, v string) { c.Kafka.Brokers = strings.Split(v, ",") }},
 	{"IOC_KAFKA_TOPIC_PREFIX", func(c *Config, v string) { c.Kafka.TopicPrefix = v }},

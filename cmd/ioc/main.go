@@ -42,8 +42,10 @@ Tools:
   simulate      publish simulated sensor readings over MQTT
   migrate       create or upgrade the ClickHouse schema, then exit
   check-config  validate a configuration file and print it with defaults
+  healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
 
-Environment overrides: IOC_MQTT_URL, IOC_KAFKA_BROKERS, IOC_CLICKHOUSE_ADDR,
+Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
+IOC_KAFKA_BROKERS, IOC_KAFKA_TOPIC_PREFIX, IOC_CLICKHOUSE_ADDR,
 IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD,
 IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL.
 IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
@@ -52,6 +54,13 @@ IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		fmt.Print(usage)
+		return
+	}
+	if os.Args[1] == "healthcheck" {
+		if err := healthcheck(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ioc healthcheck:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -221,4 +230,25 @@ func newLogger(c LogConfig) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// healthcheck probes a role's ops endpoint; images without a shell use it
+// for their container health checks.
+func healthcheck(args []string) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:9100/readyz", "URL to GET")
+	timeout := fs.Duration("timeout", 3*time.Second, "request timeout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(*url)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", *url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("GET %s: %s", *url, resp.Status)
+	}
+	return nil
 }
