@@ -15,7 +15,7 @@
   const MAX_METRICS_PER_DEVICE = 32;
   const MAX_HIDDEN_TRACKED = 100000;
   const EVICT_AFTER_MS = 24 * 60 * 60 * 1000;
-  const PAGE_MS = 20000;
+  const PAGE_MS = 15000;
   const MANUAL_PAUSE_MS = 60000;
   const RECONNECT_MAX_MS = 30000;
   const UNREGISTERED = '';
@@ -34,7 +34,8 @@
     pm1: 'PM1', pm25: 'PM2.5', pm10: 'PM10', aqi: 'AQI', co: 'CO', co2: 'CO₂', no2: 'NO₂',
     so2: 'SO₂', o3: 'O₃', temperature: 'Nhiệt độ', humidity: 'Độ ẩm', noise: 'Tiếng ồn',
     pressure: 'Áp suất', water_level: 'Mực nước', rainfall: 'Lượng mưa', wind_speed: 'Tốc độ gió',
-    battery: 'Pin', status: 'Trạng thái', vehicle_count: 'Lưu lượng xe',
+    battery: 'Pin', status: 'Trạng thái', vehicle_count: 'Lưu lượng xe', avg_speed: 'Tốc độ TB',
+    power: 'Công suất',
   };
 
   const UNITS = {
@@ -62,12 +63,10 @@
   function timeText(ms) {
     if (typeof ms !== 'number' || !isFinite(ms) || ms <= 0) return '—';
     const p = split(ms);
-    const today = split(serverNow());
-    if (p.day !== today.day || p.month !== today.month || p.year !== today.year) {
-      return p.day + '/' + p.month + ' ' + hms(p);
-    }
+    if (p.day + p.month + p.year !== today) return p.day + '/' + p.month + ' ' + hms(p);
     return hms(p);
   }
+  let today = ''; // day, month and year of serverNow(), kept by tick()
 
   // The wall PC's clock may be wrong; every frame carries the server time.
   let offset = 0;
@@ -104,7 +103,7 @@
     const empty = el('p', 'empty', 'Chưa có dữ liệu · no data');
     card.append(head, list, empty);
     if (name === UNREGISTERED) card.classList.add('unregistered');
-    const w = { name, card, list, count, empty, fixed, n: 0, stale: 0 };
+    const w = { name, title, card, head, list, count, empty, fixed, n: 0, stale: 0 };
     const unreg = wards.get(UNREGISTERED);
     wall.insertBefore(card, unreg ? unreg.card : null);
     wards.set(name, w);
@@ -113,7 +112,7 @@
   }
 
   function wardCount(w) {
-    let t = w.n + ' thiết bị';
+    let t = w.n > 0 ? w.n + ' thiết bị' : '';
     if (w.stale > 0) t += ' · ' + w.stale + ' stale';
     w.count.textContent = t;
     w.count.classList.toggle('has-stale', w.stale > 0);
@@ -136,14 +135,18 @@
       if (row.dataset.device > d.id) { before = row; break; }
     }
     w.list.insertBefore(d.row, before);
+    d.row.dataset.wardLabel = w.title;
     w.n++;
     if (d.stale) w.stale++;
     wardCount(w);
+    scheduleLayout();
   }
 
   function unplaceRow(d) {
     const w = wards.get(d.ward);
     d.row.remove();
+    d.row.classList.remove('cont');
+    scheduleLayout();
     if (!w) return;
     w.n--;
     if (d.stale) w.stale--;
@@ -222,6 +225,7 @@
     }
     d.metrics.insertBefore(box, before);
     d.nMetrics++;
+    scheduleLayout();
     const c = { box, value, unit, time, t: -Infinity, text: null, unitText: null, kind: 0, flip: false };
     cells.set(d.id + '\0' + r.metric, c);
     return c;
@@ -275,7 +279,10 @@
         if (KIND_CLASS[r.kind]) c.box.classList.add(KIND_CLASS[r.kind]);
       }
       if (r.kind === 3) c.value.classList.toggle('on', r.vb === true);
-      if (r.kind === 2) c.value.title = text;
+      if (r.kind === 2) {
+        c.value.title = text;
+        scheduleLayout(); // a longer text may take a second line
+      }
       if (c.text !== null) {
         // Two identical animations under different names: swapping the
         // class restarts the flash without forcing a layout.
@@ -410,11 +417,18 @@
   let dateText = '';
   function tick() {
     const now = serverNow();
-    $('clock-time').textContent = hms(split(now));
+    const p = split(now);
+    $('clock-time').textContent = hms(p);
     const dt = longDate.format(now);
     if (dt !== dateText) {
       dateText = dt;
       $('clock-date').textContent = dt;
+    }
+    if (p.day + p.month + p.year !== today) {
+      // Past midnight every time shown is from another day: say which.
+      today = p.day + p.month + p.year;
+      for (const c of cells.values()) c.time.textContent = timeText(c.t);
+      if (lastUpdateMs) $('last-update').textContent = timeText(lastUpdateMs);
     }
     if (retryAt) $('conn-text').textContent = reconnectText();
     $('last-update').classList.toggle('old', lastUpdateMs > 0 && now - lastUpdateMs > 60000);
@@ -426,6 +440,54 @@
   // PAGE_MS. Arrow keys turn it by hand and pause the rotation for a minute.
   let page = 0;
   let pausedUntil = 0;
+  // A ward card that does not fit in what is left of a column continues in
+  // the next one; the first device row of each continuation is marked so
+  // that CSS repeats the ward's name above it. This runs when rows or cells
+  // come or go or a text value changes (it may wrap), never on a number.
+  let layoutTimer = 0;
+  function scheduleLayout() {
+    if (!layoutTimer) layoutTimer = setTimeout(relayout, 250);
+  }
+  function relayout() {
+    layoutTimer = 0;
+    for (const w of wards.values()) w.card.classList.remove('break-before');
+    // Each pass measures everything first and then changes classes. A label
+    // or break moves what follows it, which may push another card over a
+    // column edge; the next pass sees that. A pass with nothing to change
+    // costs one layout.
+    for (let pass = 0; pass < 10; pass++) {
+      const breaks = [];
+      const marks = [];
+      for (const w of wards.values()) {
+        let prev = w.head.getBoundingClientRect().left;
+        let first = true;
+        for (const row of w.list.children) {
+          const left = row.getBoundingClientRect().left;
+          const moved = Math.abs(left - prev) > 50; // another column
+          prev = left;
+          if (first && moved) breaks.push(w.card); // title alone at a column foot
+          const cont = moved && !first;
+          first = false;
+          if (row.classList.contains('cont') !== cont) marks.push(row);
+        }
+      }
+      if (breaks.length === 0 && marks.length === 0) break;
+      for (const card of breaks) card.classList.add('break-before');
+      for (const row of marks) row.classList.toggle('cont');
+      // Chromium may keep stale positions for the fragments of a column
+      // after several rows changed height at once; make it lay out anew.
+      wall.classList.add('reflow');
+      void wall.offsetWidth;
+      wall.classList.remove('reflow');
+    }
+    showPage(page);
+  }
+
+  // Runs between layout and paint, so a resized wall never shows a frame
+  // with labels in the wrong places.
+  new ResizeObserver(() => relayout()).observe(wall);
+  if (document.fonts) document.fonts.ready.then(scheduleLayout);
+
   function pages() {
     const gap = parseFloat(getComputedStyle(wall).columnGap) || 0;
     const step = wall.clientWidth + gap;
@@ -433,8 +495,11 @@
   }
   function showPage(p) {
     const { step, n } = pages();
-    page = ((p % n) + n) % n;
-    wall.scrollTo({ left: page * step, behavior: 'smooth' });
+    const next = ((p % n) + n) % n;
+    if (next !== page || Math.abs(wall.scrollLeft - next * step) > 1) {
+      wall.scrollTo({ left: next * step, behavior: 'instant' });
+    }
+    page = next;
     const ind = $('page');
     ind.hidden = n === 1;
     ind.textContent = 'Trang ' + (page + 1) + '/' + n + ' · page';
@@ -465,5 +530,4 @@
   connect();
   setInterval(sweep, SWEEP_MS);
   setInterval(turnPage, PAGE_MS);
-  setInterval(() => showPage(page), 5000); // keep the page count current
 })();
