@@ -7,7 +7,16 @@ import (
 	"testing"
 )
 
+// clearEnv hides the IOC_* overrides that `make test` exports for the e2e
+// tests, so these tests see the files alone.
+func clearEnv(t *testing.T) {
+	for _, o := range envOverrides {
+		t.Setenv(o.name, "")
+	}
+}
+
 func TestShippedConfigIsValid(t *testing.T) {
+	clearEnv(t)
 	cfg, err := loadConfig("../../deploy/ioc.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -18,6 +27,7 @@ func TestShippedConfigIsValid(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	clearEnv(t)
 	for name, tc := range map[string]struct{ body, want string }{
 		"unknown key":   {"ingest:\n  mqtt:\n    urll: tcp://x:1\n", "field urll not found"},
 		"bad mqtt url":  {"ingest:\n  mqtt:\n    url: localhost\n", "ingest.mqtt.url"},
@@ -37,6 +47,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestEnvOverridesAndMaskedSecrets(t *testing.T) {
+	clearEnv(t)
 	t.Setenv("IOC_KAFKA_BROKERS", "k1:9092,k2:9092")
 	t.Setenv("IOC_CLICKHOUSE_PASSWORD", "s3cret")
 	cfg, err := loadConfig("")
