@@ -196,8 +196,8 @@ func (s *Service) seed(ctx context.Context) {
  argMax(toInt8(value_kind), observed_ms), argMax(value, observed_ms), argMax(value_string, observed_ms),
  argMax(value_bool, observed_ms), argMax(unit, observed_ms), max(observed_ms), argMax(received_ms, observed_ms),
  argMax(ward, observed_ms), argMax(registered, observed_ms)
-FROM %s.sensor_readings_raw WHERE observed_at >= now() - %d GROUP BY device_id, metric LIMIT %d`,
-		s.ch.Database, int(s.cfg.SeedWindow.Seconds()), s.cfg.MaxKeys)
+FROM %s WHERE observed_at >= now() - %d GROUP BY device_id, metric LIMIT %d`,
+		s.ch.Table("sensor_readings_raw"), int(s.cfg.SeedWindow.Seconds()), s.cfg.MaxKeys)
 	rows, err := conn.Query(sctx, q)
 	if err != nil {
 		s.log.Warn("wall starts empty: reading latest values from clickhouse", "err", err)

@@ -263,13 +263,13 @@ func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error 
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if b.readings.len() > 0 {
-		if err := b.readings.send(ictx, conn, s.ch.Database); err != nil {
-			return fmt.Errorf("writing %d readings to %s.sensor_readings_raw: %w", b.readings.len(), s.ch.Database, err)
+		if err := b.readings.send(ictx, conn, s.ch.Table("sensor_readings_raw")); err != nil {
+			return fmt.Errorf("writing %d readings to %s: %w", b.readings.len(), s.ch.Table("sensor_readings_raw"), err)
 		}
 	}
 	if b.dead.len() > 0 {
-		if err := b.dead.send(ictx, conn, s.ch.Database); err != nil {
-			return fmt.Errorf("writing %d dead letters to %s.dead_letters_raw: %w", b.dead.len(), s.ch.Database, err)
+		if err := b.dead.send(ictx, conn, s.ch.Table("dead_letters_raw")); err != nil {
+			return fmt.Errorf("writing %d dead letters to %s: %w", b.dead.len(), s.ch.Table("dead_letters_raw"), err)
 		}
 	}
 	return nil

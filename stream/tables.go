@@ -54,12 +54,15 @@ func (b *readingRows) reset() {
 	}
 }
 
-const insertReadings = `INSERT INTO %s.sensor_readings_raw (event_id, partner, device_id, metric, value_kind, value,
+// insertReadings names the table: database.sensor_readings_raw on one node,
+// the Distributed table database.sensor_readings_raw_all in cluster mode
+// (chconn.Config.Table).
+const insertReadings = `INSERT INTO %s (event_id, partner, device_id, metric, value_kind, value,
  value_string, value_bool, unit, observed_at, observed_ms, received_at, received_ms, time_from_source, ward, registered,
  kafka_partition, kafka_offset)`
 
-func (b *readingRows) send(ctx context.Context, conn driver.Conn, db string) error {
-	return sendColumns(ctx, conn, fmt.Sprintf(insertReadings, db),
+func (b *readingRows) send(ctx context.Context, conn driver.Conn, table string) error {
+	return sendColumns(ctx, conn, fmt.Sprintf(insertReadings, table),
 		b.eventID, b.partner, b.device, b.metric, b.kind, b.value, b.vs, b.vb, b.unit,
 		b.observedAt, b.observedMs, b.receivedAt, b.receivedMs, b.fromSource, b.ward, b.registered, b.partition, b.offset)
 }
@@ -89,10 +92,10 @@ func (b *deadLetterRows) reset() {
 		detail: b.detail[:0], raw: b.raw[:0], receivedAt: b.receivedAt[:0], receivedMs: b.receivedMs[:0]}
 }
 
-const insertDeadLetters = `INSERT INTO %s.dead_letters_raw (dl_id, source, source_topic, reason, detail, raw, received_at, received_ms)`
+const insertDeadLetters = `INSERT INTO %s (dl_id, source, source_topic, reason, detail, raw, received_at, received_ms)`
 
-func (b *deadLetterRows) send(ctx context.Context, conn driver.Conn, db string) error {
-	return sendColumns(ctx, conn, fmt.Sprintf(insertDeadLetters, db),
+func (b *deadLetterRows) send(ctx context.Context, conn driver.Conn, table string) error {
+	return sendColumns(ctx, conn, fmt.Sprintf(insertDeadLetters, table),
 		b.id, b.source, b.sourceTopic, b.reason, b.detail, b.raw, b.receivedAt, b.receivedMs)
 }
 

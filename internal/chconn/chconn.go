@@ -69,6 +69,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Table names a table the roles read and insert through: database.name on
+// one node; in cluster mode database.name_all, the Distributed table over
+// every shard (docs/clickhouse.md, "Cluster mode").
+func (c *Config) Table(name string) string {
+	if c.Cluster != "" {
+		return c.Database + "." + name + "_all"
+	}
+	return c.Database + "." + name
+}
+
 // Open connects without selecting a database (so that the migration can
 // create it); every query names its tables as database.table.
 func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
@@ -80,7 +90,15 @@ func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
 		}
 		password = strings.TrimSpace(string(b))
 	}
+	var settings clickhouse.Settings
+	if c.Cluster != "" {
+		// An insert into a Distributed table is acknowledged only once every
+		// shard it touches has written its rows, not when the receiving node
+		// queued them: stream commits Kafka offsets after that acknowledgement.
+		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
+		Settings:        settings,
 		Addr:            c.Addr,
 		Auth:            clickhouse.Auth{Database: "default", Username: c.Username, Password: password},
 		DialTimeout:     c.DialTimeout,

@@ -27,6 +27,9 @@ import (
 //go:embed sql/*.sql
 var files embed.FS
 
+// source is what Render reads; tests swap in other files.
+var source fs.FS = files
+
 // Version is a ClickHouse server version.
 type Version struct{ Major, Minor, Patch uint64 }
 
@@ -49,14 +52,16 @@ type Migration struct {
 type params struct {
 	DB        string
 	OnCluster string
-	cluster   string
-	server    Version
+	// Cluster is the cluster name in cluster mode, empty on one node:
+	// {{if .Cluster}} guards what exists only on a cluster.
+	Cluster string
+	server  Version
 }
 
 // ReadTable is the table to read in views: the local table on one node,
 // the Distributed table in cluster mode.
 func (p params) ReadTable(name string) string {
-	if p.cluster != "" {
+	if p.Cluster != "" {
 		return name + "_all"
 	}
 	return name
@@ -64,12 +69,12 @@ func (p params) ReadTable(name string) string {
 
 // Render renders every migration for a server version and configuration.
 func Render(cfg chconn.Config, server Version) ([]Migration, error) {
-	names, err := fs.Glob(files, "sql/*.sql")
+	names, err := fs.Glob(source, "sql/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
-	p := params{DB: cfg.Database, cluster: cfg.Cluster, server: server}
+	p := params{DB: cfg.Database, Cluster: cfg.Cluster, server: server}
 	if cfg.Cluster != "" {
 		p.OnCluster = "ON CLUSTER " + cfg.Cluster
 	}
@@ -88,10 +93,19 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 			}
 			return fmt.Sprintf("Replicated%s('/clickhouse/tables/{shard}/%s/%s', '{replica}')", engine, cfg.Database, table)
 		},
+		// distributed is the engine of table_all in cluster mode: every
+		// shard's local table, rows placed by the sharding key.
+		"distributed": func(table, shardingKey string) (string, error) {
+			if cfg.Cluster == "" {
+				return "", fmt.Errorf("distributed %s: only in cluster mode (guard it with {{if .Cluster}})", table)
+			}
+			return fmt.Sprintf("Distributed(%s, %s, %s, %s)", cfg.Cluster, cfg.Database, table, shardingKey), nil
+		},
 	}
+	seen := map[int]string{}
 	var out []Migration
 	for _, name := range names {
-		body, err := files.ReadFile(name)
+		body, err := fs.ReadFile(source, name)
 		if err != nil {
 			return nil, err
 		}
@@ -100,6 +114,11 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schema file %s: name must start with a number", base)
 		}
+		if prev, dup := seen[ver]; dup {
+			// schema_migrations records versions: the second file would never run.
+			return nil, fmt.Errorf("schema files %s and %s share the number %d; renumber the newer one", prev, base, ver)
+		}
+		seen[ver] = base
 		m := Migration{Version: ver, Name: base}
 		if first, _, _ := strings.Cut(string(body), "\n"); strings.HasPrefix(first, "-- min_server:") {
 			if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(first, "-- min_server:")), "%d.%d", &m.MinServer.Major, &m.MinServer.Minor); err != nil {

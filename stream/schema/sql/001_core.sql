@@ -32,7 +32,15 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.sensor_readings_raw {{.OnCluster}} (
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (partner, device_id, metric, observed_ms)
 SETTINGS index_granularity = 8192;
-
+{{if .Cluster}}
+-- Cluster mode only: the table over every shard. Stream inserts here and the
+-- views read here. All readings of one device go to one shard, so the
+-- duplicates of a reading meet in one ReplacingMergeTree and FINAL (run on
+-- each shard) collapses them.
+CREATE TABLE IF NOT EXISTS {{.DB}}.sensor_readings_raw_all {{.OnCluster}}
+AS {{.DB}}.sensor_readings_raw
+ENGINE = {{distributed "sensor_readings_raw" "cityHash64(device_id)"}};
+{{end}}
 -- What analysts query: one row per reading (partner, device, metric,
 -- observation time), however often it was delivered.
 CREATE VIEW IF NOT EXISTS {{.DB}}.sensor_readings {{.OnCluster}} AS
@@ -55,7 +63,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.dead_letters_raw {{.OnCluster}} (
 ) ENGINE = {{engine "ReplacingMergeTree" "dead_letters_raw"}}
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (reason, received_ms, dl_id);
-
+{{if .Cluster}}
+-- Cluster mode only; the copies of one dead letter share dl_id, hence a shard.
+CREATE TABLE IF NOT EXISTS {{.DB}}.dead_letters_raw_all {{.OnCluster}}
+AS {{.DB}}.dead_letters_raw
+ENGINE = {{distributed "dead_letters_raw" "cityHash64(dl_id)"}};
+{{end}}
 CREATE VIEW IF NOT EXISTS {{.DB}}.dead_letters {{.OnCluster}} AS
 SELECT dl_id, received_at, received_ms, source, source_topic, reason, detail, raw
 FROM {{.DB}}.{{.ReadTable "dead_letters_raw"}} FINAL;
