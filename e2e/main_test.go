@@ -32,6 +32,7 @@ type env struct {
 	conn    driver.Conn
 	wallURL string
 	run     string // unique suffix of this run
+	mount   string // MQTT topic prefix of this run, so other pipelines on the broker never see its messages
 }
 
 var pipe *env
@@ -56,6 +57,7 @@ func runMain(m *testing.M) int {
 		kafka:   kafkaconn.Config{Brokers: strings.Split(need["IOC_KAFKA_BROKERS"], ","), TopicPrefix: "e2e" + run + "."},
 		ch:      chconn.Config{Addr: strings.Split(need["IOC_CLICKHOUSE_ADDR"], ","), Database: "ioc_e2e_" + run},
 		run:     run,
+		mount:   "e2e" + run + "/",
 	}
 	e.kafka.Defaults()
 	e.ch.Defaults()
@@ -91,7 +93,7 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 		return nil, err
 	}
 	in, err := ingest.New(ingest.Config{
-		MQTT:         ingest.MQTTConfig{URL: e.mqttURL, ClientID: "e2e-ingest-" + e.run},
+		MQTT:         ingest.MQTTConfig{URL: e.mqttURL, ClientID: "e2e-ingest-" + e.run, MountPoint: e.mount},
 		RegistryFile: "../deploy/devices.csv",
 	}, e.kafka, log, reg)
 	if err != nil {

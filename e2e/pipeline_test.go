@@ -18,7 +18,7 @@ import (
 func TestSenMLReadingReachesClickHouseAndWall(t *testing.T) {
 	w := dialWall(t)
 	device := "aq-9001-" + pipe.run
-	publish(t, "sensors/vnpt/"+device, []byte(`[{"n":"pm25","u":"ug/m3","v":42.5}]`))
+	publish(t, pipe.mount+"sensors/vnpt/"+device, []byte(`[{"n":"pm25","u":"ug/m3","v":42.5}]`))
 
 	eventually(t, 20*time.Second, "reading in {db}.sensor_readings", func() (bool, string) {
 		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = ? AND metric = 'pm25' AND value = 42.5 AND unit = 'ug/m3' AND partner = 'vnpt'", device)
@@ -40,7 +40,7 @@ func TestRegisteredDeviceCarriesWardAndTime(t *testing.T) {
 	}
 	metric := "e2e_temp_" + pipe.run
 	body := fmt.Sprintf(`[{"bn":"","bt":%.3f,"bu":"Cel"},{"n":%q,"v":21.5}]`, float64(at.UnixMilli())/1000, metric)
-	publish(t, "sensors/viettel/aq-chieng-le", []byte(body))
+	publish(t, pipe.mount+"sensors/viettel/aq-chieng-le", []byte(body))
 	eventually(t, 20*time.Second, "registered reading stored", func() (bool, string) {
 		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = 'aq-chieng-le' AND metric = ? AND registered = 1 AND ward = 'Phường Chiềng Lề' AND unit = 'Cel'", metric)
 		return n == 1, fmt.Sprintf("%d rows", n)
@@ -76,7 +76,7 @@ func TestMalformedPayloadsAreDeadLettered(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			topic := fmt.Sprintf("sensors/vnpt/bad-%s-%d", pipe.run, i)
+			topic := fmt.Sprintf("%ssensors/vnpt/bad-%s-%d", pipe.mount, pipe.run, i)
 			publish(t, topic, tc.payload)
 			eventually(t, 20*time.Second, "dead letter in {db}.dead_letters", func() (bool, string) {
 				n := count(t, "SELECT count() FROM {db}.dead_letters WHERE source = 'mqtt' AND source_topic = ? AND reason = ? AND length(raw) = ? AND hex(MD5(raw)) = ?",
@@ -99,7 +99,7 @@ func TestMalformedPayloadsAreDeadLettered(t *testing.T) {
 	}
 	// The pipeline still takes good readings after all that.
 	device := "after-bad-" + pipe.run
-	publish(t, "sensors/viettel/"+device, []byte(`{"values":{"rain":3.5},"units":{"rain":"mm/h"}}`))
+	publish(t, pipe.mount+"sensors/viettel/"+device, []byte(`{"values":{"rain":3.5},"units":{"rain":"mm/h"}}`))
 	eventually(t, 20*time.Second, "good reading after bad ones", func() (bool, string) {
 		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = ? AND value = 3.5", device)
 		return n == 1, fmt.Sprintf("%d rows", n)
@@ -112,7 +112,7 @@ func TestVietnameseTextSurvivesEveryHop(t *testing.T) {
 	w := dialWall(t)
 	device := "water-vi-" + pipe.run
 	text := "Cảnh báo: mực nước suối Nậm La vượt báo động 2 — phường Chiềng Lề, xã Hua La"
-	publish(t, "sensors/viettel/"+device, []byte(fmt.Sprintf(`[{"n":"status","vs":%q}]`, text)))
+	publish(t, pipe.mount+"sensors/viettel/"+device, []byte(fmt.Sprintf(`[{"n":"status","vs":%q}]`, text)))
 	eventually(t, 20*time.Second, "Vietnamese string in ClickHouse", func() (bool, string) {
 		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = ? AND value_string = ?", device, text)
 		return n == 1, fmt.Sprintf("%d rows", n)
@@ -133,8 +133,8 @@ func TestDuplicateReadingCountedOnce(t *testing.T) {
 	device := "dup-" + pipe.run
 	at := float64(time.Now().Add(-30*time.Second).UnixMilli()) / 1000
 	body := []byte(fmt.Sprintf(`[{"bt":%.3f,"n":"level","u":"m","v":1.75}]`, at))
-	publish(t, "sensors/viettel/"+device, body)
-	publish(t, "sensors/viettel/"+device, body)
+	publish(t, pipe.mount+"sensors/viettel/"+device, body)
+	publish(t, pipe.mount+"sensors/viettel/"+device, body)
 	eventually(t, 20*time.Second, "both deliveries in the raw table", func() (bool, string) {
 		n := count(t, "SELECT count() FROM {db}.sensor_readings_raw WHERE device_id = ?", device)
 		return n == 2, fmt.Sprintf("%d raw rows", n)
