@@ -19,6 +19,18 @@ type Config struct {
 	FetchQueue int `yaml:"fetch_queue"`
 	// Migrate applies the ClickHouse schema at start.
 	Migrate *bool `yaml:"migrate"`
+	// SessionTimeout is how long Kafka waits for a silent group member
+	// before it hands that member's partitions to the others: after a crash
+	// (SIGKILL, power loss) consumption of those partitions stops this long.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout is how long Kafka waits for every member to rejoin
+	// during a rebalance.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// UnsafeCommitBeforeInsert commits Kafka offsets of fetched records
+	// before ClickHouse has them (every max_age/4), so a crash loses the
+	// batch being built. It exists only so that the fault suite (faults/)
+	// can show that its loss check fails; never set it in production.
+	UnsafeCommitBeforeInsert bool `yaml:"unsafe_commit_before_insert"`
 }
 
 // Defaults fills unset fields.
@@ -39,6 +51,12 @@ func (c *Config) Defaults() {
 		t := true
 		c.Migrate = &t
 	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.RebalanceTimeout == 0 {
+		c.RebalanceTimeout = 10 * time.Second
+	}
 }
 
 // Validate reports settings that cannot work.
@@ -52,6 +70,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("stream.max_age: %s is below 10ms; ClickHouse wants about one insert per second per table", c.MaxAge)
 	case c.FetchQueue < 1:
 		return fmt.Errorf("stream.fetch_queue: %d must be positive", c.FetchQueue)
+	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
+		return fmt.Errorf("stream.session_timeout: %s is outside 6s..5m (the broker's group.min.session.timeout.ms is 6s by default)", c.SessionTimeout)
+	case c.RebalanceTimeout < time.Second || c.RebalanceTimeout > 5*time.Minute:
+		return fmt.Errorf("stream.rebalance_timeout: %s is outside 1s..5m", c.RebalanceTimeout)
 	}
 	return nil
 }

@@ -41,7 +41,12 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg)}, nil
+	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg)}
+	if cfg.UnsafeCommitBeforeInsert {
+		s.log.Warn("stream.unsafe_commit_before_insert is set: offsets are committed BEFORE ClickHouse has the rows, " +
+			"a crash LOSES data. This setting exists for the fault suite only; remove it from the configuration")
+	}
+	return s, nil
 }
 
 // Ready reports whether the role is consuming.
@@ -80,9 +85,9 @@ func (s *Service) Run(ctx context.Context) error {
 		ReadBatchTimeout:  2 * time.Second,
 		CommitInterval:    0, // synchronous commits, issued by us after the insert
 		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: 3 * time.Second,
-		SessionTimeout:    30 * time.Second,
-		RebalanceTimeout:  30 * time.Second,
+		HeartbeatInterval: min(3*time.Second, s.cfg.SessionTimeout/3),
+		SessionTimeout:    s.cfg.SessionTimeout,
+		RebalanceTimeout:  s.cfg.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
 	})
@@ -141,6 +146,19 @@ type batch struct {
 
 func (b *batch) size() int { return b.readings.len() + b.dead.len() }
 
+// offsets lists the newest message of every partition in the batch: what
+// to commit once the batch is in ClickHouse.
+func (b *batch) offsets() []kafka.Message {
+	msgs := make([]kafka.Message, 0, len(b.last)+len(b.lastDL))
+	for _, m := range b.last {
+		msgs = append(msgs, m)
+	}
+	for _, m := range b.lastDL {
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
 // write builds batches from fetched messages and flushes them by size and
 // age. It returns when fetched is closed and the last batch is committed.
 func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Reader, fetched <-chan kafka.Message) error {
@@ -170,6 +188,9 @@ func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 				}
 			}
 		case <-ticker.C:
+			if s.cfg.UnsafeCommitBeforeInsert {
+				s.unsafeCommit(ctx, reader, b)
+			}
 			if b.size() > 0 && time.Since(b.first) >= s.cfg.MaxAge {
 				if err := s.flush(ctx, conn, reader, b); err != nil {
 					return err
@@ -239,14 +260,7 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	s.m.rows.WithLabelValues("sensor_readings").Add(float64(b.readings.len()))
 	s.m.rows.WithLabelValues("dead_letters").Add(float64(b.dead.len()))
 	s.m.batchRows.Observe(float64(b.size()))
-	msgs := make([]kafka.Message, 0, len(b.last)+len(b.lastDL))
-	for _, m := range b.last {
-		msgs = append(msgs, m)
-	}
-	for _, m := range b.lastDL {
-		msgs = append(msgs, m)
-	}
-	if err := reader.CommitMessages(ctx, msgs...); err != nil {
+	if err := reader.CommitMessages(ctx, b.offsets()...); err != nil {
 		// After a rebalance the partition may belong to another instance,
 		// which replays from the last commit; the replay is deduplicated.
 		s.m.commitErrors.Inc()
@@ -257,6 +271,14 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	clear(b.last)
 	clear(b.lastDL)
 	return nil
+}
+
+// unsafeCommit commits the offsets of the batch being built, before it is
+// inserted: the deliberate bug of stream.unsafe_commit_before_insert.
+func (s *Service) unsafeCommit(ctx context.Context, reader *kafka.Reader, b *batch) {
+	if msgs := b.offsets(); len(msgs) > 0 {
+		_ = reader.CommitMessages(ctx, msgs...)
+	}
 }
 
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
