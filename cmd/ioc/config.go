@@ -53,6 +53,9 @@ var envOverrides = []struct {
 	{"IOC_MQTT_URL", func(c *Config, v string) { c.Ingest.MQTT.URL, c.Simulate.MQTTURL = v, v }},
 	{"IOC_MQTT_USERNAME", func(c *Config, v string) { c.Ingest.MQTT.Username = v }},
 	{"IOC_MQTT_PASSWORD", func(c *Config, v string) { c.Ingest.MQTT.Password = v }},
+	// Unique per ingest instance (a StatefulSet sets its pod name): the
+	// broker keeps each persistent session by client id.
+	{"IOC_MQTT_CLIENT_ID", func(c *Config, v string) { c.Ingest.MQTT.ClientID = v }},
 	{"IOC_KAFKA_BROKERS", func(c *Config, v string) { c.Kafka.Brokers = strings.Split(v, ",") }},
 	{"IOC_KAFKA_TOPIC_PREFIX", func(c *Config, v string) { c.Kafka.TopicPrefix = v }},
 	{"IOC_CLICKHOUSE_ADDR", func(c *Config, v string) { c.ClickHouse.Addr = strings.Split(v, ",") }},

@@ -43,8 +43,9 @@ Tools:
   migrate       create or upgrade the ClickHouse schema, then exit
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
+  doctor        check the configuration and reach MQTT, Kafka, ClickHouse and the wall; say what to fix
 
-Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
+Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
 IOC_KAFKA_BROKERS, IOC_KAFKA_TOPIC_PREFIX, IOC_CLICKHOUSE_ADDR,
 IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD,
 IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL.
@@ -62,6 +63,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if os.Args[1] == "doctor" {
+		os.Exit(doctor(os.Args[2:], os.Stdout))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
