@@ -68,7 +68,7 @@ var k8sScheme = func() *runtime.Scheme {
 }()
 
 var allowedKinds = map[string]bool{"Namespace": true, "ConfigMap": true, "Service": true, "Deployment": true, "StatefulSet": true,
-	"Job": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "NetworkPolicy": true}
+	"Job": true, "CronJob": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "NetworkPolicy": true}
 
 // decodeK8s strictly decodes a multi-document YAML file.
 func decodeK8s(file string, b []byte) ([]k8sObject, error) {
@@ -162,6 +162,8 @@ func workloads(objs []k8sObject) []workload {
 			out = append(out, workload{o, v.Spec.Replicas, v.Spec.Selector, &v.Spec.Template})
 		case *batchv1.Job:
 			out = append(out, workload{o, nil, v.Spec.Selector, &v.Spec.Template})
+		case *batchv1.CronJob:
+			out = append(out, workload{o, nil, nil, &v.Spec.JobTemplate.Spec.Template})
 		}
 	}
 	return out
@@ -391,13 +393,16 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 			migrateJob = true
 		}
 
-		if role == "migrate" {
-			if j, ok := w.obj.(*batchv1.Job); !ok || j.Spec.Template.Spec.RestartPolicy == corev1.RestartPolicyAlways {
-				bad(w, "migrate runs once: a Job with restartPolicy OnFailure or Never")
+		if oneShotRoles[role] {
+			_, isJob := w.obj.(*batchv1.Job)
+			_, isCron := w.obj.(*batchv1.CronJob)
+			if !isJob && !isCron || pod.RestartPolicy == corev1.RestartPolicyAlways {
+				bad(w, "%s runs once and exits: a Job or CronJob with restartPolicy OnFailure or Never", role)
 			}
 			continue
 		}
-		if _, ok := w.obj.(*batchv1.Job); ok {
+		switch w.obj.(type) {
+		case *batchv1.Job, *batchv1.CronJob:
 			bad(w, "long-running role %s in a Job", role)
 		}
 
@@ -465,7 +470,7 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 			}
 		}
 	}
-	for _, r := range []string{"ingest", "stream", "dashboard", "migrate"} {
+	for _, r := range []string{"ingest", "stream", "dashboard", "migrate", "retention"} {
 		if _, ok := roles[r]; !ok {
 			problems = append(problems, "no workload runs `ioc "+r+"`")
 		}
@@ -604,6 +609,9 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 	slices.Sort(problems)
 	return problems
 }
+
+// oneShotRoles run to completion (Jobs), the others serve until stopped.
+var oneShotRoles = map[string]bool{"migrate": true, "retention": true, "check-config": true}
 
 // checkConfigErr runs `ioc check-config` with exactly env, like a pod.
 func checkConfigErr(file string, env map[string]string) (map[string]any, error) {
@@ -795,6 +803,13 @@ func TestK8sChecksCanFail(t *testing.T) {
 			find(o, "Deployment", "ioc-stream").(*appsv1.Deployment).Spec.Selector.MatchLabels["app.kubernetes.io/name"] = "other"
 		}, "spec.selector does not select its own pod template"},
 		"latest image": {func(o []k8sObject) { container(o, "Job", "ioc-migrate").Image = "sonla-ioc/ioc:latest" }, "pinned tag"},
+		"retention restarting for ever": {func(o []k8sObject) {
+			find(o, "CronJob", "ioc-retention").(*batchv1.CronJob).Spec.JobTemplate.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
+		}, "retention runs once and exits"},
+		"bad retention": {func(o []k8sObject) {
+			cm := find(o, "ConfigMap", "ioc-config").(*corev1.ConfigMap)
+			cm.Data["ioc.yaml"] = strings.Replace(cm.Data["ioc.yaml"], "readings_days: 400", "readings_days: 7", 1)
+		}, "retention: readings_days 7 must be at least 31"},
 		"no migration": {func(o []k8sObject) {
 			for i := range o {
 				if _, ok := o[i].obj.(*batchv1.Job); ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
+	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
 // Config is the whole file: one section per component. Unknown keys are an
@@ -31,6 +32,8 @@ type Config struct {
 	// Ops is where /metrics, /healthz and /readyz are served; empty picks
 	// the role's default port.
 	Ops OpsConfig `yaml:"ops"`
+	// Retention is how long `ioc retention` keeps raw rows in ClickHouse.
+	Retention schema.RetentionConfig `yaml:"retention"`
 }
 
 // LogConfig selects log level and format.
@@ -93,13 +96,14 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Stream.Defaults()
 	cfg.Dashboard.Defaults()
 	cfg.Simulate.Defaults()
+	cfg.Retention.Defaults()
 	if cfg.Simulate.RegistryFile == "" {
 		cfg.Simulate.RegistryFile = cfg.Ingest.RegistryFile
 	}
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}
-	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate} {
+	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention} {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

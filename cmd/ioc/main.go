@@ -41,6 +41,7 @@ Roles:
 Tools:
   simulate      publish simulated sensor readings over MQTT
   migrate       create or upgrade the ClickHouse schema, then exit
+  retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   doctor        check the configuration and reach MQTT, Kafka, ClickHouse and the wall; say what to fix
@@ -87,6 +88,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	withSim := fs.Bool("simulate", false, "run: also run the simulator")
 	devices := fs.Int("devices", -1, "simulate: number of devices (overrides simulate.devices)")
 	interval := fs.Duration("interval", 0, "simulate: reporting interval per device (overrides simulate.interval)")
+	dryRun := fs.Bool("dry-run", false, "retention: print what would be done, change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +121,8 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		}
 		defer conn.Close()
 		return schema.Migrate(ctx, conn, cfg.ClickHouse, log)
+	case "retention":
+		return runRetention(ctx, cfg, log, *dryRun)
 	case "simulate":
 		return simulate.Run(ctx, cfg.Simulate, log)
 	case "ingest":
