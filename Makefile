@@ -43,3 +43,22 @@ check-config: build
 
 clean:
 	rm -rf bin
+
+# Benchmark (bench/, cmd/iocbench, docs/performance.md): an open-loop MQTT load on the local
+# services through the real binary's roles, each hop alone, a table, bench/results/latest.json
+# and the results block of docs/performance.md; about 10–15 minutes. Pass iocbench flags in
+# BENCH_FLAGS, e.g. BENCH_FLAGS="-set ingest.linger=5ms -skip hops" (./bin/iocbench -h lists them).
+BENCH_FLAGS ?=
+
+.PHONY: bench bench-smoke
+
+bench: build services-up
+	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
+	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
+	eval "$$($(SERVICES) env)" && ./bin/iocbench -ioc $(BIN) -doc docs/performance.md $(BENCH_FLAGS)
+
+# The same harness for a few seconds at tiny rates (CI): it checks the harness and that nothing
+# acknowledged is lost, not the pipeline's speed.
+bench-smoke: build services-up
+	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
+	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) $(BENCH_FLAGS)

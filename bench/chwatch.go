@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// CHWatch reads what the stream has written to the run's database.
+type CHWatch struct {
+	Conn driver.Conn
+	DB   string
+}
+
+// Rows is the row count and the number of active parts of the readings
+// table, from system.parts: instant, whatever the table's size. Every
+// reading of a run has its own key, so merges do not change the count.
+func (w *CHWatch) Rows(ctx context.Context) (rows, parts uint64, err error) {
+	q := fmt.Sprintf(`SELECT toUInt64(sum(rows)), count() FROM system.parts
+ WHERE database = '%s' AND table = 'sensor_readings_raw' AND active`, w.DB)
+	err = w.Conn.QueryRow(ctx, q).Scan(&rows, &parts)
+	return rows, parts, err
+}
+
+// TagCount counts the rows and distinct readings of one window's devices.
+func (w *CHWatch) TagCount(ctx context.Context, tag string) (rows, unique uint64, err error) {
+	q := fmt.Sprintf(`SELECT count(), uniqExact(event_id) FROM %s.sensor_readings_raw WHERE startsWith(device_id, '%s-')`, w.DB, tag)
+	err = w.Conn.QueryRow(ctx, q).Scan(&rows, &unique)
+	return rows, unique, err
+}
+
+// ProbeTimer times probe readings from publish to being visible in
+// ClickHouse: it polls for the probe devices' rows and takes the time the
+// answer arrived as the moment a row became visible. The error is at most
+// one poll interval plus the query's own time, always towards later.
+type ProbeTimer struct {
+	mu      sync.Mutex
+	pending map[probeKey]int64 // → published, µs
+	rec     *Recorder
+}
+
+type probeKey struct {
+	device string
+	ms     int64
+}
+
+// NewProbeTimer starts empty.
+func NewProbeTimer() *ProbeTimer {
+	return &ProbeTimer{pending: map[probeKey]int64{}, rec: NewRecorder(1 << 20)}
+}
+
+// OnProbe registers a published probe reading (Schedule.OnProbe).
+func (p *ProbeTimer) OnProbe(device string, ms, publishedUs int64) {
+	p.mu.Lock()
+	p.pending[probeKey{device, ms}] = publishedUs
+	p.mu.Unlock()
+}
+
+// Pending is how many probes were not seen yet.
+func (p *ProbeTimer) Pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending)
+}
+
+// Summary of the latencies seen.
+func (p *ProbeTimer) Summary() Summary { return p.rec.Summary() }
+
+// Run polls until ctx ends.
+func (p *ProbeTimer) Run(ctx context.Context, w *CHWatch, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.poll(ctx, w)
+		}
+	}
+}
+
+func (p *ProbeTimer) poll(ctx context.Context, w *CHWatch) {
+	p.mu.Lock()
+	devs := map[string]bool{}
+	minMs := int64(1) << 62
+	for k := range p.pending {
+		devs[k.device] = true
+		minMs = min(minMs, k.ms)
+	}
+	p.mu.Unlock()
+	if len(devs) == 0 {
+		return
+	}
+	var in strings.Builder
+	for d := range devs {
+		if in.Len() > 0 {
+			in.WriteByte(',')
+		}
+		in.WriteString("'" + d + "'")
+	}
+	q := fmt.Sprintf(`SELECT device_id, observed_ms FROM %s.sensor_readings_raw WHERE device_id IN (%s) AND observed_ms >= %d`,
+		w.DB, in.String(), minMs)
+	rows, err := w.Conn.Query(ctx, q)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	var got []probeKey
+	for rows.Next() {
+		var k probeKey
+		if err := rows.Scan(&k.device, &k.ms); err != nil {
+			return
+		}
+		got = append(got, k)
+	}
+	seen := time.Now().UnixMicro()
+	var lat []int64
+	p.mu.Lock()
+	for _, k := range got {
+		if pub, ok := p.pending[k]; ok {
+			lat = append(lat, seen-pub)
+			delete(p.pending, k)
+		}
+	}
+	p.mu.Unlock()
+	p.rec.AddMany(lat)
+}

@@ -1,0 +1,285 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/sync/errgroup"
+)
+
+// Load is the simulated fleet: many MQTT connections publishing SenML packs
+// at QoS 1. In open loop (Schedule.Rate > 0) every message has a send time
+// fixed in advance and is sent then whether or not earlier ones were
+// acknowledged; a generator that cannot keep its schedule shows it in
+// Lag, it does not silently slow down.
+type Load struct {
+	conns   []*pubConn
+	records int
+	prefix  string // topic prefix (the run's mount point)
+
+	Sent          atomic.Int64 // messages handed to the MQTT client
+	AckedMsgs     atomic.Int64 // PUBACKs received
+	AckedReadings atomic.Int64 // readings in acknowledged messages
+	Failed        atomic.Int64 // publishes that ended in an error
+	outstanding   atomic.Int64
+}
+
+type pubConn struct {
+	c       mqtt.Client
+	pending chan pending
+}
+
+type pending struct {
+	tok      mqtt.Token
+	readings int64
+	window   chan struct{} // closed-loop bound, nil in open loop
+}
+
+// NewLoad connects n publishers.
+func NewLoad(ctx context.Context, url, idPrefix, topicPrefix string, n, records int) (*Load, error) {
+	l := &Load{conns: make([]*pubConn, n), records: records, prefix: topicPrefix}
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range l.conns {
+		g.Go(func() error {
+			o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("%s-%d", idPrefix, i)).
+				SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(15 * time.Second).
+				SetKeepAlive(60 * time.Second).SetOrderMatters(false)
+			c := mqtt.NewClient(o)
+			tok := c.Connect()
+			if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+				return fmt.Errorf("publisher %d connecting to %s: %v", i, url, tok.Error())
+			}
+			pc := &pubConn{c: c, pending: make(chan pending, 1<<16)}
+			l.conns[i] = pc
+			go l.collect(pc)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// collect counts acknowledgements; tokens complete about in send order.
+func (l *Load) collect(pc *pubConn) {
+	for p := range pc.pending {
+		<-p.tok.Done()
+		if p.tok.Error() != nil {
+			l.Failed.Add(1)
+		} else {
+			l.AckedMsgs.Add(1)
+			l.AckedReadings.Add(p.readings)
+		}
+		if p.window != nil {
+			<-p.window
+		}
+		l.outstanding.Add(-1)
+	}
+}
+
+// Close disconnects every publisher.
+func (l *Load) Close() {
+	for _, pc := range l.conns {
+		if pc != nil {
+			pc.c.Disconnect(250)
+			close(pc.pending)
+		}
+	}
+}
+
+// WaitAcks waits until every publish is acknowledged or failed.
+func (l *Load) WaitAcks(ctx context.Context, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for l.outstanding.Load() > 0 {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// Schedule is one window of load.
+type Schedule struct {
+	// Rate in readings per second; 0 means closed loop: each connection
+	// sends as fast as it can with at most Window unacknowledged messages.
+	Rate     float64
+	Window   int
+	Duration time.Duration
+	// Tag prefixes the device ids of this window, so that its rows can be
+	// counted on their own.
+	Tag     string
+	Devices int
+	// Probe is the share of messages sent by probe devices (Tag-pNNN),
+	// whose arrival in ClickHouse is timed one by one through OnProbe.
+	Probe   float64
+	OnProbe func(device string, observedMs int64, publishedUs int64)
+	// MicroTime sends the base time with microseconds (hop tests: the
+	// subscriber computes latency from it); otherwise milliseconds, as a
+	// device would.
+	MicroTime bool
+}
+
+// ScheduleStats is how well the generator kept its schedule.
+type ScheduleStats struct {
+	Sent     int64   `json:"sent_msgs"`
+	Readings int64   `json:"sent_readings"`
+	LagP99   float64 `json:"lag_p99_ms"`
+	LagMax   float64 `json:"lag_max_ms"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// Run publishes one window and returns when its last message was sent
+// (acknowledgements may still be arriving: see WaitAcks).
+func (l *Load) Run(ctx context.Context, s Schedule) ScheduleStats {
+	c := len(l.conns)
+	start := time.Now().Add(20 * time.Millisecond)
+	end := start.Add(s.Duration)
+	lag := NewRecorder(1 << 16)
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i, pc := range l.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var window chan struct{}
+			if s.Rate <= 0 {
+				window = make(chan struct{}, max(1, s.Window))
+			}
+			n := l.runConn(ctx, pc, window, i, c, s, start, end, lag)
+			sent.Add(n)
+		}()
+	}
+	wg.Wait()
+	st := lag.Summary()
+	n := sent.Load()
+	return ScheduleStats{Sent: n, Readings: n * int64(l.records), LagP99: st.P99, LagMax: st.Max, Seconds: time.Since(start).Seconds()}
+}
+
+func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, idx, nconn int, s Schedule, start, end time.Time, lag *Recorder) int64 {
+	var interval time.Duration
+	if s.Rate > 0 {
+		msgRate := s.Rate / float64(l.records)
+		interval = time.Duration(float64(nconn) / msgRate * float64(time.Second))
+		start = start.Add(interval * time.Duration(idx) / time.Duration(nconn)) // spread the connections
+	}
+	// Devices idx, idx+nconn, … belong to this connection.
+	var devs []string
+	var partners []string
+	for d := idx; d < max(s.Devices, nconn); d += nconn {
+		devs = append(devs, fmt.Sprintf("%s-%05d", s.Tag, d))
+		partners = append(partners, []string{"viettel", "vnpt"}[d%2])
+	}
+	probeDev := fmt.Sprintf("%s-p%03d", s.Tag, idx)
+	probeEvery := int64(0)
+	if s.Probe > 0 {
+		probeEvery = max(1, int64(1/s.Probe+0.5))
+	}
+	last := make([]int64, len(devs)+1)
+	bufSize := 64 + 96*l.records
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var k int64
+	for ; ; k++ {
+		now := time.Now()
+		if s.Rate > 0 {
+			at := start.Add(time.Duration(k) * interval)
+			if !at.Before(end) {
+				return k
+			}
+			if d := at.Sub(now); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return k
+				}
+				now = time.Now()
+			}
+			if k%16 == 0 {
+				lag.Add(now.Sub(at).Microseconds())
+			}
+		} else {
+			if !now.Before(end) || ctx.Err() != nil {
+				return k
+			}
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return k
+			}
+			now = time.Now()
+		}
+		slot, dev, partner := int(k)%len(devs), "", ""
+		probe := probeEvery > 0 && k%probeEvery == 0
+		if probe {
+			slot, dev, partner = len(devs), probeDev, "vnpt"
+		} else {
+			dev, partner = devs[slot], partners[slot]
+		}
+		us := now.UnixMicro()
+		ms := us / 1000
+		if ms <= last[slot] { // one observation time per device and ms: ids stay unique
+			ms = last[slot] + 1
+			us = ms * 1000
+		}
+		last[slot] = ms
+		// A new buffer each time: paho keeps the payload until it is written.
+		var buf []byte
+		if s.MicroTime {
+			buf = AppendPack(make([]byte, 0, bufSize), us, 6, l.records, k)
+		} else {
+			buf = AppendPack(make([]byte, 0, bufSize), ms*1000, 3, l.records, k)
+		}
+		if probe && s.OnProbe != nil {
+			s.OnProbe(dev, ms, now.UnixMicro())
+		}
+		tok := pc.c.Publish(l.prefix+"sensors/"+partner+"/"+dev, 1, false, buf)
+		l.Sent.Add(1)
+		l.outstanding.Add(1)
+		select {
+		case pc.pending <- pending{tok: tok, readings: int64(l.records), window: window}:
+		case <-ctx.Done():
+			return k + 1
+		}
+	}
+}
+
+var metricNames = []struct{ name, unit string }{
+	{"pm25", "ug/m3"}, {"pm10", "ug/m3"}, {"co", "ug/m3"}, {"no2", "ug/m3"}, {"temperature", "Cel"},
+	{"humidity", "%RH"}, {"level", "m"}, {"rain", "mm/h"}, {"vehicles", "1/min"}, {"speed", "km/h"},
+}
+
+// AppendPack appends a SenML pack of n readings observed at us
+// (microseconds since the epoch, written with the given decimals of a
+// second). Metric names repeat with a numeric suffix past the tenth.
+func AppendPack(b []byte, us int64, decimals, n int, seq int64) []byte {
+	b = append(b, `[{"bt":`...)
+	b = strconv.AppendFloat(b, float64(us)/1e6, 'f', decimals, 64)
+	b = append(b, ',')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b = append(b, ",{"...)
+		}
+		m := metricNames[i%len(metricNames)]
+		b = append(b, `"n":"`...)
+		b = append(b, m.name...)
+		if i >= len(metricNames) {
+			b = strconv.AppendInt(b, int64(i/len(metricNames)), 10)
+		}
+		b = append(b, `","u":"`...)
+		b = append(b, m.unit...)
+		b = append(b, `","v":`...)
+		b = strconv.AppendFloat(b, float64((seq*7+int64(i)*13)%1000)/10, 'f', 1, 64)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}

@@ -1,0 +1,212 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
+)
+
+var snapshotPrefix = []byte(`{"type":"snapshot"`)
+
+// frameTimes calls fn with the observation time (ms) of every reading of a
+// dashboard "readings" frame. It scans for the "t" key instead of decoding
+// the frame, so that a client can keep up with the wall at full rate; the
+// readings the benchmark sends carry no text that could contain `"t":`.
+func frameTimes(frame []byte, fn func(ms int64)) {
+	if bytes.HasPrefix(frame, snapshotPrefix) {
+		return
+	}
+	key := []byte(`"t":`)
+	for {
+		i := bytes.Index(frame, key)
+		if i < 0 {
+			return
+		}
+		frame = frame[i+len(key):]
+		var v int64
+		n := 0
+		for n < len(frame) && frame[n] >= '0' && frame[n] <= '9' {
+			v = v*10 + int64(frame[n]-'0')
+			n++
+		}
+		if n > 0 {
+			fn(v)
+		}
+	}
+}
+
+// WallStats is what wall clients saw in a window.
+type WallStats struct {
+	Clients        int     `json:"clients"`
+	ConnectSeconds float64 `json:"connect_s,omitempty"`
+	DialFailures   int64   `json:"dial_failures,omitempty"`
+	Frames         int64   `json:"frames"`
+	// FramesPerClient is the most any client received; Delivered is the
+	// share of that every client received on average (1 = no client
+	// missed a frame).
+	FramesPerClient int64   `json:"frames_per_client"`
+	Delivered       float64 `json:"delivered"`
+	Readings        int64   `json:"readings"`
+	Disconnects     int64   `json:"disconnects"`
+	Latency         Summary `json:"latency"`
+}
+
+// Wall is a set of websocket clients of the dashboard. Each counts the
+// frames that carry readings of the current window and records, for every
+// such reading, receive time minus observation time (same clock: the
+// benchmark publishes and receives on one machine).
+type Wall struct {
+	url     string
+	clients []*wallClient
+	since   atomic.Int64 // window start, ms
+	rec     atomic.Pointer[Recorder]
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	failed  atomic.Int64
+	connect time.Duration
+}
+
+type wallClient struct {
+	frames, readings, drops atomic.Int64
+}
+
+// DialWall connects n clients to ws://addr/ws. With reconnect, a dropped
+// client dials again (the latency client); otherwise it stays dropped and
+// counts (the fan-out swarm).
+func DialWall(ctx context.Context, addr string, n int, reconnect bool) (*Wall, error) {
+	w := &Wall{url: "ws://" + addr + "/ws", clients: make([]*wallClient, n)}
+	w.rec.Store(NewRecorder(1 << 20))
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	dialer := &websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 512, HandshakeTimeout: 60 * time.Second}
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(64)
+	var mu sync.Mutex
+	conns := make([]*websocket.Conn, n)
+	for i := range w.clients {
+		w.clients[i] = &wallClient{}
+		g.Go(func() error {
+			var conn *websocket.Conn
+			var err error
+			for attempt := 0; attempt < 3; attempt++ {
+				conn, _, err = dialer.DialContext(gctx, w.url, nil)
+				if err == nil {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err != nil {
+				w.failed.Add(1)
+				return nil
+			}
+			mu.Lock()
+			conns[i] = conn
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	w.connect = time.Since(start)
+	if int(w.failed.Load()) == n {
+		w.cancel()
+		return nil, fmt.Errorf("no websocket client could connect to %s", w.url)
+	}
+	for i, conn := range conns {
+		if conn == nil {
+			continue
+		}
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.read(conn, dialer, w.clients[i], reconnect)
+		}()
+	}
+	return w, nil
+}
+
+func (w *Wall) read(conn *websocket.Conn, dialer *websocket.Dialer, c *wallClient, reconnect bool) {
+	stop := context.AfterFunc(w.ctx, func() { conn.Close() })
+	defer func() { stop(); conn.Close() }()
+	var lat []int64
+	for {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			if w.ctx.Err() != nil {
+				return
+			}
+			c.drops.Add(1)
+			if !reconnect {
+				return
+			}
+			stop()
+			conn.Close()
+			for w.ctx.Err() == nil {
+				conn, _, err = dialer.DialContext(w.ctx, w.url, nil)
+				if err == nil {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if w.ctx.Err() != nil {
+				return
+			}
+			stop = context.AfterFunc(w.ctx, func() { conn.Close() })
+			continue
+		}
+		now := time.Now().UnixMicro()
+		since := w.since.Load()
+		lat = lat[:0]
+		frameTimes(b, func(t int64) {
+			if t >= since {
+				lat = append(lat, now-t*1000)
+			}
+		})
+		if len(lat) > 0 {
+			c.frames.Add(1)
+			c.readings.Add(int64(len(lat)))
+			w.rec.Load().AddMany(lat)
+		}
+	}
+}
+
+// Begin starts a window: only readings observed from now on count.
+func (w *Wall) Begin() {
+	w.rec.Store(NewRecorder(1 << 20))
+	for _, c := range w.clients {
+		c.frames.Store(0)
+		c.readings.Store(0)
+		c.drops.Store(0)
+	}
+	w.since.Store(time.Now().UnixMilli())
+}
+
+// End reads the window's figures.
+func (w *Wall) End() WallStats {
+	st := WallStats{Clients: len(w.clients) - int(w.failed.Load()), ConnectSeconds: round2(w.connect.Seconds()),
+		DialFailures: w.failed.Load(), Latency: w.rec.Load().Summary()}
+	for _, c := range w.clients {
+		f := c.frames.Load()
+		st.Frames += f
+		st.FramesPerClient = max(st.FramesPerClient, f)
+		st.Readings += c.readings.Load()
+		st.Disconnects += c.drops.Load()
+	}
+	if st.FramesPerClient > 0 && st.Clients > 0 {
+		st.Delivered = float64(st.Frames) / float64(st.FramesPerClient*int64(st.Clients))
+		st.Delivered = float64(int64(st.Delivered*10000)) / 10000
+	}
+	return st
+}
+
+// Close disconnects every client.
+func (w *Wall) Close() {
+	w.cancel()
+	w.wg.Wait()
+}

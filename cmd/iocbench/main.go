@@ -1,0 +1,390 @@
+// Command iocbench measures the pipeline on the real local services: the
+// highest rate it sustains MQTT → Kafka → ClickHouse with zero loss, the
+// latency from publish to ClickHouse and to a wall client, the wall's
+// fan-out, the CPU and memory of every role and service, and each hop
+// alone with the same readings. It prints a table, writes JSON and can
+// refresh the results block of docs/performance.md.
+//
+//	make bench         the full run (about 10–15 minutes)
+//	make bench-smoke   a few seconds per phase, for CI
+//
+// The load generator lives here, never in the ioc binary.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sonla-ioc/ioc/bench"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, strings.Split(v, ",")...); return nil }
+
+type floatsFlag struct {
+	v   *[]float64
+	set bool
+}
+
+func (f *floatsFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	var s []string
+	for _, x := range *f.v {
+		s = append(s, strconv.FormatFloat(x, 'g', -1, 64))
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *floatsFlag) Set(v string) error {
+	*f.v = []float64{}
+	f.set = true
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		*f.v = append(*f.v, x)
+	}
+	return nil
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var p bench.Params
+	var set, skip listFlag
+	fs := flag.NewFlagSet("iocbench", flag.ExitOnError)
+	fs.BoolVar(&p.Smoke, "smoke", false, "a few seconds per phase at tiny rates (CI): checks the harness, not the pipeline's speed")
+	fs.StringVar(&p.Repo, "repo", ".", "repository root (deploy/local/services.sh, deploy/devices.csv, ./cmd/ioc)")
+	fs.StringVar(&p.IOC, "ioc", "", "ioc binary to run (default: build ./cmd/ioc into a temp folder)")
+	fs.StringVar(&p.Mode, "mode", "roles", "roles: ingest, stream, dashboard as three processes; run: one `ioc run` process")
+	fs.Var(&set, "set", "pipeline setting key.path=value, repeatable (e.g. -set ingest.linger=5ms -set dashboard.flush_interval=20ms)")
+	fs.Var(&skip, "skip", "phases to leave out: fanout, ramp, latency, hops (comma-separated)")
+	fs.IntVar(&p.Connections, "connections", 0, "MQTT publisher connections (default 100; smoke 4)")
+	fs.IntVar(&p.Devices, "devices", 0, "simulated devices per window (default 10,000)")
+	fs.IntVar(&p.Records, "records", 0, "readings per MQTT message, a SenML pack (default 5)")
+	fs.Float64Var(&p.ProbeFraction, "probe", 0, "share of messages timed into ClickHouse (default 0.02)")
+	fs.DurationVar(&p.CHPoll, "ch-poll", 0, "ClickHouse poll interval for probe readings (default 100ms)")
+	fs.Float64Var(&p.StartRate, "start", 0, "first offered rate, readings/s (default 10,000)")
+	fs.Float64Var(&p.Factor, "factor", 0, "rate multiplier between ramp windows (default 1.5)")
+	fs.Float64Var(&p.MaxRate, "max", 0, "highest rate tried, readings/s (default 400,000)")
+	fs.DurationVar(&p.StepWindow, "step", 0, "ramp window (default 20s)")
+	fs.DurationVar(&p.FinalWindow, "final", 0, "confirmation window of the maximum (default 60s)")
+	fs.IntVar(&p.Refine, "refine", -1, "bisection windows between the last pass and the first fail (default 2)")
+	fs.IntVar(&p.Retries, "retries", -1, "confirmation retries, each 15 % lower (default 2)")
+	fs.DurationVar(&p.DrainTimeout, "drain", 0, "how long a window may take to drain (default 90s)")
+	fs.DurationVar(&p.Settle, "settle", 0, "warm-up ignored at the start of each window (default 5s)")
+	fs.Var(&floatsFlag{v: &p.LatencyFractions}, "latency-at", "latency windows at these fractions of the maximum (default 0.25,0.5,0.9)")
+	fs.Var(&floatsFlag{v: &p.LatencyRates}, "latency-rates", "latency windows at these absolute rates, readings/s (default 10000)")
+	fs.DurationVar(&p.LatencyWindow, "latency-window", 0, "latency window (default 30s)")
+	fs.IntVar(&p.FanoutClients, "fanout-clients", 0, "websocket clients of the fan-out test (default 10,000)")
+	fs.Float64Var(&p.FanoutRate, "fanout-rate", 0, "MQTT messages per second during the fan-out test (default 1)")
+	fs.DurationVar(&p.FanoutWindow, "fanout-window", 0, "fan-out window (default 30s)")
+	fs.DurationVar(&p.HopWindow, "hop-window", 0, "saturation time of the broker and Kafka hops (default 15s)")
+	fs.IntVar(&p.HopRows, "hop-rows", 0, "rows of the ClickHouse bulk insert (default 2,000,000)")
+	fs.StringVar(&p.ProfileDir, "profile-dir", "", "save a CPU profile of each role taken during the confirmation window")
+	fs.BoolVar(&p.Keep, "keep", false, "keep the run's database, topics and MQTT session")
+	lagBound := fs.Float64("lag-bound", 5, "most data in flight, in seconds of the offered rate, for a window to count as sustained")
+	out := fs.String("out", "", "JSON result file (default bench/results/latest.json; smoke: a temp file)")
+	doc := fs.String("doc", "", "markdown file whose results block is replaced (e.g. docs/performance.md)")
+	_ = fs.Parse(os.Args[1:])
+	p.Set, p.Skip = set, skip
+	if p.Refine < 0 {
+		p.Refine = 0
+		if !p.Smoke {
+			p.Refine = 2
+		}
+	}
+	if p.Retries < 0 {
+		p.Retries = 0
+		if !p.Smoke {
+			p.Retries = 2
+		}
+	}
+	if v := os.Getenv("IOC_MQTT_URL"); v != "" {
+		p.MQTTURL = v
+	}
+	if v := os.Getenv("IOC_KAFKA_BROKERS"); v != "" {
+		p.KafkaBrokers = strings.Split(v, ",")
+	}
+	if v := os.Getenv("IOC_CLICKHOUSE_ADDR"); v != "" {
+		p.ClickHouseAddr = strings.Split(v, ",")
+	}
+	p.Defaults()
+	if err := p.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "iocbench:", err)
+		return 2
+	}
+	if *out == "" {
+		*out = "bench/results/latest.json"
+		if p.Smoke {
+			*out = os.TempDir() + "/iocbench-smoke.json"
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	raiseFileLimit(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	res, err := measure(ctx, &p, *lagBound, log)
+	if res != nil {
+		res.Finished = time.Now()
+		res.Machine.LoadTo = bench.LoadAvg()
+		res.Setup.Command = strings.Join(os.Args, " ")
+		res.Evaluate()
+		res.WriteText(os.Stdout)
+		if werr := res.WriteJSON(*out); werr != nil {
+			log.Error("writing the JSON result", "err", werr)
+		} else {
+			fmt.Println("\nJSON:", *out)
+		}
+		if *doc != "" {
+			if derr := res.UpdateDoc(*doc); derr != nil {
+				log.Error("updating the document", "err", derr)
+			} else {
+				fmt.Println("updated:", *doc)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "iocbench:", err)
+		return 1
+	}
+	return 0
+}
+
+// raiseFileLimit lifts the open-file limit to its hard maximum for this
+// process and, because it is set explicitly, for the roles it starts
+// (10,000 websocket clients need as many descriptors on each side).
+func raiseFileLimit(log *slog.Logger) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	l.Cur = l.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		log.Warn("cannot raise the open-file limit", "err", err)
+	}
+}
+
+// measure runs the phases. It returns the result so far even when a phase
+// fails, and an error for what makes the run unusable (a role died, data
+// was lost).
+func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.Logger) (*bench.Result, error) {
+	run := fmt.Sprintf("%d%03d", time.Now().Unix()%1000000, rand.IntN(1000))
+	res := &bench.Result{Started: time.Now(), Run: run, Smoke: p.Smoke, Machine: bench.DescribeMachine(),
+		Setup: bench.Setup{Mode: p.Mode, Connections: p.Connections, Devices: p.Devices, Records: p.Records,
+			ProbeFraction: p.ProbeFraction, StepWindow: p.StepWindow.String(), FinalWindow: p.FinalWindow.String(),
+			LagBound: lagBound, CHPoll: p.CHPoll.String(), Settings: p.Set}}
+	dir, err := os.MkdirTemp("", "iocbench-"+run+"-")
+	if err != nil {
+		return nil, err
+	}
+	bin := p.IOC
+	if bin == "" {
+		log.Info("building ./cmd/ioc")
+		if bin, err = bench.BuildIOC(ctx, p.Repo, dir); err != nil {
+			return nil, err
+		}
+	}
+	services := bench.ServicePids(p.Repo)
+	for _, s := range services {
+		if s.Pid == 0 {
+			log.Warn("no pid for service (not started by services.sh?): its CPU and memory are not measured", "service", s.Name)
+		}
+	}
+	log.Info("starting the pipeline", "run", run, "mode", p.Mode, "logs", dir)
+	pipe, err := bench.StartPipeline(ctx, p, bin, dir, run, log)
+	if err != nil {
+		return res, err
+	}
+	stopped := false
+	stopPipe := func() {
+		if !stopped {
+			stopped = true
+			pipe.Stop()
+		}
+	}
+	defer func() {
+		stopPipe()
+		if !p.Keep {
+			pipe.Cleanup(context.WithoutCancel(ctx), p.MQTTURL)
+		}
+	}()
+	chc := chconn.Config{Addr: p.ClickHouseAddr, Database: pipe.CH.Database}
+	chc.Defaults()
+	conn, err := chc.Open(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	load, err := bench.NewLoad(ctx, p.MQTTURL, "iocbench-"+run+"-pub", pipe.MountPoint, p.Connections, p.Records)
+	if err != nil {
+		return res, err
+	}
+	loadOpen := true
+	closeLoad := func() {
+		if loadOpen {
+			loadOpen = false
+			load.Close()
+		}
+	}
+	defer closeLoad()
+	wall, err := bench.DialWall(ctx, pipe.WallAddr, 1, true)
+	if err != nil {
+		return res, err
+	}
+	wallOpen := true
+	closeWall := func() {
+		if wallOpen {
+			wallOpen = false
+			wall.Close()
+		}
+	}
+	defer closeWall()
+	procs := append(append(pipe.Procs(), services...), bench.SelfProc())
+	r := &bench.Runner{P: p, Pipe: pipe, Load: load, CH: &bench.CHWatch{Conn: conn, DB: pipe.CH.Database}, Wall: wall,
+		Procs: procs, Log: log, LagBound: lagBound}
+
+	if !skip(p, "fanout") && p.FanoutClients > 0 {
+		log.Info("fan-out", "clients", p.FanoutClients)
+		f := r.Fanout(ctx)
+		res.Fanout = &f
+	}
+	if !skip(p, "ramp") {
+		var profiles func()
+		if p.ProfileDir != "" {
+			profiles = func() { bench.StartProfiles(ctx, pipe, p.ProfileDir, p.FinalWindow, log) }
+		}
+		r.OnConfirm = profiles
+		best, steps := r.Search(ctx)
+		res.Ramp = steps
+		if best != nil {
+			b := *best
+			res.Max = &b
+		}
+	}
+	if !skip(p, "latency") {
+		var rates []float64
+		if res.Max != nil {
+			for _, f := range p.LatencyFractions {
+				rates = append(rates, roundTo(res.Max.Offered*f))
+			}
+		}
+		for _, rate := range p.LatencyRates {
+			if res.Max == nil || rate <= res.Max.Offered {
+				rates = append(rates, rate)
+			} else {
+				res.Errors = append(res.Errors, fmt.Sprintf("latency at %v readings/s not measured: above the sustained maximum", rate))
+			}
+		}
+		for _, rate := range rates {
+			if ctx.Err() != nil {
+				break
+			}
+			res.Latency = append(res.Latency, r.RunStep(ctx, "latency", rate, p.LatencyWindow))
+		}
+	}
+	var all []*bench.Step
+	for i := range res.Ramp {
+		all = append(all, &res.Ramp[i])
+	}
+	for i := range res.Latency {
+		all = append(all, &res.Latency[i])
+	}
+	lost, verr := r.Verify(ctx, all)
+	if res.Max != nil {
+		for _, s := range all {
+			if s.Tag == res.Max.Tag {
+				res.Max.Lost, res.Max.Rows, res.Max.Unique = s.Lost, s.Rows, s.Unique
+			}
+		}
+	}
+	if err := pipe.Alive(); err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	closeWall()
+	closeLoad()
+	log.Info("stopping the pipeline")
+	stopPipe()
+
+	if !skip(p, "hops") {
+		latRate := 10000.0
+		if res.Max != nil {
+			latRate = roundTo(res.Max.Offered / 2)
+		}
+		if p.Smoke {
+			latRate = p.StartRate
+		}
+		service := func(name string) []bench.Proc {
+			for _, s := range services {
+				if s.Name == name {
+					return []bench.Proc{s, bench.SelfProc()}
+				}
+			}
+			return []bench.Proc{bench.SelfProc()}
+		}
+		log.Info("hop alone: broker")
+		res.Hops = append(res.Hops, bench.BrokerHop(ctx, p, run, service("mosquitto"), latRate))
+		log.Info("hop alone: kafka")
+		res.Hops = append(res.Hops, bench.KafkaHop(ctx, p, run, service("kafka"), latRate))
+		log.Info("hop alone: clickhouse")
+		res.Hops = append(res.Hops, bench.ClickHouseHop(ctx, p, pipe.CH.Database, service("clickhouse"), latRate))
+		for _, h := range res.Hops {
+			if h.Error != "" {
+				res.Errors = append(res.Errors, h.Hop+" hop: "+h.Error)
+			}
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	case lost > 0:
+		return res, fmt.Errorf("%d acknowledged readings never reached ClickHouse", lost)
+	case verr != nil:
+		return res, verr
+	case len(res.Errors) > 0 && p.Smoke:
+		return res, fmt.Errorf("%d errors (see the report)", len(res.Errors))
+	}
+	return res, nil
+}
+
+func skip(p *bench.Params, phase string) bool {
+	for _, s := range p.Skip {
+		if s == phase {
+			return true
+		}
+	}
+	return false
+}
+
+// roundTo keeps two significant digits of a rate.
+func roundTo(r float64) float64 {
+	if r <= 0 {
+		return 0
+	}
+	mag := 1.0
+	for r/mag >= 100 {
+		mag *= 10
+	}
+	return float64(int64(r/mag+0.5)) * mag
+}
