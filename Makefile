@@ -62,3 +62,25 @@ bench: build services-up
 bench-smoke: build services-up
 	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
 	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) $(BENCH_FLAGS)
+
+# Fault suite (faults/, docs/reliability.md): kills, stops and restarts the services, so it runs
+# on its OWN instance of them (data under .local/faults, ports below), never the default one.
+FAULTS_ENV := IOC_LOCAL_DIR=$(CURDIR)/.local/faults IOC_MQTT_PORT=21883 IOC_KAFKA_PORT=29092 \
+	IOC_KAFKA_CONTROLLER_PORT=29093 IOC_CH_PORT=29000 IOC_CH_HTTP_PORT=28123
+
+.PHONY: faults faults-quick faults-unsafe faults-down
+
+# Every scenario at full length plus the unsafe demonstration; writes docs/reliability.md.
+faults:
+	$(FAULTS_ENV) IOC_FAULTS=full IOC_FAULTS_REPORT=docs/reliability.md $(GO) test -count=1 -timeout 90m -v ./faults
+
+# The same scenarios with shortened faults (CI).
+faults-quick:
+	$(FAULTS_ENV) IOC_FAULTS=quick $(GO) test -count=1 -timeout 20m -v -run 'TestFaults$$' ./faults
+
+# One scenario with stream.unsafe_commit_before_insert: fails unless the suite reports the loss.
+faults-unsafe:
+	$(FAULTS_ENV) IOC_FAULTS=quick $(GO) test -count=1 -timeout 20m -v -run 'TestUnsafeModeIsCaught$$' ./faults
+
+faults-down:
+	$(FAULTS_ENV) $(SERVICES) down
