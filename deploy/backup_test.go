@@ -22,6 +22,7 @@ import (
 )
 
 func TestBackupAndRestoreOnLocalServer(t *testing.T) {
+	t.Parallel() // mostly waiting on clickhouse-client: overlaps the other deploy tests
 	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
 	if addr == "" {
 		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
