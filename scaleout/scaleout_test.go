@@ -299,6 +299,12 @@ func newProducer(devID string) *producer {
 // send writes n new readings over 60 devices (so every partition gets some).
 func (p *producer) send(t *testing.T, n int) {
 	t.Helper()
+	if err := p.trySend(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *producer) trySend(n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	msgs := make([]kafka.Message, 0, n)
@@ -309,16 +315,17 @@ func (p *producer) send(t *testing.T, n int) {
 		r.ID = event.ReadingID(r.Partner, r.DeviceID, r.Metric, r.ObservedMs)
 		b, err := event.MarshalReading(&r)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		msgs = append(msgs, kafka.Message{Key: []byte(r.DeviceID), Value: b})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("producing: %v", err)
+		return fmt.Errorf("producing: %w", err)
 	}
 	p.n += n
+	return nil
 }
 
 func (p *producer) count() int {
@@ -370,6 +377,7 @@ func TestStreamInstancesShareAndTakeOver(t *testing.T) {
 	victim := ps[1]
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var sendErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -379,7 +387,9 @@ func TestStreamInstancesShareAndTakeOver(t *testing.T) {
 				return
 			default:
 			}
-			prod.send(t, 100)
+			if sendErr = prod.trySend(100); sendErr != nil {
+				return
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
@@ -392,6 +402,9 @@ func TestStreamInstancesShareAndTakeOver(t *testing.T) {
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
+	if sendErr != nil {
+		t.Fatal(sendErr)
+	}
 	total := prod.count()
 	after := waitAssigned(t, names[0], names[2])
 	t.Logf("after SIGKILL of %s (it held %v): %v, rebalanced in %s", victim.name, before[victim.name], after, time.Since(killedAt).Round(100*time.Millisecond))
