@@ -81,16 +81,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	writer := &kafka.Writer{
-		Addr:         kafka.TCP(s.kafka.Brokers...),
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: s.cfg.Linger,
-		BatchSize:    s.cfg.MaxBatch * 4,
-		BatchBytes:   32 << 20,
-		MaxAttempts:  3,
-		Transport:    s.kafka.Transport(),
-	}
+	writer := newWriter(s.cfg, s.kafka)
 	defer writer.Close()
 
 	client := mqtt.NewClient(s.mqttOptions())
@@ -124,6 +115,35 @@ func (s *Service) Run(ctx context.Context) error {
 	client.Disconnect(500)
 	s.log.Info("ingest stopped", "left_in_queue", len(s.queue))
 	return err
+}
+
+// Limits of one record batch, per partition, of the Kafka writer.
+const (
+	// kafka-go allocates a batch's message slice at its full capacity
+	// (BatchSize messages) when the batch starts, and a batch starts per
+	// partition and linger: a large BatchSize is megabytes of garbage per
+	// millisecond (docs/performance.md). A few hundred records per request
+	// keep a partition far faster than the pipeline needs.
+	writerBatchSize = 256
+	// Kafka refuses a record batch above message.max.bytes (1 MiB and 12
+	// bytes by default) and kafka-go does not count the per-record
+	// overhead: keep a margin.
+	writerBatchBytes = 900 << 10
+)
+
+// newWriter is ingest's Kafka producer: every write waits for all
+// in-sync replicas.
+func newWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(kc.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: cfg.Linger,
+		BatchSize:    writerBatchSize,
+		BatchBytes:   writerBatchBytes,
+		MaxAttempts:  3,
+		Transport:    kc.Transport(),
+	}
 }
 
 func (s *Service) mqttOptions() *mqtt.ClientOptions {
