@@ -90,7 +90,8 @@ func pipelineConfig(p *Params, run, wall string) (map[string]any, error) {
 			"registry_file": registry,
 		},
 		"stream":    map[string]any{"group_id": "ioc-bench-" + run},
-		"dashboard": map[string]any{"listen": wall},
+		// The benchmark's wall clients connect without signing in.
+		"dashboard": map[string]any{"listen": wall, "auth": map[string]any{"dev_open": true}},
 	}
 	for _, s := range p.Set {
 		k, v, _ := strings.Cut(s, "=")

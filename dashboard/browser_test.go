@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
@@ -41,13 +42,19 @@ const (
 // set).
 func TestWallRendersLiveReadingsInChromium(t *testing.T) {
 	browser := chromium(t)
-	s, err := New(Config{Listen: "127.0.0.1:0"}, kafkaconn.Config{}, chconn.Config{},
+	// The wall signs in as a video wall does: with a kiosk token (accounts
+	// in memory for this test; access stays closed to anyone else).
+	s, err := New(Config{Listen: "127.0.0.1:0", Auth: auth.Config{Store: "memory"}}, kafkaconn.Config{}, chconn.Config{},
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	_, kiosk, err := s.auth.CreateKiosk(ctx, "browser-test wall", auth.Principal{Name: "test"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go s.hub.run(ctx, 50*time.Millisecond)
 
 	now := time.Now()
@@ -83,7 +90,7 @@ func TestWallRendersLiveReadingsInChromium(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	dom, logs := runChromium(t, browser, "--window-size=1920,1080", "--dump-dom", srv.URL+"/")
+	dom, logs := runChromium(t, browser, "--window-size=1920,1080", "--dump-dom", srv.URL+"/kiosk?token="+kiosk)
 	if !strings.Contains(dom, `id="wall"`) {
 		t.Fatalf("chromium dumped no wall:\n%s\nbrowser log:\n%s", dom, logs)
 	}
@@ -145,7 +152,7 @@ func TestWallRendersLiveReadingsInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = os.Remove(shot)
-	_, logs = runChromium(t, browser, "--screenshot="+shot, "--window-size=1920,1080", "--hide-scrollbars", srv.URL+"/")
+	_, logs = runChromium(t, browser, "--screenshot="+shot, "--window-size=1920,1080", "--hide-scrollbars", srv.URL+"/kiosk?token="+kiosk)
 	f, err := os.Open(shot)
 	if err != nil {
 		t.Fatalf("chromium wrote no screenshot: %v\nbrowser log:\n%s", err, logs)

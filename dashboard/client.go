@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sonla-ioc/ioc/internal/auth"
 )
 
 // client is one websocket connection with a bounded send queue.
@@ -14,6 +16,9 @@ type client struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	reason    string
+	// maxMessage and limit bound what the client may send (dashboard.auth.ws_*).
+	maxMessage int64
+	limit      *auth.MessageLimiter
 }
 
 func newClient(conn *websocket.Conn, queue int) *client {
@@ -74,12 +79,16 @@ func (c *client) writeLoop(writeTimeout, pingEvery time.Duration) {
 // readLoop consumes control frames and client messages (the wall sends
 // none yet); it ends the client when the connection goes.
 func (c *client) readLoop(pongWait time.Duration) {
-	c.conn.SetReadLimit(4096)
+	c.conn.SetReadLimit(max(c.maxMessage, 256))
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
 	for {
 		if _, _, err := c.conn.ReadMessage(); err != nil {
 			c.close("connection closed")
+			return
+		}
+		if c.limit != nil && !c.limit.Allow() {
+			c.close("too many messages from the client")
 			return
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
@@ -53,6 +54,11 @@ type Config struct {
 	Replay int `yaml:"replay"`
 	// SeedWindow is how far back the start-up state is read from ClickHouse.
 	SeedWindow time.Duration `yaml:"seed_window"`
+	// Auth is who may see and change what (docs/security.md); closed by default.
+	Auth auth.Config `yaml:"auth"`
+	// TLSCertFile and TLSKeyFile serve the dashboard over HTTPS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Defaults fills unset fields.
@@ -81,6 +87,7 @@ func (c *Config) Defaults() {
 	if c.SeedWindow == 0 {
 		c.SeedWindow = 24 * time.Hour
 	}
+	c.Auth.Defaults()
 }
 
 // Validate reports settings that cannot work.
@@ -101,7 +108,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("dashboard.allowed_origins: %q must look like https://wall.example", o)
 		}
 	}
-	return nil
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("dashboard.tls_cert_file and dashboard.tls_key_file go together")
+	}
+	return c.Auth.Validate()
 }
 
 // Service runs the dashboard role.
@@ -112,6 +122,7 @@ type Service struct {
 	log   *slog.Logger
 	m     *metrics
 	hub   *hub
+	auth  *auth.Auth
 	ready atomic.Bool
 	addr  atomic.Value // net.Addr once listening
 }
@@ -123,8 +134,15 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 		return nil, err
 	}
 	m := newMetrics(reg)
-	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newHub(cfg.MaxKeys, m)}, nil
+	a, err := auth.New(cfg.Auth, auth.Options{AllowedOrigins: cfg.AllowedOrigins, ClickHouse: ch, Log: log, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newHub(cfg.MaxKeys, m), auth: a}, nil
 }
+
+// Auth is the dashboard's access control: accounts, kiosk tokens, audit.
+func (s *Service) Auth() *auth.Auth { return s.auth }
 
 // Ready reports whether the wall is serving live data.
 func (s *Service) Ready() bool { return s.ready.Load() }
@@ -147,7 +165,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if s.cfg.TLSCertFile != "" {
+			serve = func() error { return srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile) }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("dashboard http server: %w", err)
 		}
 		return nil
@@ -157,6 +179,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return s.follow(gctx)
 	})
 	g.Go(func() error { s.hub.run(gctx, s.cfg.FlushInterval); return nil })
+	g.Go(func() error { return s.auth.Run(gctx) })
 	s.log.Info("dashboard running", "url", "http://"+displayAddr(ln.Addr())+"/")
 	<-gctx.Done()
 	s.ready.Store(false)
@@ -295,7 +318,8 @@ func (s *Service) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_ = json.NewEncoder(w).Encode(Frame{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
 	})
-	return mux
+	s.auth.Mount(mux)
+	return s.auth.Handler(mux) // access policy, security headers and body limits on every route
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -325,6 +349,7 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade already answered with the error
 	}
 	c := newClient(conn, s.cfg.ClientQueue)
+	c.maxMessage, c.limit = s.cfg.Auth.WSMaxMessageBytes, auth.NewMessageLimiter(s.cfg.Auth.WSMessagesPerSecond)
 	if !s.hub.join(c) {
 		conn.Close()
 		return

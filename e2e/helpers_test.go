@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +73,7 @@ type wall struct {
 func dialWall(t *testing.T) *wall {
 	t.Helper()
 	url := strings.Replace(pipe.wallURL, "http://", "ws://", 1) + "/ws"
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	conn, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + pipe.kiosk}})
 	if err != nil {
 		t.Fatalf("dialing the wall websocket %s: %v", url, err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/dashboard"
 	"github.com/sonla-ioc/ioc/ingest"
+	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream"
@@ -33,6 +34,9 @@ type env struct {
 	wallURL string
 	run     string // unique suffix of this run
 	mount   string // MQTT topic prefix of this run, so other pipelines on the broker never see its messages
+	dash    *dashboard.Service
+	kiosk   string // a wall kiosk token: how the tests' websocket clients get in
+	keyFile string // the dashboard's session signing key
 }
 
 var pipe *env
@@ -99,7 +103,18 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 	if err != nil {
 		return nil, err
 	}
-	da, err := dashboard.New(dashboard.Config{Listen: "127.0.0.1:0", FlushInterval: 50 * time.Millisecond}, e.kafka, e.ch, log, reg)
+	key, err := os.CreateTemp("", "ioc-e2e-session-key-")
+	if err != nil {
+		return nil, err
+	}
+	e.keyFile = key.Name()
+	_, err = key.WriteString(strings.Repeat("e2e-session-key-", 3))
+	key.Close()
+	if err != nil {
+		return nil, err
+	}
+	da, err := dashboard.New(dashboard.Config{Listen: "127.0.0.1:0", FlushInterval: 50 * time.Millisecond,
+		Auth: auth.Config{SessionKeyFile: e.keyFile}}, e.kafka, e.ch, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +151,14 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.wallURL = "http://" + da.Addr().String()
+	e.dash = da
 	e.conn, err = e.ch.Open(ctx)
 	if err != nil {
 		return nil, err
+	}
+	_, e.kiosk, err = da.Auth().CreateKiosk(ctx, "e2e wall "+e.run, auth.Principal{Name: "e2e"}, "")
+	if err != nil {
+		return nil, fmt.Errorf("creating the tests' kiosk token: %w", err)
 	}
 	return errs, nil
 }
@@ -152,8 +172,10 @@ func (e *env) cleanup() {
 	defer cancel()
 	if e.conn != nil {
 		_ = e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.ch.Database)
+		_ = e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.ch.SecurityDatabase())
 		e.conn.Close()
 	}
 	dropTopics(ctx, e.kafka)
 	clearSession(e.mqttURL, "e2e-ingest-"+e.run)
+	_ = os.Remove(e.keyFile)
 }

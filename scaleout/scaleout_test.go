@@ -522,7 +522,7 @@ func TestTwoDashboardsServeTheSameLiveData(t *testing.T) {
 	var walls []*proc
 	for _, n := range []string{"wall-a-" + run, "wall-b-" + run} {
 		web := freePort(t)
-		p := start(t, "dashboard", n, fmt.Sprintf("dashboard:\n  listen: %q\n  flush_interval: 50ms\n", web))
+		p := start(t, "dashboard", n, fmt.Sprintf("dashboard:\n  listen: %q\n  flush_interval: 50ms\n  auth: {dev_open: true}\n", web))
 		p.web = web
 		walls = append(walls, p)
 	}

@@ -314,6 +314,9 @@ func checkDashboard(ctx context.Context, cfg *Config, target string) doctorCheck
 		return fail(fmt.Sprintf("GET %s: %v", target, err), sol...)
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized { // closed by default: sign-in or kiosk token (docs/security.md)
+		return doctorCheck{ok: true, detail: "the wall answers at " + target + " (access control on: sign-in or kiosk token required)"}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fail(fmt.Sprintf("GET %s: %s", target, resp.Status),
 			"something else answers on that port, or the wall is failing: read the dashboard's log")

@@ -79,6 +79,21 @@ func (c *Config) Table(name string) string {
 	return c.Database + "." + name
 }
 
+// SecurityDatabase is the database of the security tables (accounts, kiosk
+// tokens, audit log): the data database's name with "_security" appended. It is
+// a database of its own so that analysts, allowed the data database only,
+// never reach it (docs/security.md).
+func (c *Config) SecurityDatabase() string { return c.Database + "_security" }
+
+// SecurityTable names a table of SecurityDatabase, as Table does for the data
+// database.
+func (c *Config) SecurityTable(name string) string {
+	if c.Cluster != "" {
+		return c.SecurityDatabase() + "." + name + "_all"
+	}
+	return c.SecurityDatabase() + "." + name
+}
+
 // Open connects without selecting a database (so that the migration can
 // create it); every query names its tables as database.table.
 func (c *Config) Open(ctx context.Context) (driver.Conn, error) {

@@ -55,6 +55,10 @@ type params struct {
 	// Cluster is the cluster name in cluster mode, empty on one node:
 	// {{if .Cluster}} guards what exists only on a cluster.
 	Cluster string
+	// SecDB is the database of the security tables (accounts, kiosk
+	// tokens, audit log), kept apart from DB so that read-only analysts,
+	// who are allowed DB only, never reach them.
+	SecDB string
 	server  Version
 }
 
@@ -74,7 +78,7 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 		return nil, err
 	}
 	sort.Strings(names)
-	p := params{DB: cfg.Database, Cluster: cfg.Cluster, server: server}
+	p := params{DB: cfg.Database, SecDB: cfg.SecurityDatabase(), Cluster: cfg.Cluster, server: server}
 	if cfg.Cluster != "" {
 		p.OnCluster = "ON CLUSTER " + cfg.Cluster
 	}
@@ -100,6 +104,13 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 				return "", fmt.Errorf("distributed %s: only in cluster mode (guard it with {{if .Cluster}})", table)
 			}
 			return fmt.Sprintf("Distributed(%s, %s, %s, %s)", cfg.Cluster, cfg.Database, table, shardingKey), nil
+		},
+		// distributedIn is distributed for a table of another database.
+		"distributedIn": func(db, table, shardingKey string) (string, error) {
+			if cfg.Cluster == "" {
+				return "", fmt.Errorf("distributedIn %s: only in cluster mode (guard it with {{if .Cluster}})", table)
+			}
+			return fmt.Sprintf("Distributed(%s, %s, %s, %s)", cfg.Cluster, db, table, shardingKey), nil
 		},
 	}
 	seen := map[int]string{}

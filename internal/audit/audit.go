@@ -1,0 +1,306 @@
+// Package audit records who did what, when and from where into the
+// ClickHouse table {admin database}.audit_log (stream/schema/sql/020_security.sql):
+// sign-ins and their failures, refusals, alert acknowledgements, and every
+// change of rules, devices, users and kiosk tokens.
+//
+// Recording never blocks the request that caused it: events go into a
+// bounded queue that one goroutine writes in batches. A full queue drops the
+// event and counts it (ioc_audit_dropped_total), so a flood of failed
+// sign-ins cannot stall the dashboard; every event is also logged.
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
+)
+
+// Outcomes of an audited action.
+const (
+	OK      = "ok"      // done
+	Denied  = "denied"  // refused by policy (no or wrong credentials, role, origin, CSRF, ACL)
+	Failed  = "failed"  // attempted and allowed, but it did not succeed
+	Limited = "limited" // refused by a rate limit
+)
+
+// Event is one audit record.
+type Event struct {
+	ID        string    `json:"event_id"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`      // user name, "kiosk:<id>", "system:<name>", "anonymous"
+	Role      string    `json:"actor_role"` // operator, leadership, analyst, admin, kiosk, system, or empty
+	Action    string    `json:"action"`     // auth.login, ws.connect, alert.ack, user.update, …
+	Target    string    `json:"target"`     // what was acted on: a path, a user, an alert id
+	Outcome   string    `json:"outcome"`    // ok, denied, failed, limited
+	Reason    string    `json:"reason"`     // why, for refusals and failures
+	Remote    string    `json:"remote_addr"`
+	UserAgent string    `json:"user_agent"`
+	Detail    string    `json:"detail"`
+	Service   string    `json:"service"` // dashboard, ingest, cli
+}
+
+// Sink takes audit events. Log and the tests implement it too.
+type Sink interface {
+	Record(Event)
+}
+
+// Config of the writer.
+type Config struct {
+	Queue      int           // events waiting to be written (default 10000)
+	FlushEvery time.Duration // default 500ms
+	MaxBatch   int           // default 1000
+}
+
+// Writer writes events to ClickHouse in batches.
+type Writer struct {
+	cfg     Config
+	ch      chconn.Config
+	service string
+	log     *slog.Logger
+	queue   chan Event
+	m       metrics
+	mu      sync.Mutex
+	conn    driver.Conn
+}
+
+type metrics struct {
+	events  *prometheus.CounterVec
+	dropped prometheus.Counter
+	errors  prometheus.Counter
+}
+
+// New prepares a writer; Run writes.
+func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg prometheus.Registerer) *Writer {
+	if cfg.Queue <= 0 {
+		cfg.Queue = 10000
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = 500 * time.Millisecond
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	w := &Writer{cfg: cfg, ch: ch, service: service, log: log.With("component", "audit"), queue: make(chan Event, cfg.Queue)}
+	w.m = metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_audit_events_total",
+			Help: "Audit events recorded, by outcome."}, []string{"outcome"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_audit_dropped_total",
+			Help: "Audit events dropped because the audit queue was full (ClickHouse unreachable for long)."}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_audit_write_errors_total",
+			Help: "Failed writes of audit batches to ClickHouse (retried)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(w.m.events, w.m.dropped, w.m.errors)
+	}
+	return w
+}
+
+// Record queues an event without blocking; the event is logged either way.
+func (w *Writer) Record(e Event) {
+	e = w.normalise(e)
+	w.m.events.WithLabelValues(e.Outcome).Inc()
+	level := slog.LevelInfo
+	if e.Outcome != OK {
+		level = slog.LevelWarn
+	}
+	w.log.Log(context.Background(), level, "audit", "action", e.Action, "outcome", e.Outcome, "actor", e.Actor,
+		"role", e.Role, "target", e.Target, "reason", e.Reason, "remote", e.Remote)
+	select {
+	case w.queue <- e:
+	default:
+		w.m.dropped.Inc()
+	}
+}
+
+func (w *Writer) normalise(e Event) Event {
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	if e.ID == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		e.ID = hex.EncodeToString(b[:])
+	}
+	if e.Service == "" {
+		e.Service = w.service
+	}
+	if e.Actor == "" {
+		e.Actor = "anonymous"
+	}
+	e.Actor, e.Target, e.Reason = clip(e.Actor, 256), clip(e.Target, 1024), clip(e.Reason, 1024)
+	e.UserAgent, e.Detail, e.Remote = clip(e.UserAgent, 512), clip(e.Detail, 4096), clip(e.Remote, 128)
+	return e
+}
+
+// clip bounds a field and keeps it valid UTF-8 (it may come from a client).
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Run writes queued events until ctx ends, then writes what is left (for at
+// most five seconds).
+func (w *Writer) Run(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.FlushEvery)
+	defer t.Stop()
+	var batch []Event
+	for {
+		select {
+		case e := <-w.queue:
+			batch = append(batch, e)
+			if len(batch) < w.cfg.MaxBatch {
+				continue
+			}
+		case <-t.C:
+		case <-ctx.Done():
+			for more := true; more; {
+				select {
+				case e := <-w.queue:
+					batch = append(batch, e)
+				default:
+					more = false
+				}
+			}
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if len(batch) > 0 {
+				if err := w.write(fctx, batch); err != nil {
+					w.log.Error("audit events lost at shutdown: clickhouse did not take them", "events", len(batch), "err", err)
+				}
+			}
+			cancel()
+			w.close()
+			return nil
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if err := w.write(ctx, batch); err != nil {
+			w.m.errors.Inc()
+			w.log.Warn("writing audit events to clickhouse; will retry", "events", len(batch), "err", err)
+			if len(batch) > w.cfg.Queue { // bounded while clickhouse is away
+				w.m.dropped.Add(float64(len(batch) - w.cfg.Queue))
+				batch = batch[len(batch)-w.cfg.Queue:]
+			}
+			continue
+		}
+		batch = batch[:0]
+	}
+}
+
+func (w *Writer) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn = nil
+	}
+}
+
+func (w *Writer) connect(ctx context.Context) (driver.Conn, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn != nil {
+		return w.conn, nil
+	}
+	c, err := w.ch.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.conn = c
+	return c, nil
+}
+
+func (w *Writer) write(ctx context.Context, batch []Event) error {
+	conn, err := w.connect(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+w.ch.SecurityTable("audit_log")+
+		" (event_id, at, at_ms, actor, actor_role, action, target, outcome, reason, remote_addr, user_agent, detail, service)")
+	if err != nil {
+		w.close() // reconnect next time
+		return fmt.Errorf("preparing audit insert: %w", err)
+	}
+	defer b.Abort()
+	for _, e := range batch {
+		if err := b.Append(e.ID, e.At, e.At.UnixMilli(), e.Actor, e.Role, e.Action, e.Target, e.Outcome, e.Reason,
+			e.Remote, e.UserAgent, e.Detail, e.Service); err != nil {
+			return fmt.Errorf("encoding audit event: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		w.close()
+		return fmt.Errorf("inserting %d audit events into %s: %w", len(batch), w.ch.SecurityTable("audit_log"), err)
+	}
+	return nil
+}
+
+// Filter selects audit events for the admin view.
+type Filter struct {
+	Since, Until time.Time
+	Actor        string
+	Action       string // prefix: "auth." matches auth.login, auth.logout …
+	Outcome      string
+	Limit        int
+}
+
+// Query reads audit events, newest first.
+func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([]Event, error) {
+	if f.Limit <= 0 || f.Limit > 5000 {
+		f.Limit = 500
+	}
+	if f.Since.IsZero() {
+		f.Since = time.Now().Add(-7 * 24 * time.Hour)
+	}
+	if f.Until.IsZero() {
+		f.Until = time.Now().Add(time.Minute)
+	}
+	where := []string{"at_ms >= ?", "at_ms < ?"}
+	args := []any{f.Since.UnixMilli(), f.Until.UnixMilli()}
+	if f.Actor != "" {
+		where, args = append(where, "actor = ?"), append(args, f.Actor)
+	}
+	if f.Action != "" {
+		where, args = append(where, "startsWith(action, ?)"), append(args, f.Action)
+	}
+	if f.Outcome != "" {
+		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
+	}
+	q := fmt.Sprintf(`SELECT event_id, any(at_ms), any(actor), any(actor_role), any(action), any(target), any(outcome),
+ any(reason), any(remote_addr), any(user_agent), any(detail), any(service)
+FROM %s WHERE %s GROUP BY event_id ORDER BY any(at_ms) DESC LIMIT %d`, ch.SecurityTable("audit_log"), strings.Join(where, " AND "), f.Limit)
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var ms int64
+		if err := rows.Scan(&e.ID, &ms, &e.Actor, &e.Role, &e.Action, &e.Target, &e.Outcome, &e.Reason, &e.Remote,
+			&e.UserAgent, &e.Detail, &e.Service); err != nil {
+			return nil, fmt.Errorf("reading the audit log: %w", err)
+		}
+		e.At = time.UnixMilli(ms)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

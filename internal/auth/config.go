@@ -1,0 +1,151 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Config is the dashboard's access control (dashboard.auth in the YAML).
+// The defaults are closed: nobody gets in without a session, a kiosk token
+// or (with oidc) the city's identity provider.
+type Config struct {
+	// DevOpen lets anonymous visitors in with DevOpenRole. For a developer's
+	// machine only (deploy/ioc.yaml sets it for `make run`); the dashboard
+	// logs a warning at every start while it is on.
+	DevOpen     bool   `yaml:"dev_open"`
+	DevOpenRole string `yaml:"dev_open_role"` // default operator
+	// Store holds accounts and kiosk tokens: "clickhouse" (default; the
+	// {database}_security tables, shared by every dashboard instance) or
+	// "memory" (tests; lost at restart).
+	Store string `yaml:"store"`
+	// SessionTTL is the longest a sign-in lasts; IdleTimeout ends a session
+	// unused for that long.
+	SessionTTL  time.Duration `yaml:"session_ttl"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// SessionKeyFile holds the key (32+ random bytes) that signs session
+	// cookies. Every dashboard instance behind one name needs the same key;
+	// without it each start makes a random key and sessions end at restart.
+	SessionKeyFile string `yaml:"session_key_file"`
+	// SecureCookies forces the Secure cookie attribute; it is set anyway
+	// when the request came over TLS (or, with TrustProxy, the proxy says so).
+	SecureCookies bool `yaml:"secure_cookies"`
+	// TrustProxy takes the client address and scheme from X-Forwarded-For
+	// and X-Forwarded-Proto. Only behind a reverse proxy that sets them.
+	TrustProxy bool `yaml:"trust_proxy"`
+	// KioskTTL is how long a new kiosk token is valid (default 365 days).
+	KioskTTL time.Duration `yaml:"kiosk_ttl"`
+	// CacheTTL bounds how long a revoked kiosk token, a disabled user or a
+	// changed role keeps working on another dashboard instance.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// MaxBodyBytes limits every request body (default 64 KiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Sign-in rate limits: attempts per minute from one address, and per
+	// account name (both with a small burst).
+	LoginPerIPPerMinute   int `yaml:"login_per_ip_per_minute"`
+	LoginPerUserPerMinute int `yaml:"login_per_user_per_minute"`
+	// Websocket client messages: at most WSMessagesPerSecond (burst 2×) and
+	// WSMaxMessageBytes each; a client over either is disconnected.
+	WSMessagesPerSecond int   `yaml:"ws_messages_per_second"`
+	WSMaxMessageBytes   int64 `yaml:"ws_max_message_bytes"`
+	// OIDC, when Issuer is set, adds "sign in with the city's account".
+	OIDC OIDCConfig `yaml:"oidc"`
+}
+
+// OIDCConfig is an OpenID Connect provider (the city's identity provider).
+type OIDCConfig struct {
+	Issuer           string `yaml:"issuer"`
+	ClientID         string `yaml:"client_id"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// RedirectURL is this dashboard's callback: https://wall.example/auth/oidc/callback
+	RedirectURL string `yaml:"redirect_url"`
+	// RolesClaim is the ID-token claim listing the user's groups or roles
+	// (default "groups"); RoleMap maps its values to dashboard roles. A user
+	// with no mapped value is refused.
+	RolesClaim string            `yaml:"roles_claim"`
+	RoleMap    map[string]string `yaml:"role_map"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.DevOpenRole == "" {
+		c.DevOpenRole = string(RoleOperator)
+	}
+	if c.Store == "" {
+		c.Store = "clickhouse"
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 8 * time.Hour
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.KioskTTL == 0 {
+		c.KioskTTL = 365 * 24 * time.Hour
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = 5 * time.Second
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.LoginPerIPPerMinute == 0 {
+		c.LoginPerIPPerMinute = 20
+	}
+	if c.LoginPerUserPerMinute == 0 {
+		c.LoginPerUserPerMinute = 5
+	}
+	if c.WSMessagesPerSecond == 0 {
+		c.WSMessagesPerSecond = 20
+	}
+	if c.WSMaxMessageBytes == 0 {
+		c.WSMaxMessageBytes = 4096
+	}
+	if c.OIDC.RolesClaim == "" {
+		c.OIDC.RolesClaim = "groups"
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	if !ValidRole(Role(c.DevOpenRole)) {
+		return fmt.Errorf("dashboard.auth.dev_open_role: %q is not operator, leadership, analyst or admin", c.DevOpenRole)
+	}
+	if c.Store != "clickhouse" && c.Store != "memory" {
+		return fmt.Errorf("dashboard.auth.store: %q is not clickhouse or memory", c.Store)
+	}
+	switch {
+	case c.SessionTTL < time.Minute || c.SessionTTL > 7*24*time.Hour:
+		return fmt.Errorf("dashboard.auth.session_ttl: %s is outside 1m..168h", c.SessionTTL)
+	case c.IdleTimeout < time.Minute || c.IdleTimeout > c.SessionTTL:
+		return fmt.Errorf("dashboard.auth.idle_timeout: %s must lie between 1m and session_ttl", c.IdleTimeout)
+	case c.KioskTTL < time.Hour:
+		return fmt.Errorf("dashboard.auth.kiosk_ttl: %s is below 1h", c.KioskTTL)
+	case c.CacheTTL < 100*time.Millisecond || c.CacheTTL > 5*time.Minute:
+		return fmt.Errorf("dashboard.auth.cache_ttl: %s is outside 100ms..5m", c.CacheTTL)
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("dashboard.auth.max_body_bytes: %d is below 1024", c.MaxBodyBytes)
+	case c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1:
+		return errors.New("dashboard.auth.login_per_*_per_minute must be positive")
+	case c.WSMessagesPerSecond < 1 || c.WSMaxMessageBytes < 256:
+		return errors.New("dashboard.auth.ws_messages_per_second must be positive and ws_max_message_bytes at least 256")
+	}
+	if o := c.OIDC; o.Issuer != "" {
+		if u, err := url.Parse(o.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("dashboard.auth.oidc.issuer: %q must be a URL", o.Issuer)
+		}
+		if o.ClientID == "" || o.RedirectURL == "" {
+			return errors.New("dashboard.auth.oidc: client_id and redirect_url are required with issuer")
+		}
+		if len(o.RoleMap) == 0 {
+			return errors.New("dashboard.auth.oidc.role_map: map at least one group of the identity provider to a role")
+		}
+		for g, r := range o.RoleMap {
+			if !ValidRole(Role(r)) {
+				return fmt.Errorf("dashboard.auth.oidc.role_map[%s]: %q is not a role", g, r)
+			}
+		}
+	}
+	return nil
+}

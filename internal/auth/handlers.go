@@ -1,0 +1,333 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/sonla-ioc/ioc/internal/audit"
+)
+
+//go:embed web
+var webFS embed.FS
+
+var loginPage = template.Must(template.ParseFS(webFS, "web/login.html"))
+
+// Mount adds the sign-in, kiosk, account and audit routes to mux. Handler
+// must wrap the mux: these handlers rely on its checks.
+func (a *Auth) Mount(mux *http.ServeMux) {
+	static, _ := fs.Sub(webFS, "web")
+	mux.Handle("GET /auth/static/", http.StripPrefix("/auth/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /login", a.serveLoginPage)
+	mux.HandleFunc("POST /login", a.serveLogin)
+	mux.HandleFunc("POST /logout", a.serveLogout)
+	mux.HandleFunc("GET /kiosk", a.serveKiosk)
+	mux.HandleFunc("GET /api/me", a.serveMe)
+	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := webFS.ReadFile("web/admin.html")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("GET /api/admin/users", a.serveUsers)
+	mux.HandleFunc("POST /api/admin/users", a.serveSaveUser)
+	mux.HandleFunc("GET /api/admin/kiosks", a.serveKiosks)
+	mux.HandleFunc("POST /api/admin/kiosks", a.serveCreateKiosk)
+	mux.HandleFunc("POST /api/admin/kiosks/{id}/revoke", a.serveRevokeKiosk)
+	mux.HandleFunc("GET /api/admin/audit", a.serveAudit)
+	if a.oidc != nil {
+		mux.HandleFunc("GET /auth/oidc/login", a.serveOIDCLogin)
+		mux.HandleFunc("GET /auth/oidc/callback", a.serveOIDCCallback)
+	}
+}
+
+type loginView struct {
+	CSRF  string
+	Next  string
+	Error string
+	OIDC  bool
+}
+
+func (a *Auth) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+	a.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("next"), "")
+}
+
+func (a *Auth) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
+	tok := randomID(18)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, MaxAge: 3600,
+		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteStrictMode})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = loginPage.Execute(w, loginView{CSRF: tok, Next: safeNext(next), Error: msg, OIDC: a.oidc != nil})
+}
+
+// safeNext keeps a post-sign-in redirect on this site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 512 {
+		return "/"
+	}
+	return next
+}
+
+// serveLogin checks a password sign-in. Every outcome is audited; the
+// answer never says whether the name or the password was wrong.
+func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	name := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
+	pw := r.PostFormValue("password")
+	next := r.PostFormValue("next")
+	ip := a.clientIP(r)
+	rec := audit.Event{Actor: name, Action: "auth.login", Target: "local", Remote: ip, UserAgent: r.UserAgent()}
+	refuse := func(status int, outcome, reason, msg string) {
+		rec.Outcome, rec.Reason = outcome, reason
+		a.audit.Record(rec)
+		a.m.logins.WithLabelValues(outcome).Inc()
+		a.renderLogin(w, r, status, next, msg)
+	}
+	if len(name) > 64 {
+		name, rec.Actor = name[:64], name[:64]
+	}
+	if !a.originAllowed(r) {
+		refuse(http.StatusForbidden, audit.Denied, "foreign_origin: "+r.Header.Get("Origin"), "Yêu cầu bị từ chối · request refused")
+		return
+	}
+	c, err := r.Cookie(loginCookie)
+	form := r.PostFormValue("csrf")
+	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
+		refuse(http.StatusForbidden, audit.Denied, "csrf_token_mismatch", "Phiên đăng nhập hết hạn, thử lại · the form expired, try again")
+		return
+	}
+	if !a.ipLimit.allow(ip) || !a.userLimit.allow(name) {
+		a.m.limited.Inc()
+		w.Header().Set("Retry-After", "60")
+		refuse(http.StatusTooManyRequests, audit.Limited, "too_many_attempts", "Quá nhiều lần thử, chờ một phút · too many attempts, wait a minute")
+		return
+	}
+	u, ok := a.user(r.Context(), name)
+	hash := dummyHash
+	if ok && u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	a.hashSem <- struct{}{}
+	good := VerifyPassword(hash, pw)
+	<-a.hashSem
+	switch {
+	case !ok:
+		refuse(http.StatusUnauthorized, audit.Denied, "unknown_account", "Sai tên hoặc mật khẩu · wrong name or password")
+		return
+	case !good:
+		rec.Role = string(u.Role)
+		refuse(http.StatusUnauthorized, audit.Denied, "wrong_password", "Sai tên hoặc mật khẩu · wrong name or password")
+		return
+	case u.Disabled:
+		rec.Role = string(u.Role)
+		refuse(http.StatusForbidden, audit.Denied, "account_disabled", "Tài khoản đã bị khoá · account disabled")
+		return
+	}
+	a.clearCookie(w, r, kioskCookie)
+	p := a.newSession(w, r, u.Username, u.Role, "local", u.Epoch)
+	rec.Role, rec.Outcome, rec.Detail = string(u.Role), audit.OK, "session "+p.SID[:8]
+	a.audit.Record(rec)
+	a.m.logins.WithLabelValues(audit.OK).Inc()
+	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+}
+
+func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {
+	p, _ := FromContext(r.Context())
+	if p.SID != "" {
+		a.mu.Lock()
+		a.revoked[p.SID] = p.Exp.Unix()
+		a.mu.Unlock()
+	}
+	a.clearCookie(w, r, sessionCookie)
+	a.clearCookie(w, r, kioskCookie)
+	a.audit.Record(audit.Event{Actor: p.Name, Role: string(p.Role), Action: "auth.logout", Outcome: audit.OK, Remote: a.clientIP(r), UserAgent: r.UserAgent()})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// serveKiosk turns a kiosk link (/kiosk?token=ik_…) into an HttpOnly
+// cookie and opens the wall, so the token leaves the address bar at once.
+func (a *Auth) serveKiosk(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	p, why := a.checkKiosk(r, tok)
+	rec := audit.Event{Actor: p.Name, Role: string(RoleKiosk), Action: "auth.kiosk", Target: "wall", Remote: a.clientIP(r), UserAgent: r.UserAgent()}
+	if why != "" {
+		rec.Outcome, rec.Reason = audit.Denied, why
+		a.audit.Record(rec)
+		a.m.logins.WithLabelValues(audit.Denied).Inc()
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized", "reason": why})
+		return
+	}
+	rec.Outcome = audit.OK
+	a.audit.Record(rec)
+	a.clearCookie(w, r, sessionCookie)
+	http.SetCookie(w, &http.Cookie{Name: kioskCookie, Value: tok, Path: "/", HttpOnly: true, Expires: p.Exp,
+		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// Me is what /api/me answers: who is signed in, what they may do, and the
+// token to send as X-CSRF-Token with every change.
+type Me struct {
+	Name        string       `json:"name"`
+	Kind        string       `json:"kind"`
+	Role        Role         `json:"role"`
+	Permissions []Permission `json:"permissions"`
+	Channels    []string     `json:"channels"`
+	CSRF        string       `json:"csrf,omitempty"`
+	Expires     int64        `json:"expires_ms,omitempty"`
+}
+
+func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request) {
+	p, _ := FromContext(r.Context())
+	me := Me{Name: p.Name, Kind: p.Kind, Role: p.Role, Permissions: p.Role.Permissions()}
+	for _, c := range []string{"wall", "alerts", "kpi", "devices"} {
+		if p.CanSubscribe(c) {
+			me.Channels = append(me.Channels, c)
+		}
+	}
+	if p.SID != "" {
+		me.CSRF = a.sign.csrf(p.SID)
+	}
+	if !p.Exp.IsZero() {
+		me.Expires = p.Exp.UnixMilli()
+	}
+	writeJSON(w, http.StatusOK, me)
+}
+
+func (a *Auth) serveUsers(w http.ResponseWriter, r *http.Request) {
+	users, err := a.store.Users(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	if users == nil {
+		users = []User{}
+	}
+	writeJSON(w, http.StatusOK, users)
+}
+
+func (a *Auth) serveSaveUser(w http.ResponseWriter, r *http.Request) {
+	p, _ := FromContext(r.Context())
+	var c UserChange
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request body: " + err.Error()})
+		return
+	}
+	c.Username = strings.ToLower(strings.TrimSpace(c.Username))
+	if c.Username == p.Name && (c.Role != nil && *c.Role != RoleAdmin || c.Disabled != nil && *c.Disabled) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "an admin cannot demote or disable their own account"})
+		return
+	}
+	u, err := a.SaveUser(r.Context(), c, p, a.clientIP(r))
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, u)
+	}
+}
+
+func (a *Auth) serveKiosks(w http.ResponseWriter, r *http.Request) {
+	ks, err := a.store.Kiosks(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	if ks == nil {
+		ks = []Kiosk{}
+	}
+	writeJSON(w, http.StatusOK, ks)
+}
+
+func (a *Auth) serveCreateKiosk(w http.ResponseWriter, r *http.Request) {
+	p, _ := FromContext(r.Context())
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request body: " + err.Error()})
+		return
+	}
+	k, tok, err := a.CreateKiosk(r.Context(), strings.TrimSpace(req.Name), p, a.clientIP(r))
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"kiosk": k, "token": tok, "url": "/kiosk?token=" + tok})
+	}
+}
+
+func (a *Auth) serveRevokeKiosk(w http.ResponseWriter, r *http.Request) {
+	p, _ := FromContext(r.Context())
+	err := a.RevokeKiosk(r.Context(), r.PathValue("id"), p, a.clientIP(r))
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"revoked": r.PathValue("id")})
+	}
+}
+
+func (a *Auth) serveAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := audit.Filter{Actor: q.Get("actor"), Action: q.Get("action"), Outcome: q.Get("outcome")}
+	if v, err := strconv.Atoi(q.Get("limit")); err == nil {
+		f.Limit = v
+	}
+	if v, err := time.Parse(time.RFC3339, q.Get("since")); err == nil {
+		f.Since = v
+	}
+	if v, err := time.Parse(time.RFC3339, q.Get("until")); err == nil {
+		f.Until = v
+	}
+	conn, err := a.conn(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	evs, err := audit.Query(r.Context(), conn, a.ch, f)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	if evs == nil {
+		evs = []audit.Event{}
+	}
+	writeJSON(w, http.StatusOK, evs)
+}
+
+// conn is a ClickHouse connection for the audit view.
+func (a *Auth) conn(ctx context.Context) (driver.Conn, error) {
+	if s, ok := a.store.(*CHStore); ok {
+		return s.Conn(ctx)
+	}
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	if a.auditConn != nil {
+		return a.auditConn, nil
+	}
+	c, err := a.ch.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.auditConn = c
+	return c, nil
+}
