@@ -26,9 +26,12 @@ func (w *CHWatch) Rows(ctx context.Context) (rows, parts uint64, err error) {
 	return rows, parts, err
 }
 
-// TagCount counts the rows and distinct readings of one window's devices.
-func (w *CHWatch) TagCount(ctx context.Context, tag string) (rows, unique uint64, err error) {
-	q := fmt.Sprintf(`SELECT count(), uniqExact(event_id) FROM %s.sensor_readings_raw WHERE startsWith(device_id, '%s-')`, w.DB, tag)
+// WindowCount counts the rows and distinct readings observed within a
+// window's time bounds (windows never overlap: each starts after the
+// previous one drained).
+func (w *CHWatch) WindowCount(ctx context.Context, firstMs, lastMs int64) (rows, unique uint64, err error) {
+	q := fmt.Sprintf(`SELECT count(), uniqExact(event_id) FROM %s.sensor_readings_raw WHERE observed_ms BETWEEN %d AND %d`,
+		w.DB, firstMs, lastMs)
 	err = w.Conn.QueryRow(ctx, q).Scan(&rows, &unique)
 	return rows, unique, err
 }

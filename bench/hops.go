@@ -121,7 +121,7 @@ func BrokerHop(ctx context.Context, p *Params, run string, procs []Proc, latRate
 
 	meter := StartMeter(procs)
 	start := time.Now()
-	load.Run(ctx, Schedule{Rate: 0, Window: 100, Duration: p.HopWindow, Tag: "hb", Devices: p.Devices, MicroTime: true})
+	load.Run(ctx, Schedule{Rate: 0, Window: 100, Duration: p.HopWindow, Devices: p.Devices, MicroTime: true})
 	load.WaitAcks(ctx, 30*time.Second)
 	want := load.AckedReadings.Load()
 	deadline := time.Now().Add(60 * time.Second)
@@ -139,7 +139,7 @@ func BrokerHop(ctx context.Context, p *Params, run string, procs []Proc, latRate
 	if latRate > 0 {
 		rec.Store(NewRecorder(1 << 20))
 		before := received.Load()
-		load.Run(ctx, Schedule{Rate: latRate, Duration: hopLatencyWindow(p), Tag: "hl", Devices: p.Devices, MicroTime: true})
+		load.Run(ctx, Schedule{Rate: latRate, Duration: hopLatencyWindow(p), Devices: p.Devices, MicroTime: true})
 		load.WaitAcks(ctx, 30*time.Second)
 		want := before + load.AckedReadings.Load() - want
 		for received.Load() < want && time.Now().Before(deadline.Add(60*time.Second)) {

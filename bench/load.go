@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -114,11 +115,11 @@ type Schedule struct {
 	Rate     float64
 	Window   int
 	Duration time.Duration
-	// Tag prefixes the device ids of this window, so that its rows can be
-	// counted on their own.
-	Tag     string
+	// Devices d00000… report in turn; the fleet is the same in every
+	// window (as the wall's state would be), and a window's rows are told
+	// apart by their observation times (ScheduleStats.FirstMs, LastMs).
 	Devices int
-	// Probe is the share of messages sent by probe devices (Tag-pNNN),
+	// Probe is the share of messages sent by probe devices (pNNN),
 	// whose arrival in ClickHouse is timed one by one through OnProbe.
 	Probe   float64
 	OnProbe func(device string, observedMs int64, publishedUs int64)
@@ -130,6 +131,10 @@ type Schedule struct {
 
 // ScheduleStats is how well the generator kept its schedule.
 type ScheduleStats struct {
+	// FirstMs and LastMs bound the observation times of the window's
+	// readings (epoch ms).
+	FirstMs  int64   `json:"first_ms"`
+	LastMs   int64   `json:"last_ms"`
 	Sent     int64   `json:"sent_msgs"`
 	Readings int64   `json:"sent_readings"`
 	LagP99   float64 `json:"lag_p99_ms"`
@@ -145,6 +150,8 @@ func (l *Load) Run(ctx context.Context, s Schedule) ScheduleStats {
 	end := start.Add(s.Duration)
 	lag := NewRecorder(1 << 16)
 	var sent atomic.Int64
+	var first, last atomic.Int64
+	first.Store(math.MaxInt64)
 	var wg sync.WaitGroup
 	for i, pc := range l.conns {
 		wg.Add(1)
@@ -154,17 +161,22 @@ func (l *Load) Run(ctx context.Context, s Schedule) ScheduleStats {
 			if s.Rate <= 0 {
 				window = make(chan struct{}, max(1, s.Window))
 			}
-			n := l.runConn(ctx, pc, window, i, c, s, start, end, lag)
+			n, lo, hi := l.runConn(ctx, pc, window, i, c, s, start, end, lag)
 			sent.Add(n)
+			for v := first.Load(); lo < v && !first.CompareAndSwap(v, lo); v = first.Load() {
+			}
+			for v := last.Load(); hi > v && !last.CompareAndSwap(v, hi); v = last.Load() {
+			}
 		}()
 	}
 	wg.Wait()
 	st := lag.Summary()
 	n := sent.Load()
-	return ScheduleStats{Sent: n, Readings: n * int64(l.records), LagP99: st.P99, LagMax: st.Max, Seconds: time.Since(start).Seconds()}
+	return ScheduleStats{FirstMs: first.Load(), LastMs: last.Load(), Sent: n, Readings: n * int64(l.records),
+		LagP99: st.P99, LagMax: st.Max, Seconds: time.Since(start).Seconds()}
 }
 
-func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, idx, nconn int, s Schedule, start, end time.Time, lag *Recorder) int64 {
+func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, idx, nconn int, s Schedule, start, end time.Time, lag *Recorder) (sent, firstMs, lastMs int64) {
 	var interval time.Duration
 	if s.Rate > 0 {
 		msgRate := s.Rate / float64(l.records)
@@ -175,10 +187,10 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 	var devs []string
 	var partners []string
 	for d := idx; d < max(s.Devices, nconn); d += nconn {
-		devs = append(devs, fmt.Sprintf("%s-%05d", s.Tag, d))
+		devs = append(devs, fmt.Sprintf("d%05d", d))
 		partners = append(partners, []string{"viettel", "vnpt"}[d%2])
 	}
-	probeDev := fmt.Sprintf("%s-p%03d", s.Tag, idx)
+	probeDev := fmt.Sprintf("p%03d", idx)
 	probeEvery := int64(0)
 	if s.Probe > 0 {
 		probeEvery = max(1, int64(1/s.Probe+0.5))
@@ -188,19 +200,20 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var k int64
+	firstMs, lastMs = math.MaxInt64, 0
 	for ; ; k++ {
 		now := time.Now()
 		if s.Rate > 0 {
 			at := start.Add(time.Duration(k) * interval)
 			if !at.Before(end) {
-				return k
+				return k, firstMs, lastMs
 			}
 			if d := at.Sub(now); d > 0 {
 				timer.Reset(d)
 				select {
 				case <-timer.C:
 				case <-ctx.Done():
-					return k
+					return k, firstMs, lastMs
 				}
 				now = time.Now()
 			}
@@ -209,12 +222,12 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 			}
 		} else {
 			if !now.Before(end) || ctx.Err() != nil {
-				return k
+				return k, firstMs, lastMs
 			}
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
-				return k
+				return k, firstMs, lastMs
 			}
 			now = time.Now()
 		}
@@ -232,6 +245,7 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 			us = ms * 1000
 		}
 		last[slot] = ms
+		firstMs, lastMs = min(firstMs, ms), max(lastMs, ms)
 		// A new buffer each time: paho keeps the payload until it is written.
 		var buf []byte
 		if s.MicroTime {
@@ -248,7 +262,7 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 		select {
 		case pc.pending <- pending{tok: tok, readings: int64(l.records), window: window}:
 		case <-ctx.Done():
-			return k + 1
+			return k + 1, firstMs, lastMs
 		}
 	}
 }

@@ -89,7 +89,7 @@ func pipelineConfig(p *Params, run, wall string) (map[string]any, error) {
 			"mqtt":          map[string]any{"url": p.MQTTURL, "client_id": "ioc-bench-" + run, "mount_point": "bench/" + run + "/"},
 			"registry_file": registry,
 		},
-		"stream":    map[string]any{"group_id": "ioc-bench-" + run},
+		"stream": map[string]any{"group_id": "ioc-bench-" + run},
 		// The benchmark's wall clients connect without signing in.
 		"dashboard": map[string]any{"listen": wall, "auth": map[string]any{"dev_open": true}},
 	}
