@@ -22,6 +22,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream"
+	"github.com/sonla-ioc/ioc/stream/monitor"
 )
 
 // env holds the addresses of the real services and of the pipeline under
@@ -34,6 +35,9 @@ type env struct {
 	wallURL string
 	run     string // unique suffix of this run
 	mount   string // MQTT topic prefix of this run, so other pipelines on the broker never see its messages
+	// registry is deploy/devices.csv plus the devices of the monitor's
+	// tests, which report every second (monitor_test.go).
+	registry string
 	dash    *dashboard.Service
 	kiosk   string // a wall kiosk token: how the tests' websocket clients get in
 	keyFile string // the dashboard's session signing key
@@ -92,13 +96,23 @@ func runMain(m *testing.M) int {
 // all three are ready.
 func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error) {
 	reg := prometheus.NewRegistry()
-	st, err := stream.New(stream.Config{GroupID: "e2e-stream-" + e.run, MaxAge: 200 * time.Millisecond}, e.kafka, e.ch, log, reg)
+	var err error
+	if e.registry, err = testRegistry(); err != nil {
+		return nil, err
+	}
+	// Short thresholds so that devices go late, offline and silent within
+	// a test: late after 2 intervals, offline after 4, a feed silent 3 s
+	// after its last message (before its devices are offline, as with the
+	// defaults).
+	st, err := stream.New(stream.Config{GroupID: "e2e-stream-" + e.run, MaxAge: 200 * time.Millisecond, RegistryFile: e.registry,
+		Status: monitor.StatusConfig{StaleAfter: 2, OfflineAfter: 4, MinOffline: time.Millisecond, FeedSilentAfter: 3 * time.Second,
+			Tick: 100 * time.Millisecond}}, e.kafka, e.ch, log, reg)
 	if err != nil {
 		return nil, err
 	}
 	in, err := ingest.New(ingest.Config{
 		MQTT:         ingest.MQTTConfig{URL: e.mqttURL, ClientID: "e2e-ingest-" + e.run, MountPoint: e.mount},
-		RegistryFile: "../deploy/devices.csv",
+		RegistryFile: e.registry, Partners: []string{"viettel", "vnpt", testPartner},
 	}, e.kafka, log, reg)
 	if err != nil {
 		return nil, err
@@ -177,5 +191,6 @@ func (e *env) cleanup() {
 	}
 	dropTopics(ctx, e.kafka)
 	clearSession(e.mqttURL, "e2e-ingest-"+e.run)
+	_ = os.Remove(e.registry)
 	_ = os.Remove(e.keyFile)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sonla-ioc/ioc/stream/monitor"
 )
 
 // Config is the stream role's configuration.
@@ -31,6 +33,14 @@ type Config struct {
 	// batch being built. It exists only so that the fault suite (faults/)
 	// can show that its loss check fails; never set it in production.
 	UnsafeCommitBeforeInsert bool `yaml:"unsafe_commit_before_insert"`
+	// RegistryFile is the declared device registry (deploy/devices.csv),
+	// loaded into ClickHouse's devices table at start; empty takes
+	// ingest.registry_file.
+	RegistryFile string `yaml:"registry_file"`
+	// Status: when a device is late or offline, when a feed is silent.
+	Status monitor.StatusConfig `yaml:"status"`
+	// Alerts: the rules evaluated on the live data and their lifecycle.
+	Alerts monitor.AlertsConfig `yaml:"alerts"`
 }
 
 // Defaults fills unset fields.
@@ -57,6 +67,8 @@ func (c *Config) Defaults() {
 	if c.RebalanceTimeout == 0 {
 		c.RebalanceTimeout = 10 * time.Second
 	}
+	c.Status.Defaults()
+	c.Alerts.Defaults()
 }
 
 // Validate reports settings that cannot work.
@@ -75,5 +87,8 @@ func (c *Config) Validate() error {
 	case c.RebalanceTimeout < time.Second || c.RebalanceTimeout > 5*time.Minute:
 		return fmt.Errorf("stream.rebalance_timeout: %s is outside 1s..5m", c.RebalanceTimeout)
 	}
-	return nil
+	if err := c.Status.Validate(); err != nil {
+		return err
+	}
+	return c.Alerts.Validate()
 }

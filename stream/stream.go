@@ -7,6 +7,7 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream/monitor"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -32,7 +34,9 @@ type Service struct {
 	ch    chconn.Config
 	log   *slog.Logger
 	m     *metrics
+	reg   prometheus.Registerer
 	ready atomic.Bool
+	mon   atomic.Pointer[monitor.Monitor]
 }
 
 // New checks the configuration and prepares the role.
@@ -41,7 +45,7 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg)}
+	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg), reg: reg}
 	if cfg.UnsafeCommitBeforeInsert {
 		s.log.Warn("stream.unsafe_commit_before_insert is set: offsets are committed BEFORE ClickHouse has the rows, " +
 			"a crash LOSES data. This setting exists for the fault suite only; remove it from the configuration")
@@ -51,6 +55,13 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 
 // Ready reports whether the role is consuming.
 func (s *Service) Ready() bool { return s.ready.Load() }
+
+// MonitorReady reports whether the monitor (device status, VN_AQI, alerts)
+// follows the live readings; false while it starts or when disabled.
+func (s *Service) MonitorReady() bool {
+	m := s.mon.Load()
+	return m != nil && m.Ready()
+}
 
 // Run consumes until ctx is cancelled, then writes and commits what it
 // holds before returning.
@@ -68,15 +79,20 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("migrating clickhouse schema: %w", err)
 		}
 	}
+	reg, err := LoadRegistry(ctx, conn, s.ch, s.cfg.RegistryFile, s.log)
+	if err != nil {
+		return err
+	}
 	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
-		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter)
+		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter, event.TopicDeviceStatus, event.TopicAlerts)
 	}); err != nil {
 		return err
 	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           s.kafka.Brokers,
-		GroupID:           s.cfg.GroupID,
-		GroupTopics:       []string{s.kafka.Topic(event.TopicReadings), s.kafka.Topic(event.TopicDeadLetter)},
+		Brokers: s.kafka.Brokers,
+		GroupID: s.cfg.GroupID,
+		GroupTopics: []string{s.kafka.Topic(event.TopicReadings), s.kafka.Topic(event.TopicDeadLetter),
+			s.kafka.Topic(event.TopicDeviceStatus), s.kafka.Topic(event.TopicAlerts)},
 		Dialer:            s.kafka.Dialer(),
 		QueueCapacity:     1000,
 		MinBytes:          1,
@@ -122,6 +138,11 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { return s.write(drainCtx, conn, reader, fetched) })
+	if *s.cfg.Status.Enabled {
+		mon := monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
+		s.mon.Store(mon)
+		g.Go(func() error { return mon.Run(ctx, conn) })
+	}
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
 		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)
@@ -130,7 +151,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(false)
 	timer := time.AfterFunc(30*time.Second, cancelDrain)
 	defer timer.Stop()
-	err := g.Wait()
+	err = g.Wait()
 	s.log.Info("stream stopped")
 	return err
 }
@@ -139,21 +160,24 @@ func (s *Service) Run(ctx context.Context) error {
 type batch struct {
 	readings readingRows
 	dead     deadLetterRows
-	last     map[int]kafka.Message // newest message per partition, to commit
-	lastDL   map[int]kafka.Message
+	status   statusRows
+	alerts   alertRows
+	last     map[topicPartition]kafka.Message // newest message per topic and partition, to commit
 	first    time.Time
 }
 
-func (b *batch) size() int { return b.readings.len() + b.dead.len() }
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+func (b *batch) size() int { return b.readings.len() + b.dead.len() + b.status.len() + b.alerts.len() }
 
 // offsets lists the newest message of every partition in the batch: what
 // to commit once the batch is in ClickHouse.
 func (b *batch) offsets() []kafka.Message {
-	msgs := make([]kafka.Message, 0, len(b.last)+len(b.lastDL))
+	msgs := make([]kafka.Message, 0, len(b.last))
 	for _, m := range b.last {
-		msgs = append(msgs, m)
-	}
-	for _, m := range b.lastDL {
 		msgs = append(msgs, m)
 	}
 	return msgs
@@ -162,10 +186,12 @@ func (b *batch) offsets() []kafka.Message {
 // write builds batches from fetched messages and flushes them by size and
 // age. It returns when fetched is closed and the last batch is committed.
 func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Reader, fetched <-chan kafka.Message) error {
-	b := &batch{last: map[int]kafka.Message{}, lastDL: map[int]kafka.Message{}}
+	b := &batch{last: map[topicPartition]kafka.Message{}}
 	ticker := time.NewTicker(s.cfg.MaxAge / 4)
 	defer ticker.Stop()
 	readingsTopic := s.kafka.Topic(event.TopicReadings)
+	deadTopic := s.kafka.Topic(event.TopicDeadLetter)
+	statusTopic := s.kafka.Topic(event.TopicDeviceStatus)
 	for {
 		select {
 		case m, ok := <-fetched:
@@ -175,13 +201,17 @@ func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 			if b.size() == 0 {
 				b.first = time.Now()
 			}
-			if m.Topic == readingsTopic {
+			switch m.Topic {
+			case readingsTopic:
 				s.addReading(b, m)
-				b.last[m.Partition] = m
-			} else {
+			case deadTopic:
 				s.addDeadLetter(b, m)
-				b.lastDL[m.Partition] = m
+			case statusTopic:
+				s.addStatus(b, m)
+			default:
+				s.addAlert(b, m)
 			}
+			b.last[topicPartition{m.Topic, m.Partition}] = m
 			if b.size() >= s.cfg.MaxRows {
 				if err := s.flush(ctx, conn, reader, b); err != nil {
 					return err
@@ -217,6 +247,34 @@ func (s *Service) addReading(b *batch, m kafka.Message) {
 	b.readings.add(&r, m.Partition, m.Offset)
 }
 
+// addStatus and addAlert keep the monitor's records; one that does not
+// decode becomes a dead letter like a broken reading.
+func (s *Service) addStatus(b *batch, m kafka.Message) {
+	var st event.DeviceStatus
+	if err := json.Unmarshal(m.Value, &st); err != nil || st.ID == "" || st.AtMs <= 0 || st.AtMs >= 4102444800000 {
+		s.deadRecord(b, m, "device status record without id or time")
+		return
+	}
+	b.status.add(&st)
+}
+
+func (s *Service) addAlert(b *batch, m kafka.Message) {
+	var a event.AlertEvent
+	if err := json.Unmarshal(m.Value, &a); err != nil || a.ID == "" || a.AlertID == "" || a.AtMs <= 0 || a.AtMs >= 4102444800000 ||
+		a.OpenedMs <= 0 || a.OpenedMs >= 4102444800000 {
+		s.deadRecord(b, m, "alert record without ids or times")
+		return
+	}
+	b.alerts.add(&a)
+}
+
+func (s *Service) deadRecord(b *batch, m kafka.Message, why string) {
+	src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+	d := event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), event.Invalid(event.ReasonBadRecord, "%s", why))
+	s.m.invalid.WithLabelValues(string(d.Reason)).Inc()
+	b.dead.add(&d)
+}
+
 func (s *Service) addDeadLetter(b *batch, m kafka.Message) {
 	var d event.DeadLetter
 	if err := event.UnmarshalDeadLetter(m.Value, &d); err != nil || d.ID == "" {
@@ -233,7 +291,7 @@ func (s *Service) addDeadLetter(b *batch, m kafka.Message) {
 // flush inserts the batch, retrying until ClickHouse takes it (or shutdown
 // gives up), then commits the offsets.
 func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Reader, b *batch) error {
-	if b.size() == 0 && len(b.last) == 0 && len(b.lastDL) == 0 {
+	if b.size() == 0 && len(b.last) == 0 {
 		return nil
 	}
 	backoff := 200 * time.Millisecond
@@ -259,6 +317,8 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	}
 	s.m.rows.WithLabelValues("sensor_readings").Add(float64(b.readings.len()))
 	s.m.rows.WithLabelValues("dead_letters").Add(float64(b.dead.len()))
+	s.m.rows.WithLabelValues("device_status_events").Add(float64(b.status.len()))
+	s.m.rows.WithLabelValues("alert_events").Add(float64(b.alerts.len()))
 	s.m.batchRows.Observe(float64(b.size()))
 	if err := reader.CommitMessages(ctx, b.offsets()...); err != nil {
 		// After a rebalance the partition may belong to another instance,
@@ -268,8 +328,9 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	}
 	b.readings.reset()
 	b.dead.reset()
+	b.status.reset()
+	b.alerts.reset()
 	clear(b.last)
-	clear(b.lastDL)
 	return nil
 }
 
@@ -292,6 +353,16 @@ func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error 
 	if b.dead.len() > 0 {
 		if err := b.dead.send(ictx, conn, s.ch.Table("dead_letters_raw")); err != nil {
 			return fmt.Errorf("writing %d dead letters to %s: %w", b.dead.len(), s.ch.Table("dead_letters_raw"), err)
+		}
+	}
+	if b.status.len() > 0 {
+		if err := b.status.send(ictx, conn, s.ch.Table("device_status_events_raw")); err != nil {
+			return fmt.Errorf("writing %d status changes to %s: %w", b.status.len(), s.ch.Table("device_status_events_raw"), err)
+		}
+	}
+	if b.alerts.len() > 0 {
+		if err := b.alerts.send(ictx, conn, s.ch.Table("alert_events_raw")); err != nil {
+			return fmt.Errorf("writing %d alert transitions to %s: %w", b.alerts.len(), s.ch.Table("alert_events_raw"), err)
 		}
 	}
 	return nil

@@ -123,3 +123,89 @@ func boolByte(b bool) uint8 {
 	}
 	return 0
 }
+
+// statusRows holds a batch of device and feed status changes.
+type statusRows struct {
+	id, kind, device, partner, typ, ward, status, previous, cause []string
+	at                                                            []time.Time
+	atMs, lastSeen                                                []int64
+	interval                                                      []uint32
+}
+
+func (b *statusRows) len() int { return len(b.id) }
+
+func (b *statusRows) add(s *event.DeviceStatus) {
+	b.id = append(b.id, s.ID)
+	b.kind = append(b.kind, s.Kind)
+	b.device = append(b.device, s.DeviceID)
+	b.partner = append(b.partner, s.Partner)
+	b.typ = append(b.typ, s.Type)
+	b.ward = append(b.ward, s.Ward)
+	b.status = append(b.status, s.Status)
+	b.previous = append(b.previous, s.Previous)
+	b.cause = append(b.cause, s.Cause)
+	b.at = append(b.at, time.UnixMilli(s.AtMs))
+	b.atMs = append(b.atMs, s.AtMs)
+	b.lastSeen = append(b.lastSeen, s.LastSeenMs)
+	b.interval = append(b.interval, uint32(max(s.IntervalS, 0)))
+}
+
+func (b *statusRows) reset() { *b = statusRows{} }
+
+const insertStatus = `INSERT INTO %s (event_id, kind, device_id, partner, device_type, ward, status, previous, cause,
+ at, at_ms, last_seen_ms, interval_s)`
+
+func (b *statusRows) send(ctx context.Context, conn driver.Conn, table string) error {
+	return sendColumns(ctx, conn, fmt.Sprintf(insertStatus, table),
+		b.id, b.kind, b.device, b.partner, b.typ, b.ward, b.status, b.previous, b.cause, b.at, b.atMs, b.lastSeen, b.interval)
+}
+
+// alertRows holds a batch of alert transitions.
+type alertRows struct {
+	id, alertID, rule, kind, severity, state, subject, device, partner, ward, metric, stage, message, operator, note []string
+	seq                                                                                                              []uint32
+	level, acked                                                                                                     []uint8
+	value, threshold                                                                                                 []float64
+	openedAt, at                                                                                                     []time.Time
+	openedMs, atMs                                                                                                   []int64
+}
+
+func (b *alertRows) len() int { return len(b.id) }
+
+func (b *alertRows) add(a *event.AlertEvent) {
+	b.id = append(b.id, a.ID)
+	b.alertID = append(b.alertID, a.AlertID)
+	b.rule = append(b.rule, a.Rule)
+	b.kind = append(b.kind, a.Kind)
+	b.severity = append(b.severity, a.Severity)
+	b.state = append(b.state, a.State)
+	b.seq = append(b.seq, uint32(max(a.Seq, 0)))
+	b.level = append(b.level, uint8(min(max(a.Level, 0), 255)))
+	b.acked = append(b.acked, boolByte(a.Acked))
+	b.subject = append(b.subject, a.Subject)
+	b.device = append(b.device, a.DeviceID)
+	b.partner = append(b.partner, a.Partner)
+	b.ward = append(b.ward, a.Ward)
+	b.metric = append(b.metric, a.Metric)
+	b.value = append(b.value, a.Value)
+	b.threshold = append(b.threshold, a.Threshold)
+	b.stage = append(b.stage, a.Stage)
+	b.message = append(b.message, a.Message)
+	b.openedAt = append(b.openedAt, time.UnixMilli(a.OpenedMs))
+	b.openedMs = append(b.openedMs, a.OpenedMs)
+	b.at = append(b.at, time.UnixMilli(a.AtMs))
+	b.atMs = append(b.atMs, a.AtMs)
+	b.operator = append(b.operator, a.Operator)
+	b.note = append(b.note, a.Note)
+}
+
+func (b *alertRows) reset() { *b = alertRows{} }
+
+const insertAlerts = `INSERT INTO %s (event_id, alert_id, rule, kind, severity, state, seq, level, acked, subject,
+ device_id, partner, ward, metric, value, threshold, stage, message, opened_at, opened_ms, at, at_ms, operator, note)`
+
+func (b *alertRows) send(ctx context.Context, conn driver.Conn, table string) error {
+	return sendColumns(ctx, conn, fmt.Sprintf(insertAlerts, table),
+		b.id, b.alertID, b.rule, b.kind, b.severity, b.state, b.seq, b.level, b.acked, b.subject, b.device, b.partner,
+		b.ward, b.metric, b.value, b.threshold, b.stage, b.message, b.openedAt, b.openedMs, b.at, b.atMs, b.operator, b.note)
+}

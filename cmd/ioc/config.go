@@ -100,6 +100,9 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Simulate.RegistryFile == "" {
 		cfg.Simulate.RegistryFile = cfg.Ingest.RegistryFile
 	}
+	if cfg.Stream.RegistryFile == "" {
+		cfg.Stream.RegistryFile = cfg.Ingest.RegistryFile
+	}
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}

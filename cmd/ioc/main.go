@@ -120,7 +120,11 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 			return err
 		}
 		defer conn.Close()
-		return schema.Migrate(ctx, conn, cfg.ClickHouse, log)
+		if err := schema.Migrate(ctx, conn, cfg.ClickHouse, log); err != nil {
+			return err
+		}
+		_, err = stream.LoadRegistry(ctx, conn, cfg.ClickHouse, cfg.Stream.RegistryFile, log)
+		return err
 	case "retention":
 		return runRetention(ctx, cfg, log, *dryRun)
 	case "simulate":

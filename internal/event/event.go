@@ -61,6 +61,10 @@ type Reading struct {
 	TimeFromSource bool   `json:"ts_src"`
 	Ward           string `json:"ward,omitempty"`
 	Registered     bool   `json:"registered"`
+	// Derived marks a value computed by the pipeline (MetricVNAQI), not
+	// measured: it is stored and shown like a reading but never counts as
+	// its device reporting. Ingest never sets it.
+	Derived bool `json:"derived,omitempty"`
 }
 
 // ReadingID is the deterministic identity of a reading: the same partner,
@@ -168,6 +172,9 @@ const (
 	ReasonBadID        Reason = "bad_event_id"
 	ReasonBadRecord    Reason = "bad_record"
 	ReasonEmpty        Reason = "empty"
+	// ReasonPartnerMismatch: the topic's partner contradicts the device
+	// registry (a vnpt client publishing as a viettel device).
+	ReasonPartnerMismatch Reason = "partner_mismatch"
 )
 
 // DeadLetter is input that could not be turned into events, with why. Raw

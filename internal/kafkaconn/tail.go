@@ -1,0 +1,81 @@
+package kafkaconn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+)
+
+// Tail follows every partition of a topic without a consumer group (every
+// follower sees every record), starting `replay` records before each
+// partition's end, and hands each record to fn, one goroutine per
+// partition. positioned, if not nil, is called once every partition has its
+// start offset. Tail returns when ctx ends.
+//
+// The dashboard follows the live topics this way, and so does the stream's
+// monitor: both seed their state from ClickHouse first, and the replay
+// covers what was in Kafka but not yet in ClickHouse.
+func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, replay int, positioned func(), fn func(kafka.Message)) error {
+	var parts []int
+	if err := backoff.Retry(ctx, log, "listing partitions of "+c.Topic(topic), func() (err error) {
+		parts, err = c.PartitionIDs(ctx, topic)
+		return err
+	}); err != nil {
+		return nil // shutting down
+	}
+	starts := make([]int64, len(parts))
+	for i, p := range parts {
+		if err := backoff.Retry(ctx, log, "reading end offsets of "+c.Topic(topic), func() error {
+			conn, err := c.Dialer().DialLeader(ctx, "tcp", c.Brokers[0], c.Topic(topic), p)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			first, last, err := conn.ReadOffsets()
+			starts[i] = max(first, last-int64(replay))
+			return err
+		}); err != nil {
+			return nil
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range parts {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: c.Brokers, Topic: c.Topic(topic), Partition: p, Dialer: c.Dialer(),
+			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
+		})
+		if err := r.SetOffset(starts[i]); err != nil {
+			r.Close()
+			return fmt.Errorf("positioning a reader on %s partition %d: %w", c.Topic(topic), p, err)
+		}
+		g.Go(func() error {
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(gctx)
+				if err != nil {
+					if gctx.Err() != nil {
+						return nil
+					}
+					log.Warn("reading "+c.Topic(topic), "partition", p, "err", err)
+					select {
+					case <-time.After(time.Second):
+					case <-gctx.Done():
+						return nil
+					}
+					continue
+				}
+				fn(m)
+			}
+		})
+	}
+	if positioned != nil {
+		positioned()
+	}
+	return g.Wait()
+}

@@ -1,0 +1,370 @@
+package monitor
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
+)
+
+//go:embed sql/*.sql
+var queries embed.FS
+
+// Monitor runs the tracker, the VN_AQI computation and the alert engine on
+// the live readings and publishes what they derive.
+type Monitor struct {
+	status StatusConfig
+	alerts AlertsConfig
+	kafka  kafkaconn.Config
+	ch     chconn.Config
+	log    *slog.Logger
+	m      *metrics
+	reg    *registry.Registry
+	ready  atomic.Bool
+
+	// Set in Run; owned by the loop goroutine.
+	tracker *Tracker
+	aqi     *AQI
+	engine  *Engine
+}
+
+// New prepares the monitor over a registry.
+func New(status StatusConfig, alerts AlertsConfig, kc kafkaconn.Config, ch chconn.Config, reg *registry.Registry,
+	log *slog.Logger, promReg prometheus.Registerer) *Monitor {
+	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("component", "monitor"), m: newMetrics(promReg)}
+}
+
+// Ready reports whether the monitor follows the live readings.
+func (m *Monitor) Ready() bool { return m.ready.Load() }
+
+// input is one record the loop handles.
+type input struct {
+	reading *event.Reading
+	command *event.AlertCommand
+}
+
+// Run seeds the state from ClickHouse, then follows the readings and the
+// alert commands until ctx ends.
+func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
+	start := time.Now()
+	m.tracker = NewTracker(m.status, m.reg, start.UnixMilli())
+	m.aqi = NewAQI(m.status)
+	m.engine = NewEngine(m.alerts, m.tracker.Device)
+	if err := backoff.Retry(ctx, m.log, "creating the monitor's kafka topics", func() error {
+		return m.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeviceStatus, event.TopicAlerts, event.TopicAlertCommands)
+	}); err != nil {
+		return nil
+	}
+	if err := backoff.Retry(ctx, m.log, "reading the monitor's state from clickhouse", func() error { return m.seed(ctx, conn) }); err != nil {
+		return nil
+	}
+	writer := &kafka.Writer{
+		Addr: kafka.TCP(m.kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond, BatchBytes: 8 << 20, MaxAttempts: 3, Transport: m.kafka.Transport(),
+	}
+	defer writer.Close()
+
+	in := make(chan input, 4096)
+	g, gctx := errgroup.WithContext(ctx)
+	var positioned atomic.Int32
+	mark := func() {
+		if positioned.Add(1) == 2 {
+			m.ready.Store(true)
+		}
+	}
+	g.Go(func() error {
+		return m.kafka.Tail(gctx, m.log, event.TopicReadings, m.status.Replay, mark, func(msg kafka.Message) {
+			var r event.Reading
+			if err := event.UnmarshalReading(msg.Value, &r); err != nil || r.Validate(event.NoWindow) != nil {
+				return // stream dead-letters it; the monitor ignores it
+			}
+			select {
+			case in <- input{reading: &r}:
+			case <-gctx.Done():
+			}
+		})
+	})
+	g.Go(func() error {
+		// Commands already applied (their alert is acknowledged or gone) are
+		// ignored, so replaying some at start is harmless.
+		return m.kafka.Tail(gctx, m.log, event.TopicAlertCommands, 1000, mark, func(msg kafka.Message) {
+			var c event.AlertCommand
+			if err := json.Unmarshal(msg.Value, &c); err != nil {
+				return
+			}
+			select {
+			case in <- input{command: &c}:
+			case <-gctx.Done():
+			}
+		})
+	})
+	g.Go(func() error { return m.loop(gctx, in, writer) })
+	m.log.Info("monitor running", "devices", m.reg.Len(), "rules", len(m.alerts.Rules))
+	err := g.Wait()
+	m.ready.Store(false)
+	return err
+}
+
+// out collects what one step derived, to produce in one write.
+type out struct {
+	topic func(string) string // the pipeline's name of a topic (kafka.topic_prefix)
+	msgs  []kafka.Message
+}
+
+func (o *out) add(topic, key string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	o.msgs = append(o.msgs, kafka.Message{Topic: o.topic(topic), Key: []byte(key), Value: b})
+}
+
+func (m *Monitor) loop(ctx context.Context, in <-chan input, w *kafka.Writer) error {
+	tick := time.NewTicker(m.status.Tick)
+	defer tick.Stop()
+	o := out{topic: m.kafka.Topic}
+	flush := func() error {
+		if len(o.msgs) == 0 {
+			return nil
+		}
+		wait := 200 * time.Millisecond
+		for {
+			err := w.WriteMessages(ctx, o.msgs...)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The state has moved on; the records must reach Kafka or the
+			// wall and ClickHouse would miss a change. Wait for Kafka.
+			m.log.Warn("publishing status and alert changes to kafka failed; retrying", "records", len(o.msgs), "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil
+			}
+			wait = min(wait*2, 5*time.Second)
+		}
+		o.msgs = o.msgs[:0]
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case x := <-in:
+			m.handle(x, time.Now(), &o)
+			// Take what else is queued before writing: one Kafka write per burst.
+			for more := true; more && len(o.msgs) < 1000; {
+				select {
+				case x := <-in:
+					m.handle(x, time.Now(), &o)
+				default:
+					more = false
+				}
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+		case now := <-tick.C:
+			m.tick(now, &o)
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (m *Monitor) handle(x input, now time.Time, o *out) {
+	if c := x.command; c != nil {
+		evs, err := m.engine.Command(*c)
+		if err != nil {
+			m.m.commands.WithLabelValues("rejected").Inc()
+			m.log.Debug("alert command not applied", "alert", c.AlertID, "operator", c.Operator, "err", err)
+			return
+		}
+		m.m.commands.WithLabelValues("applied").Inc()
+		m.publishAlerts(evs, o)
+		return
+	}
+	r := x.reading
+	if !r.Derived {
+		m.publishStatus(m.tracker.Seen(r.Partner, r.DeviceID, r.ReceivedMs), o)
+		if d, ok := m.aqi.Observe(r); ok {
+			o.add(event.TopicReadings, d.DeviceID, &d)
+			m.m.aqi.Inc()
+			// The engine judges the value now; the copy that comes back
+			// from Kafka is derived and skipped below.
+			m.publishAlerts(m.engine.Reading(&d), o)
+		}
+		m.publishAlerts(m.engine.Reading(r), o)
+	}
+}
+
+func (m *Monitor) tick(now time.Time, o *out) {
+	m.publishStatus(m.tracker.Tick(now.UnixMilli()), o)
+	m.publishAlerts(m.engine.Tick(now.UnixMilli()), o)
+	for s, n := range m.tracker.Counts() {
+		m.m.devices.WithLabelValues(s).Set(float64(n))
+	}
+	m.m.openAlerts.Set(float64(len(m.engine.open)))
+}
+
+func (m *Monitor) publishStatus(evs []event.DeviceStatus, o *out) {
+	for i := range evs {
+		ev := &evs[i]
+		key := ev.DeviceID
+		if ev.Kind == event.SubjectFeed {
+			key = "feed:" + ev.Partner
+		}
+		o.add(event.TopicDeviceStatus, key, ev)
+		m.m.changes.WithLabelValues(ev.Kind, ev.Status).Inc()
+		m.log.Info("status changed", "kind", ev.Kind, "partner", ev.Partner, "device", ev.DeviceID,
+			"status", ev.Status, "previous", ev.Previous, "cause", ev.Cause)
+		m.publishAlerts(m.engine.Status(*ev), o)
+	}
+}
+
+func (m *Monitor) publishAlerts(evs []event.AlertEvent, o *out) {
+	for i := range evs {
+		ev := &evs[i]
+		o.add(event.TopicAlerts, ev.AlertID, ev)
+		m.m.transitions.WithLabelValues(ev.Rule, ev.State).Inc()
+		m.log.Info("alert "+ev.State, "alert", ev.AlertID, "rule", ev.Rule, "subject", ev.Subject, "severity", ev.Severity,
+			"level", ev.Level, "operator", ev.Operator)
+	}
+}
+
+// seed reads what ClickHouse knows: each device's newest reading, each
+// device's and feed's last status, the last 13 hours of pollutants and
+// the alerts still open.
+func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	// Readings received after the cutoff are replayed from Kafka instead.
+	cutoff := time.Now().Add(-2 * time.Second).UnixMilli()
+	vars := strings.NewReplacer(
+		"{readings}", m.ch.Table("sensor_readings_raw"), "{status}", m.ch.Table("device_status_events_raw"),
+		"{alerts}", m.ch.Table("alert_events_raw"), "{window_s}", strconv.Itoa(int(m.status.SeedWindow.Seconds())),
+		"{cutoff_ms}", strconv.FormatInt(cutoff, 10))
+	query := func(name string, scan func(driver.Rows) error) error {
+		b, err := queries.ReadFile("sql/" + name)
+		if err != nil {
+			return err
+		}
+		rows, err := conn.Query(sctx, vars.Replace(string(b)))
+		if err != nil {
+			return fmt.Errorf("monitor seed %s: %w", name, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return fmt.Errorf("monitor seed %s: %w", name, err)
+			}
+		}
+		return rows.Err()
+	}
+	var seen, statuses, bins, alerts int
+	err := errors.Join(
+		query("last_seen.sql", func(r driver.Rows) error {
+			var partner, device string
+			var last int64
+			if err := r.Scan(&partner, &device, &last); err != nil {
+				return err
+			}
+			m.tracker.RestoreSeen(partner, device, last)
+			seen++
+			return nil
+		}),
+		query("status.sql", func(r driver.Rows) error {
+			var kind, partner, device, status string
+			var at int64
+			if err := r.Scan(&kind, &partner, &device, &status, &at); err != nil {
+				return err
+			}
+			m.tracker.Restore(kind, partner, device, status, at)
+			statuses++
+			return nil
+		}),
+		query("aqi.sql", func(r driver.Rows) error {
+			var partner, device, metric, unit string
+			var hour time.Time
+			var sum float64
+			var n uint64
+			var newest int64
+			if err := r.Scan(&partner, &device, &metric, &unit, &hour, &sum, &n, &newest); err != nil {
+				return err
+			}
+			m.aqi.Seed(partner, device, metric, unit, hour.UnixMilli(), sum, int(n), newest)
+			bins++
+			return nil
+		}),
+		query("alerts.sql", func(r driver.Rows) error {
+			var ev event.AlertEvent
+			var seq uint32
+			var level, acked uint8
+			if err := r.Scan(&ev.AlertID, &ev.ID, &ev.Rule, &ev.Kind, &ev.Severity, &ev.State, &seq, &level, &acked,
+				&ev.Subject, &ev.DeviceID, &ev.Partner, &ev.Ward, &ev.Metric, &ev.Value, &ev.Threshold, &ev.Stage,
+				&ev.Message, &ev.OpenedMs, &ev.AtMs, &ev.Operator, &ev.Note); err != nil {
+				return err
+			}
+			ev.Seq, ev.Level, ev.Acked = int(seq), int(level), acked == 1
+			m.engine.Restore(ev)
+			alerts++
+			return nil
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	m.log.Info("monitor state read from clickhouse", "devices_seen", seen, "statuses", statuses, "aqi_hours", bins, "open_alerts", alerts)
+	return nil
+}
+
+type metrics struct {
+	changes     *prometheus.CounterVec
+	transitions *prometheus.CounterVec
+	commands    *prometheus.CounterVec
+	devices     *prometheus.GaugeVec
+	openAlerts  prometheus.Gauge
+	aqi         prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_monitor_status_changes_total",
+			Help: "Device and feed status changes derived, by kind and new status."}, []string{"kind", "status"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_monitor_alert_transitions_total",
+			Help: "Alert transitions, by rule and new state."}, []string{"rule", "state"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_monitor_alert_commands_total",
+			Help: "Operator commands on alerts, applied or rejected."}, []string{"result"}),
+		devices: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ioc_monitor_devices",
+			Help: "Registered devices by status."}, []string{"status"}),
+		openAlerts: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_monitor_open_alerts",
+			Help: "Alerts not resolved."}),
+		aqi: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_monitor_vn_aqi_published_total",
+			Help: "Derived VN_AQI values published."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.changes, m.transitions, m.commands, m.devices, m.openAlerts, m.aqi)
+	}
+	return m
+}
