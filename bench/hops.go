@@ -22,6 +22,7 @@ import (
 	"github.com/sonla-ioc/ioc/ingest/payload"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/mqttconn"
 )
 
 // HopResult is one hop measured alone, with the same readings the
@@ -92,8 +93,8 @@ func BrokerHop(ctx context.Context, p *Params, run string, procs []Proc, latRate
 	var lastRecv atomic.Int64
 	rec := atomic.Pointer[Recorder]{}
 	rec.Store(NewRecorder(1 << 20))
-	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(p.MQTTURL).SetClientID("iocbench-" + run + "-sub").
-		SetCleanSession(true).SetOrderMatters(true).SetConnectTimeout(15 * time.Second))
+	sub := mqtt.NewClient(mqttconn.Use(mqtt.NewClientOptions().AddBroker(p.MQTTURL).SetClientID("iocbench-"+run+"-sub").
+		SetCleanSession(true).SetOrderMatters(true).SetConnectTimeout(15*time.Second), p.MQTTURL))
 	if tok := sub.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
 		res.fail("subscriber connecting: %v", tok.Error())
 		return res

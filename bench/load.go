@@ -11,6 +11,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/mqttconn"
 )
 
 // Load is the simulated fleet: many MQTT connections publishing SenML packs
@@ -51,6 +53,7 @@ func NewLoad(ctx context.Context, url, idPrefix, topicPrefix string, n, records 
 			o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("%s-%d", idPrefix, i)).
 				SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(15 * time.Second).
 				SetKeepAlive(60 * time.Second).SetOrderMatters(false)
+			mqttconn.Use(o, url) // the generator's CPU counts too: see internal/mqttconn
 			c := mqtt.NewClient(o)
 			tok := c.Connect()
 			if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/mqttconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
 )
 
@@ -161,6 +162,7 @@ func (s *Service) mqttOptions() *mqtt.ClientOptions {
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(5 * time.Second).
 		SetConnectTimeout(10 * time.Second)
+	mqttconn.Use(o, s.cfg.MQTT.URL) // paho reads the socket unbuffered otherwise
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		s.connected.Store(true)
 		s.m.connected.Set(1)

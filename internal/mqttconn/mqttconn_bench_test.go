@@ -1,0 +1,49 @@
+package mqttconn
+
+import (
+	"bytes"
+	"net"
+	"testing"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+// BenchmarkReadPacket reads QoS 1 PUBLISH packets of a five-reading SenML
+// pack over loopback TCP with paho's packets.ReadPacket, as paho's
+// incoming loop does: from the bare socket (paho's default) and through
+// Open's buffer. A writer keeps the socket full.
+func BenchmarkReadPacket(b *testing.B) {
+	body := []byte(`[{"bt":1764000000.123,"n":"pm25","u":"ug/m3","v":42.5},{"n":"pm10","u":"ug/m3","v":61.2},` +
+		`{"n":"co","u":"ug/m3","v":700.1},{"n":"no2","u":"ug/m3","v":20.4},{"n":"temperature","u":"Cel","v":24.5}]`)
+	var one bytes.Buffer
+	if err := publishPacket(7, body).Write(&one); err != nil {
+		b.Fatal(err)
+	}
+	chunk := bytes.Repeat(one.Bytes(), 256)
+	for _, tc := range []struct {
+		name string
+		conn func(c net.Conn) net.Conn
+	}{
+		{"socket", func(c net.Conn) net.Conn { return c.(*bufferedConn).Conn }},
+		{"buffered", func(c net.Conn) net.Conn { return c }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			client, server := loopback(b)
+			go func() {
+				for {
+					if _, err := server.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			r := tc.conn(client)
+			b.SetBytes(int64(one.Len()))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := packets.ReadPacket(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
