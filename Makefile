@@ -28,6 +28,7 @@ test-tools:
 
 run: build services-up
 	@echo "Wall: http://localhost:8080   metrics: http://localhost:9100/metrics   (Ctrl-C stops cleanly)"
+	@echo "Open without signing in (dashboard.auth.dev_open in $(CONFIG), this machine only); accounts: ./$(BIN) user help"
 	eval "$$($(SERVICES) env)" && ./$(BIN) run -config $(CONFIG) -simulate
 
 test: services-up test-tools

@@ -239,10 +239,16 @@ func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Read
 		return nil, err
 	}
 	dev := s.reg.Lookup(device)
+	if dev != nil && dev.Partner != partner {
+		// The broker's ACL keeps each partner to sensors/{partner}/#; the
+		// registry says which partner runs which device. A contradiction is
+		// a partner speaking for another's device: refused, with the reason.
+		return nil, event.Invalid(event.ReasonPartnerMismatch, "device %q is registered to partner %q, not %q (deploy/devices.csv)", device, dev.Partner, partner)
+	}
 	for i := range readings {
 		if dev != nil {
 			readings[i].Ward = dev.Ward
-			readings[i].Registered = dev.Partner == partner
+			readings[i].Registered = true
 		}
 	}
 	return readings, nil

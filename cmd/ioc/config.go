@@ -68,6 +68,8 @@ var envOverrides = []struct {
 	{"IOC_DASHBOARD_LISTEN", func(c *Config, v string) { c.Dashboard.Listen = v }},
 	{"IOC_OPS_LISTEN", func(c *Config, v string) { c.Ops.Listen = v }},
 	{"IOC_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
+	{"IOC_KAFKA_SASL_USERNAME", func(c *Config, v string) { c.Kafka.SASL.Username = v }},
+	{"IOC_KAFKA_SASL_PASSWORD", func(c *Config, v string) { c.Kafka.SASL.Password = v }},
 }
 
 // loadConfig reads the file (if any), applies environment overrides and
@@ -134,6 +136,7 @@ func yamlString(c *Config) (string, error) {
 	}
 	mask(&cp.ClickHouse.Password)
 	mask(&cp.Ingest.MQTT.Password)
+	mask(&cp.Kafka.SASL.Password)
 	b, err := yaml.Marshal(&cp)
 	return string(b), err
 }

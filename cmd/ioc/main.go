@@ -44,6 +44,7 @@ Tools:
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
+  user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
   doctor        check the configuration and reach MQTT, Kafka, ClickHouse and the wall; say what to fix
 
 Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
@@ -67,6 +68,9 @@ func main() {
 	}
 	if os.Args[1] == "doctor" {
 		os.Exit(doctor(os.Args[2:], os.Stdout))
+	}
+	if os.Args[1] == "user" || os.Args[1] == "kiosk" {
+		os.Exit(accessCommand(os.Args[1], os.Args[2:], os.Stdin, os.Stdout))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -202,7 +202,7 @@ func (a *Auth) refresh(ctx context.Context, onMiss bool) {
 	defer a.mu.Unlock()
 	a.loadedAt = time.Now()
 	if err != nil {
-		if a.loadErr == nil {
+		if a.loadErr == nil && ctx.Err() == nil {
 			a.log.Warn("cannot read accounts and kiosk tokens; keeping the last known ones", "err", err)
 		}
 		a.loadErr = err

@@ -89,7 +89,11 @@ func randomID(n int) string {
 const kioskPrefix = "ik_"
 
 func newKioskToken() (id, token, secretHash string) {
-	id = strings.ToLower(hex.EncodeToString([]byte(randomID(6)))[:12])
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	id = hex.EncodeToString(b)
 	secret := randomID(24)
 	return id, kioskPrefix + id + "." + secret, hashSecret(secret)
 }

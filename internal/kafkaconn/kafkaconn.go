@@ -22,6 +22,9 @@ type Config struct {
 	// TopicPrefix is prepended to every topic name (tests and several
 	// pipelines sharing one cluster use it).
 	TopicPrefix string `yaml:"topic_prefix"`
+	// SASL and TLS secure the connections to the brokers (security.go).
+	SASL SASLConfig `yaml:"sasl"`
+	TLS  TLSConfig  `yaml:"tls"`
 }
 
 // Defaults fills unset fields.
@@ -56,7 +59,7 @@ func (c *Config) Validate() error {
 	if c.ReplicationFactor < 1 {
 		return fmt.Errorf("kafka.replication_factor: %d must be at least 1", c.ReplicationFactor)
 	}
-	return nil
+	return c.validateSecurity()
 }
 
 // Topic returns the full name of a pipeline topic.
@@ -64,12 +67,14 @@ func (c *Config) Topic(name string) string { return c.TopicPrefix + name }
 
 // Transport is the connection pool shared by writers and admin calls.
 func (c *Config) Transport() *kafka.Transport {
-	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 5 * time.Second}
+	m, t := c.security()
+	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 5 * time.Second, SASL: m, TLS: t}
 }
 
 // Dialer is what kafka-go readers use.
 func (c *Config) Dialer() *kafka.Dialer {
-	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true}
+	m, t := c.security()
+	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true, SASLMechanism: m, TLS: t}
 }
 
 // EnsureTopics creates the named topics if they do not exist yet. It is

@@ -1,0 +1,438 @@
+package e2e
+
+// Refusals of the dashboard's access control (docs/security.md), each one
+// asserted on the wire and in the audit log in ClickHouse: a websocket
+// without a token or from a foreign origin, a leadership account
+// acknowledging an alert, a kiosk token outside the wall channel, an
+// expired session, CSRF attempts, sign-in failures and their rate limit.
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sonla-ioc/ioc/internal/auth"
+)
+
+// agent is a user agent string unique to one test, so that its audit rows
+// can be told apart from every other test's.
+func agent(t *testing.T) string { return "ioc-e2e/" + pipe.run + "/" + t.Name() }
+
+// audited waits until the audit log holds a row of this test's agent with
+// the action and outcome, and a reason starting with reason.
+func audited(t *testing.T, ua, action, outcome, reason string) {
+	t.Helper()
+	eventually(t, 15*time.Second, fmt.Sprintf("audit row %s %s %s", action, outcome, reason), func() (bool, string) {
+		var n uint64
+		err := pipe.conn.QueryRow(context.Background(), "SELECT count() FROM "+pipe.ch.SecurityTable("audit_log")+
+			" WHERE user_agent = ? AND action = ? AND outcome = ? AND startsWith(reason, ?) AND remote_addr = '127.0.0.1'",
+			ua, action, outcome, reason).Scan(&n)
+		return err == nil && n > 0, fmt.Sprintf("%d rows, err %v", n, err)
+	})
+}
+
+// dialWS opens /ws with the given headers and query; it returns the HTTP
+// status of a refused handshake (or 101).
+func dialWS(t *testing.T, query string, h http.Header) (int, *websocket.Conn) {
+	t.Helper()
+	u := strings.Replace(pipe.wallURL, "http://", "ws://", 1) + "/ws" + query
+	conn, resp, err := websocket.DefaultDialer.Dial(u, h)
+	if err == nil {
+		t.Cleanup(func() { conn.Close() })
+		return http.StatusSwitchingProtocols, conn
+	}
+	if resp == nil {
+		t.Fatalf("dialing %s: %v", u, err)
+	}
+	return resp.StatusCode, nil
+}
+
+func TestWebsocketWithoutTokenIsRefused(t *testing.T) {
+	ua := agent(t)
+	if code, _ := dialWS(t, "", http.Header{"User-Agent": {ua}}); code != http.StatusUnauthorized {
+		t.Fatalf("websocket without credentials: status %d, want 401", code)
+	}
+	audited(t, ua, "ws.connect", "denied", "no_credentials")
+	// A made-up token is no better.
+	if code, _ := dialWS(t, "", http.Header{"User-Agent": {ua}, "Authorization": {"Bearer ik_0123456789ab.forged"}}); code != http.StatusUnauthorized {
+		t.Fatalf("websocket with a forged kiosk token: status %d, want 401", code)
+	}
+	audited(t, ua, "ws.connect", "denied", "bad_kiosk_token")
+}
+
+func TestWebsocketFromForeignOriginIsRefused(t *testing.T) {
+	ua := agent(t)
+	h := http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + pipe.kiosk}, "Origin": {"https://evil.example"}}
+	if code, _ := dialWS(t, "", h); code != http.StatusForbidden {
+		t.Fatalf("websocket from https://evil.example: status %d, want 403", code)
+	}
+	audited(t, ua, "ws.connect", "denied", "foreign_origin")
+	// The same token from the wall's own origin gets in.
+	h.Set("Origin", pipe.wallURL)
+	if code, _ := dialWS(t, "", h); code != http.StatusSwitchingProtocols {
+		t.Fatalf("websocket from the wall's origin: status %d, want 101", code)
+	}
+	audited(t, ua, "ws.connect", "ok", "")
+}
+
+func TestKioskTokenOutsideTheWallChannelIsRefused(t *testing.T) {
+	ua := agent(t)
+	bearer := http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + pipe.kiosk}}
+	for _, ch := range []string{"alerts", "kpi", "wall,alerts"} {
+		if code, _ := dialWS(t, "?channels="+ch, bearer); code != http.StatusForbidden {
+			t.Errorf("kiosk subscribing to %s: status %d, want 403", ch, code)
+		}
+	}
+	audited(t, ua, "ws.connect", "denied", "kiosk_scope")
+	if code, _ := dialWS(t, "?channels=wall", bearer); code != http.StatusSwitchingProtocols {
+		t.Errorf("kiosk on the wall channel: status %d, want 101", code)
+	}
+	c := &http.Client{}
+	for _, r := range []struct{ method, path, action string }{
+		{"GET", "/api/kpis", "http.read"},
+		{"GET", "/api/admin/users", "http.read"},
+		{"GET", "/api/admin/audit", "http.read"},
+		{"POST", "/api/alerts/a-1/ack", "alert.ack"},
+	} {
+		req, _ := http.NewRequest(r.method, pipe.wallURL+r.path, strings.NewReader("{}"))
+		req.Header = bearer.Clone()
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("kiosk %s %s: status %d, want 403", r.method, r.path, resp.StatusCode)
+		}
+		audited(t, ua, r.action, "denied", "kiosk_scope")
+	}
+	// The wall's own data stays open to it.
+	req, _ := http.NewRequest("GET", pipe.wallURL+"/api/latest", nil)
+	req.Header = bearer.Clone()
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("kiosk GET /api/latest: %v %v, want 200", resp, err)
+	}
+}
+
+// person is a signed-in browser: a cookie jar and the session's CSRF token.
+type person struct {
+	c    *http.Client
+	ua   string
+	csrf string
+}
+
+// newAccount creates an account through the dashboard's access control.
+func newAccount(t *testing.T, name string, role auth.Role) (string, string) {
+	t.Helper()
+	name = strings.ToLower(fmt.Sprintf("%s-%s", name, pipe.run))
+	pw := "pw-" + pipe.run + "-long-enough"
+	if _, err := pipe.dash.Auth().SaveUser(context.Background(), auth.UserChange{Username: name, Role: &role, Password: &pw},
+		auth.Principal{Name: "e2e", Role: auth.RoleAdmin}, ""); err != nil {
+		t.Fatal(err)
+	}
+	return name, pw
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// login signs in through the login form as a browser does; it returns the
+// status of the form post (303 on success).
+func login(t *testing.T, ua, name, pw string) (*person, int) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	p := &person{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, ua: ua}
+	resp := p.do(t, "GET", "/login", nil, nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("login page has no csrf field:\n%s", body)
+	}
+	form := url.Values{"username": {name}, "password": {pw}, "csrf": {string(m[1])}, "next": {"/"}}
+	resp = p.do(t, "POST", "/login", strings.NewReader(form.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {pipe.wallURL}})
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusSeeOther {
+		var me auth.Me
+		r := p.do(t, "GET", "/api/me", nil, nil)
+		if err := json.NewDecoder(r.Body).Decode(&me); err != nil || r.StatusCode != 200 {
+			t.Fatalf("/api/me after sign-in: %d %v", r.StatusCode, err)
+		}
+		r.Body.Close()
+		p.csrf = me.CSRF
+	}
+	return p, resp.StatusCode
+}
+
+func (p *person) do(t *testing.T, method, path string, body io.Reader, h http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, pipe.wallURL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", p.ua)
+	resp, err := p.c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// status is do's status code, body discarded.
+func (p *person) status(t *testing.T, method, path string, h http.Header) int {
+	t.Helper()
+	resp := p.do(t, method, path, strings.NewReader(`{"note":"e2e"}`), h)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestLeadershipCannotAcknowledgeAnAlert(t *testing.T) {
+	ua := agent(t)
+	lname, lpw := newAccount(t, "lead", auth.RoleLeadership)
+	oname, opw := newAccount(t, "oper", auth.RoleOperator)
+	lead, code := login(t, ua, lname, lpw)
+	if code != http.StatusSeeOther {
+		t.Fatalf("leadership sign-in: %d", code)
+	}
+	audited(t, ua, "auth.login", "ok", "")
+	h := http.Header{"X-CSRF-Token": {lead.csrf}, "Content-Type": {"application/json"}}
+	if code := lead.status(t, "POST", "/api/alerts/alert-e2e-1/ack", h); code != http.StatusForbidden {
+		t.Fatalf("leadership acknowledging: status %d, want 403", code)
+	}
+	audited(t, ua, "alert.ack", "denied", "role_not_allowed")
+	// An operator passes the access check (the alert handler decides the rest).
+	op, _ := login(t, ua, oname, opw)
+	if code := op.status(t, "POST", "/api/alerts/alert-e2e-1/ack", http.Header{"X-CSRF-Token": {op.csrf}, "Content-Type": {"application/json"}}); code == http.StatusForbidden || code == http.StatusUnauthorized {
+		t.Fatalf("operator acknowledging: status %d, the access policy refused an operator", code)
+	}
+	var n uint64
+	eventually(t, 15*time.Second, "the operator's acknowledgement is audited under their name", func() (bool, string) {
+		_ = pipe.conn.QueryRow(context.Background(), "SELECT count() FROM "+pipe.ch.SecurityTable("audit_log")+
+			" WHERE user_agent = ? AND action = 'alert.ack' AND actor = ? AND target = 'alert:alert-e2e-1' AND outcome != 'denied'", ua, oname).Scan(&n)
+		return n > 0, fmt.Sprint(n)
+	})
+}
+
+func TestCSRFAttemptsAreRefused(t *testing.T) {
+	ua := agent(t)
+	name, pw := newAccount(t, "csrf", auth.RoleOperator)
+	op, _ := login(t, ua, name, pw)
+	json := http.Header{"Content-Type": {"application/json"}}
+	if code := op.status(t, "POST", "/api/alerts/a-2/ack", json); code != http.StatusForbidden {
+		t.Errorf("change without X-CSRF-Token: %d, want 403", code)
+	}
+	audited(t, ua, "alert.ack", "denied", "csrf_token_missing")
+	if code := op.status(t, "POST", "/api/alerts/a-2/ack", http.Header{"X-CSRF-Token": {"forged"}, "Content-Type": {"application/json"}}); code != http.StatusForbidden {
+		t.Errorf("change with a wrong X-CSRF-Token: %d, want 403", code)
+	}
+	audited(t, ua, "alert.ack", "denied", "csrf_token_mismatch")
+	// What a foreign page can do: a cross-site form post with the victim's cookie.
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {"https://evil.example"}}
+	if code := op.status(t, "POST", "/api/alerts/a-2/ack", form); code != http.StatusForbidden {
+		t.Errorf("cross-site form post: %d, want 403", code)
+	}
+	audited(t, ua, "alert.ack", "denied", "foreign_origin")
+	// Login CSRF: a sign-in form posted without the form's own token.
+	anon := &http.Client{}
+	req, _ := http.NewRequest("POST", pipe.wallURL+"/login", strings.NewReader(url.Values{"username": {name}, "password": {pw}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", ua)
+	resp, err := anon.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in without the form token: %d, want 403", resp.StatusCode)
+	}
+	audited(t, ua, "auth.login", "denied", "csrf_token_mismatch")
+}
+
+// forgeSession signs a session cookie with the dashboard's key, as the
+// dashboard would have issued it at issued, last used at seen.
+func forgeSession(t *testing.T, user string, role auth.Role, epoch uint32, issued, exp, seen time.Time) *http.Cookie {
+	t.Helper()
+	key, err := os.ReadFile(pipe.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"u": user, "r": role, "k": "local", "e": epoch, "sid": "e2e-" + pipe.run,
+		"iat": issued.Unix(), "exp": exp.Unix(), "seen": seen.Unix()})
+	m := hmac.New(sha256.New, []byte(strings.TrimSpace(string(key))))
+	m.Write([]byte("session\x00"))
+	m.Write(body)
+	b64 := base64.RawURLEncoding
+	return &http.Cookie{Name: "ioc_session", Value: "v1." + b64.EncodeToString(body) + "." + b64.EncodeToString(m.Sum(nil))}
+}
+
+func TestExpiredSessionIsRefused(t *testing.T) {
+	ua := agent(t)
+	name, _ := newAccount(t, "expired", auth.RoleOperator)
+	u, _ := pipe.dash.Auth().Users(context.Background())
+	var epoch uint32
+	for _, x := range u {
+		if x.Username == name {
+			epoch = x.Epoch
+		}
+	}
+	now := time.Now()
+	get := func(c *http.Cookie) int {
+		req, _ := http.NewRequest("GET", pipe.wallURL+"/api/me", nil)
+		req.Header.Set("User-Agent", ua)
+		req.AddCookie(c)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// The control: the same cookie, fresh, is accepted (so the refusals
+	// below are about time, not about the forgery).
+	if code := get(forgeSession(t, name, auth.RoleOperator, epoch, now, now.Add(time.Hour), now)); code != http.StatusOK {
+		t.Fatalf("a valid session: %d, want 200", code)
+	}
+	if code := get(forgeSession(t, name, auth.RoleOperator, epoch, now.Add(-9*time.Hour), now.Add(-time.Hour), now.Add(-time.Hour))); code != http.StatusUnauthorized {
+		t.Errorf("a session past its end: %d, want 401", code)
+	}
+	audited(t, ua, "http.read", "denied", "session_expired")
+	if code := get(forgeSession(t, name, auth.RoleOperator, epoch, now.Add(-2*time.Hour), now.Add(6*time.Hour), now.Add(-31*time.Minute))); code != http.StatusUnauthorized {
+		t.Errorf("a session idle for 31 minutes: %d, want 401", code)
+	}
+	audited(t, ua, "http.read", "denied", "session_idle_timeout")
+	// A session issued before the account changed (disabled, role or
+	// password changed) ends with it.
+	if code := get(forgeSession(t, name, auth.RoleAdmin, epoch, now, now.Add(time.Hour), now)); code != http.StatusUnauthorized {
+		t.Errorf("a session claiming another role: %d, want 401", code)
+	}
+	audited(t, ua, "http.read", "denied", "session_revoked")
+}
+
+func TestSignInFailuresAreAuditedAndRateLimited(t *testing.T) {
+	ua := agent(t)
+	name, pw := newAccount(t, "limited", auth.RoleAnalyst)
+	if _, code := login(t, ua, name, "wrong-password-here"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d, want 401", code)
+	}
+	audited(t, ua, "auth.login", "denied", "wrong_password")
+	if _, code := login(t, ua, "nobody-"+pipe.run, "whatever-it-is"); code != http.StatusUnauthorized {
+		t.Fatalf("unknown account: %d, want 401", code)
+	}
+	audited(t, ua, "auth.login", "denied", "unknown_account")
+	limited := false
+	for i := 0; i < 10 && !limited; i++ {
+		_, code := login(t, ua, name, "wrong-password-here")
+		limited = code == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("ten wrong passwords in a row were never rate limited")
+	}
+	audited(t, ua, "auth.login", "limited", "too_many_attempts")
+	// The limit holds for the right password too, until it refills.
+	if _, code := login(t, ua, name, pw); code != http.StatusTooManyRequests {
+		t.Errorf("right password while limited: %d, want 429", code)
+	}
+}
+
+func TestSecurityHeadersAndLimitsOnEveryResponse(t *testing.T) {
+	ua := agent(t)
+	name, pw := newAccount(t, "admin", auth.RoleAdmin)
+	admin, code := login(t, ua, name, pw)
+	if code != http.StatusSeeOther {
+		t.Fatalf("admin sign-in: %d", code)
+	}
+	for _, path := range []string{"/", "/login", "/admin", "/api/latest", "/api/me", "/api/admin/audit", "/nope"} {
+		for _, who := range []*person{admin, {c: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, ua: ua}} {
+			resp := who.do(t, "GET", path, nil, nil)
+			resp.Body.Close()
+			csp := resp.Header.Get("Content-Security-Policy")
+			if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'self'") ||
+				strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+				t.Errorf("GET %s (%d): Content-Security-Policy %q", path, resp.StatusCode, csp)
+			}
+			if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
+				t.Errorf("GET %s (%d): X-Content-Type-Options %q, X-Frame-Options %q", path, resp.StatusCode,
+					resp.Header.Get("X-Content-Type-Options"), resp.Header.Get("X-Frame-Options"))
+			}
+		}
+	}
+	big := strings.NewReader(`{"name":"` + strings.Repeat("x", 1<<20) + `"}`)
+	resp := admin.do(t, "POST", "/api/admin/kiosks", big, http.Header{"X-CSRF-Token": {admin.csrf}, "Content-Type": {"application/json"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB body: %d, want 413", resp.StatusCode)
+	}
+	// The admin's audit view shows the refusals of the other tests.
+	resp = admin.do(t, "GET", "/api/admin/audit?outcome=denied&limit=50", nil, nil)
+	var evs []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&evs); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin audit view: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if len(evs) == 0 {
+		t.Error("the admin audit view lists no refusals")
+	}
+	// Non-admins do not see it.
+	oname, opw := newAccount(t, "noadmin", auth.RoleOperator)
+	op, _ := login(t, ua, oname, opw)
+	if code := op.status(t, "GET", "/api/admin/audit", nil); code != http.StatusForbidden {
+		t.Errorf("operator reading the audit log: %d, want 403", code)
+	}
+	audited(t, ua, "http.read", "denied", "role_not_allowed")
+}
+
+func TestRevokedKioskAndDisabledAccountAreRefused(t *testing.T) {
+	ua := agent(t)
+	a := pipe.dash.Auth()
+	admin := auth.Principal{Name: "e2e", Role: auth.RoleAdmin}
+	k, tok, err := a.CreateKiosk(context.Background(), "e2e revoked "+pipe.run, admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + tok}}
+	if code, _ := dialWS(t, "", h); code != http.StatusSwitchingProtocols {
+		t.Fatalf("new kiosk token: %d, want 101", code)
+	}
+	if err := a.RevokeKiosk(context.Background(), k.ID, admin, ""); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := dialWS(t, "", h); code != http.StatusUnauthorized {
+		t.Fatalf("revoked kiosk token: %d, want 401", code)
+	}
+	audited(t, ua, "ws.connect", "denied", "kiosk_revoked")
+
+	name, pw := newAccount(t, "disabled", auth.RoleOperator)
+	p, _ := login(t, ua, name, pw)
+	if code := p.status(t, "GET", "/api/me", nil); code != http.StatusOK {
+		t.Fatalf("signed in: %d", code)
+	}
+	off := true
+	if _, err := a.SaveUser(context.Background(), auth.UserChange{Username: name, Disabled: &off}, admin, ""); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.status(t, "GET", "/api/me", nil); code != http.StatusUnauthorized {
+		t.Fatalf("session of a disabled account: %d, want 401", code)
+	}
+	audited(t, ua, "http.read", "denied", "account_disabled")
+	if _, code := login(t, ua, name, pw); code != http.StatusForbidden {
+		t.Fatalf("signing in to a disabled account: %d, want 403", code)
+	}
+	audited(t, ua, "auth.login", "denied", "account_disabled")
+}
