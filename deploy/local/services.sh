@@ -300,6 +300,13 @@ clickhouse_configure() {
     <format_schema_path>$CH_DIR/format_schemas/</format_schema_path>
 
     <users_config>$CH_DIR/users.xml</users_config>
+    <!-- system.query_log: who ran what, from where, and what was refused (the accounts below log their queries). -->
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <partition_by>toYYYYMM(event_date)</partition_by>
+        <flush_interval_milliseconds>7500</flush_interval_milliseconds>
+    </query_log>
     <default_profile>default</default_profile>
     <default_database>default</default_database>
 
@@ -333,12 +340,14 @@ EOF
         </readonly>
         <!-- The pipeline: reads and inserts, never CREATE/ALTER/DROP/TRUNCATE (migrations use an admin account). -->
         <ioc_pipeline>
+            <log_queries>1</log_queries>
             <allow_ddl>0</allow_ddl>
             <max_memory_usage>4000000000</max_memory_usage>
             <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
         </ioc_pipeline>
         <!-- Analysts: read-only (settings cannot be changed either), bounded time, memory and result size. -->
         <ioc_analyst>
+            <log_queries>1</log_queries>
             <readonly>1</readonly>
             <max_execution_time>${IOC_CH_ANALYST_MAX_EXECUTION_TIME:-60}</max_execution_time>
             <max_memory_usage>${IOC_CH_ANALYST_MAX_MEMORY:-4000000000}</max_memory_usage>
