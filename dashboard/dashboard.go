@@ -297,7 +297,7 @@ func (s *Service) follow(ctx context.Context) error {
 					continue
 				}
 				var rd event.Reading
-				if err := json.Unmarshal(m.Value, &rd); err != nil || rd.DeviceID == "" {
+				if err := event.UnmarshalReading(m.Value, &rd); err != nil || rd.DeviceID == "" {
 					continue // stream dead-letters it; the wall just skips it
 				}
 				s.m.readings.Inc()

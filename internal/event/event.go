@@ -217,11 +217,14 @@ func NewDeadLetter(source, sourceTopic string, raw []byte, receivedMs int64, err
 	return dl
 }
 
-// MarshalReading encodes a reading for Kafka.
-func MarshalReading(r *Reading) ([]byte, error) { return json.Marshal(r) }
+// MarshalReading encodes a reading for Kafka (codec.go).
+func MarshalReading(r *Reading) ([]byte, error) { return AppendReading(make([]byte, 0, 320), r) }
 
-// UnmarshalReading decodes a reading from Kafka.
+// UnmarshalReading decodes a reading from Kafka (codec.go).
 func UnmarshalReading(b []byte, r *Reading) error {
+	if decodeReading(b, r) {
+		return nil
+	}
 	if err := json.Unmarshal(b, r); err != nil {
 		return Invalid(ReasonNotJSON, "decoding reading record: %v", err)
 	}
