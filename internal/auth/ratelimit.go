@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"sort"
 	"sync"
 	"time"
 )
@@ -60,17 +61,13 @@ func (l *limiter) evict(now time.Time) {
 	if len(l.buckets) < l.max {
 		return
 	}
-	var cutoff time.Time
-	for _, b := range l.buckets {
-		if cutoff.IsZero() || b.last.Before(cutoff) {
-			cutoff = b.last
-		}
+	keys := make([]string, 0, len(l.buckets))
+	for k := range l.buckets {
+		keys = append(keys, k)
 	}
-	cutoff = cutoff.Add(now.Sub(cutoff) / 2)
-	for k, b := range l.buckets {
-		if b.last.Before(cutoff) {
-			delete(l.buckets, k)
-		}
+	sort.Slice(keys, func(i, j int) bool { return l.buckets[keys[i]].last.Before(l.buckets[keys[j]].last) })
+	for _, k := range keys[:len(keys)/2+1] {
+		delete(l.buckets, k)
 	}
 }
 
