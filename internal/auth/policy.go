@@ -283,7 +283,7 @@ func (a *Auth) overTLS(r *http.Request) bool {
 // ContentSecurityPolicy is sent with every response: scripts and styles
 // only from the dashboard's own files (no inline script), no framing.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 func (a *Auth) securityHeaders(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
