@@ -98,15 +98,16 @@ func resetPeak(pid int) bool {
 // plus the machine's busy CPU time, so that what other programs used on a
 // shared machine shows in the report.
 type Meter struct {
-	procs     []Proc
-	startCPU  map[int]int64
-	peakKB    map[int]int64
-	exact     map[int]bool
-	mu        sync.Mutex
-	stop      chan struct{}
-	done      chan struct{}
-	startBusy float64
-	startAt   time.Time
+	procs      []Proc
+	startCPU   map[int]int64
+	peakKB     map[int]int64
+	exact      map[int]bool
+	mu         sync.Mutex
+	stop       chan struct{}
+	done       chan struct{}
+	startBusy  float64
+	startSteal float64
+	startAt    time.Time
 }
 
 // StartMeter begins a window.
@@ -124,7 +125,7 @@ func StartMeter(procs []Proc) *Meter {
 			m.startCPU[p.Pid] = t
 		}
 	}
-	m.startBusy, _ = machineBusySeconds()
+	m.startBusy, m.startSteal, _ = machineCPU()
 	m.sample()
 	go m.loop()
 	return m
@@ -171,7 +172,10 @@ type WindowUsage struct {
 	// and whatever else shares the machine.
 	MachineBusyCPU float64 `json:"machine_busy_cpu_s"`
 	OtherCPU       float64 `json:"other_cpu_s"`
-	Load1          float64 `json:"load1_end"`
+	// StealCPU is time the hypervisor ran other machines while this one
+	// wanted the CPU: a crowded host.
+	StealCPU float64 `json:"steal_cpu_s"`
+	Load1    float64 `json:"load1_end"`
 }
 
 // Stop ends the window.
@@ -179,8 +183,9 @@ func (m *Meter) Stop() WindowUsage {
 	close(m.stop)
 	<-m.done
 	m.sample()
-	busy, _ := machineBusySeconds()
-	w := WindowUsage{Seconds: time.Since(m.startAt).Seconds(), Procs: map[string]Usage{}, MachineBusyCPU: round2(busy - m.startBusy)}
+	busy, steal, _ := machineCPU()
+	w := WindowUsage{Seconds: round2(time.Since(m.startAt).Seconds()), Procs: map[string]Usage{}, MachineBusyCPU: round2(busy - m.startBusy),
+		StealCPU: round2(steal - m.startSteal)}
 	var measured float64
 	for _, p := range m.procs {
 		if p.Pid <= 0 {
@@ -201,29 +206,25 @@ func (m *Meter) Stop() WindowUsage {
 	return w
 }
 
-// machineBusySeconds is the non-idle CPU time of all cores since boot.
-func machineBusySeconds() (float64, error) {
+// machineCPU is the CPU time all cores spent running something since
+// boot (user, nice, system, irq, softirq) and the time the hypervisor
+// gave to other machines while ours wanted to run (steal).
+func machineCPU() (busy, steal float64, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, fmt.Errorf("parsing /proc/stat")
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("parsing /proc/stat")
 	}
-	var busy int64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		if i >= 8 { // guest time is already counted in user
-			break
-		}
-		busy += n
+	var t [8]int64
+	for i := range t {
+		t[i], _ = strconv.ParseInt(f[i+1], 10, 64)
 	}
-	return float64(busy) / clockTicks, nil
+	// user nice system idle iowait irq softirq steal (guest is within user)
+	return float64(t[0]+t[1]+t[2]+t[5]+t[6]) / clockTicks, float64(t[7]) / clockTicks, nil
 }
 
 // LoadAvg is the 1, 5 and 15 minute load average.

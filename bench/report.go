@@ -327,7 +327,7 @@ func (r *Result) sections() []section {
 
 	if len(r.Ramp) > 0 {
 		t := &table{head: []string{"window", "offered/s", "acked/s", "backlog max s", "growth", "drain s", "inserts/s", "parts",
-			"CH p99 ms", "ws p99 ms", "roles µs/rdg", "roles RSS MB", "retried errors", "other CPU s", "load", "result"}}
+			"CH p99 ms", "ws p99 ms", "roles µs/rdg", "roles RSS MB", "retried errors", "other CPU s", "steal s", "load", "result"}}
 		for _, s := range r.Ramp {
 			res := "sustained"
 			if !s.Pass {
@@ -336,7 +336,7 @@ func (r *Result) sections() []section {
 			t.add(s.Phase+" "+num(s.Window)+" s", num(s.Offered), num(s.Acked), num(s.BacklogMaxS), fmt.Sprintf("%+.1f %%", s.BacklogGrowth*100),
 				num(s.Drain), fmt.Sprintf("%.2f", s.InsertsPerS), fmt.Sprint(s.MaxParts), num(s.ToClickHouse.P99), num(s.ToWall.Latency.P99),
 				num(s.RoleCPUus), num(roleRSS(s.Usage)), num(s.KafkaWriteErrors+s.CHInsertErrors), num(s.Usage.OtherCPU),
-				fmt.Sprintf("%.2f", s.Usage.Load1), res)
+				num(s.Usage.StealCPU), fmt.Sprintf("%.2f", s.Usage.Load1), res)
 		}
 		out = append(out, section{title: "Search for the maximum (each window: open loop, then drained and counted)", tab: t})
 	}
@@ -380,6 +380,7 @@ func usageTable(u WindowUsage, readings int64) *table {
 		t.add(n, num(p.CPUSeconds), fmt.Sprintf("%.2f", p.CPUSeconds/u.Seconds), num(p.PeakRSSMB), per)
 	}
 	t.add("other (machine − measured)", num(u.OtherCPU), fmt.Sprintf("%.2f", u.OtherCPU/u.Seconds), "", "")
+	t.add("steal (host ran other VMs)", num(u.StealCPU), fmt.Sprintf("%.2f", u.StealCPU/u.Seconds), "", "")
 	return t
 }
 

@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,6 +107,7 @@ func run() int {
 	lagBound := fs.Float64("lag-bound", 5, "most data in flight, in seconds of the offered rate, for a window to count as sustained")
 	out := fs.String("out", "", "JSON result file (default bench/results/latest.json; smoke: a temp file)")
 	doc := fs.String("doc", "", "markdown file whose results block is replaced (e.g. docs/performance.md)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of iocbench itself (the load generator) to this file")
 	_ = fs.Parse(os.Args[1:])
 	p.Set, p.Skip = set, skip
 	if p.Refine < 0 {
@@ -144,6 +146,17 @@ func run() int {
 	raiseFileLimit(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "iocbench: -cpuprofile:", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 
 	res, err := measure(ctx, &p, *lagBound, log)
 	if res != nil {
