@@ -65,6 +65,9 @@ type OIDCConfig struct {
 	// with no mapped value is refused.
 	RolesClaim string            `yaml:"roles_claim"`
 	RoleMap    map[string]string `yaml:"role_map"`
+	// Scopes asked for (default openid, profile, email); add the one that
+	// makes the provider put the roles claim in the ID token (often "groups").
+	Scopes []string `yaml:"scopes"`
 }
 
 // Defaults fills unset fields.
@@ -104,6 +107,9 @@ func (c *Config) Defaults() {
 	}
 	if c.OIDC.RolesClaim == "" {
 		c.OIDC.RolesClaim = "groups"
+	}
+	if len(c.OIDC.Scopes) == 0 {
+		c.OIDC.Scopes = []string{"openid", "profile", "email"}
 	}
 }
 

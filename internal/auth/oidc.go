@@ -46,7 +46,7 @@ func (o *oidcProvider) discover(ctx context.Context, log *slog.Logger) {
 		if err == nil {
 			o.mu.Lock()
 			o.oauth = &oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: secret, Endpoint: p.Endpoint(),
-				RedirectURL: o.cfg.RedirectURL, Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
+				RedirectURL: o.cfg.RedirectURL, Scopes: o.cfg.Scopes}
 			o.verifier = p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID})
 			o.mu.Unlock()
 			log.Info("OIDC sign-in ready", "issuer", o.cfg.Issuer)
