@@ -60,6 +60,8 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile serve the dashboard over HTTPS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// Wall is the wall's model and websocket protocol v2 (docs/websocket.md).
+	Wall WallConfig `yaml:"wall"`
 }
 
 // Defaults fills unset fields.
@@ -89,6 +91,7 @@ func (c *Config) Defaults() {
 		c.SeedWindow = 24 * time.Hour
 	}
 	c.Auth.Defaults()
+	c.Wall.Defaults()
 }
 
 // Validate reports settings that cannot work.
@@ -112,6 +115,9 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("dashboard.tls_cert_file and dashboard.tls_key_file go together")
 	}
+	if err := c.Wall.Validate(); err != nil {
+		return err
+	}
 	return c.Auth.Validate()
 }
 
@@ -124,6 +130,10 @@ type Service struct {
 	m     *metrics
 	hub   *hub
 	auth  *auth.Auth
+
+	// the wall model and websocket protocol v2 (wall.go, wsv2.go)
+	wallParts
+
 	ready atomic.Bool
 	addr  atomic.Value // net.Addr once listening
 }
@@ -139,7 +149,9 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newHub(cfg.MaxKeys, m), auth: a}, nil
+	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newHub(cfg.MaxKeys, m), auth: a}
+	s.initWall(reg)
+	return s, nil
 }
 
 // Auth is the dashboard's access control: accounts, kiosk tokens, audit.
@@ -177,9 +189,11 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		s.seed(gctx)
+		s.seedWall(gctx)
 		return s.follow(gctx)
 	})
 	g.Go(func() error { s.hub.run(gctx, s.cfg.FlushInterval); return nil })
+	g.Go(func() error { return s.runWall(gctx) })
 	g.Go(func() error { return s.auth.Run(gctx) })
 	s.log.Info("dashboard running", "url", "http://"+displayAddr(ln.Addr())+"/")
 	<-gctx.Done()
@@ -240,6 +254,7 @@ FROM %s WHERE observed_at >= now() - %d GROUP BY device_id, metric LIMIT %d`,
 		}
 		r.Kind, r.Bool, r.Registered = event.Kind(kind), vb == 1, reg == 1
 		s.hub.update(r)
+		s.wall.seedReading(&r)
 		n++
 	}
 	s.log.Info("wall seeded from clickhouse", "series", n)
@@ -302,6 +317,7 @@ func (s *Service) follow(ctx context.Context) error {
 				}
 				s.m.readings.Inc()
 				s.hub.update(rd)
+				s.wall.reading(&rd)
 			}
 		})
 	}
@@ -319,6 +335,7 @@ func (s *Service) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_ = json.NewEncoder(w).Encode(Frame{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
 	})
+	s.wallRoutes(mux)
 	s.auth.Mount(mux)
 	return s.auth.Handler(mux) // access policy, security headers and body limits on every route
 }
@@ -333,6 +350,10 @@ func securityHeaders(h http.Handler) http.Handler {
 }
 
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
+	if wantsV2(r) {
+		s.serveWS2(w, r)
+		return
+	}
 	s.hub.mu.Lock()
 	full := len(s.hub.clients) >= s.cfg.MaxClients
 	s.hub.mu.Unlock()

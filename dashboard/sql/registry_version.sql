@@ -1,0 +1,1 @@
+SELECT argMax(registry_sha256, version) FROM {devices_raw}

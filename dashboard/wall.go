@@ -1,0 +1,684 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/registry"
+)
+
+// The wall channel (protocol v2) carries what the control-room wall shows,
+// bounded by the registry, never by the fleet: one entry per key below.
+//
+//	meta            registry version, device count, water stages
+//	g/<device>      registry entry: partner, type, ward, name, position, interval
+//	d/<device>      live state: status from the stream's monitor, last
+//	                reading time, latest value of each metric (≤ 32)
+//	f/<partner>     feed health: status, last message, readings and dead
+//	                letters per minute (5-minute window), devices by status
+//	p               pipeline health: ClickHouse reachable and how fresh,
+//	                newest reading seen, dead letters per minute, stream lag
+//	u/<device>      an unregistered device that reports (the newest
+//	                max_unregistered)
+//	t/<series>/<ms> a minute of a trend (avg, max, n) within trend_window
+//
+// The alerts channel holds a/<alert id> → the alert's latest transition,
+// resolved alerts for resolved_keep. device:<id> channels hold m/<metric>
+// and status for one device.
+
+// devMeta is a registry entry as the wall shows it.
+type devMeta struct {
+	Partner  string  `json:"p"`
+	Type     string  `json:"type"`
+	Ward     string  `json:"ward"`
+	Name     string  `json:"name"`
+	Lat      float64 `json:"lat"`
+	Lon      float64 `json:"lon"`
+	Interval int     `json:"iv"` // expected reporting interval, seconds
+}
+
+// wallMetric is the latest value of one metric.
+type wallMetric struct {
+	V *float64 `json:"v,omitempty"`
+	S string   `json:"s,omitempty"`
+	B *bool    `json:"b,omitempty"`
+	U string   `json:"u,omitempty"`
+	T int64    `json:"t"` // observation time, ms
+}
+
+// devLive is a registered device's live state.
+type devLive struct {
+	Status string                `json:"status,omitempty"` // online, stale, offline (stream monitor)
+	Cause  string                `json:"cause,omitempty"`
+	Since  int64                 `json:"since,omitempty"`
+	Last   int64                 `json:"last,omitempty"` // receive time of the newest measured reading
+	M      map[string]wallMetric `json:"m"`
+}
+
+type unregLive struct {
+	Partner string   `json:"p"`
+	First   int64    `json:"first"`
+	Last    int64    `json:"last"`
+	N       int64    `json:"n"`
+	Metrics []string `json:"m"`
+}
+
+const (
+	feedSlot  = 5 * time.Second
+	feedSlots = 60 // 5 minutes
+)
+
+type feedLive struct {
+	Status  string  `json:"status,omitempty"` // live, silent (stream monitor)
+	Since   int64   `json:"since,omitempty"`
+	Last    int64   `json:"last,omitempty"` // newest message received, ms
+	Rate    float64 `json:"rate"`           // readings per minute
+	DL      float64 `json:"dl"`             // dead letters per minute
+	DLPct   float64 `json:"dl_pct"`         // dead letters / (readings + dead letters), %
+	Online  int     `json:"online"`
+	Stale   int     `json:"stale"`
+	Offline int     `json:"offline"`
+	Unknown int     `json:"unknown"`
+	Total   int     `json:"total"`
+
+	readings, dead [feedSlots]int64
+}
+
+type pipelineLive struct {
+	CHUp      bool    `json:"ch_up"`
+	CHMs      int64   `json:"ch_ms"`      // ping round trip
+	StoredMs  int64   `json:"stored_ms"`  // newest receive time in ClickHouse
+	LiveMs    int64   `json:"live_ms"`    // newest receive time the wall saw
+	DL        float64 `json:"dl"`         // dead letters per minute, all partners
+	StreamLag float64 `json:"stream_lag"` // stream consumer lag (records), -1 unknown
+	CheckedMs int64   `json:"checked_ms"`
+}
+
+type trendBucket struct {
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+	N   int64   `json:"n"`
+	sum float64
+}
+
+// trendSeries is one trend of the wall: the readings of these metrics from
+// every device, averaged and maxed per minute. /api/history computes the
+// same from ClickHouse, so history and live points are one series.
+type trendSeries struct {
+	ID      string   `json:"id"`
+	Label   string   `json:"label"`
+	Unit    string   `json:"unit"`
+	Metrics []string `json:"metrics"`
+	Derived bool     `json:"-"` // vn_aqi: the pipeline's derived readings only
+}
+
+var trendSeriesList = []trendSeries{
+	{ID: "aqi", Label: "VN_AQI", Unit: "VN_AQI", Metrics: []string{event.MetricVNAQI}, Derived: true},
+	{ID: "water", Label: "Mực nước", Unit: "m", Metrics: []string{"level", "water_level"}},
+	{ID: "rain", Label: "Lượng mưa", Unit: "mm/h", Metrics: []string{"rain", "rainfall"}},
+	{ID: "traffic", Label: "Lưu lượng xe", Unit: "xe/phút", Metrics: []string{"vehicles", "vehicle_count"}},
+}
+
+func seriesOf(r *event.Reading) *trendSeries {
+	if r.Kind != event.KindNumber {
+		return nil
+	}
+	for i := range trendSeriesList {
+		s := &trendSeriesList[i]
+		if slices.Contains(s.Metrics, r.Metric) && s.Derived == r.Derived {
+			return s
+		}
+	}
+	return nil
+}
+
+const maxMetricsPerDevice = 32
+
+// wallState is the model behind the wall, alerts and device channels.
+type wallState struct {
+	cfg     WallConfig
+	h       *v2hub
+	wall    *channel
+	alerts  *channel
+	maxKeys int
+	now     func() time.Time
+
+	mu         sync.Mutex
+	reg        map[string]devMeta
+	regVersion string
+	devs       map[string]*devLive
+	dirty      map[string]struct{}
+	unreg      map[string]*unregLive
+	unregDirty map[string]struct{}
+	feeds      map[string]*feedLive
+	slot       int64 // current feed slot number (time / feedSlot)
+	trends     map[string]*trendBucket
+	trendDirty map[string]struct{}
+	lastObs    map[string]int64 // device \0 metric → newest observation counted in a trend
+	alertSeq   map[string]int   // alert id → seq shown
+	resolvedAt map[string]int64 // alert id → when it was resolved
+	pipeline   pipelineLive
+	started    time.Time
+	devChans   map[string]*channel // open device:<id> channels
+}
+
+func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
+	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
+		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
+		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
+		trends: map[string]*trendBucket{}, trendDirty: map[string]struct{}{}, lastObs: map[string]int64{},
+		alertSeq: map[string]int{}, resolvedAt: map[string]int64{}, pipeline: pipelineLive{StreamLag: -1}, started: time.Now(),
+		devChans: map[string]*channel{}}
+	h.device, h.devices = w.deviceChannel, w.deviceChannels
+	w.wall.set("meta", w.meta())
+	return w
+}
+
+func (w *wallState) meta() map[string]any {
+	series := make([]map[string]string, 0, len(trendSeriesList))
+	for _, s := range trendSeriesList {
+		series = append(series, map[string]string{"id": s.ID, "label": s.Label, "unit": s.Unit})
+	}
+	return map[string]any{"registry": w.regVersion, "devices": len(w.reg), "water_stages": w.cfg.WaterStages,
+		"trend_window_ms": w.cfg.TrendWindow.Milliseconds(), "series": series}
+}
+
+// setRegistry replaces the registry (from ClickHouse's devices table or
+// the file).
+func (w *wallState) setRegistry(devs []*registry.Device, version string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if version == w.regVersion && version != "" {
+		return
+	}
+	next := make(map[string]devMeta, len(devs))
+	for _, d := range devs {
+		next[d.ID] = devMeta{Partner: d.Partner, Type: d.Type, Ward: d.Ward, Name: d.Name, Lat: d.Lat, Lon: d.Lon,
+			Interval: int(d.Interval / time.Second)}
+	}
+	for id, m := range next {
+		if old, ok := w.reg[id]; !ok || old != m {
+			w.wall.set("g/"+id, m)
+		}
+		if w.devs[id] == nil {
+			w.devs[id] = &devLive{M: map[string]wallMetric{}}
+			w.dirty[id] = struct{}{}
+		}
+		if u := w.unreg[id]; u != nil && u.Partner == m.Partner {
+			delete(w.unreg, id)
+			w.wall.del("u/" + id)
+		}
+	}
+	for id := range w.reg {
+		if _, ok := next[id]; !ok {
+			w.wall.del("g/" + id)
+			w.wall.del("d/" + id)
+			delete(w.devs, id)
+			delete(w.dirty, id)
+		}
+	}
+	w.reg, w.regVersion = next, version
+	for _, m := range next {
+		w.feed(m.Partner)
+	}
+	w.wall.set("meta", w.meta())
+}
+
+func (w *wallState) feed(partner string) *feedLive {
+	f := w.feeds[partner]
+	if f == nil && len(w.feeds) < 64 {
+		f = &feedLive{}
+		w.feeds[partner] = f
+	}
+	return f
+}
+
+func metricOf(r *event.Reading) wallMetric {
+	m := wallMetric{U: r.Unit, T: r.ObservedMs}
+	switch r.Kind {
+	case event.KindNumber:
+		v := r.Value
+		m.V = &v
+		if r.Derived {
+			m.S = r.String // vn_aqi: the dominant pollutant
+		}
+	case event.KindString:
+		m.S = r.String
+	case event.KindBool:
+		b := r.Bool
+		m.B = &b
+	}
+	return m
+}
+
+// seedReading takes a latest value read from ClickHouse at start: it fills
+// a device's state but is not a message (no feed rate, no trend).
+func (w *wallState) seedReading(r *event.Reading) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applyDevice(r)
+}
+
+// reading takes a live reading.
+func (w *wallState) reading(r *event.Reading) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	if !r.Derived {
+		w.pipeline.LiveMs = max(w.pipeline.LiveMs, r.ReceivedMs)
+		if f := w.feed(r.Partner); f != nil {
+			f.Last = max(f.Last, r.ReceivedMs)
+			f.readings[w.slotIndex(now)]++
+		}
+	}
+	if !w.applyDevice(r) && !r.Derived {
+		w.applyUnregistered(r)
+	}
+	w.applyTrend(r, now)
+}
+
+// applyDevice updates a registered device; false when the device is not
+// registered (to this partner).
+func (w *wallState) applyDevice(r *event.Reading) bool {
+	meta, ok := w.reg[r.DeviceID]
+	if !ok || meta.Partner != r.Partner {
+		return false
+	}
+	d := w.devs[r.DeviceID]
+	if d == nil {
+		d = &devLive{M: map[string]wallMetric{}}
+		w.devs[r.DeviceID] = d
+	}
+	if !r.Derived {
+		d.Last = max(d.Last, r.ReceivedMs)
+	}
+	old, seen := d.M[r.Metric]
+	if seen && old.T > r.ObservedMs {
+		w.dirty[r.DeviceID] = struct{}{}
+		return true
+	}
+	if !seen && len(d.M) >= maxMetricsPerDevice {
+		return true
+	}
+	m := metricOf(r)
+	d.M[r.Metric] = m
+	w.dirty[r.DeviceID] = struct{}{}
+	if ch := w.devChans[r.DeviceID]; ch != nil {
+		ch.set("m/"+r.Metric, m)
+	}
+	return true
+}
+
+func (w *wallState) applyUnregistered(r *event.Reading) {
+	u := w.unreg[r.DeviceID]
+	if u == nil {
+		if len(w.unreg) >= w.cfg.MaxUnregistered {
+			// The list keeps the devices heard from most recently.
+			oldest, at := "", int64(1<<62)
+			for id, x := range w.unreg {
+				if x.Last < at {
+					oldest, at = id, x.Last
+				}
+			}
+			delete(w.unreg, oldest)
+			delete(w.unregDirty, oldest)
+			w.wall.del("u/" + oldest)
+		}
+		u = &unregLive{Partner: r.Partner, First: r.ReceivedMs}
+		w.unreg[r.DeviceID] = u
+	}
+	u.Last = max(u.Last, r.ReceivedMs)
+	u.N++
+	if !slices.Contains(u.Metrics, r.Metric) && len(u.Metrics) < 8 {
+		u.Metrics = append(u.Metrics, r.Metric)
+		sort.Strings(u.Metrics)
+	}
+	w.unregDirty[r.DeviceID] = struct{}{}
+}
+
+func trendKey(series string, bucket int64) string {
+	return "t/" + series + "/" + strconv.FormatInt(bucket, 10)
+}
+
+// applyTrend counts a reading in its minute, once: a reading replayed from
+// Kafka that ClickHouse already had when the wall seeded its trends is not
+// newer than the newest one counted for its device and metric.
+func (w *wallState) applyTrend(r *event.Reading, now time.Time) {
+	s := seriesOf(r)
+	if s == nil {
+		return
+	}
+	k := r.Partner + "\x00" + r.DeviceID + "\x00" + r.Metric
+	last, ok := w.lastObs[k]
+	if ok && r.ObservedMs <= last {
+		return
+	}
+	if !ok && len(w.lastObs) >= w.maxKeys {
+		return
+	}
+	w.lastObs[k] = r.ObservedMs
+	bucket := r.ObservedMs - r.ObservedMs%60000
+	if bucket < now.Add(-w.cfg.TrendWindow).UnixMilli() || bucket > now.Add(time.Minute).UnixMilli() {
+		return
+	}
+	key := trendKey(s.ID, bucket)
+	b := w.trends[key]
+	if b == nil {
+		b = &trendBucket{Max: r.Value}
+		w.trends[key] = b
+	}
+	b.sum += r.Value
+	b.N++
+	b.Avg = b.sum / float64(b.N)
+	b.Max = max(b.Max, r.Value)
+	w.trendDirty[key] = struct{}{}
+}
+
+// seedTrend sets a minute of a trend read from ClickHouse and the newest
+// observation counted per device and metric.
+func (w *wallState) seedTrend(series string, bucket int64, sum, maxv float64, n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := trendKey(series, bucket)
+	b := &trendBucket{sum: sum, Max: maxv, N: n}
+	if n > 0 {
+		b.Avg = sum / float64(n)
+	}
+	w.trends[key] = b
+	w.trendDirty[key] = struct{}{}
+}
+
+func (w *wallState) seedLastObs(partner, device, metric string, ms int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := partner + "\x00" + device + "\x00" + metric
+	if len(w.lastObs) < w.maxKeys {
+		w.lastObs[k] = max(w.lastObs[k], ms)
+	}
+}
+
+// status applies a device or feed status change from the stream's monitor.
+func (w *wallState) status(st *event.DeviceStatus) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch st.Kind {
+	case event.SubjectDevice:
+		d := w.devs[st.DeviceID]
+		if d == nil || st.AtMs < d.Since {
+			return
+		}
+		d.Status, d.Cause, d.Since = st.Status, st.Cause, st.AtMs
+		d.Last = max(d.Last, st.LastSeenMs)
+		w.dirty[st.DeviceID] = struct{}{}
+		if ch := w.devChans[st.DeviceID]; ch != nil {
+			ch.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
+		}
+	case event.SubjectFeed:
+		if f := w.feed(st.Partner); f != nil && st.AtMs >= f.Since {
+			f.Status, f.Since = st.Status, st.AtMs
+			f.Last = max(f.Last, st.LastSeenMs)
+		}
+	}
+}
+
+// deadLetter counts a dead letter against the partner of its MQTT topic.
+func (w *wallState) deadLetter(d *event.DeadLetter) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	partner := "?"
+	if d.Source == "mqtt" {
+		if i := strings.Index(d.SourceTopic, "sensors/"); i >= 0 {
+			if p, _, ok := strings.Cut(d.SourceTopic[i+len("sensors/"):], "/"); ok && p != "" {
+				partner = p
+			}
+		}
+	}
+	f := w.feeds[partner]
+	if f == nil {
+		f = w.feeds["?"]
+		if f == nil && len(w.feeds) < 64 {
+			f = &feedLive{}
+			w.feeds["?"] = f
+		}
+	}
+	if f != nil {
+		f.dead[w.slotIndex(w.now())]++
+		f.Last = max(f.Last, d.ReceivedMs)
+	}
+}
+
+// alert applies an alert transition (the newest per alert wins).
+func (w *wallState) alert(ev *event.AlertEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq, ok := w.alertSeq[ev.AlertID]; ok && seq >= ev.Seq {
+		return
+	}
+	if _, ok := w.alertSeq[ev.AlertID]; !ok && len(w.alertSeq) >= w.cfg.MaxAlerts {
+		// Full: make room by forgetting the oldest resolved alert; with
+		// none resolved, the newest alerts still come in.
+		oldest, at := "", int64(1<<62)
+		for id, t := range w.resolvedAt {
+			if t < at {
+				oldest, at = id, t
+			}
+		}
+		if oldest == "" {
+			return
+		}
+		w.forgetAlert(oldest)
+	}
+	w.alertSeq[ev.AlertID] = ev.Seq
+	if ev.State == event.AlertResolved {
+		w.resolvedAt[ev.AlertID] = ev.AtMs
+	}
+	w.alerts.set("a/"+ev.AlertID, ev)
+}
+
+func (w *wallState) forgetAlert(id string) {
+	delete(w.alertSeq, id)
+	delete(w.resolvedAt, id)
+	w.alerts.del("a/" + id)
+}
+
+// openAlert returns an alert the wall holds and whether it is still open.
+func (w *wallState) openAlert(id string) (event.AlertEvent, bool, bool) {
+	raw, ok := w.alerts.get("a/" + id)
+	if !ok {
+		return event.AlertEvent{}, false, false
+	}
+	var ev event.AlertEvent
+	if json.Unmarshal(raw, &ev) != nil {
+		return event.AlertEvent{}, false, false
+	}
+	return ev, true, ev.State != event.AlertResolved
+}
+
+func (w *wallState) slotIndex(now time.Time) int {
+	n := now.UnixNano() / int64(feedSlot)
+	if n != w.slot {
+		// Clear the slots skipped since the last message.
+		for s := max(w.slot+1, n-feedSlots+1); s <= n; s++ {
+			i := int(s % feedSlots)
+			for _, f := range w.feeds {
+				f.readings[i], f.dead[i] = 0, 0
+			}
+		}
+		w.slot = n
+	}
+	return int(n % feedSlots)
+}
+
+// flush moves what changed into the channels and sends the deltas.
+func (w *wallState) flush() {
+	w.mu.Lock()
+	for id := range w.dirty {
+		if d := w.devs[id]; d != nil {
+			w.wall.set("d/"+id, d)
+		}
+	}
+	clear(w.dirty)
+	for id := range w.unregDirty {
+		if u := w.unreg[id]; u != nil {
+			w.wall.set("u/"+id, u)
+		}
+	}
+	clear(w.unregDirty)
+	for k := range w.trendDirty {
+		if b := w.trends[k]; b != nil {
+			w.wall.set(k, b)
+		}
+	}
+	clear(w.trendDirty)
+	w.mu.Unlock()
+	w.h.flush()
+}
+
+// tick recomputes the feed health and pipeline entries and forgets what
+// aged out: trend minutes beyond the window, resolved alerts kept long
+// enough.
+func (w *wallState) tick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	w.slotIndex(now)
+	window := min(now.Sub(w.started), feedSlot*feedSlots).Minutes()
+	if window < 0.1 {
+		window = 0.1
+	}
+	counts := map[string]*feedLive{}
+	for p, f := range w.feeds {
+		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = 0, 0, 0, 0, 0
+		counts[p] = f
+	}
+	for id, m := range w.reg {
+		f := counts[m.Partner]
+		if f == nil {
+			continue
+		}
+		f.Total++
+		switch w.devs[id].Status {
+		case event.StatusOnline:
+			f.Online++
+		case event.StatusStale:
+			f.Stale++
+		case event.StatusOffline:
+			f.Offline++
+		default:
+			f.Unknown++
+		}
+	}
+	var dlAll float64
+	for p, f := range w.feeds {
+		var r, d int64
+		for i := range f.readings {
+			r += f.readings[i]
+			d += f.dead[i]
+		}
+		f.Rate, f.DL = round1(float64(r)/window), round1(float64(d)/window)
+		f.DLPct = 0
+		if r+d > 0 {
+			f.DLPct = round1(100 * float64(d) / float64(r+d))
+		}
+		dlAll += float64(d) / window
+		w.wall.set("f/"+p, f)
+	}
+	w.pipeline.DL = round1(dlAll)
+	w.wall.set("p", w.pipeline)
+	cut := now.Add(-w.cfg.TrendWindow).UnixMilli()
+	for k := range w.trends {
+		if ms, err := strconv.ParseInt(k[strings.LastIndexByte(k, '/')+1:], 10, 64); err == nil && ms < cut-60000 {
+			delete(w.trends, k)
+			delete(w.trendDirty, k)
+			w.wall.del(k)
+		}
+	}
+	w.sweepDeviceChannels()
+	keep := now.Add(-w.cfg.ResolvedKeep).UnixMilli()
+	for id, at := range w.resolvedAt {
+		if at < keep {
+			w.forgetAlert(id)
+		}
+	}
+}
+
+// setPipeline records what the health check found.
+func (w *wallState) setPipeline(f func(p *pipelineLive)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f(&w.pipeline)
+}
+
+// deviceChannel returns the channel of one registered device, opening it
+// (filled with the device's current state) when asked to.
+func (w *wallState) deviceChannel(id string, open bool) *channel {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c := w.devChans[id]; c != nil || !open {
+		return c
+	}
+	d := w.devs[id]
+	if d == nil || len(w.devChans) >= w.cfg.MaxDeviceChannels {
+		return nil
+	}
+	c := newChannel("device:"+id, 1000, 64<<10)
+	c.set("meta", w.reg[id])
+	for m, v := range d.M {
+		c.set("m/"+m, v)
+	}
+	c.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
+	w.devChans[id] = c
+	return c
+}
+
+func (w *wallState) deviceChannels() []*channel {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*channel, 0, len(w.devChans))
+	for _, c := range w.devChans {
+		out = append(out, c)
+	}
+	return out
+}
+
+// sweepDeviceChannels drops device channels nobody watched for a few
+// ticks; the caller holds w.mu.
+func (w *wallState) sweepDeviceChannels() {
+	for id, c := range w.devChans {
+		c.mu.Lock()
+		if len(c.subs) == 0 {
+			c.idle++
+			if c.idle >= 3 {
+				c.dead = true
+				delete(w.devChans, id)
+			}
+		} else {
+			c.idle = 0
+		}
+		c.mu.Unlock()
+	}
+}
+
+// devicesList is GET /api/devices: the registry with each device's status.
+func (w *wallState) devicesList() []map[string]any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]map[string]any, 0, len(w.reg))
+	for id, m := range w.reg {
+		d := w.devs[id]
+		out = append(out, map[string]any{"id": id, "partner": m.Partner, "type": m.Type, "ward": m.Ward, "name": m.Name,
+			"lat": m.Lat, "lon": m.Lon, "interval_s": m.Interval, "status": d.Status, "since_ms": d.Since, "last_ms": d.Last})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["id"].(string) < out[j]["id"].(string) })
+	return out
+}
+
+func round1(x float64) float64 {
+	return float64(int64(x*10+0.5)) / 10
+}

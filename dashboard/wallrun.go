@@ -1,0 +1,363 @@
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/registry"
+)
+
+//go:embed sql/*.sql
+var wallSQL embed.FS
+
+// wallQuery renders one of sql/*.sql with the pipeline's table names.
+func (s *Service) wallQuery(name string, vars map[string]string) string {
+	b, err := wallSQL.ReadFile("sql/" + name)
+	if err != nil {
+		panic(err) // embedded: a missing file is a build mistake
+	}
+	pairs := []string{
+		"{db}", s.ch.Database,
+		"{readings_raw}", s.ch.Table("sensor_readings_raw"),
+		"{devices_raw}", s.ch.Table("devices_raw"),
+		"{status_raw}", s.ch.Table("device_status_events_raw"),
+		"{alerts_raw}", s.ch.Table("alert_events_raw"),
+	}
+	for k, v := range vars {
+		pairs = append(pairs, "{"+k+"}", v)
+	}
+	return strings.NewReplacer(pairs...).Replace(string(b))
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = "'" + strings.ReplaceAll(strings.ReplaceAll(x, `\`, `\\`), "'", `\'`) + "'"
+	}
+	return strings.Join(q, ", ")
+}
+
+// chPool is the dashboard's ClickHouse connection for the wall: opened
+// on first use, reopened after a failure.
+type chPool struct {
+	mu   sync.Mutex
+	conn driver.Conn
+}
+
+func (s *Service) chConn(ctx context.Context) (driver.Conn, error) {
+	s.chp.mu.Lock()
+	defer s.chp.mu.Unlock()
+	if s.chp.conn != nil {
+		return s.chp.conn, nil
+	}
+	conn, err := s.ch.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.chp.conn = conn
+	return conn, nil
+}
+
+func (s *Service) chFailed(conn driver.Conn) {
+	s.chp.mu.Lock()
+	defer s.chp.mu.Unlock()
+	if s.chp.conn == conn && conn != nil {
+		conn.Close()
+		s.chp.conn = nil
+	}
+}
+
+// seedWall fills the wall model from ClickHouse before the live readings
+// are followed: registry, statuses, alerts and the trend minutes of the
+// window (with the newest observation counted per series, so that
+// readings replayed from Kafka are not counted twice). Each part is
+// optional: the wall works without ClickHouse, with less history.
+func (s *Service) seedWall(ctx context.Context) {
+	s.loadRegistry(ctx)
+	conn, err := s.chConn(ctx)
+	if err != nil {
+		s.log.Warn("wall model starts without history: clickhouse unreachable", "err", err)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cutoff := time.Now().Add(-2 * time.Second).UnixMilli()
+	window := strconv.Itoa(int(s.cfg.Wall.TrendWindow.Seconds()) + 120)
+	n := 0
+	for _, ser := range trendSeriesList {
+		q := s.wallQuery("trend.sql", map[string]string{"metrics": quoteList(ser.Metrics), "window_s": window,
+			"received": "AND received_ms <= " + strconv.FormatInt(cutoff, 10)})
+		err := s.scan(sctx, conn, q, func(r driver.Rows) error {
+			var minute, cnt uint64
+			var sum, mx float64
+			if err := r.Scan(&minute, &sum, &mx, &cnt); err != nil {
+				return err
+			}
+			s.wall.seedTrend(ser.ID, int64(minute), sum, mx, int64(cnt))
+			n++
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("seeding the wall's trends", "series", ser.ID, "err", err)
+		}
+	}
+	var metrics []string
+	for _, ser := range trendSeriesList {
+		metrics = append(metrics, ser.Metrics...)
+	}
+	_ = s.scan(sctx, conn, s.wallQuery("trend_newest.sql", map[string]string{"metrics": quoteList(metrics), "window_s": window,
+		"cutoff_ms": strconv.FormatInt(cutoff, 10)}), func(r driver.Rows) error {
+		var p, d, m string
+		var ms int64
+		if err := r.Scan(&p, &d, &m, &ms); err != nil {
+			return err
+		}
+		s.wall.seedLastObs(p, d, m, ms)
+		return nil
+	})
+	statuses := 0
+	if err := s.scan(sctx, conn, s.wallQuery("status.sql", nil), func(r driver.Rows) error {
+		var st event.DeviceStatus
+		if err := r.Scan(&st.Kind, &st.Partner, &st.DeviceID, &st.Status, &st.Cause, &st.AtMs, &st.LastSeenMs); err != nil {
+			return err
+		}
+		s.wall.status(&st)
+		statuses++
+		return nil
+	}); err != nil {
+		s.log.Warn("seeding device status", "err", err)
+	}
+	alerts := 0
+	keep := time.Now().Add(-s.cfg.Wall.ResolvedKeep).UnixMilli()
+	if err := s.scan(sctx, conn, s.wallQuery("alerts.sql", map[string]string{"window_s": strconv.Itoa(30 * 86400),
+		"keep_ms": strconv.FormatInt(keep, 10), "limit": strconv.Itoa(s.cfg.Wall.MaxAlerts)}), func(r driver.Rows) error {
+		var ev event.AlertEvent
+		var seq uint32
+		var level, acked uint8
+		if err := r.Scan(&ev.AlertID, &ev.ID, &ev.Rule, &ev.Kind, &ev.Severity, &ev.State, &seq, &level, &acked,
+			&ev.Subject, &ev.DeviceID, &ev.Partner, &ev.Ward, &ev.Metric, &ev.Value, &ev.Threshold, &ev.Stage,
+			&ev.Message, &ev.OpenedMs, &ev.AtMs, &ev.Operator, &ev.Note); err != nil {
+			return err
+		}
+		ev.Seq, ev.Level, ev.Acked = int(seq), int(level), acked == 1
+		s.wall.alert(&ev)
+		alerts++
+		return nil
+	}); err != nil {
+		s.log.Warn("seeding alerts", "err", err)
+	}
+	s.log.Info("wall model seeded from clickhouse", "trend_minutes", n, "statuses", statuses, "alerts", alerts)
+}
+
+func (s *Service) scan(ctx context.Context, conn driver.Conn, q string, row func(driver.Rows) error) error {
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// loadRegistry reads the registry from ClickHouse (what stream loaded), or
+// from dashboard.wall.registry_file when ClickHouse has none.
+func (s *Service) loadRegistry(ctx context.Context) {
+	if conn, err := s.chConn(ctx); err == nil {
+		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		var version string
+		if err := conn.QueryRow(qctx, s.wallQuery("registry_version.sql", nil)).Scan(&version); err == nil && version != "" {
+			if version == s.wallRegVersion() {
+				return
+			}
+			var devs []*registry.Device
+			err := s.scan(qctx, conn, s.wallQuery("registry.sql", nil), func(r driver.Rows) error {
+				d := &registry.Device{}
+				var iv uint32
+				if err := r.Scan(&d.ID, &d.Partner, &d.Type, &d.Ward, &d.Name, &d.Lat, &d.Lon, &iv); err != nil {
+					return err
+				}
+				d.Interval = time.Duration(iv) * time.Second
+				devs = append(devs, d)
+				return nil
+			})
+			if err == nil {
+				s.wall.setRegistry(devs, version)
+				return
+			}
+			s.log.Warn("reading the device registry from clickhouse", "err", err)
+		} else if err != nil {
+			s.chFailed(conn)
+		}
+	}
+	if s.cfg.Wall.RegistryFile != "" && s.wallRegVersion() == "" {
+		reg, err := registry.Load(s.cfg.Wall.RegistryFile)
+		if err != nil {
+			s.log.Warn("reading the device registry file", "err", err)
+			return
+		}
+		s.wall.setRegistry(reg.Devices(), "file:"+s.cfg.Wall.RegistryFile)
+	}
+}
+
+func (s *Service) wallRegVersion() string {
+	s.wall.mu.Lock()
+	defer s.wall.mu.Unlock()
+	if strings.HasPrefix(s.wall.regVersion, "file:") {
+		return ""
+	}
+	return s.wall.regVersion
+}
+
+// runWall runs the wall model: it follows the monitor's status and alert
+// topics and the dead letters, sends the channels' deltas every flush
+// interval, and checks the pipeline's health.
+func (s *Service) runWall(ctx context.Context) error {
+	defer s.v2.closeAll("server shutting down")
+	if err := backoff.Retry(ctx, s.log, "creating the wall's kafka topics", func() error {
+		return s.kafka.EnsureTopics(ctx, event.TopicDeviceStatus, event.TopicAlerts, event.TopicAlertCommands, event.TopicDeadLetter)
+	}); err != nil {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return s.kafka.Tail(gctx, s.log, event.TopicDeviceStatus, 2000, nil, func(m kafka.Message) {
+			var st event.DeviceStatus
+			if json.Unmarshal(m.Value, &st) == nil && st.ID != "" {
+				s.wall.status(&st)
+			}
+		})
+	})
+	g.Go(func() error {
+		return s.kafka.Tail(gctx, s.log, event.TopicAlerts, 2000, nil, func(m kafka.Message) {
+			var ev event.AlertEvent
+			if json.Unmarshal(m.Value, &ev) == nil && ev.AlertID != "" {
+				s.wall.alert(&ev)
+			}
+		})
+	})
+	g.Go(func() error {
+		return s.kafka.Tail(gctx, s.log, event.TopicDeadLetter, 0, nil, func(m kafka.Message) {
+			var d event.DeadLetter
+			if event.UnmarshalDeadLetter(m.Value, &d) == nil {
+				s.wall.deadLetter(&d)
+			}
+		})
+	})
+	g.Go(func() error {
+		flush := time.NewTicker(s.cfg.FlushInterval)
+		defer flush.Stop()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-flush.C:
+				s.wall.flush()
+			case <-tick.C:
+				s.wall.tick()
+			}
+		}
+	})
+	g.Go(func() error { s.checkHealth(gctx); return nil })
+	return g.Wait()
+}
+
+// checkHealth measures what the wall's pipeline indicator shows, every 10
+// s: ClickHouse reachable (and its round trip), how fresh the stored data
+// is, and, when the roles share a metrics registry (ioc run), the stream's
+// consumer lag. It also picks up a new registry version.
+func (s *Service) checkHealth(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		s.healthOnce(ctx)
+		if i%6 == 5 {
+			s.loadRegistry(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) healthOnce(ctx context.Context) {
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	up, stored := false, int64(0)
+	if conn, err := s.chConn(hctx); err == nil {
+		if err := conn.Ping(hctx); err == nil {
+			up = true
+			var ms int64
+			if conn.QueryRow(hctx, s.wallQuery("freshness.sql", nil)).Scan(&ms) == nil {
+				stored = ms
+			}
+		} else {
+			s.chFailed(conn)
+		}
+	}
+	rtt := time.Since(start).Milliseconds()
+	lag := -1.0
+	if s.v2.gather != nil {
+		if fams, err := s.v2.gather.Gather(); err == nil {
+			for _, f := range fams {
+				if f.GetName() == "ioc_stream_consumer_lag" && len(f.GetMetric()) > 0 {
+					lag = f.GetMetric()[0].GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	s.wall.setPipeline(func(p *pipelineLive) {
+		p.CHUp, p.CHMs, p.StreamLag, p.CheckedMs = up, rtt, lag, time.Now().UnixMilli()
+		if stored > 0 {
+			p.StoredMs = stored
+		}
+	})
+}
+
+// kafkaWriter is the dashboard's producer (alert commands), made on first
+// use.
+func (s *Service) kafkaWriter() *kafka.Writer {
+	s.writerOnce.Do(func() {
+		s.writer = &kafka.Writer{Addr: kafka.TCP(s.kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+			BatchTimeout: time.Millisecond, MaxAttempts: 3, Transport: s.kafka.Transport()}
+	})
+	return s.writer
+}
+
+// wallParts are the Service's parts for the wall model and protocol v2.
+type wallParts struct {
+	wall       *wallState
+	v2         *v2hub
+	chp        chPool
+	writerOnce sync.Once
+	writer     *kafka.Writer
+}
+
+// initWall prepares the wall model and protocol v2 (called by New).
+func (s *Service) initWall(reg prometheus.Registerer) {
+	s.cfg.Wall.writeTimeout = s.cfg.WriteTimeout
+	s.v2 = newV2Hub(s.cfg.Wall, s.cfg.Auth.WSMaxMessageBytes, reg)
+	s.v2.gather, _ = reg.(prometheus.Gatherer)
+	s.wall = newWallState(s.cfg.Wall, s.v2, s.cfg.MaxKeys)
+}
