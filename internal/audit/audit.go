@@ -101,9 +101,23 @@ func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg pro
 			Help: "Failed writes of audit batches to ClickHouse (retried)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(w.m.events, w.m.dropped, w.m.errors)
+		// Several writers in one process (`ioc run`: dashboard and ingest)
+		// share the counters.
+		w.m.events = register(reg, w.m.events).(*prometheus.CounterVec)
+		w.m.dropped = register(reg, w.m.dropped).(prometheus.Counter)
+		w.m.errors = register(reg, w.m.errors).(prometheus.Counter)
 	}
 	return w
+}
+
+func register(reg prometheus.Registerer, c prometheus.Collector) prometheus.Collector {
+	if err := reg.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			return are.ExistingCollector
+		}
+		panic(err)
+	}
+	return c
 }
 
 // Record queues an event without blocking; the event is logged either way.

@@ -1,10 +1,15 @@
 package audit
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
 )
 
 type memSink struct {
@@ -51,5 +56,26 @@ func TestRefusalsAreRecorded(t *testing.T) {
 			sink.evs[0].Action != "system.post" || sink.evs[0].Target != "POST /v1/events/dossier" || sink.evs[0].Remote != "192.0.2.1" {
 			t.Errorf("%q: recorded %+v, want one %s/%s", c.auth, sink.evs, c.outcome, c.reason)
 		}
+	}
+}
+
+func TestWritersShareMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := New(Config{}, chconn.Config{}, "dashboard", slog.New(slog.DiscardHandler), reg)
+	b := New(Config{}, chconn.Config{}, "ingest", slog.New(slog.DiscardHandler), reg)
+	a.Record(Event{Outcome: OK})
+	b.Record(Event{Outcome: OK})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "ioc_audit_events_total" {
+			got = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if got != 2 {
+		t.Errorf("ioc_audit_events_total{outcome=ok} = %v, want 2", got)
 	}
 }
