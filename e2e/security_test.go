@@ -436,3 +436,37 @@ func TestRevokedKioskAndDisabledAccountAreRefused(t *testing.T) {
 	}
 	audited(t, ua, "auth.login", "denied", "account_disabled")
 }
+
+// A websocket client may not send large messages or many of them: over
+// either limit it is disconnected with a close code saying why.
+func TestWebsocketClientMessageLimits(t *testing.T) {
+	h := http.Header{"User-Agent": {agent(t)}, "Authorization": {"Bearer " + pipe.kiosk}}
+	closedWith := func(conn *websocket.Conn) int {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				if ce, ok := err.(*websocket.CloseError); ok {
+					return ce.Code
+				}
+				return -1
+			}
+		}
+	}
+	code, conn := dialWS(t, "", h)
+	if code != http.StatusSwitchingProtocols {
+		t.Fatalf("kiosk websocket: %d", code)
+	}
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 64<<10)))
+	if got := closedWith(conn); got != websocket.CloseMessageTooBig {
+		t.Errorf("a 64 KiB message: closed with %d, want %d (message too big)", got, websocket.CloseMessageTooBig)
+	}
+	_, conn = dialWS(t, "", h)
+	for i := 0; i < 200; i++ {
+		if conn.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping"}`)) != nil {
+			break
+		}
+	}
+	if got := closedWith(conn); got != websocket.ClosePolicyViolation {
+		t.Errorf("200 messages at once: closed with %d, want %d (policy violation)", got, websocket.ClosePolicyViolation)
+	}
+}
