@@ -85,3 +85,11 @@ faults-unsafe:
 
 faults-down:
 	$(FAULTS_ENV) $(SERVICES) down
+
+# The wall's browser library (uPlot), from npm at the version of package-lock.json, copied into
+# dashboard/web/vendor/ where it is committed and embedded: the Go build needs no npm.
+.PHONY: web
+web:
+	npm ci --no-audit --no-fund
+	mkdir -p dashboard/web/vendor
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE dashboard/web/vendor/

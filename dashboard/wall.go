@@ -479,12 +479,16 @@ func (w *wallState) alert(ev *event.AlertEvent) {
 		w.resolvedAt[ev.AlertID] = ev.AtMs
 	}
 	w.alerts.set("a/"+ev.AlertID, ev)
+	// The wall shows its alert ticker from its own channel: a kiosk may
+	// receive the wall channel only.
+	w.wall.set("a/"+ev.AlertID, ev)
 }
 
 func (w *wallState) forgetAlert(id string) {
 	delete(w.alertSeq, id)
 	delete(w.resolvedAt, id)
 	w.alerts.del("a/" + id)
+	w.wall.del("a/" + id)
 }
 
 // openAlert returns an alert the wall holds and whether it is still open.
