@@ -14,8 +14,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sonla-ioc/ioc/internal/audit"
 	"github.com/sonla-ioc/ioc/internal/auth"
 )
+
+// auditRole runs an audit writer beside a role (the ingest role's endpoint
+// for administrative systems records its refusals with one).
+type auditRole struct{ *audit.Writer }
+
+func (auditRole) Ready() bool { return true }
 
 const accessUsage = `ioc user — dashboard accounts (stored in ClickHouse, audited)
   ioc user add     -name NAME -role operator|leadership|analyst|admin [-display "Full name"] [-password-file F]
