@@ -27,6 +27,11 @@ type Config struct {
 	MaxFuture       time.Duration `yaml:"max_future"`
 	// RegistryFile is the declared device registry (CSV).
 	RegistryFile string `yaml:"registry_file"`
+	// MaxUnregistered caps the distinct devices outside the registry that
+	// one partner may report through one ingest instance (10000); past it,
+	// new ones are dead-lettered (unregistered_limit). A flood of random
+	// device ids then cannot blow up the tables' and the wall's cardinality.
+	MaxUnregistered int `yaml:"max_unregistered_devices"`
 }
 
 // MQTTConfig says how ingest reaches the broker.
@@ -80,6 +85,9 @@ func (c *Config) Defaults() {
 	if c.MaxFuture == 0 {
 		c.MaxFuture = 5 * time.Minute
 	}
+	if c.MaxUnregistered == 0 {
+		c.MaxUnregistered = 10000
+	}
 }
 
 // Validate reports settings that cannot work.
@@ -106,6 +114,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ingest.max_batch: %d must be positive", c.MaxBatch)
 	case c.MaxPayloadBytes < 64:
 		return fmt.Errorf("ingest.max_payload_bytes: %d is too small", c.MaxPayloadBytes)
+	case c.MaxUnregistered < 1:
+		return fmt.Errorf("ingest.max_unregistered_devices: %d must be positive", c.MaxUnregistered)
 	case c.MaxPast <= 0 || c.MaxFuture < 0:
 		return errors.New("ingest.max_past must be positive and ingest.max_future not negative")
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,10 @@ type Service struct {
 	reg      *registry.Registry
 	decoder  payload.Decoder
 	partners map[string]bool
+	// unregistered caps the distinct devices outside the registry per
+	// partner: a flood of random device ids must not grow every table,
+	// the wall's state and the monitor without bound.
+	unregistered *deviceCap
 
 	queue     chan item
 	stopping  chan struct{}
@@ -60,10 +65,11 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 	}
 	s := &Service{
 		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize), reg: devices,
-		decoder:  payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
-		partners: map[string]bool{},
-		queue:    make(chan item, cfg.QueueSize),
-		stopping: make(chan struct{}),
+		decoder:      payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
+		partners:     map[string]bool{},
+		unregistered: newDeviceCap(cfg.MaxUnregistered),
+		queue:        make(chan item, cfg.QueueSize),
+		stopping:     make(chan struct{}),
 	}
 	for _, p := range cfg.Partners {
 		s.partners[p] = true
@@ -186,6 +192,7 @@ func (s *Service) mqttOptions() *mqtt.ClientOptions {
 // producer does that once Kafka has the records.
 func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 	now := time.Now()
+	s.m.received.Inc()
 	it := item{msg: m}
 	readings, err := s.decode(m.Topic(), m.Payload(), now)
 	if err != nil {
@@ -219,18 +226,10 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 }
 
 func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Reading, error) {
-	if m := s.cfg.MQTT.MountPoint; m != "" {
-		rest, ok := strings.CutPrefix(topic, m)
-		if !ok {
-			return nil, event.Invalid(event.ReasonBadTopic, "topic %q is outside the mount point %q", topic, m)
-		}
-		topic = rest
+	partner, device, err := ParseTopic(topic, s.cfg.MQTT.MountPoint)
+	if err != nil {
+		return nil, err
 	}
-	parts := strings.Split(topic, "/")
-	if len(parts) != 3 || parts[0] != "sensors" || parts[1] == "" || parts[2] == "" {
-		return nil, event.Invalid(event.ReasonBadTopic, "topic %q is not sensors/{partner}/{device_id}", topic)
-	}
-	partner, device := parts[1], parts[2]
 	if !s.partners[partner] {
 		return nil, event.Invalid(event.ReasonBadTopic, "partner %q is not configured (ingest.partners)", partner)
 	}
@@ -244,6 +243,10 @@ func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Read
 		// registry says which partner runs which device. A contradiction is
 		// a partner speaking for another's device: refused, with the reason.
 		return nil, event.Invalid(event.ReasonPartnerMismatch, "device %q is registered to partner %q, not %q (deploy/devices.csv)", device, dev.Partner, partner)
+	}
+	if dev == nil && !s.unregistered.admit(partner, device) {
+		return nil, event.Invalid(event.ReasonUnregisteredLimit, "partner %q already has %d devices not in the registry (ingest.max_unregistered_devices); declare this one in %s",
+			partner, s.cfg.MaxUnregistered, s.cfg.RegistryFile)
 	}
 	for i := range readings {
 		if dev != nil {
@@ -319,4 +322,75 @@ func (s *Service) write(ctx context.Context, w *kafka.Writer, records []kafka.Me
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// ParseTopic splits sensors/{partner}/{device_id} (after the mount point,
+// if any). Partner and device ids are 1 to 128 bytes of [A-Za-z0-9._:-]
+// and do not start with a symbol: no MQTT wildcard (+ #), no $SYS-like
+// "$" prefix, no markup, quotes, spaces or control characters, so an id is
+// safe in a log line, a SQL literal and the wall's HTML.
+func ParseTopic(topic, mount string) (partner, device string, err error) {
+	if mount != "" {
+		rest, ok := strings.CutPrefix(topic, mount)
+		if !ok {
+			return "", "", event.Invalid(event.ReasonBadTopic, "topic %q is outside the mount point %q", topic, mount)
+		}
+		topic = rest
+	}
+	parts := strings.Split(topic, "/")
+	if len(parts) != 3 || parts[0] != "sensors" {
+		return "", "", event.Invalid(event.ReasonBadTopic, "topic %q is not sensors/{partner}/{device_id}", topic)
+	}
+	for _, id := range parts[1:] {
+		if !validID(id) {
+			return "", "", event.Invalid(event.ReasonBadTopic, "topic %q: %q is not 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit", topic, id)
+		}
+	}
+	return parts[1], parts[2], nil
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			i > 0 && (c == '-' || c == '.' || c == '_' || c == ':')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// deviceCap remembers up to max distinct unregistered devices per partner
+// (since start: a restart forgets them, which is a reset, not a leak).
+type deviceCap struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]map[string]struct{}
+}
+
+func newDeviceCap(max int) *deviceCap {
+	return &deviceCap{max: max, seen: map[string]map[string]struct{}{}}
+}
+
+// admit reports whether device may be taken: already seen, or below the cap.
+func (c *deviceCap) admit(partner, device string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set := c.seen[partner]
+	if _, ok := set[device]; ok {
+		return true
+	}
+	if len(set) >= c.max {
+		return false
+	}
+	if set == nil {
+		set = map[string]struct{}{}
+		c.seen[partner] = set
+	}
+	set[device] = struct{}{}
+	return true
 }

@@ -3,6 +3,7 @@ package ingest
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
+	received     prometheus.Counter
 	readings     prometheus.Counter
 	acked        prometheus.Counter
 	deadLetters  *prometheus.CounterVec
@@ -14,6 +15,8 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
 	m := &metrics{
+		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_mqtt_received_total",
+			Help: "MQTT messages received (each becomes readings or one dead letter)."}),
 		readings: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_readings_total",
 			Help: "Readings decoded from MQTT and queued for Kafka."}),
 		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_mqtt_acked_total",
@@ -33,7 +36,7 @@ func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
 		Help: "Bound of the ingest queue (ingest.queue_size)."})
 	capacity.Set(float64(queueSize))
 	if reg != nil {
-		reg.MustRegister(m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, capacity)
+		reg.MustRegister(m.received, m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, capacity)
 	}
 	return m
 }

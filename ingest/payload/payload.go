@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -70,6 +71,9 @@ func (d Decoder) Decode(dst []event.Reading, partner, device string, payload []b
 		return dst[:start], event.Invalid(event.ReasonOversize, "payload holds %d records, limit %d", len(dst)-start, MaxRecords)
 	}
 	for i := start; i < len(dst); i++ {
+		if err := checkValue(&dst[i]); err != nil {
+			return dst[:start], err
+		}
 		if err := dst[i].Validate(d.Limits); err != nil {
 			return dst[:start], err
 		}
@@ -88,6 +92,8 @@ func jsonError(payload []byte, err error, shape event.Reason) error {
 			return event.Invalid(event.ReasonBadValue, "NaN and Infinity are not valid values: %v", err)
 		}
 		return event.Invalid(event.ReasonNotJSON, "%v", err)
+	case errors.As(err, &typ) && strings.HasPrefix(typ.Value, "number") && typ.Type.Kind() == reflect.Float64:
+		return event.Invalid(event.ReasonBadValue, "field %q: %s does not fit a float64 (e.g. 1e309)", typ.Field, typ.Value)
 	case errors.As(err, &typ):
 		return event.Invalid(shape, "field %q has the wrong type: %v", typ.Field, err)
 	default:
@@ -112,6 +118,26 @@ type senmlRecord struct {
 	Time      *float64 `json:"t"`
 }
 
+// senmlKeys are the fields of a SenML record this decoder reads; the same
+// key in another case is refused (checkKeys).
+var senmlKeys = []string{"bn", "bt", "bu", "bv", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut", "bs"}
+
+// deviceURN handles a base name that names the device (RFC 8428 §5:
+// "urn:dev:ow:10e2073a01080063:"): the topic is authoritative, so such a
+// base name must name the topic's device; it is then dropped from the
+// metric name. A base name naming another device is a device_mismatch.
+func deviceURN(bn, device string) (string, error) {
+	if !strings.HasPrefix(bn, "urn:dev:") {
+		return bn, nil
+	}
+	rest := strings.TrimSuffix(bn[len("urn:dev:"):], ":")
+	id := rest[strings.LastIndexByte(rest, ':')+1:]
+	if id != device {
+		return "", event.Invalid(event.ReasonDeviceMismatch, "base name %q names device %q, but the topic says %q (the topic is authoritative)", bn, id, device)
+	}
+	return "", nil
+}
+
 // relativeLimit is 2^28 seconds: smaller resolved times are relative to now.
 const relativeLimit = 1 << 28
 
@@ -119,6 +145,9 @@ func decodeSenML(dst []event.Reading, partner, device string, payload []byte, no
 	var recs []senmlRecord
 	if err := json.Unmarshal(payload, &recs); err != nil {
 		return dst, jsonError(payload, err, event.ReasonBadSenML)
+	}
+	if err := checkKeys(payload, senmlKeys, 2); err != nil {
+		return dst, event.Invalid(event.ReasonBadSenML, "%v", err)
 	}
 	nowMs := now.UnixMilli()
 	var bn, bu string
@@ -138,6 +167,12 @@ func decodeSenML(dst []event.Reading, partner, device string, payload []byte, no
 		}
 		if rec.BaseVer != nil && *rec.BaseVer > 10 {
 			return dst, event.Invalid(event.ReasonBadSenML, "record %d: unsupported SenML version %d", i, *rec.BaseVer)
+		}
+		if rec.BaseName != nil {
+			var err error
+			if bn, err = deviceURN(bn, device); err != nil {
+				return dst, err
+			}
 		}
 		name := bn
 		if rec.Name != nil {
@@ -219,6 +254,9 @@ type plainMessage struct {
 	Units  map[string]string          `json:"units"`
 }
 
+// plainKeys are the fields of the plain form.
+var plainKeys = []string{"time", "values", "units"}
+
 func decodePlain(dst []event.Reading, partner, device string, payload []byte, now time.Time) ([]event.Reading, error) {
 	var m plainMessage
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -231,6 +269,9 @@ func decodePlain(dst []event.Reading, partner, device string, payload []byte, no
 	}
 	if dec.More() {
 		return dst, event.Invalid(event.ReasonNotJSON, "trailing data after the JSON object")
+	}
+	if err := checkKeys(payload, plainKeys, 1); err != nil {
+		return dst, event.Invalid(event.ReasonBadRecord, "%v", err)
 	}
 	nowMs := now.UnixMilli()
 	ms, fromSource := nowMs, false

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -225,6 +226,47 @@ func TestOIDCRoleMapping(t *testing.T) {
 	} {
 		if got := mapRole(c.claim, m); got != c.want {
 			t.Errorf("claim %v: role %q, want %q", c.claim, got, c.want)
+		}
+	}
+}
+
+// Cookies are HttpOnly and SameSite always, Secure over TLS (or behind a
+// trusted proxy that says https); HSTS only then.
+func TestCookieAttributes(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		cfg        Config
+		tls, proxy bool
+		secure     bool
+	}{
+		{"plain http", Config{}, false, false, false},
+		{"tls", Config{}, true, false, true},
+		{"untrusted proxy header", Config{}, false, true, false},
+		{"trusted proxy", Config{TrustProxy: true}, false, true, true},
+		{"forced", Config{SecureCookies: true}, false, false, true},
+	} {
+		c.cfg.Store = "memory"
+		a, err := New(c.cfg, Options{Audit: &sink{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		a.Mount(mux)
+		req := httptest.NewRequest("GET", "/login", nil)
+		if c.tls {
+			req.TLS = &tls.ConnectionState{}
+		}
+		if c.proxy {
+			req.Header.Set("X-Forwarded-Proto", "https")
+		}
+		w := httptest.NewRecorder()
+		a.Handler(mux).ServeHTTP(w, req)
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite == http.SameSiteDefaultMode || cookies[0].Secure != c.secure {
+			t.Errorf("%s: cookie %+v, want HttpOnly, SameSite, Secure=%v", c.name, cookies, c.secure)
+		}
+		if hsts := w.Header().Get("Strict-Transport-Security") != ""; hsts != (c.tls || c.proxy && c.cfg.TrustProxy) {
+			t.Errorf("%s: HSTS sent %v", c.name, hsts)
 		}
 	}
 }

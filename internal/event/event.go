@@ -175,6 +175,17 @@ const (
 	// ReasonPartnerMismatch: the topic's partner contradicts the device
 	// registry (a vnpt client publishing as a viettel device).
 	ReasonPartnerMismatch Reason = "partner_mismatch"
+	// ReasonImplausible: a value outside its metric's physical range
+	// (humidity 250 %RH, negative rainfall; ingest/payload/plausible.go).
+	ReasonImplausible Reason = "implausible_value"
+	// ReasonBadUnit: a unit that is not one of its metric's units.
+	ReasonBadUnit Reason = "bad_unit"
+	// ReasonDeviceMismatch: the payload names a device (a SenML base name
+	// urn:dev:...:) other than the topic's.
+	ReasonDeviceMismatch Reason = "device_mismatch"
+	// ReasonUnregisteredLimit: a partner already has
+	// ingest.max_unregistered_devices devices not in the registry.
+	ReasonUnregisteredLimit Reason = "unregistered_limit"
 )
 
 // DeadLetter is input that could not be turned into events, with why. Raw
