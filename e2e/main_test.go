@@ -38,9 +38,9 @@ type env struct {
 	// registry is deploy/devices.csv plus the devices of the monitor's
 	// tests, which report every second (monitor_test.go).
 	registry string
-	dash    *dashboard.Service
-	kiosk   string // a wall kiosk token: how the tests' websocket clients get in
-	keyFile string // the dashboard's session signing key
+	dash     *dashboard.Service
+	kiosk    string // a wall kiosk token: how the tests' websocket clients get in
+	keyFile  string // the dashboard's session signing key
 }
 
 var pipe *env

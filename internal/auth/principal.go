@@ -127,4 +127,3 @@ func (a *Auth) clearCookie(w http.ResponseWriter, r *http.Request, name string) 
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, MaxAge: -1,
 		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteLaxMode})
 }
-
