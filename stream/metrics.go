@@ -4,6 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	rows          *prometheus.CounterVec
+	consumed      *prometheus.CounterVec
+	duplicates    prometheus.Counter
 	invalid       *prometheus.CounterVec
 	insertSeconds prometheus.Histogram
 	insertErrors  prometheus.Counter
@@ -17,6 +19,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_rows_written_total",
 			Help: "Rows ClickHouse acknowledged, by table."}, []string{"table"}),
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_records_consumed_total",
+			Help: "Kafka records fetched into a batch, by kind (readings, dead_letters, status, alerts)."}, []string{"kind"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_duplicate_readings_total",
+			Help: "Readings whose event id was already in the same batch (redeliveries, replays, repeated publishes); stored once in the view."}, nil).WithLabelValues(),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_invalid_records_total",
 			Help: "Kafka records that failed validation in stream and became dead letters, by reason."}, []string{"reason"}),
 		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_insert_seconds",
@@ -33,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 when the last insert succeeded."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.clickhouseUp)
+		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.clickhouseUp)
 	}
 	return m
 }

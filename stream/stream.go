@@ -163,6 +163,7 @@ type batch struct {
 	status   statusRows
 	alerts   alertRows
 	last     map[topicPartition]kafka.Message // newest message per topic and partition, to commit
+	ids      map[string]struct{}              // event ids of the readings, to count duplicates
 	first    time.Time
 }
 
@@ -186,7 +187,7 @@ func (b *batch) offsets() []kafka.Message {
 // write builds batches from fetched messages and flushes them by size and
 // age. It returns when fetched is closed and the last batch is committed.
 func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Reader, fetched <-chan kafka.Message) error {
-	b := &batch{last: map[topicPartition]kafka.Message{}}
+	b := &batch{last: map[topicPartition]kafka.Message{}, ids: map[string]struct{}{}}
 	ticker := time.NewTicker(s.cfg.MaxAge / 4)
 	defer ticker.Stop()
 	readingsTopic := s.kafka.Topic(event.TopicReadings)
@@ -203,12 +204,16 @@ func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 			}
 			switch m.Topic {
 			case readingsTopic:
+				s.m.consumed.WithLabelValues("readings").Inc()
 				s.addReading(b, m)
 			case deadTopic:
+				s.m.consumed.WithLabelValues("dead_letters").Inc()
 				s.addDeadLetter(b, m)
 			case statusTopic:
+				s.m.consumed.WithLabelValues("status").Inc()
 				s.addStatus(b, m)
 			default:
+				s.m.consumed.WithLabelValues("alerts").Inc()
 				s.addAlert(b, m)
 			}
 			b.last[topicPartition{m.Topic, m.Partition}] = m
@@ -243,6 +248,13 @@ func (s *Service) addReading(b *batch, m kafka.Message) {
 		b.dead.add(&dl)
 		s.m.invalid.WithLabelValues(string(dl.Reason)).Inc()
 		return
+	}
+	if _, dup := b.ids[r.ID]; dup {
+		// Still inserted: the view keeps one row per event id, and which
+		// copy wins is ClickHouse's rule (the last inserted), not ours.
+		s.m.duplicates.Inc()
+	} else {
+		b.ids[r.ID] = struct{}{}
 	}
 	b.readings.add(&r, m.Partition, m.Offset)
 }
@@ -331,6 +343,7 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	b.status.reset()
 	b.alerts.reset()
 	clear(b.last)
+	clear(b.ids)
 	return nil
 }
 
