@@ -270,9 +270,16 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 	}
 }
 
-var metricNames = []struct{ name, unit string }{
-	{"pm25", "ug/m3"}, {"pm10", "ug/m3"}, {"co", "ug/m3"}, {"no2", "ug/m3"}, {"temperature", "Cel"},
-	{"humidity", "%RH"}, {"level", "m"}, {"rain", "mm/h"}, {"vehicles", "1/min"}, {"speed", "km/h"},
+// metricNames are what the city's air, water, rain and traffic sensors
+// report, with a plausible band (lo, lo+span) for each value: ingest
+// dead-letters values outside a metric's physical range.
+var metricNames = []struct {
+	name, unit string
+	lo, span   float64
+}{
+	{"pm25", "ug/m3", 5, 80}, {"pm10", "ug/m3", 10, 120}, {"co", "ug/m3", 300, 3000}, {"no2", "ug/m3", 5, 80},
+	{"temperature", "Cel", 15, 20}, {"humidity", "%RH", 40, 55}, {"level", "m", 0.5, 3}, {"rain", "mm/h", 0, 30},
+	{"vehicles", "1/min", 0, 150}, {"speed", "km/h", 10, 60},
 }
 
 // AppendPack appends a SenML pack of n readings observed at us
@@ -295,7 +302,8 @@ func AppendPack(b []byte, us int64, decimals, n int, seq int64) []byte {
 		b = append(b, `","u":"`...)
 		b = append(b, m.unit...)
 		b = append(b, `","v":`...)
-		b = strconv.AppendFloat(b, float64((seq*7+int64(i)*13)%1000)/10, 'f', 1, 64)
+		frac := float64((seq*7+int64(i)*13)%1000) / 1000
+		b = strconv.AppendFloat(b, math.Round((m.lo+m.span*frac)*10)/10, 'f', 1, 64)
 		b = append(b, '}')
 	}
 	return append(b, ']')
