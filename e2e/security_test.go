@@ -36,11 +36,18 @@ func agent(t *testing.T) string { return "ioc-e2e/" + pipe.run + "/" + t.Name() 
 // the action and outcome, and a reason starting with reason.
 func audited(t *testing.T, ua, action, outcome, reason string) {
 	t.Helper()
-	eventually(t, 15*time.Second, fmt.Sprintf("audit row %s %s %s", action, outcome, reason), func() (bool, string) {
+	auditedTarget(t, ua, action, outcome, reason, "")
+}
+
+// auditedTarget is audited for one target ("GET /api/kpis", "alert:a-1");
+// empty matches any.
+func auditedTarget(t *testing.T, ua, action, outcome, reason, target string) {
+	t.Helper()
+	eventually(t, 15*time.Second, fmt.Sprintf("audit row %s %s %s %s", action, target, outcome, reason), func() (bool, string) {
 		var n uint64
 		err := pipe.conn.QueryRow(context.Background(), "SELECT count() FROM "+pipe.ch.SecurityTable("audit_log")+
-			" WHERE user_agent = ? AND action = ? AND outcome = ? AND startsWith(reason, ?) AND remote_addr = '127.0.0.1'",
-			ua, action, outcome, reason).Scan(&n)
+			" WHERE user_agent = ? AND action = ? AND outcome = ? AND startsWith(reason, ?) AND remote_addr = '127.0.0.1'"+
+			" AND (? = '' OR target = ?)", ua, action, outcome, reason, target, target).Scan(&n)
 		return err == nil && n > 0, fmt.Sprintf("%d rows, err %v", n, err)
 	})
 }
@@ -102,11 +109,11 @@ func TestKioskTokenOutsideTheWallChannelIsRefused(t *testing.T) {
 		t.Errorf("kiosk on the wall channel: status %d, want 101", code)
 	}
 	c := &http.Client{}
-	for _, r := range []struct{ method, path, action string }{
-		{"GET", "/api/kpis", "http.read"},
-		{"GET", "/api/admin/users", "http.read"},
-		{"GET", "/api/admin/audit", "http.read"},
-		{"POST", "/api/alerts/a-1/ack", "alert.ack"},
+	for _, r := range []struct{ method, path, action, target string }{
+		{"GET", "/api/kpis", "http.read", "GET /api/kpis"},
+		{"GET", "/api/admin/users", "http.read", "GET /api/admin/users"},
+		{"GET", "/api/admin/audit", "http.read", "GET /api/admin/audit"},
+		{"POST", "/api/alerts/a-1/ack", "alert.ack", "alert:a-1"},
 	} {
 		req, _ := http.NewRequest(r.method, pipe.wallURL+r.path, strings.NewReader("{}"))
 		req.Header = bearer.Clone()
@@ -118,7 +125,7 @@ func TestKioskTokenOutsideTheWallChannelIsRefused(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("kiosk %s %s: status %d, want 403", r.method, r.path, resp.StatusCode)
 		}
-		audited(t, ua, r.action, "denied", "kiosk_scope")
+		auditedTarget(t, ua, r.action, "denied", "kiosk_scope", r.target)
 	}
 	// The wall's own data stays open to it.
 	req, _ := http.NewRequest("GET", pipe.wallURL+"/api/latest", nil)

@@ -128,6 +128,11 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if !p.Can(ru.perm) {
+			if p.Kind == "anonymous" && r.Method == http.MethodGet && !ws && wantsHTML(r) {
+				// dev_open: a page beyond the anonymous role asks for a sign-in.
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
 			why := "role_not_allowed"
 			if p.Role == RoleKiosk {
 				why = "kiosk_scope"
@@ -191,6 +196,8 @@ func actionFor(r *http.Request, ws bool) string {
 	switch {
 	case ws:
 		return "ws.connect"
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		return "http.read"
 	case strings.HasPrefix(p, "/api/alerts/") && strings.HasSuffix(p, "/ack"):
 		return "alert.ack"
 	case strings.HasPrefix(p, "/api/devices") || strings.HasPrefix(p, "/api/registry"):
@@ -201,8 +208,6 @@ func actionFor(r *http.Request, ws bool) string {
 		return "user.update"
 	case strings.HasPrefix(p, "/api/admin/kiosks"):
 		return "kiosk.change"
-	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		return "http.read"
 	}
 	return "http.change"
 }
