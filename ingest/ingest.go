@@ -225,6 +225,13 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
+// Decode turns one MQTT message into readings exactly as the running role
+// would (topic, partners, decoder, registry), with now as the receive
+// time; `ioc deadletter replay` re-decodes dead letters with it.
+func (s *Service) Decode(topic string, body []byte, now time.Time) ([]event.Reading, error) {
+	return s.decode(topic, body, now)
+}
+
 func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Reading, error) {
 	partner, device, err := ParseTopic(topic, s.cfg.MQTT.MountPoint)
 	if err != nil {

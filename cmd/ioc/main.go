@@ -45,6 +45,7 @@ Tools:
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
+  deadletter    list dead letters by reason; replay chosen ones after a fix (ioc deadletter help)
   doctor        check the configuration and reach MQTT, Kafka, ClickHouse and the wall; say what to fix
 
 Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
@@ -74,6 +75,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Args[1] == "deadletter" {
+		if err := deadLetterCommand(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ioc deadletter:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := runCommand(ctx, os.Args[1], os.Args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "ioc "+os.Args[1]+":", err)
 		os.Exit(1)
