@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/ingest/payload"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
@@ -178,10 +179,11 @@ func hopMessages(p *Params, n int, topic string) ([]kafka.Message, error) {
 	return out, nil
 }
 
-// KafkaHop measures Kafka alone: kafka-go producers set up like ingest's
-// (hash balancer, RequireAll, linger 2 ms, 4 concurrent writes of up to
-// 2000 messages' records) and a consumer-group reader set up like
-// stream's, which only counts, times and commits once a second.
+// KafkaHop measures Kafka alone: ingest's own kafka-go writer
+// (ingest.NewWriter: hash balancer, RequireAll, linger 2 ms) with 4
+// concurrent writes of up to max_batch messages' records, and a
+// consumer-group reader set up like stream's, which only counts, times and
+// commits once a second.
 func KafkaHop(ctx context.Context, p *Params, run string, procs []Proc, latRate float64) HopResult {
 	res := HopResult{Hop: "kafka", LatencyRate: latRate,
 		Method: "kafka-go Writer (RequireAll, 4 producers, ingest's batching) → Kafka → kafka-go group Reader (stream's settings)"}
@@ -236,10 +238,11 @@ func KafkaHop(ctx context.Context, p *Params, run string, procs []Proc, latRate 
 			}
 		}
 	}()
-	writer := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 2 * time.Millisecond, BatchSize: 8000, BatchBytes: 32 << 20, MaxAttempts: 3, Transport: kc.Transport()}
+	var icfg ingest.Config
+	icfg.Defaults()
+	writer := ingest.NewWriter(icfg, kc)
 	defer writer.Close()
-	batch := 2000 * p.Records
+	batch := icfg.MaxBatch * p.Records
 
 	// Warm up: the group joins and the first records flow before timing.
 	if err := writer.WriteMessages(ctx, pool[:100]...); err != nil {

@@ -177,7 +177,7 @@ func (pl *Pipeline) start(ctx context.Context, name, cfgPath string) (*RoleProc,
 		return nil, err
 	}
 	r := &RoleProc{Name: name, Ops: ops, Log: filepath.Join(pl.Dir, name+".log"), exited: make(chan struct{})}
-	logf, err := os.Create(r.Log)
+	logf, err := os.OpenFile(r.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +225,32 @@ func (r *RoleProc) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Restart stops a role (SIGTERM, as an operator would) and starts it again
+// with the same configuration; the fan-out test restarts the dashboard so
+// that what 10,000 clients left in its memory does not count against the
+// windows after it. In "run" mode the one process restarts.
+func (pl *Pipeline) Restart(ctx context.Context, name string) error {
+	for i, r := range pl.Roles {
+		if r.Name != name && r.Name != "run" {
+			continue
+		}
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.exited:
+		case <-time.After(45 * time.Second):
+			_ = r.cmd.Process.Kill()
+			<-r.exited
+		}
+		pl.Roles = append(pl.Roles[:i], pl.Roles[i+1:]...)
+		n, err := pl.start(ctx, r.Name, filepath.Join(pl.Dir, "ioc.yaml"))
+		if err != nil {
+			return err
+		}
+		return n.waitReady(ctx, 120*time.Second)
+	}
+	return fmt.Errorf("no role %s", name)
 }
 
 // Alive reports a role that exited while it should be running.

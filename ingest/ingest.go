@@ -88,7 +88,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	writer := newWriter(s.cfg, s.kafka)
+	writer := NewWriter(s.cfg, s.kafka)
 	defer writer.Close()
 
 	client := mqtt.NewClient(s.mqttOptions())
@@ -138,9 +138,10 @@ const (
 	writerBatchBytes = 900 << 10
 )
 
-// newWriter is ingest's Kafka producer: every write waits for all
-// in-sync replicas.
-func newWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
+// NewWriter is ingest's Kafka producer: every write waits for all
+// in-sync replicas. The benchmark's Kafka hop uses it too, so that the hop
+// alone is measured with ingest's own settings.
+func NewWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:         kafka.TCP(kc.Brokers...),
 		Balancer:     &kafka.Hash{},

@@ -21,7 +21,7 @@ import (
 // four producers, each writing a batch of queued messages' records and
 // waiting for RequireAll. One op is one batch of 200 SenML packs of five
 // readings (1,000 records). "before" is the writer as it was (BatchSize
-// 4 × max_batch, BatchBytes 32 MiB); "after" is newWriter.
+// 4 × max_batch, BatchBytes 32 MiB); "after" is NewWriter.
 //
 //	eval "$(deploy/local/services.sh env)"; go test ./ingest -run '^$' -bench KafkaWriter -benchtime 3000x
 func BenchmarkKafkaWriter(b *testing.B) {
@@ -51,7 +51,7 @@ func BenchmarkKafkaWriter(b *testing.B) {
 		{"after", writerBatchSize, writerBatchBytes},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			w := newWriter(cfg, kc)
+			w := NewWriter(cfg, kc)
 			w.BatchSize, w.BatchBytes = tc.size, tc.bytes
 			defer w.Close()
 			b.ReportAllocs()

@@ -282,6 +282,13 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.L
 		log.Info("fan-out", "clients", p.FanoutClients)
 		f := r.Fanout(ctx)
 		res.Fanout = &f
+		if !skip(p, "ramp") || !skip(p, "latency") {
+			log.Info("restarting the dashboard after the fan-out")
+			if err := pipe.Restart(ctx, "dashboard"); err != nil {
+				return res, err
+			}
+			r.Procs = append(append(pipe.Procs(), services...), bench.SelfProc())
+		}
 	}
 	if !skip(p, "ramp") {
 		var profiles func()
