@@ -37,7 +37,7 @@ test: services-up test-tools
 
 # Tests that need no service (decoders, config, schema rendering).
 unit:
-	$(GO) test -count=1 ./ingest/... ./internal/... ./stream/schema/... ./cmd/...
+	$(GO) test -count=1 ./ingest/... ./internal/... ./stream/schema/... ./stream/kpi/... ./simulate/... ./cmd/...
 
 check-config: build
 	./$(BIN) check-config -config $(CONFIG) >/dev/null

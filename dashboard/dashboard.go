@@ -129,6 +129,7 @@ type Service struct {
 	log   *slog.Logger
 	m     *metrics
 	hub   *hub
+	kpis  kpiStore // the KPI tiles (kpis.go)
 	auth  *auth.Auth
 
 	// the wall model and websocket protocol v2 (wall.go, wsv2.go)
@@ -193,6 +194,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return s.follow(gctx)
 	})
 	g.Go(func() error { s.hub.run(gctx, s.cfg.FlushInterval); return nil })
+	g.Go(func() error { return s.followKPIs(gctx) })
 	g.Go(func() error { return s.runWall(gctx) })
 	g.Go(func() error { return s.auth.Run(gctx) })
 	s.log.Info("dashboard running", "url", "http://"+displayAddr(ln.Addr())+"/")
@@ -336,6 +338,7 @@ func (s *Service) routes() http.Handler {
 		_ = json.NewEncoder(w).Encode(Frame{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
 	})
 	s.wallRoutes(mux)
+	s.kpiRoutes(mux)
 	s.auth.Mount(mux)
 	return s.auth.Handler(mux) // access policy, security headers and body limits on every route
 }
@@ -373,9 +376,11 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
+	s.joinKPIs(c, r)
 	go c.readLoop(2 * time.Minute)
 	c.writeLoop(s.cfg.WriteTimeout, 30*time.Second)
 	s.hub.leave(c)
+	s.leaveKPIs(c)
 }
 
 // wsWriteBuffers lends write buffers to websocket connections while they

@@ -35,6 +35,7 @@ type env struct {
 	wallURL string
 	run     string // unique suffix of this run
 	mount   string // MQTT topic prefix of this run, so other pipelines on the broker never see its messages
+	feeds   feedsEnv // the administrative feeds and the KPI engine (kpi_test.go)
 	// registry is deploy/devices.csv plus the devices of the monitor's
 	// tests, which report every second (monitor_test.go).
 	registry string
@@ -134,11 +135,15 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 	if err != nil {
 		return nil, err
 	}
-	done := make(chan error, 3)
+	fe, ah, err := e.startFeeds(log, reg)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan error, 5)
 	roles := []interface {
 		Run(context.Context) error
 		Ready() bool
-	}{st, in, da}
+	}{st, in, da, fe, ah}
 	for _, r := range roles {
 		go func() { done <- r.Run(ctx) }()
 	}
@@ -167,6 +172,7 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.wallURL = "http://" + da.Addr().String()
+	e.feeds.httpURL = "http://" + ah.Addr().String()
 	e.dash = da
 	e.conn, err = e.ch.Open(ctx)
 	if err != nil {
@@ -192,6 +198,7 @@ func (e *env) cleanup() {
 		e.conn.Close()
 	}
 	dropTopics(ctx, e.kafka)
+	dropFeedTopics(ctx, e.kafka)
 	clearSession(e.mqttURL, "e2e-ingest-"+e.run)
 	_ = os.Remove(e.registry)
 	_ = os.Remove(e.keyFile)

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sonla-ioc/ioc/ingest/adminhttp"
 )
 
 // Config is the ingest role's configuration.
@@ -32,6 +34,9 @@ type Config struct {
 	// new ones are dead-lettered (unregistered_limit). A flood of random
 	// device ids then cannot blow up the tables' and the wall's cardinality.
 	MaxUnregistered int `yaml:"max_unregistered_devices"`
+	// HTTP is the endpoint where the city's administrative systems post
+	// their events (docs/admin-events.md); off unless http.listen is set.
+	HTTP adminhttp.Config `yaml:"http"`
 }
 
 // MQTTConfig says how ingest reaches the broker.
@@ -52,6 +57,7 @@ type MQTTConfig struct {
 
 // Defaults fills unset fields.
 func (c *Config) Defaults() {
+	c.HTTP.Defaults()
 	if c.MQTT.URL == "" {
 		c.MQTT.URL = "tcp://127.0.0.1:1883"
 	}
@@ -119,5 +125,5 @@ func (c *Config) Validate() error {
 	case c.MaxPast <= 0 || c.MaxFuture < 0:
 		return errors.New("ingest.max_past must be positive and ingest.max_future not negative")
 	}
-	return nil
+	return c.HTTP.Validate()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
+	"github.com/sonla-ioc/ioc/stream/feeds"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	Stream     stream.Config    `yaml:"stream"`
 	Dashboard  dashboard.Config `yaml:"dashboard"`
 	Simulate   simulate.Config  `yaml:"simulate"`
+	// Feeds is the consumer of the administrative feeds and the KPI engine
+	// (in the stream role; docs/kpis.md).
+	Feeds feeds.Config `yaml:"feeds"`
 	// Ops is where /metrics, /healthz and /readyz are served; empty picks
 	// the role's default port.
 	Ops OpsConfig `yaml:"ops"`
@@ -68,6 +72,8 @@ var envOverrides = []struct {
 	{"IOC_DASHBOARD_LISTEN", func(c *Config, v string) { c.Dashboard.Listen = v }},
 	{"IOC_OPS_LISTEN", func(c *Config, v string) { c.Ops.Listen = v }},
 	{"IOC_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
+	{"IOC_INGEST_HTTP_LISTEN", func(c *Config, v string) { c.Ingest.HTTP.Listen = v }},
+	{"IOC_INGEST_HTTP_TOKENS", func(c *Config, v string) { c.Ingest.HTTP.Tokens = v }},
 	{"IOC_KAFKA_SASL_USERNAME", func(c *Config, v string) { c.Kafka.SASL.Username = v }},
 	{"IOC_KAFKA_SASL_PASSWORD", func(c *Config, v string) { c.Kafka.SASL.Password = v }},
 }
@@ -98,6 +104,7 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Stream.Defaults()
 	cfg.Dashboard.Defaults()
 	cfg.Simulate.Defaults()
+	cfg.Feeds.Defaults()
 	cfg.Retention.Defaults()
 	if cfg.Simulate.RegistryFile == "" {
 		cfg.Simulate.RegistryFile = cfg.Ingest.RegistryFile
@@ -108,7 +115,7 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}
-	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention} {
+	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds} {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

@@ -39,7 +39,9 @@ Roles:
   dashboard     live wall at http://localhost:8080 (websocket /ws)
   run           all three roles in one process (add -simulate for the simulator)
 Tools:
-  simulate      publish simulated sensor readings over MQTT
+  simulate      publish simulated sensor readings over MQTT; -scenario h1-2021 publishes the
+                administrative events of H1 2021 to Kafka (-speed 86400: a day a second; -via-http URL)
+  kpis          compute the leadership's KPI tiles with the documented SQL and print them (-as-of TIME)
   migrate       create or upgrade the ClickHouse schema, then exit
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
   check-config  validate a configuration file and print it with defaults
@@ -51,7 +53,8 @@ Tools:
 Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
 IOC_KAFKA_BROKERS, IOC_KAFKA_TOPIC_PREFIX, IOC_CLICKHOUSE_ADDR,
 IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD,
-IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL.
+IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL, IOC_INGEST_HTTP_LISTEN, IOC_INGEST_HTTP_TOKENS,
+IOC_INGEST_TOKEN (simulate -via-http).
 IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
 `
 
@@ -100,6 +103,11 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	withSim := fs.Bool("simulate", false, "run: also run the simulator")
 	devices := fs.Int("devices", -1, "simulate: number of devices (overrides simulate.devices)")
 	interval := fs.Duration("interval", 0, "simulate: reporting interval per device (overrides simulate.interval)")
+	scenario := fs.String("scenario", "", "simulate: publish a scenario of administrative events (h1-2021)")
+	speed := fs.Float64("speed", 0, "simulate -scenario: accelerated real time (86400 = a day a second; 0 = as fast as possible)")
+	shuffle := fs.Bool("shuffle", false, "simulate -scenario: publish in random order")
+	viaHTTP := fs.String("via-http", "", "simulate -scenario: post to the ingest HTTP endpoint at this URL instead of Kafka")
+	asOf := fs.String("as-of", "", "kpis: compute as of this time (RFC 3339; default: the newest event)")
 	dryRun := fs.Bool("dry-run", false, "retention: print what would be done, change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,7 +148,12 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	case "retention":
 		return runRetention(ctx, cfg, log, *dryRun)
 	case "simulate":
+		if *scenario != "" {
+			return runScenario(ctx, cfg, *scenario, *speed, *shuffle, *viaHTTP, log)
+		}
 		return simulate.Run(ctx, cfg.Simulate, log)
+	case "kpis":
+		return runKPIs(ctx, cfg, *asOf, log)
 	case "ingest":
 		opsDefault = ":9101"
 		r, err := ingest.New(cfg.Ingest, cfg.Kafka, log, reg)
@@ -180,6 +193,11 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}
+	extra, err := feedRoles(cmd, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	roles = append(roles, extra...)
 	opsAddr := cfg.Ops.Listen
 	if opsAddr == "" {
 		opsAddr = opsDefault

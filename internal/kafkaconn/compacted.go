@@ -1,0 +1,124 @@
+package kafkaconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// EnsureCompactedTopic creates a one-partition topic with
+// cleanup.policy=compact if it does not exist: the newest record of every
+// key is kept for ever, older ones are compacted away. It holds state (such
+// as the KPI tiles) that a reader rebuilds by reading it from the start.
+func (c *Config) EnsureCompactedTopic(ctx context.Context, name string) error {
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 15 * time.Second, Transport: c.Transport()}
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: c.Topic(name), NumPartitions: 1, ReplicationFactor: c.ReplicationFactor,
+		ConfigEntries: []kafka.ConfigEntry{
+			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
+			{ConfigName: "min.compaction.lag.ms", ConfigValue: "60000"},
+		},
+	}}})
+	if err != nil {
+		return fmt.Errorf("creating compacted kafka topic %s: %w (is Kafka running? try deploy/local/services.sh status)", c.Topic(name), err)
+	}
+	for topic, terr := range res.Errors {
+		if terr != nil && !errors.Is(terr, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("creating kafka topic %s: %w", topic, terr)
+		}
+	}
+	return nil
+}
+
+// FollowCompacted reads partition 0 of a compacted topic from its first
+// record and hands every record to fn, in order, until ctx ends. caughtUp,
+// if not nil, is called once, when every record that existed at the start
+// has been handed over (at once if the topic was empty).
+func (c *Config) FollowCompacted(ctx context.Context, name string, caughtUp func(), fn func(kafka.Message)) error {
+	conn, err := c.Dialer().DialLeader(ctx, "tcp", c.Brokers[0], c.Topic(name), 0)
+	if err != nil {
+		return fmt.Errorf("dialing the leader of %s: %w", c.Topic(name), err)
+	}
+	first, last, err := conn.ReadOffsets()
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("reading offsets of %s: %w", c.Topic(name), err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: c.Brokers, Topic: c.Topic(name), Partition: 0, Dialer: c.Dialer(),
+		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 100,
+	})
+	defer r.Close()
+	if err := r.SetOffset(first); err != nil {
+		return fmt.Errorf("positioning a reader on %s: %w", c.Topic(name), err)
+	}
+	signal := func() {
+		if caughtUp != nil {
+			caughtUp()
+			caughtUp = nil
+		}
+	}
+	if last <= first {
+		signal()
+	}
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading %s: %w", c.Topic(name), err)
+		}
+		fn(m)
+		if m.Offset >= last-1 {
+			signal()
+		}
+	}
+}
+
+// WaitForLeaders waits until every partition of the topics has a leader.
+// A topic just created has none for a moment, and a client that writes or
+// fetches then gets "Not Leader For Partition" errors.
+func (c *Config) WaitForLeaders(ctx context.Context, names ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: c.Transport()}
+	full := make([]string, len(names))
+	for i, n := range names {
+		full[i] = c.Topic(n)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var why string
+	for {
+		res, err := client.Metadata(wctx, &kafka.MetadataRequest{Topics: full})
+		if err == nil {
+			why = ""
+			for _, t := range res.Topics {
+				if t.Error != nil {
+					why = t.Name + ": " + t.Error.Error()
+				}
+				for _, p := range t.Partitions {
+					if p.Error != nil || p.Leader.ID < 0 {
+						why = fmt.Sprintf("%s partition %d has no leader yet", t.Name, p.ID)
+					}
+				}
+			}
+			if len(res.Topics) < len(full) {
+				why = "not every topic is in the metadata yet"
+			}
+			if why == "" {
+				return nil
+			}
+		} else {
+			why = err.Error()
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("waiting for the leaders of %s: %s", strings.Join(full, ", "), why)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

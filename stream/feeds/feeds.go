@@ -1,0 +1,452 @@
+// Package feeds consumes the city's administrative feeds (the topics
+// ioc.admin.<kind>.v1: procedures, dossiers, documents, reform-plan tasks,
+// budget, portal traffic, shop ratings, unit registry), validates every
+// event again, writes it to its ClickHouse table and, once ClickHouse has
+// it and the Kafka offsets are committed, wakes the KPI engine.
+//
+// It runs in the stream role beside the sensor consumer, with a consumer
+// group of its own: the feeds are small and latency-bound (a tile must move
+// within 2 s of its event), the sensor stream is large and throughput-bound
+// (batches of 50,000 rows), and neither should wait for the other.
+package feeds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream/kpi"
+)
+
+// Config is the feed consumer's configuration (section feeds).
+type Config struct {
+	// Enabled runs the consumer and the KPI engine in the stream role
+	// (default true).
+	Enabled *bool `yaml:"enabled"`
+	// GroupID is the consumer group of the administrative topics.
+	GroupID string `yaml:"group_id"`
+	// A batch is written when it holds MaxRows events or its oldest is
+	// MaxAge old. The feeds are small; a short age keeps tiles live.
+	MaxRows int           `yaml:"max_rows"`
+	MaxAge  time.Duration `yaml:"max_age"`
+	// FetchQueue bounds records fetched and not yet in a batch.
+	FetchQueue int `yaml:"fetch_queue"`
+	// KPI configures the engine.
+	KPI kpi.Config `yaml:"kpi"`
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	t := true
+	if c.Enabled == nil {
+		c.Enabled = &t
+	}
+	if c.GroupID == "" {
+		c.GroupID = "ioc-feeds"
+	}
+	if c.MaxRows == 0 {
+		c.MaxRows = 20000
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 200 * time.Millisecond
+	}
+	if c.FetchQueue == 0 {
+		c.FetchQueue = 5000
+	}
+	c.KPI.Defaults()
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.GroupID == "":
+		return errors.New("feeds.group_id: required")
+	case c.MaxRows < 1 || c.MaxRows > 1_000_000:
+		return fmt.Errorf("feeds.max_rows: %d is outside 1..1000000", c.MaxRows)
+	case c.MaxAge < 10*time.Millisecond || c.MaxAge > 10*time.Second:
+		return fmt.Errorf("feeds.max_age: %s is outside 10ms..10s (tiles must move within 2 s of an event)", c.MaxAge)
+	case c.FetchQueue < 1:
+		return fmt.Errorf("feeds.fetch_queue: %d must be positive", c.FetchQueue)
+	}
+	return c.KPI.Validate()
+}
+
+// On reports whether the consumer should run.
+func (c *Config) On() bool { return c.Enabled == nil || *c.Enabled }
+
+// Service consumes the administrative feeds and runs the KPI engine.
+type Service struct {
+	cfg    Config
+	kafka  kafkaconn.Config
+	ch     chconn.Config
+	log    *slog.Logger
+	m      *metrics
+	engine *kpi.Engine
+	ready  atomic.Bool
+}
+
+// New checks the configuration and prepares the consumer and its engine.
+func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log = log.With("component", "feeds")
+	eng, err := kpi.NewEngine(cfg.KPI, kc, ch, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log, m: newMetrics(reg), engine: eng}, nil
+}
+
+// Ready reports whether the consumer is consuming and the engine running.
+func (s *Service) Ready() bool { return s.ready.Load() && s.engine.Ready() }
+
+// Engine is the KPI engine the service drives.
+func (s *Service) Engine() *kpi.Engine { return s.engine }
+
+// Run consumes until ctx is cancelled, then writes and commits what it
+// holds, lets the engine publish once more, and returns.
+func (s *Service) Run(ctx context.Context) error {
+	var conn driver.Conn
+	if err := backoff.Retry(ctx, s.log, "connecting to clickhouse", func() (err error) {
+		conn, err = s.ch.Open(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer conn.Close()
+	// The stream role applies the schema at its start (or `ioc migrate`
+	// did): wait for it rather than race it with a second migration.
+	if err := backoff.Retry(ctx, s.log, "waiting for the administrative tables (applied by stream or `ioc migrate`)", func() error {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'org_unit_events_raw'",
+			s.ch.Database).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%s.org_unit_events_raw does not exist yet (schema 030_admin.sql)", s.ch.Database)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	topics := event.AdminTopics()
+	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
+		if err := s.kafka.EnsureTopics(ctx, append(topics, event.TopicDeadLetter)...); err != nil {
+			return err
+		}
+		return s.kafka.WaitForLeaders(ctx, topics...)
+	}); err != nil {
+		return err
+	}
+	full := make([]string, len(topics))
+	for i, t := range topics {
+		full[i] = s.kafka.Topic(t)
+	}
+	newReader := func() *kafka.Reader {
+		return kafka.NewReader(kafka.ReaderConfig{
+			Brokers:           s.kafka.Brokers,
+			GroupID:           s.cfg.GroupID,
+			GroupTopics:       full,
+			Dialer:            s.kafka.Dialer(),
+			QueueCapacity:     1000,
+			MinBytes:          1,
+			MaxBytes:          8 << 20,
+			MaxWait:           100 * time.Millisecond,
+			ReadBatchTimeout:  2 * time.Second,
+			CommitInterval:    0, // synchronous commits, issued after the insert
+			StartOffset:       kafka.FirstOffset,
+			HeartbeatInterval: 3 * time.Second,
+			SessionTimeout:    10 * time.Second,
+			RebalanceTimeout:  10 * time.Second,
+			JoinGroupBackoff:  time.Second,
+			ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		})
+	}
+	// The writer commits through the current reader; the fetch loop
+	// replaces a reader that keeps failing (see fetch).
+	var reader atomic.Pointer[kafka.Reader]
+	reader.Store(newReader())
+	defer func() { reader.Load().Close() }()
+
+	notify := make(chan struct{}, 1)
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- s.engine.Run(engineCtx, conn, notify) }()
+
+	fetched := make(chan kafka.Message, s.cfg.FetchQueue)
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(fetched)
+		return s.fetch(ctx, &reader, newReader, fetched)
+	})
+	g.Go(func() error { return s.write(drainCtx, conn, &reader, fetched, notify) })
+	s.ready.Store(true)
+	s.log.Info("feeds running", "group", s.cfg.GroupID, "topics", len(topics), "max_age", s.cfg.MaxAge)
+	<-ctx.Done()
+	s.ready.Store(false)
+	timer := time.AfterFunc(30*time.Second, cancelDrain)
+	defer timer.Stop()
+	err := g.Wait()
+	// The engine computes once more over what was just written, then stops.
+	time.AfterFunc(10*time.Second, stopEngine)
+	close(notify)
+	if eerr := <-engineDone; eerr != nil && err == nil {
+		err = eerr
+	}
+	s.log.Info("feeds stopped")
+	return err
+}
+
+// fetch hands fetched records to the writer. kafka-go's group reader can
+// be left failing for good after the broker was disrupted (every fetch
+// answers "context canceled" or "Not Leader For Partition"); a reader that
+// has failed for readerResetAfter is replaced by a new one, which rejoins
+// the group and fetches again from the last commit (a replay, deduplicated).
+func (s *Service) fetch(ctx context.Context, reader *atomic.Pointer[kafka.Reader], newReader func() *kafka.Reader, fetched chan<- kafka.Message) error {
+	var failingSince time.Time
+	for {
+		m, err := reader.Load().FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) > readerResetAfter {
+				s.log.Warn("the kafka reader keeps failing; replacing it (uncommitted records are fetched again)", "err", err,
+					"failing_for", time.Since(failingSince).Round(time.Second))
+				old := reader.Swap(newReader())
+				_ = old.Close()
+				s.m.readerResets.Inc()
+				failingSince = time.Time{}
+				continue
+			}
+			s.log.Warn("fetching from kafka", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		failingSince = time.Time{}
+		select {
+		case fetched <- m:
+		case <-ctx.Done():
+			return nil // not committed: fetched again after restart
+		}
+	}
+}
+
+// readerResetAfter is how long fetches may fail before the reader is
+// replaced.
+const readerResetAfter = 10 * time.Second
+
+// batch is what one flush writes and commits.
+type batch struct {
+	// produced is the oldest and newest Kafka produce time (ms) of the batch.
+	produced [2]int64
+	rows     map[event.AdminKind]*rows
+	dead     deadRows
+	last     map[string]kafka.Message // newest message per topic/partition
+	n        int
+	first    time.Time
+}
+
+func newBatch() *batch {
+	return &batch{rows: map[event.AdminKind]*rows{}, last: map[string]kafka.Message{}}
+}
+
+func (s *Service) write(ctx context.Context, conn driver.Conn, reader *atomic.Pointer[kafka.Reader], fetched <-chan kafka.Message, notify chan<- struct{}) error {
+	b := newBatch()
+	// A batch is written when it is full, when it is MaxAge old, or as soon
+	// as nothing more has come for idleFlush: a lone event (a late dossier
+	// posted by hand) does not wait for the batch to age, a burst still
+	// makes large inserts.
+	const idleFlush = 15 * time.Millisecond
+	ticker := time.NewTicker(min(max(s.cfg.MaxAge/4, 5*time.Millisecond), idleFlush))
+	defer ticker.Stop()
+	var lastAdd time.Time
+	for {
+		select {
+		case m, ok := <-fetched:
+			if !ok {
+				return s.flush(ctx, conn, reader, b, notify)
+			}
+			if b.n == 0 {
+				b.first = time.Now()
+			}
+			lastAdd = time.Now()
+			s.add(b, m)
+			if b.n >= s.cfg.MaxRows {
+				if err := s.flush(ctx, conn, reader, b, notify); err != nil {
+					return err
+				}
+			}
+		case <-ticker.C:
+			if b.n > 0 && (time.Since(b.first) >= s.cfg.MaxAge || len(fetched) == 0 && time.Since(lastAdd) >= idleFlush) {
+				if err := s.flush(ctx, conn, reader, b, notify); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// add decodes and validates one record into the batch; an invalid record
+// becomes a dead letter with the raw bytes and the reason.
+func (s *Service) add(b *batch, m kafka.Message) {
+	if t := m.Time.UnixMilli(); b.n == 0 {
+		b.produced = [2]int64{t, t}
+	} else {
+		b.produced = [2]int64{min(b.produced[0], t), max(b.produced[1], t)}
+	}
+	b.n++
+	b.last[m.Topic+"/"+strconv.Itoa(m.Partition)] = m
+	kind, ok := event.KindOfTopic(m.Topic)
+	var ev event.AdminEvent
+	var err error
+	if !ok {
+		err = event.Invalid(event.ReasonUnknownKind, "topic %s is not an administrative feed", m.Topic)
+	} else if ev, err = event.DecodeAdmin(kind, m.Value); err == nil {
+		// A record without a receive time (a producer writing to Kafka
+		// directly) is dated by its Kafka timestamp, which a replay keeps.
+		err = event.PrepareAdmin(ev, m.Time.UnixMilli(), event.DefaultAdminLimits)
+	}
+	if err != nil {
+		src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
+		dl := event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), err)
+		b.dead.add(&dl)
+		s.m.invalid.WithLabelValues(string(dl.Reason)).Inc()
+		return
+	}
+	r := b.rows[kind]
+	if r == nil {
+		r = &rows{tab: tables[kind]}
+		b.rows[kind] = r
+	}
+	r.add(ev, m.Partition, m.Offset)
+}
+
+// flush inserts the batch (retrying until ClickHouse takes it or shutdown
+// gives up), commits the offsets, and wakes the KPI engine.
+func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *atomic.Pointer[kafka.Reader], b *batch, notify chan<- struct{}) error {
+	if b.n == 0 {
+		return nil
+	}
+	kinds := make([]event.AdminKind, 0, len(b.rows))
+	for k := range b.rows {
+		kinds = append(kinds, k)
+	}
+	s.engine.Flushed(kinds, b.produced[0], b.produced[1]) // before the rows are visible
+	backoff := 200 * time.Millisecond
+	for {
+		start := time.Now()
+		err := s.insert(ctx, conn, b)
+		if err == nil {
+			s.m.insertSeconds.Observe(time.Since(start).Seconds())
+			break
+		}
+		s.m.insertErrors.Inc()
+		if ctx.Err() != nil {
+			return fmt.Errorf("writing %d administrative events to clickhouse at shutdown (not committed; replayed at next start): %w", b.n, err)
+		}
+		s.log.Warn("writing administrative events to clickhouse failed; retrying (offsets not committed)", "events", b.n, "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	for kind, r := range b.rows {
+		s.m.rows.WithLabelValues(string(kind)).Add(float64(len(r.vals)))
+	}
+	s.m.rows.WithLabelValues("dead_letters").Add(float64(len(b.dead.vals)))
+	// The rows are in ClickHouse: the engine may compute (the commit below
+	// can take a while, and does not change what the tiles show).
+	select {
+	case notify <- struct{}{}:
+	default: // the engine already has a wake-up pending
+	}
+	msgs := make([]kafka.Message, 0, len(b.last))
+	for _, m := range b.last {
+		msgs = append(msgs, m)
+	}
+	if err := reader.Load().CommitMessages(ctx, msgs...); err != nil {
+		// After a rebalance another member replays from the last commit;
+		// the replay collapses on the tables' keys.
+		s.m.commitErrors.Inc()
+		s.log.Warn("committing offsets failed; the batch will be replayed and deduplicated", "err", err)
+	}
+	s.log.Debug("administrative events written", "events", b.n, "dead_letters", len(b.dead.vals), "age", time.Since(b.first).Round(time.Millisecond))
+	*b = *newBatch()
+	return nil
+}
+
+func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
+	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, r := range b.rows {
+		if len(r.vals) == 0 {
+			continue
+		}
+		if err := r.send(ictx, conn, s.ch.Table(r.tab.name)); err != nil {
+			return err
+		}
+	}
+	if len(b.dead.vals) > 0 {
+		if err := b.dead.send(ictx, conn, s.ch.Table("dead_letters_raw")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type metrics struct {
+	rows          *prometheus.CounterVec
+	invalid       *prometheus.CounterVec
+	insertSeconds prometheus.Histogram
+	insertErrors  prometheus.Counter
+	commitErrors  prometheus.Counter
+	readerResets  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_feeds_rows_written_total",
+			Help: "Administrative events ClickHouse acknowledged, by kind (dead_letters for rejected ones)."}, []string{"kind"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_feeds_invalid_records_total",
+			Help: "Administrative records that failed validation in stream and became dead letters, by reason."}, []string{"reason"}),
+		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_feeds_insert_seconds",
+			Help: "Time for ClickHouse to acknowledge a batch of administrative events.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		insertErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_feeds_insert_errors_total",
+			Help: "Failed inserts of administrative events (retried; offsets not committed)."}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_feeds_commit_errors_total",
+			Help: "Failed Kafka offset commits of the feed consumer (the batch is replayed and deduplicated)."}),
+		readerResets: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_feeds_reader_resets_total",
+			Help: "Kafka readers of the feed consumer replaced after failing for 10 s."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.rows, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.readerResets)
+	}
+	return m
+}

@@ -1,0 +1,152 @@
+package feeds
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/sonla-ioc/ioc/internal/event"
+)
+
+// table is where the events of one kind land, and how one becomes a row.
+type table struct {
+	name    string
+	columns string
+	row     func(ev event.AdminEvent) []any
+}
+
+// The common tail of every row: version, producing system, first receipt
+// and where in Kafka the event was read (for tracing a row to its record).
+const tail = "version, source, ingested_ms, kafka_partition, kafka_offset"
+
+func ms(v int64) time.Time { return time.UnixMilli(v) }
+
+func b8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var tables = map[event.AdminKind]table{
+	event.KindProcedure: {"procedure_events_raw",
+		"event_id, code, name, field, level, processing_days, status, at, at_ms, " + tail,
+		func(ev event.AdminEvent) []any {
+			p := ev.(*event.Procedure)
+			return []any{p.ID, p.Code, p.Name, p.Field, p.Level, uint16(*p.ProcessingDays), p.Status, ms(p.AtMs), p.AtMs}
+		}},
+	event.KindDossier: {"dossier_events_raw",
+		"event_id, dossier_id, procedure_code, unit, channel, state, at, at_ms, received_at, received_ms, due_at, due_ms, " + tail,
+		func(ev event.AdminEvent) []any {
+			d := ev.(*event.Dossier)
+			return []any{d.ID, d.DossierID, d.ProcedureCode, d.Unit, d.Channel, d.State, ms(d.AtMs), d.AtMs,
+				ms(d.ReceivedMs), d.ReceivedMs, ms(d.DueMs), d.DueMs}
+		}},
+	event.KindDocument: {"documents_raw",
+		"event_id, document_id, unit, number, doc_type, issued_at, issued_ms, signed, " + tail,
+		func(ev event.AdminEvent) []any {
+			d := ev.(*event.Document)
+			return []any{d.ID, d.DocumentID, d.Unit, d.Number, d.DocType, ms(d.IssuedMs), d.IssuedMs, b8(*d.Signed)}
+		}},
+	event.KindTask: {"task_events_raw",
+		"event_id, task_id, plan, plan_year, main_task, title, owner_unit, due_date, due_ms, state, at, at_ms, " + tail,
+		func(ev event.AdminEvent) []any {
+			t := ev.(*event.Task)
+			return []any{t.ID, t.TaskID, t.Plan, uint16(t.PlanYear), uint8(t.MainTask), t.Title, t.OwnerUnit,
+				dateOf(t.DueDay), t.DueEnd, t.State, ms(t.AtMs), t.AtMs}
+		}},
+	event.KindBudget: {"budget_entries_raw",
+		"event_id, entry_id, type, period, period_start, period_start_ms, year, amount_vnd, source, authority, at, at_ms, " +
+			"version, system, ingested_ms, kafka_partition, kafka_offset",
+		func(ev event.AdminEvent) []any {
+			b := ev.(*event.BudgetEntry)
+			return []any{b.ID, b.EntryID, b.Type, b.Period, dateOf(b.PeriodStart), b.PeriodStart.UnixMilli(), uint16(b.Year),
+				*b.AmountVND, b.Source, b.Authority, ms(b.AtMs), b.AtMs}
+		}},
+	event.KindPortal: {"portal_traffic_raw",
+		"event_id, day, day_ms, visits, interactions, " + tail,
+		func(ev event.AdminEvent) []any {
+			p := ev.(*event.PortalDay)
+			return []any{p.ID, dateOf(p.DayStart), p.DayStart.UnixMilli(), uint64(*p.Visits), uint64(*p.Interactions)}
+		}},
+	event.KindRating: {"shop_ratings_raw",
+		"event_id, unit, period, period_year, rating, rated_at, rated_ms, " + tail,
+		func(ev event.AdminEvent) []any {
+			r := ev.(*event.Rating)
+			return []any{r.ID, r.Unit, r.Period, uint16(r.PeriodYear), r.Rating, ms(r.RatedMs), r.RatedMs}
+		}},
+	event.KindUnit: {"org_unit_events_raw",
+		"event_id, unit_id, name, kind, one_stop_shop, digital_signature, status, at, at_ms, " + tail,
+		func(ev event.AdminEvent) []any {
+			u := ev.(*event.Unit)
+			return []any{u.ID, u.UnitID, u.Name, u.UnitKind, b8(u.OneStopShop), b8(*u.DigitalSignature), u.Status, ms(u.AtMs), u.AtMs}
+		}},
+}
+
+// dateOf gives a Date column value for a midnight in city time: the driver
+// takes the calendar date of the time as given, in UTC, so the time is
+// moved to UTC midnight of the same date.
+func dateOf(t time.Time) time.Time {
+	y, m, d := t.In(event.Location).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// rows collects the rows of one table for one insert.
+type rows struct {
+	tab  table
+	vals [][]any
+}
+
+func (r *rows) add(ev event.AdminEvent, partition int, offset int64) {
+	m := ev.Meta()
+	v := r.tab.row(ev)
+	v = append(v, m.VersionMs, m.Source, m.ReceivedMs, int32(partition), offset)
+	r.vals = append(r.vals, v)
+}
+
+func (r *rows) send(ctx context.Context, conn driver.Conn, fullTable string) error {
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s (%s)", fullTable, r.tab.columns))
+	if err != nil {
+		return fmt.Errorf("preparing insert into %s: %w", fullTable, err)
+	}
+	defer b.Abort()
+	for _, v := range r.vals {
+		if err := b.Append(v...); err != nil {
+			return fmt.Errorf("filling insert into %s: %w", fullTable, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("sending insert into %s: %w", fullTable, err)
+	}
+	return nil
+}
+
+// deadRows are the dead letters of one batch (records that fail validation
+// in stream: a producer that bypassed the HTTP endpoint's checks).
+type deadRows struct{ vals [][]any }
+
+const insertDead = "INSERT INTO %s (dl_id, source, source_topic, reason, detail, raw, received_at, received_ms)"
+
+func (d *deadRows) add(dl *event.DeadLetter) {
+	d.vals = append(d.vals, []any{dl.ID, dl.Source, dl.SourceTopic, string(dl.Reason), dl.Detail, string(dl.Raw),
+		time.UnixMilli(dl.ReceivedMs), dl.ReceivedMs})
+}
+
+func (d *deadRows) send(ctx context.Context, conn driver.Conn, fullTable string) error {
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf(insertDead, fullTable))
+	if err != nil {
+		return fmt.Errorf("preparing insert into %s: %w", fullTable, err)
+	}
+	defer b.Abort()
+	for _, v := range d.vals {
+		if err := b.Append(v...); err != nil {
+			return fmt.Errorf("filling insert into %s: %w", fullTable, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("sending insert into %s: %w", fullTable, err)
+	}
+	return nil
+}
