@@ -51,7 +51,7 @@ func (e *env) startFeeds(log *slog.Logger, reg prometheus.Registerer) (*feeds.Se
 	e.feeds.token = "e2e-token-" + e.run + "-0123456789abcdef"
 	e.feeds.limited = "e2e-docs-" + e.run + "-0123456789abcdef"
 	fe, err := feeds.New(feeds.Config{GroupID: "e2e-feeds-" + e.run, MaxAge: 100 * time.Millisecond,
-		KPI: kpi.Config{Settle: kpiSettle, Interval: 2 * time.Second}}, e.kafka, e.ch, log, reg)
+		KPI: kpi.Config{Settle: kpiSettle, Interval: 5 * time.Second}}, e.kafka, e.ch, log, reg)
 	if err != nil {
 		return nil, nil, err
 	}

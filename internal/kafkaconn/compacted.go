@@ -50,7 +50,10 @@ func (c *Config) FollowCompacted(ctx context.Context, name string, caughtUp func
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers: c.Brokers, Topic: c.Topic(name), Partition: 0, Dialer: c.Dialer(),
-		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 100,
+		// MaxWait bounds only the idle long poll (MinBytes 1); a long one
+		// leaves the broker slack before kafka-go's deadline.
+		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 2 * time.Second, QueueCapacity: 100,
+		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: 250 * time.Millisecond,
 	})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {

@@ -159,15 +159,24 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	newReader := func() *kafka.Reader {
 		return kafka.NewReader(kafka.ReaderConfig{
-			Brokers:           s.kafka.Brokers,
-			GroupID:           s.cfg.GroupID,
-			GroupTopics:       full,
-			Dialer:            s.kafka.Dialer(),
-			QueueCapacity:     1000,
-			MinBytes:          1,
-			MaxBytes:          8 << 20,
-			MaxWait:           100 * time.Millisecond,
-			ReadBatchTimeout:  2 * time.Second,
+			Brokers:       s.kafka.Brokers,
+			GroupID:       s.cfg.GroupID,
+			GroupTopics:   full,
+			Dialer:        s.kafka.Dialer(),
+			QueueCapacity: 1000,
+			MinBytes:      1,
+			MaxBytes:      8 << 20,
+			// A fetch returns as soon as a record arrives (MinBytes 1):
+			// MaxWait only bounds the idle long poll of each partition.
+			// kafka-go asks the broker to answer MaxWait − min(1 s,
+			// MaxWait/4) and gives up at MaxWait: with 100 ms the broker has
+			// 25 ms of slack, and on a busy machine fetches time out, back
+			// off, and events wait seconds. 2 s leaves it 1 s.
+			MaxWait:          2 * time.Second,
+			ReadBatchTimeout: 2 * time.Second,
+			// After a broker hiccup every partition retries soon.
+			ReadBackoffMin:    50 * time.Millisecond,
+			ReadBackoffMax:    250 * time.Millisecond,
 			CommitInterval:    0, // synchronous commits, issued after the insert
 			StartOffset:       kafka.FirstOffset,
 			HeartbeatInterval: 3 * time.Second,
