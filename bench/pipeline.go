@@ -20,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
-	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 
@@ -127,6 +126,8 @@ func setPath(m map[string]any, path []string, v any) error {
 
 // StartPipeline writes the configuration and starts the roles, stream
 // first (it creates the database), and waits until every role is ready.
+// If a role fails, the others are stopped and the pipeline is returned
+// with the error, so that what it created can be cleaned up.
 func StartPipeline(ctx context.Context, p *Params, bin, dir, run string, log *slog.Logger) (*Pipeline, error) {
 	wall, err := freeAddr()
 	if err != nil {
@@ -161,11 +162,11 @@ func StartPipeline(ctx context.Context, p *Params, bin, dir, run string, log *sl
 		r, err := pl.start(ctx, name, cfgPath)
 		if err != nil {
 			pl.Stop()
-			return nil, err
+			return pl, err // stopped, for the caller to clean up
 		}
 		if err := r.waitReady(ctx, 120*time.Second); err != nil {
 			pl.Stop()
-			return nil, err
+			return pl, err
 		}
 	}
 	return pl, nil
@@ -320,11 +321,51 @@ func (pl *Pipeline) Cleanup(ctx context.Context, mqttURL string) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if conn, err := pl.CH.Open(ctx); err == nil {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pl.CH.Database)
+		// The roles may create databases of their own beside it (the
+		// audit log's <database>_security): every one the run's name begins.
+		dbs := []string{pl.CH.Database}
+		if rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, '"+pl.CH.Database+"_')"); err == nil {
+			for rows.Next() {
+				var name string
+				if rows.Scan(&name) == nil {
+					dbs = append(dbs, name)
+				}
+			}
+			rows.Close()
+		}
+		for _, db := range dbs {
+			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		}
 		conn.Close()
 	}
-	DeleteTopics(ctx, pl.Kafka, event.TopicReadings, event.TopicDeadLetter)
+	DeleteTopicsWithPrefix(ctx, pl.Kafka)
 	clearSession(mqttURL, pl.ClientID)
+}
+
+// DeleteTopicsWithPrefix removes every topic of a run (the roles create
+// more than the readings and dead-letter topics).
+func DeleteTopicsWithPrefix(ctx context.Context, kc kafkaconn.Config) {
+	conn, err := kc.Dialer().DialContext(ctx, "tcp", kc.Brokers[0])
+	if err != nil {
+		return
+	}
+	parts, err := conn.ReadPartitions()
+	conn.Close()
+	if err != nil || kc.TopicPrefix == "" {
+		return
+	}
+	seen := map[string]bool{}
+	req := &kafka.DeleteTopicsRequest{}
+	for _, p := range parts {
+		if strings.HasPrefix(p.Topic, kc.TopicPrefix) && !seen[p.Topic] {
+			seen[p.Topic] = true
+			req.Topics = append(req.Topics, p.Topic)
+		}
+	}
+	if len(req.Topics) > 0 {
+		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
+		_, _ = client.DeleteTopics(ctx, req)
+	}
 }
 
 // DeleteTopics removes topics of a run.

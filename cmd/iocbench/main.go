@@ -255,6 +255,9 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.L
 	log.Info("starting the pipeline", "run", run, "mode", p.Mode, "logs", dir)
 	pipe, err := bench.StartPipeline(ctx, p, bin, dir, run, log)
 	if err != nil {
+		if pipe != nil && !p.Keep {
+			pipe.Cleanup(context.WithoutCancel(ctx), p.MQTTURL)
+		}
 		return res, err
 	}
 	stopped := false
@@ -264,10 +267,14 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.L
 			pipe.Stop()
 		}
 	}
+	measured := false
 	defer func() {
 		stopPipe()
 		if !p.Keep {
 			pipe.Cleanup(context.WithoutCancel(ctx), p.MQTTURL)
+			if measured {
+				os.RemoveAll(dir) // the roles' logs are kept only when the run failed
+			}
 		}
 	}()
 	chc := chconn.Config{Addr: p.ClickHouseAddr, Database: pipe.CH.Database}
@@ -398,6 +405,7 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.L
 			}
 		}
 	}
+	measured = ctx.Err() == nil && lost == 0 && verr == nil
 	switch {
 	case ctx.Err() != nil:
 		return res, ctx.Err()
