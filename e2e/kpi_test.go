@@ -710,7 +710,7 @@ func TestAdminEventsHTTPEndpoint(t *testing.T) {
 		if resp.IDs[0] != resp.IDs[1] {
 			t.Errorf("the same event twice got ids %s and %s", resp.IDs[0], resp.IDs[1])
 		}
-		eventually(t, 20*time.Second, "dead letters with reasons and raw bytes", func() (bool, string) {
+		eventually(t, 60*time.Second, "dead letters with reasons and raw bytes", func() (bool, string) {
 			n := count(t, "SELECT count() FROM {db}.dead_letters WHERE source = 'http' AND source_topic LIKE ? AND reason IN ('missing_field', 'bad_time', 'not_json') AND position(raw, ?) > 0",
 				"POST /v1/events/document system=e2e-all #%", run)
 			return n == 3, fmt.Sprintf("%d dead letters", n)
@@ -737,7 +737,7 @@ func TestAdminEventsHTTPEndpoint(t *testing.T) {
 		if code, _ := postEvents(t, "document", pipe.feeds.token, "text/csv", []byte("a,b")); code != http.StatusUnsupportedMediaType {
 			t.Errorf("CSV: %d, want 415", code)
 		}
-		eventually(t, 20*time.Second, "the rejected requests are dead letters", func() (bool, string) {
+		eventually(t, 60*time.Second, "the rejected requests are dead letters", func() (bool, string) {
 			n := count(t, "SELECT uniqExact(reason) FROM {db}.dead_letters WHERE source = 'http' AND reason IN ('personal_data', 'oversize', 'not_json') AND received_ms > ?",
 				time.Now().Add(-time.Minute).UnixMilli())
 			return n == 3, fmt.Sprintf("%d reasons", n)

@@ -70,7 +70,7 @@ func RunScenario(ctx context.Context, opts ScenarioOptions, kc kafkaconn.Config,
 		}
 		w := &kafka.Writer{
 			Addr: kafka.TCP(kc.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-			BatchTimeout: 5 * time.Millisecond, BatchSize: 2000, BatchBytes: 16 << 20, MaxAttempts: 5, Transport: kc.Transport(),
+			BatchTimeout: 5 * time.Millisecond, BatchSize: 500, BatchBytes: 900 << 10, MaxAttempts: 5, Transport: kc.Transport(),
 		}
 		defer w.Close()
 		send = kafkaSender(w, kc)

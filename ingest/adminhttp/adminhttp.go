@@ -225,8 +225,8 @@ func (s *Service) Run(ctx context.Context) error {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 2 * time.Millisecond,
-		BatchSize:    s.cfg.MaxEvents,
-		BatchBytes:   s.cfg.MaxBodyBytes * 2,
+		BatchSize:    500,
+		BatchBytes:   900 << 10, // under the broker's message.max.bytes (1 MiB); a request is split
 		MaxAttempts:  3,
 		Transport:    s.kafka.Transport(),
 	}
