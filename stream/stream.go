@@ -93,19 +93,20 @@ func (s *Service) Run(ctx context.Context) error {
 		GroupID: s.cfg.GroupID,
 		GroupTopics: []string{s.kafka.Topic(event.TopicReadings), s.kafka.Topic(event.TopicDeadLetter),
 			s.kafka.Topic(event.TopicDeviceStatus), s.kafka.Topic(event.TopicAlerts)},
-		Dialer:            s.kafka.Dialer(),
-		QueueCapacity:     1000,
-		MinBytes:          1,
-		MaxBytes:          8 << 20,
-		MaxWait:           200 * time.Millisecond,
-		ReadBatchTimeout:  2 * time.Second,
-		CommitInterval:    0, // synchronous commits, issued by us after the insert
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: min(3*time.Second, s.cfg.SessionTimeout/3),
-		SessionTimeout:    s.cfg.SessionTimeout,
-		RebalanceTimeout:  s.cfg.RebalanceTimeout,
-		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		Dialer:                s.kafka.Dialer(),
+		QueueCapacity:         1000,
+		MinBytes:              1,
+		MaxBytes:              8 << 20,
+		MaxWait:               200 * time.Millisecond,
+		ReadBatchTimeout:      2 * time.Second,
+		CommitInterval:        0, // synchronous commits, issued by us after the insert
+		StartOffset:           kafka.FirstOffset,
+		WatchPartitionChanges: true, // a topic served late, or grown, triggers a rebalance
+		HeartbeatInterval:     min(3*time.Second, s.cfg.SessionTimeout/3),
+		SessionTimeout:        s.cfg.SessionTimeout,
+		RebalanceTimeout:      s.cfg.RebalanceTimeout,
+		JoinGroupBackoff:      time.Second,
+		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
 	})
 	defer reader.Close()
 

@@ -175,15 +175,16 @@ func (s *Service) Run(ctx context.Context) error {
 			MaxWait:          2 * time.Second,
 			ReadBatchTimeout: 2 * time.Second,
 			// After a broker hiccup every partition retries soon.
-			ReadBackoffMin:    50 * time.Millisecond,
-			ReadBackoffMax:    250 * time.Millisecond,
-			CommitInterval:    0, // synchronous commits, issued after the insert
-			StartOffset:       kafka.FirstOffset,
-			HeartbeatInterval: 3 * time.Second,
-			SessionTimeout:    10 * time.Second,
-			RebalanceTimeout:  10 * time.Second,
-			JoinGroupBackoff:  time.Second,
-			ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+			ReadBackoffMin:        50 * time.Millisecond,
+			ReadBackoffMax:        250 * time.Millisecond,
+			CommitInterval:        0, // synchronous commits, issued after the insert
+			StartOffset:           kafka.FirstOffset,
+			WatchPartitionChanges: true, // a topic served late, or grown, triggers a rebalance
+			HeartbeatInterval:     3 * time.Second,
+			SessionTimeout:        10 * time.Second,
+			RebalanceTimeout:      10 * time.Second,
+			JoinGroupBackoff:      time.Second,
+			ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
 		})
 	}
 	// The writer commits through the current reader; the fetch loop
