@@ -12,6 +12,8 @@ type metrics struct {
 	commitErrors  prometheus.Counter
 	batchRows     prometheus.Histogram
 	lag           prometheus.Gauge
+	topicLag      *prometheus.GaugeVec
+	lagErrors     prometheus.Counter
 	clickhouseUp  prometheus.Gauge
 }
 
@@ -34,12 +36,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_batch_rows",
 			Help: "Rows per ClickHouse insert.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_stream_consumer_lag",
-			Help: "Records behind the end of the assigned partitions."}),
+			Help: "Records of the stream group's topics not committed yet (end offsets minus the group's commits, from the brokers every 5 s; grows while consumption is paused)."}),
+		topicLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ioc_stream_consumer_lag_records",
+			Help: "ioc_stream_consumer_lag by topic (the topic name without kafka.topic_prefix)."}, []string{"topic"}),
+		lagErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_stream_consumer_lag_errors_total",
+			Help: "Failed consumer-lag measurements (the lag gauges keep their last values)."}),
 		clickhouseUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_stream_clickhouse_up",
 			Help: "1 when the last insert succeeded."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.clickhouseUp)
+		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.topicLag, m.lagErrors, m.clickhouseUp)
 	}
 	return m
 }

@@ -1,0 +1,147 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+)
+
+func TestPartitionLag(t *testing.T) {
+	for _, c := range []struct {
+		first, end, committed, want int64
+	}{
+		{0, 0, -1, 0},       // empty partition, nothing committed
+		{0, 10, -1, 10},     // nothing committed: from the log start
+		{4, 10, -1, 6},      // nothing committed, log start moved by retention
+		{0, 10, 7, 3},       // committed part of it
+		{0, 10, 10, 0},      // caught up
+		{8, 10, 3, 2},       // commit older than the log start
+		{0, 10, 12, 0},      // commit ahead of a (truncated) end: never negative
+		{-1, -1, -1, 0},     // offsets unknown
+		{100, 250, 180, 70}, // ordinary
+	} {
+		if got := partitionLag(c.first, c.end, c.committed); got != c.want {
+			t.Errorf("partitionLag(first %d, end %d, committed %d) = %d, want %d", c.first, c.end, c.committed, got, c.want)
+		}
+	}
+}
+
+// TestConsumerLagWhilePaused runs the stream's lag watcher against the
+// local Kafka: a group member fetches everything but commits nothing (as
+// the stream does while ClickHouse is stalled), so the reader itself sees
+// no lag, yet the gauge shows every record and grows as more arrive; once
+// the member commits, the gauge drops to what is left.
+func TestConsumerLagWhilePaused(t *testing.T) {
+	brokers := os.Getenv("IOC_KAFKA_BROKERS")
+	if brokers == "" {
+		t.Skip("IOC_KAFKA_BROKERS is not set: this test needs the local Kafka (eval \"$(deploy/local/services.sh env)\")")
+	}
+	old := lagInterval
+	lagInterval = 300 * time.Millisecond
+	t.Cleanup(func() { lagInterval = old })
+
+	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), Partitions: 3,
+		TopicPrefix: fmt.Sprintf("lagtest%d.", time.Now().UnixNano())}
+	kc.Defaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	names := []string{event.TopicReadings, event.TopicDeadLetter, event.TopicDeviceStatus, event.TopicAlerts}
+	if err := kc.EnsureTopics(ctx, names...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second, Transport: kc.Transport()}
+		var full []string
+		for _, n := range names {
+			full = append(full, kc.Topic(n))
+		}
+		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
+	})
+	topic := kc.Topic(event.TopicReadings)
+	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, Transport: kc.Transport()}
+	defer w.Close()
+	produce := func(n int) {
+		t.Helper()
+		msgs := make([]kafka.Message, n)
+		for i := range msgs {
+			msgs[i] = kafka.Message{Value: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := &Service{cfg: Config{GroupID: kc.TopicPrefix + "group"}, kafka: kc, log: slog.New(slog.DiscardHandler),
+		m: newMetrics(prometheus.NewRegistry())}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.watchLag(wctx) }()
+	defer func() { stop(); <-done }()
+	waitLag := func(what string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := gaugeValue(t, s.m.lag)
+			if got == want && gaugeValue(t, s.m.topicLag.WithLabelValues(event.TopicReadings)) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: ioc_stream_consumer_lag = %v, want %v", what, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	produce(40)
+	waitLag("40 records, no member yet", 40)
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, GroupID: s.cfg.GroupID, GroupTopics: []string{topic},
+		Dialer: kc.Dialer(), StartOffset: kafka.FirstOffset, CommitInterval: 0, MaxWait: 200 * time.Millisecond,
+		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second, JoinGroupBackoff: 200 * time.Millisecond})
+	defer r.Close()
+	var fetched []kafka.Message
+	for len(fetched) < 40 {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("fetching: %v", err)
+		}
+		fetched = append(fetched, m)
+	}
+	// Consumption is paused: everything fetched, nothing committed.
+	waitLag("40 fetched, none committed", 40)
+	produce(25)
+	waitLag("25 more while nothing commits", 65)
+
+	if err := r.CommitMessages(ctx, fetched...); err != nil {
+		t.Fatal(err)
+	}
+	waitLag("the 40 committed", 25)
+}
+
+func gaugeValue(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	}
+	t.Fatalf("%s is neither a gauge nor a counter", c.Desc())
+	return 0
+}
