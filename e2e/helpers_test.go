@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // publish sends one message at QoS 1 and waits for the broker's PUBACK.
@@ -33,21 +34,9 @@ func publish(t *testing.T, topic string, payload []byte) {
 	}
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true after %s (last: %s)", what, timeout, last)
-}
+// eventually polls cond until it holds or the timeout passes (the shared
+// helper, under the name this package's tests call it by).
+var eventually = testpoll.Eventually
 
 // count runs a counting query on ClickHouse.
 func count(t *testing.T, query string, args ...any) uint64 {

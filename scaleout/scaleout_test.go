@@ -34,6 +34,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 var (
@@ -176,22 +177,6 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not true after %s (last: %s)", what, timeout, last)
-}
-
 func (p *proc) get(path string) (int, string) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get(p.ops + path)
@@ -206,7 +191,7 @@ func (p *proc) get(path string) (int, string) {
 func waitReady(t *testing.T, ps ...*proc) {
 	t.Helper()
 	for _, p := range ps {
-		eventually(t, 60*time.Second, p.name+" /readyz", func() (bool, string) {
+		testpoll.Eventually(t, 60*time.Second, p.name+" /readyz", func() (bool, string) {
 			select {
 			case err := <-p.done:
 				p.done <- err
@@ -258,7 +243,7 @@ func assignment(ctx context.Context) (map[string][]int, string, error) {
 func waitAssigned(t *testing.T, members ...string) map[string][]int {
 	t.Helper()
 	var got map[string][]int
-	eventually(t, 60*time.Second, fmt.Sprintf("partitions shared by %v", members), func() (bool, string) {
+	testpoll.Eventually(t, 60*time.Second, fmt.Sprintf("partitions shared by %v", members), func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		a, state, err := assignment(ctx)
@@ -362,7 +347,7 @@ func TestStreamInstancesShareAndTakeOver(t *testing.T) {
 	prod := newProducer("scale-" + run)
 	defer prod.w.Close()
 	prod.send(t, 3000)
-	eventually(t, 30*time.Second, "first 3000 readings in the view", func() (bool, string) {
+	testpoll.Eventually(t, 30*time.Second, "first 3000 readings in the view", func() (bool, string) {
 		n := query(t, "SELECT count() FROM {db}.sensor_readings")
 		return n == 3000, fmt.Sprintf("%d rows", n)
 	})
@@ -409,7 +394,7 @@ func TestStreamInstancesShareAndTakeOver(t *testing.T) {
 	after := waitAssigned(t, names[0], names[2])
 	t.Logf("after SIGKILL of %s (it held %v): %v, rebalanced in %s", victim.name, before[victim.name], after, time.Since(killedAt).Round(100*time.Millisecond))
 
-	eventually(t, 60*time.Second, fmt.Sprintf("all %d readings in the view", total), func() (bool, string) {
+	testpoll.Eventually(t, 60*time.Second, fmt.Sprintf("all %d readings in the view", total), func() (bool, string) {
 		n := query(t, "SELECT count() FROM {db}.sensor_readings")
 		return n == uint64(total), fmt.Sprintf("%d of %d rows", n, total)
 	})
@@ -498,7 +483,7 @@ func dial(t *testing.T, web string) *wallClient {
 			w.mu.Unlock()
 		}
 	}()
-	eventually(t, 10*time.Second, "snapshot from "+web, func() (bool, string) {
+	testpoll.Eventually(t, 10*time.Second, "snapshot from "+web, func() (bool, string) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.snap, fmt.Sprint(w.err)
@@ -540,7 +525,7 @@ func TestTwoDashboardsServeTheSameLiveData(t *testing.T) {
 		want[fmt.Sprintf("%s-%02d/level", prefix, k%60)] = float64(k)
 	}
 	for i, c := range clients {
-		eventually(t, 20*time.Second, fmt.Sprintf("client %d of %s has the latest value of all 60 devices", i%2, walls[i/2].name), func() (bool, string) {
+		testpoll.Eventually(t, 20*time.Second, fmt.Sprintf("client %d of %s has the latest value of all 60 devices", i%2, walls[i/2].name), func() (bool, string) {
 			got := c.values(prefix)
 			diff := 0
 			for k, v := range want {
