@@ -114,7 +114,9 @@ func fillWall(t *testing.T, s *Service, now time.Time) {
 	// An unregistered device with hostile text: shown as text, never markup.
 	s.wall.reading(&event.Reading{Partner: "vnpt", DeviceID: "ghost-01", Metric: "note", Kind: event.KindString, String: hostileText,
 		ObservedMs: now.UnixMilli(), ReceivedMs: now.UnixMilli()})
-	s.wall.setPipeline(func(p *pipelineLive) { p.CHUp, p.CHMs, p.StoredMs = true, 4, now.Add(-1500*time.Millisecond).UnixMilli() })
+	s.wall.setPipeline(func(p *pipelineLive) {
+		p.CHUp, p.CHMs, p.StoredMs = true, 4, now.Add(-1500*time.Millisecond).UnixMilli()
+	})
 	// Trend minutes of the last quarter hour.
 	for m := 15; m >= 0; m-- {
 		b := now.Truncate(time.Minute).Add(-time.Duration(m) * time.Minute).UnixMilli()

@@ -70,7 +70,7 @@ func (c *Config) Defaults() {
 		c.Listen = ":8080"
 	}
 	if c.FlushInterval == 0 {
-		c.FlushInterval = 100 * time.Millisecond
+		c.FlushInterval = 25 * time.Millisecond
 	}
 	if c.ClientQueue == 0 {
 		c.ClientQueue = 64

@@ -33,8 +33,8 @@ type env struct {
 	ch      chconn.Config
 	conn    driver.Conn
 	wallURL string
-	run     string // unique suffix of this run
-	mount   string // MQTT topic prefix of this run, so other pipelines on the broker never see its messages
+	run     string   // unique suffix of this run
+	mount   string   // MQTT topic prefix of this run, so other pipelines on the broker never see its messages
 	feeds   feedsEnv // the administrative feeds and the KPI engine (kpi_test.go)
 	// registry is deploy/devices.csv plus the devices of the monitor's
 	// tests, which report every second (monitor_test.go).

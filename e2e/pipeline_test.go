@@ -136,7 +136,9 @@ func TestDuplicateReadingCountedOnce(t *testing.T) {
 	if err := pipe.conn.Exec(context.Background(), "SYSTEM STOP MERGES "+pipe.ch.Database+".sensor_readings_raw"); err != nil {
 		t.Fatalf("stopping merges: %v", err)
 	}
-	t.Cleanup(func() { _ = pipe.conn.Exec(context.Background(), "SYSTEM START MERGES "+pipe.ch.Database+".sensor_readings_raw") })
+	t.Cleanup(func() {
+		_ = pipe.conn.Exec(context.Background(), "SYSTEM START MERGES "+pipe.ch.Database+".sensor_readings_raw")
+	})
 	at := float64(time.Now().Add(-30*time.Second).UnixMilli()) / 1000
 	body := []byte(fmt.Sprintf(`[{"bt":%.3f,"n":"level","u":"m","v":1.75}]`, at))
 	publish(t, pipe.mount+"sensors/viettel/"+device, body)

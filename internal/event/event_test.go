@@ -40,7 +40,10 @@ func TestValidate(t *testing.T) {
 		{"ok", func(*Reading) {}, ""},
 		{"NaN", func(r *Reading) { r.Value = math.NaN() }, ReasonBadValue},
 		{"no kind", func(r *Reading) { r.Kind = 0 }, ReasonMissingValue},
-		{"future", func(r *Reading) { r.ObservedMs = now + time.Hour.Milliseconds(); r.ID = ReadingID("vnpt", "d", "m", r.ObservedMs) }, ReasonBadTime},
+		{"future", func(r *Reading) {
+			r.ObservedMs = now + time.Hour.Milliseconds()
+			r.ID = ReadingID("vnpt", "d", "m", r.ObservedMs)
+		}, ReasonBadTime},
 		{"past 2100 wraps DateTime", func(r *Reading) { r.ObservedMs, r.ReceivedMs = 4102444800000, 4102444800000 }, ReasonBadTime},
 		{"tampered id", func(r *Reading) { r.Value = 2; r.ID = "x" }, ReasonBadID},
 		{"bad utf8", func(r *Reading) { r.String = "\xff" }, ReasonInvalidUTF8},

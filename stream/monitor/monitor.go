@@ -99,7 +99,7 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 			case in <- input{reading: &r}:
 			case <-gctx.Done():
 			}
-		})
+		}, kafkaconn.Batched(64<<10, 300*time.Millisecond))
 	})
 	g.Go(func() error {
 		// Commands already applied (their alert is acknowledged or gone) are

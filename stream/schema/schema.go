@@ -58,8 +58,8 @@ type params struct {
 	// SecDB is the database of the security tables (accounts, kiosk
 	// tokens, audit log), kept apart from DB so that read-only analysts,
 	// who are allowed DB only, never reach them.
-	SecDB string
-	server  Version
+	SecDB  string
+	server Version
 }
 
 // ReadTable is the table to read in views: the local table on one node,
