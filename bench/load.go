@@ -30,6 +30,7 @@ type Load struct {
 	AckedReadings atomic.Int64 // readings in acknowledged messages
 	Failed        atomic.Int64 // publishes that ended in an error
 	outstanding   atomic.Int64
+	poison        atomic.Pointer[poisonPlan] // SetPoison (poison.go)
 }
 
 type pubConn struct {
@@ -41,6 +42,8 @@ type pending struct {
 	tok      mqtt.Token
 	readings int64
 	window   chan struct{} // closed-loop bound, nil in open loop
+	poison   *poisonPlan   // set on a poison message, of class
+	class    int
 }
 
 // NewLoad connects n publishers.
@@ -81,6 +84,9 @@ func (l *Load) collect(pc *pubConn) {
 		} else {
 			l.AckedMsgs.Add(1)
 			l.AckedReadings.Add(p.readings)
+			if p.poison != nil {
+				p.poison.acked[p.class].Add(1)
+			}
 		}
 		if p.window != nil {
 			<-p.window
@@ -194,6 +200,13 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 		partners = append(partners, []string{"viettel", "vnpt"}[d%2])
 	}
 	probeDev := fmt.Sprintf("p%03d", idx)
+	plan := l.poison.Load()
+	var poisonTopic string
+	var poisonEvery int64
+	var poisonClasses int
+	if plan != nil {
+		poisonTopic, poisonEvery, poisonClasses = l.prefix+"sensors/viettel/"+poisonDevice(idx), plan.every, len(plan.classes)
+	}
 	probeEvery := int64(0)
 	if s.Probe > 0 {
 		probeEvery = max(1, int64(1/s.Probe+0.5))
@@ -233,6 +246,19 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 				return k, firstMs, lastMs
 			}
 			now = time.Now()
+		}
+		if class, ok := poisonSlot(k, poisonEvery, idx, nconn, poisonClasses); ok {
+			// Bad input in place of this message: no reading expected.
+			tok := pc.c.Publish(poisonTopic, 1, false, plan.classes[class].Payload)
+			plan.sent[class].Add(1)
+			l.Sent.Add(1)
+			l.outstanding.Add(1)
+			select {
+			case pc.pending <- pending{tok: tok, window: window, poison: plan, class: class}:
+			case <-ctx.Done():
+				return k + 1, firstMs, lastMs
+			}
+			continue
 		}
 		slot, dev, partner := int(k)%len(devs), "", ""
 		probe := probeEvery > 0 && k%probeEvery == 0

@@ -105,6 +105,11 @@ func run() int {
 	fs.IntVar(&p.HopRows, "hop-rows", 0, "rows of the ClickHouse bulk insert (default 2,000,000)")
 	fs.StringVar(&p.ProfileDir, "profile-dir", "", "save a CPU profile of each role taken during the confirmation window")
 	fs.BoolVar(&p.Keep, "keep", false, "keep the run's database, topics and MQTT session")
+	var pr poisonRun
+	fs.Float64Var(&pr.fraction, "poison", 0, "share of MQTT messages sent as bad input (e.g. 0.001) in the poison phase: "+
+		"the same fixed rate is offered clean and then with poison, and both throughputs are compared (0: no poison phase)")
+	fs.Float64Var(&pr.rate, "poison-rate", 0, "offered rate of the poison phase, readings/s (default half the maximum found, else 5,000)")
+	fs.DurationVar(&pr.window, "poison-window", 0, "each window of the poison phase (default -latency-window)")
 	lagBound := fs.Float64("lag-bound", 5, "most data in flight, in seconds of the offered rate, for a window to count as sustained")
 	out := fs.String("out", "", "JSON result file (default bench/results/latest.json; smoke: a temp file)")
 	render := fs.String("render", "", "print the table of a stored JSON result (and update -doc) instead of measuring")
@@ -138,6 +143,13 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "iocbench:", err)
 		return 2
 	}
+	if pr.fraction < 0 || pr.fraction > 0.5 || pr.rate < 0 {
+		fmt.Fprintln(os.Stderr, "iocbench: -poison must be a share between 0 and 0.5 (e.g. 0.001 for 0.1 %) and -poison-rate positive")
+		return 2
+	}
+	if pr.window <= 0 {
+		pr.window = p.LatencyWindow
+	}
 	if *out == "" {
 		*out = "bench/results/latest.json"
 		if p.Smoke {
@@ -163,17 +175,30 @@ func run() int {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 
-	res, err := measure(ctx, &p, *lagBound, log)
+	res, err := measure(ctx, &p, *lagBound, &pr, log)
 	if res != nil {
 		res.Finished = time.Now()
 		res.Machine.LoadTo = bench.LoadAvg()
 		res.Setup.Command = strings.Join(os.Args, " ")
 		res.Evaluate()
 		res.WriteText(os.Stdout)
+		if pr.res != nil {
+			pr.res.WriteText(os.Stdout)
+		}
 		if werr := res.WriteJSON(*out); werr != nil {
 			log.Error("writing the JSON result", "err", werr)
 		} else {
 			fmt.Println("\nJSON:", *out)
+		}
+		if pr.res != nil {
+			pout := strings.TrimSuffix(*out, ".json") + "-poison.json"
+			if b, jerr := json.MarshalIndent(pr.res, "", "  "); jerr != nil {
+				log.Error("encoding the poison result", "err", jerr)
+			} else if werr := os.WriteFile(pout, append(b, '\n'), 0o644); werr != nil {
+				log.Error("writing the poison result", "err", werr)
+			} else {
+				fmt.Println("JSON (poison):", pout)
+			}
 		}
 		if *doc != "" {
 			if derr := res.UpdateDoc(*doc); derr != nil {
@@ -229,7 +254,7 @@ func raiseFileLimit(log *slog.Logger) {
 // measure runs the phases. It returns the result so far even when a phase
 // fails, and an error for what makes the run unusable (a role died, data
 // was lost).
-func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.Logger) (*bench.Result, error) {
+func measure(ctx context.Context, p *bench.Params, lagBound float64, pr *poisonRun, log *slog.Logger) (*bench.Result, error) {
 	run := fmt.Sprintf("%d%03d", time.Now().Unix()%1000000, rand.IntN(1000))
 	res := &bench.Result{Started: time.Now(), Run: run, Smoke: p.Smoke, Machine: bench.DescribeMachine(),
 		Setup: bench.Setup{Mode: p.Mode, Connections: p.Connections, Devices: p.Devices, Records: p.Records,
@@ -354,7 +379,25 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.L
 			res.Latency = append(res.Latency, r.RunStep(ctx, "latency", rate, p.LatencyWindow))
 		}
 	}
+	if pr.fraction > 0 && ctx.Err() == nil {
+		rate := pr.rate
+		switch {
+		case rate > 0:
+		case res.Max != nil:
+			rate = roundTo(res.Max.Offered / 2)
+		default:
+			rate = 5000
+		}
+		pres := r.Poison(ctx, rate, pr.window, pr.fraction)
+		pr.res = &pres
+		if !pres.Pass {
+			res.Errors = append(res.Errors, "poison: "+pres.Why)
+		}
+	}
 	var all []*bench.Step
+	if pr.res != nil {
+		all = append(all, &pr.res.Clean, &pr.res.Poisoned)
+	}
 	for i := range res.Ramp {
 		all = append(all, &res.Ramp[i])
 	}
@@ -417,6 +460,13 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, log *slog.L
 		return res, fmt.Errorf("%d errors (see the report)", len(res.Errors))
 	}
 	return res, nil
+}
+
+// poisonRun is the poison phase: its flags and its result.
+type poisonRun struct {
+	fraction, rate float64
+	window         time.Duration
+	res            *bench.PoisonResult
 }
 
 func skip(p *bench.Params, phase string) bool {
