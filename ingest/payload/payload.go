@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -118,6 +119,68 @@ type senmlRecord struct {
 	Time      *float64 `json:"t"`
 }
 
+// senmlFields is one record as resolveSenML reads it, from either parser:
+// has tells which fields the record holds.
+type senmlFields struct {
+	has                  uint16
+	bn, bu, n, u, vs, vd string
+	bt, bv, v, s, t      float64
+	bver                 int
+	vb                   bool
+}
+
+const (
+	hasBN uint16 = 1 << iota
+	hasBT
+	hasBU
+	hasBV
+	hasBVer
+	hasN
+	hasU
+	hasV
+	hasVS
+	hasVB
+	hasVD
+	hasS
+	hasT
+)
+
+func (r *senmlRecord) fields() senmlFields {
+	var f senmlFields
+	str := func(p *string, bit uint16, dst *string) {
+		if p != nil {
+			f.has |= bit
+			*dst = *p
+		}
+	}
+	num := func(p *float64, bit uint16, dst *float64) {
+		if p != nil {
+			f.has |= bit
+			*dst = *p
+		}
+	}
+	str(r.BaseName, hasBN, &f.bn)
+	num(r.BaseTime, hasBT, &f.bt)
+	str(r.BaseUnit, hasBU, &f.bu)
+	num(r.BaseValue, hasBV, &f.bv)
+	if r.BaseVer != nil {
+		f.has |= hasBVer
+		f.bver = *r.BaseVer
+	}
+	str(r.Name, hasN, &f.n)
+	str(r.Unit, hasU, &f.u)
+	num(r.Value, hasV, &f.v)
+	str(r.String, hasVS, &f.vs)
+	if r.Bool != nil {
+		f.has |= hasVB
+		f.vb = *r.Bool
+	}
+	str(r.Data, hasVD, &f.vd)
+	num(r.Sum, hasS, &f.s)
+	num(r.Time, hasT, &f.t)
+	return f
+}
+
 // senmlKeys are the fields of a SenML record this decoder reads; the same
 // key in another case is refused (checkKeys).
 var senmlKeys = []string{"bn", "bt", "bu", "bv", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut", "bs"}
@@ -141,44 +204,83 @@ func deviceURN(bn, device string) (string, error) {
 // relativeLimit is 2^28 seconds: smaller resolved times are relative to now.
 const relativeLimit = 1 << 28
 
+// decodeSenML decodes a SenML pack: the canonical form in one pass
+// (parseSenMLFast), anything else through encoding/json and checkKeys
+// (parseSenMLReference), which keeps the say on every error.
 func decodeSenML(dst []event.Reading, partner, device string, payload []byte, now time.Time) ([]event.Reading, error) {
+	var buf [8]senmlFields // a typical pack parses without a heap slice
+	recs, ok := parseSenMLFast(buf[:0], payload)
+	if !ok {
+		var err error
+		if recs, err = parseSenMLReference(payload); err != nil {
+			return dst, err
+		}
+	}
+	return resolveSenML(dst, partner, device, recs, now)
+}
+
+// decodeSenMLReference is decodeSenML without the fast path: what the
+// differential fuzz target holds the fast path to.
+func decodeSenMLReference(dst []event.Reading, partner, device string, payload []byte, now time.Time) ([]event.Reading, error) {
+	recs, err := parseSenMLReference(payload)
+	if err != nil {
+		return dst, err
+	}
+	return resolveSenML(dst, partner, device, recs, now)
+}
+
+// parseSenMLReference parses a pack with encoding/json, then refuses
+// duplicate and wrongly cased keys (checkKeys), which encoding/json lets
+// through.
+func parseSenMLReference(payload []byte) ([]senmlFields, error) {
 	var recs []senmlRecord
 	if err := json.Unmarshal(payload, &recs); err != nil {
-		return dst, jsonError(payload, err, event.ReasonBadSenML)
+		return nil, jsonError(payload, err, event.ReasonBadSenML)
 	}
 	if err := checkKeys(payload, senmlKeys, 2); err != nil {
-		return dst, event.Invalid(event.ReasonBadSenML, "%v", err)
+		return nil, event.Invalid(event.ReasonBadSenML, "%v", err)
 	}
+	out := make([]senmlFields, len(recs))
+	for i := range recs {
+		out[i] = recs[i].fields()
+	}
+	return out, nil
+}
+
+// resolveSenML applies the base fields and turns records into readings.
+func resolveSenML(dst []event.Reading, partner, device string, recs []senmlFields, now time.Time) ([]event.Reading, error) {
+	dst = slices.Grow(dst, min(len(recs), MaxRecords+1))
 	nowMs := now.UnixMilli()
 	var bn, bu string
 	var bt, bv float64
-	for i, rec := range recs {
-		if rec.BaseName != nil {
-			bn = *rec.BaseName
+	for i := range recs {
+		rec := &recs[i]
+		if rec.has&hasBN != 0 {
+			bn = rec.bn
 		}
-		if rec.BaseTime != nil {
-			bt = *rec.BaseTime
+		if rec.has&hasBT != 0 {
+			bt = rec.bt
 		}
-		if rec.BaseUnit != nil {
-			bu = *rec.BaseUnit
+		if rec.has&hasBU != 0 {
+			bu = rec.bu
 		}
-		if rec.BaseValue != nil {
-			bv = *rec.BaseValue
+		if rec.has&hasBV != 0 {
+			bv = rec.bv
 		}
-		if rec.BaseVer != nil && *rec.BaseVer > 10 {
-			return dst, event.Invalid(event.ReasonBadSenML, "record %d: unsupported SenML version %d", i, *rec.BaseVer)
+		if rec.has&hasBVer != 0 && rec.bver > 10 {
+			return dst, event.Invalid(event.ReasonBadSenML, "record %d: unsupported SenML version %d", i, rec.bver)
 		}
-		if rec.BaseName != nil {
+		if rec.has&hasBN != 0 {
 			var err error
 			if bn, err = deviceURN(bn, device); err != nil {
 				return dst, err
 			}
 		}
 		name := bn
-		if rec.Name != nil {
-			name += *rec.Name
+		if rec.has&hasN != 0 {
+			name += rec.n
 		}
-		if rec.Name == nil && rec.Value == nil && rec.String == nil && rec.Bool == nil && rec.Data == nil && rec.Sum == nil {
+		if rec.has&(hasN|hasV|hasVS|hasVB|hasVD|hasS) == 0 {
 			// A record with only base fields sets context for the next ones.
 			continue
 		}
@@ -186,28 +288,28 @@ func decodeSenML(dst []event.Reading, partner, device string, payload []byte, no
 			return dst, event.Invalid(event.ReasonMissingName, "record %d: %v", i, err)
 		}
 		r := event.Reading{Partner: partner, DeviceID: device, Metric: name, ReceivedMs: nowMs}
-		if rec.Unit != nil {
-			r.Unit = *rec.Unit
+		if rec.has&hasU != 0 {
+			r.Unit = rec.u
 		} else {
 			r.Unit = bu
 		}
 		switch {
-		case rec.Value != nil:
-			r.Kind, r.Value = event.KindNumber, bv+*rec.Value
-		case rec.String != nil:
-			r.Kind, r.String = event.KindString, *rec.String
-		case rec.Bool != nil:
-			r.Kind, r.Bool = event.KindBool, *rec.Bool
-		case rec.Sum != nil:
-			r.Kind, r.Value = event.KindNumber, *rec.Sum
-		case rec.Data != nil:
+		case rec.has&hasV != 0:
+			r.Kind, r.Value = event.KindNumber, bv+rec.v
+		case rec.has&hasVS != 0:
+			r.Kind, r.String = event.KindString, rec.vs
+		case rec.has&hasVB != 0:
+			r.Kind, r.Bool = event.KindBool, rec.vb
+		case rec.has&hasS != 0:
+			r.Kind, r.Value = event.KindNumber, rec.s
+		case rec.has&hasVD != 0:
 			return dst, event.Invalid(event.ReasonBadValue, "record %d: data values (vd) are not supported", i)
 		default:
 			return dst, event.Invalid(event.ReasonMissingValue, "record %d (%s) has no v, vs, vb or s", i, name)
 		}
 		t := bt
-		if rec.Time != nil {
-			t += *rec.Time
+		if rec.has&hasT != 0 {
+			t += rec.t
 		}
 		ms, fromSource, err := resolveTime(t, nowMs)
 		if err != nil {
