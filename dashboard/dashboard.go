@@ -55,6 +55,13 @@ type Config struct {
 	Replay int `yaml:"replay"`
 	// SeedWindow is how far back the start-up state is read from ClickHouse.
 	SeedWindow time.Duration `yaml:"seed_window"`
+	// FetchMinBytes and FetchMaxWait shape the wall's fetches of the
+	// readings topic: a fetch returns once a partition has FetchMinBytes or
+	// FetchMaxWait has passed (the broker's wait; the client allows a
+	// second more). Larger fetches cost Kafka fewer requests and the wall
+	// up to FetchMaxWait of latency.
+	FetchMinBytes int           `yaml:"fetch_min_bytes"`
+	FetchMaxWait  time.Duration `yaml:"fetch_max_wait"`
 	// Auth is who may see and change what (docs/security.md); closed by default.
 	Auth auth.Config `yaml:"auth"`
 	// TLSCertFile and TLSKeyFile serve the dashboard over HTTPS.
@@ -90,6 +97,12 @@ func (c *Config) Defaults() {
 	if c.SeedWindow == 0 {
 		c.SeedWindow = 24 * time.Hour
 	}
+	if c.FetchMinBytes == 0 {
+		c.FetchMinBytes = 1
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 500 * time.Millisecond
+	}
 	c.Auth.Defaults()
 	c.Wall.Defaults()
 }
@@ -102,6 +115,10 @@ func (c *Config) Validate() error {
 	switch {
 	case c.FlushInterval < 10*time.Millisecond:
 		return fmt.Errorf("dashboard.flush_interval: %s is below 10ms", c.FlushInterval)
+	case c.FetchMinBytes < 1 || c.FetchMinBytes > 4<<20:
+		return fmt.Errorf("dashboard.fetch_min_bytes: %d is outside 1..4194304", c.FetchMinBytes)
+	case c.FetchMaxWait < 10*time.Millisecond:
+		return fmt.Errorf("dashboard.fetch_max_wait: %s is below 10ms", c.FetchMaxWait)
 	case c.ClientQueue < 2:
 		return fmt.Errorf("dashboard.client_queue: %d must be at least 2", c.ClientQueue)
 	case c.MaxClients < 1 || c.MaxKeys < 1:
@@ -297,7 +314,7 @@ func (s *Service) follow(ctx context.Context) error {
 	for i, p := range parts {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: s.kafka.Brokers, Topic: s.kafka.Topic(topic), Partition: p, Dialer: s.kafka.Dialer(),
-			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000,
+			MinBytes: s.cfg.FetchMinBytes, MaxBytes: 4 << 20, MaxWait: kafkaconn.ReaderMaxWait(s.cfg.FetchMaxWait), QueueCapacity: 1000,
 		})
 		if err := r.SetOffset(starts[i]); err != nil {
 			return fmt.Errorf("positioning the wall's reader on partition %d: %w", p, err)

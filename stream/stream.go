@@ -101,7 +101,7 @@ func (s *Service) Run(ctx context.Context) error {
 		// 10,000 readings/s. ClickHouse gets a batch a second anyway.
 		MinBytes:              128 << 10,
 		MaxBytes:              8 << 20,
-		MaxWait:               500 * time.Millisecond,
+		MaxWait:               kafkaconn.ReaderMaxWait(500 * time.Millisecond),
 		ReadBatchTimeout:      2 * time.Second,
 		CommitInterval:        0, // synchronous commits, issued by us after the insert
 		StartOffset:           kafka.FirstOffset,

@@ -52,7 +52,7 @@ func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, repla
 	for i, p := range parts {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: c.Brokers, Topic: c.Topic(topic), Partition: p, Dialer: c.Dialer(),
-			MinBytes: o.minBytes, MaxBytes: 4 << 20, MaxWait: o.maxWait, QueueCapacity: 1000,
+			MinBytes: o.minBytes, MaxBytes: 4 << 20, MaxWait: ReaderMaxWait(o.maxWait), QueueCapacity: 1000,
 		})
 		if err := r.SetOffset(starts[i]); err != nil {
 			r.Close()
@@ -93,11 +93,22 @@ type tailOptions struct {
 }
 
 // Batched makes each fetch wait until the broker has minBytes for the
-// partition or maxWait has passed. By default a fetch returns as soon as one
+// partition or maxWait has passed (the broker's wait, see ReaderMaxWait). By default a fetch returns as soon as one
 // record is there, which is right for sparse topics (alerts, statuses) but
 // costs the broker one request per handful of records on a busy one: at
 // 10,000 readings/s over 6 partitions that is thousands of fetches a second
 // for each follower.
 func Batched(minBytes int, maxWait time.Duration) TailOption {
 	return func(o *tailOptions) { o.minBytes, o.maxWait = minBytes, maxWait }
+}
+
+// ReaderMaxWait is the kafka-go ReaderConfig.MaxWait that makes the broker
+// hold an empty fetch for brokerWait. kafka-go asks the broker to answer
+// within MaxWait minus a slack of min(1 s, MaxWait/4) and drops the
+// connection if no answer came by MaxWait: with MaxWait 250 ms the slack
+// is 62 ms, which a loaded machine overruns, and every overrun is a
+// reconnect and a back-off with records waiting. A second of slack makes
+// that rare.
+func ReaderMaxWait(brokerWait time.Duration) time.Duration {
+	return brokerWait + time.Second
 }

@@ -172,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 			// MaxWait/4) and gives up at MaxWait: with 100 ms the broker has
 			// 25 ms of slack, and on a busy machine fetches time out, back
 			// off, and events wait seconds. 2 s leaves it 1 s.
-			MaxWait:          2 * time.Second,
+			MaxWait:          kafkaconn.ReaderMaxWait(time.Second),
 			ReadBatchTimeout: 2 * time.Second,
 			// After a broker hiccup every partition retries soon.
 			ReadBackoffMin:        50 * time.Millisecond,
