@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,5 +59,29 @@ func TestValidate(t *testing.T) {
 		case tc.reason != "" && (!errors.As(err, &ve) || ve.Reason != tc.reason):
 			t.Errorf("%s: error %v, want reason %s", tc.name, err, tc.reason)
 		}
+	}
+}
+
+// The id is stored in ClickHouse and decides what counts as a duplicate: it
+// must never change between releases, whatever the implementation.
+func TestReadingIDIsStableAcrossReleases(t *testing.T) {
+	long := strings.Repeat("thiết-bị-", 40) // longer than the stack buffer
+	for _, c := range []struct {
+		partner, device, metric string
+		ms                      int64
+		want                    string
+	}{
+		{"vnpt", "aq-1", "pm25", 1700000000000, "428bd52b9ec1fb181f9b7263692b1f92"},
+		{"viettel", "tram-Chiềng-Lề", "mực_nước", -5, "d256b70d518156633f4017e777eefe6c"},
+	} {
+		if got := ReadingID(c.partner, c.device, c.metric, c.ms); got != c.want {
+			t.Errorf("ReadingID(%q, %q, %q, %d) = %s, want %s", c.partner, c.device, c.metric, c.ms, got, c.want)
+		}
+	}
+	if a, b := ReadingID("vnpt", long, "pm25", 1), ReadingID("vnpt", long+"x", "pm25", 1); a == b || len(a) != 32 {
+		t.Errorf("long device ids: %s, %s", a, b)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = ReadingID("vnpt", "aq-1", "pm25", 1700000000000) }); n > 1 {
+		t.Errorf("ReadingID allocates %.0f times, want 1 (the string)", n)
 	}
 }
