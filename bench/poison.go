@@ -252,8 +252,9 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 		res.Poison.Acked += c.Acked
 	}
 	// The dead letters travel with the readings, which have drained; wait
-	// a little longer for the last batch of them all the same.
-	deadline := time.Now().Add(30 * time.Second)
+	// up to a minute longer for the last of them all the same (on a loaded
+	// machine the drain may also have given up early).
+	deadline := time.Now().Add(60 * time.Second)
 	var byReason map[string]int64
 	for {
 		var err error
