@@ -273,3 +273,28 @@ func TestEvaluateTargets(t *testing.T) {
 	check("ClickHouse inserts per table", true)
 	check("ClickHouse active parts", true)
 }
+
+// The fan-out publishes as the registry's devices, each with its own
+// partner, so that the wall channel carries each device.
+func TestRegistryFleet(t *testing.T) {
+	fleet, err := registryFleet("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fleet) < 60 {
+		t.Fatalf("%d devices, want the registry's 65", len(fleet))
+	}
+	partners := map[string]bool{}
+	for _, f := range fleet {
+		if f[0] == "" || f[1] == "" {
+			t.Fatalf("empty partner or device: %v", f)
+		}
+		partners[f[0]] = true
+	}
+	if !partners["viettel"] || !partners["vnpt"] {
+		t.Errorf("partners %v, want viettel and vnpt", partners)
+	}
+	if _, err := registryFleet("/nonexistent"); err == nil {
+		t.Error("a missing registry was not an error")
+	}
+}

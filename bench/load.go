@@ -128,6 +128,10 @@ type Schedule struct {
 	// window (as the wall's state would be), and a window's rows are told
 	// apart by their observation times (ScheduleStats.FirstMs, LastMs).
 	Devices int
+	// Fleet, if set, replaces the d00000… devices: these (partner,
+	// device) pairs report in turn, e.g. the registry's devices, which the
+	// wall's v2 channel shows one by one.
+	Fleet [][2]string
 	// Probe is the share of messages sent by probe devices (pNNN),
 	// whose arrival in ClickHouse is timed one by one through OnProbe.
 	Probe   float64
@@ -198,6 +202,13 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 	for d := idx; d < max(s.Devices, nconn); d += nconn {
 		devs = append(devs, fmt.Sprintf("d%05d", d))
 		partners = append(partners, []string{"viettel", "vnpt"}[d%2])
+	}
+	if len(s.Fleet) > 0 {
+		devs, partners = devs[:0], partners[:0]
+		for d := idx; d < max(len(s.Fleet), nconn); d += nconn {
+			f := s.Fleet[d%len(s.Fleet)]
+			partners, devs = append(partners, f[0]), append(devs, f[1])
+		}
 	}
 	probeDev := fmt.Sprintf("p%03d", idx)
 	plan := l.poison.Load()

@@ -49,7 +49,9 @@ type Params struct {
 	LatencyWindow    time.Duration
 
 	// Fan-out of the wall.
-	FanoutClients int
+	FanoutClients int     // the largest count (the target)
+	FanoutSteps   []int   // smaller counts measured first
+	FanoutStalled float64 // share of FanoutClients stalled in a last window
 	FanoutRate    float64 // MQTT messages per second during the fan-out
 	FanoutWindow  time.Duration
 
@@ -133,6 +135,18 @@ func (p *Params) Defaults() {
 	}
 	def(&p.LatencyWindow, 30*time.Second, 2*time.Second)
 	defInt(&p.FanoutClients, 10000, 50)
+	if p.FanoutSteps == nil {
+		p.FanoutSteps = []int{1000, 5000}
+		if p.Smoke {
+			p.FanoutSteps = []int{20}
+		}
+	}
+	if p.FanoutStalled == 0 {
+		p.FanoutStalled = 0.01
+		if p.Smoke {
+			p.FanoutStalled = 0.1
+		}
+	}
 	defF(&p.FanoutRate, 1, 1)
 	def(&p.FanoutWindow, 30*time.Second, 3*time.Second)
 	def(&p.HopWindow, 15*time.Second, 2*time.Second)
@@ -158,6 +172,8 @@ func (p *Params) Validate() error {
 		return errors.New("-settle must be shorter than -step")
 	case p.FanoutClients < 0 || p.FanoutRate <= 0:
 		return errors.New("-fanout-clients must not be negative and -fanout-rate must be positive")
+	case p.FanoutStalled < 0 || p.FanoutStalled >= 1:
+		return errors.New("-fanout-stalled must be in [0, 1)")
 	}
 	for _, f := range p.LatencyFractions {
 		if f <= 0 || f > 1 {

@@ -119,6 +119,12 @@ func (r *Result) Evaluate() {
 		t("websocket fan-out", "10,000 clients, 1 update/s, none dropped",
 			fmt.Sprintf("%s clients, %.1f %% of frames delivered, %s dropped", num(float64(f.Wall.Clients)), f.Wall.Delivered*100,
 				num(float64(f.Wall.Disconnects))), met(f.Pass && f.Wall.Clients >= 10000))
+
+		if f.HealthyP99Change != nil {
+			t("fan-out with 1 % of clients stalled", "healthy clients' p99 < +10 %",
+				fmt.Sprintf("%+.1f %% (%s → %s ms)", *f.HealthyP99Change*100, num(f.Wall.Latency.P99), num(f.Stalled.Wall.Latency.P99)),
+				met(*f.HealthyP99Change < 0.10 && f.Stalled.Wall.Disconnects == 0))
+		}
 	}
 	// Pipeline RSS at 50,000 readings/s: the sustained window nearest
 	// above that rate.
@@ -344,7 +350,36 @@ func (r *Result) sections() []section {
 		if f.Why != "" {
 			lines = append(lines, "not met: "+f.Why)
 		}
-		out = append(out, section{title: "Wall fan-out", lines: lines})
+		t := &table{head: []string{"clients", "stalled", "frames/s per client", "delivered", "p50 / p99 / p99.9 ms", "dropped (slow)", "dashboard CPU s", "dashboard peak RSS MB", "result"}}
+		row := func(w FanoutResult) {
+			u := w.Usage.Procs["dashboard"]
+			if _, ok := w.Usage.Procs["run"]; ok {
+				u = w.Usage.Procs["run"]
+			}
+			perClient := 0.0
+			if w.Usage.Seconds > 0 {
+				perClient = float64(w.Wall.FramesPerClient) / w.Usage.Seconds
+			}
+			res := "ok"
+			if !w.Pass {
+				res = "not met: " + w.Why
+			}
+			t.add(num(float64(w.Wall.Clients)), num(float64(w.Wall.Stalled)), fmt.Sprintf("%.2f", perClient),
+				fmt.Sprintf("%.2f %%", w.Wall.Delivered*100), lat(w.Wall.Latency),
+				fmt.Sprintf("%s (%s)", num(float64(w.Wall.Disconnects)), num(w.SlowClients)), num(u.CPUSeconds), num(u.PeakRSSMB), res)
+		}
+		for _, st := range f.Steps {
+			row(st)
+		}
+		row(*f)
+		if f.Stalled != nil {
+			row(*f.Stalled)
+		}
+		if f.HealthyP99Change != nil {
+			lines = append(lines, fmt.Sprintf("with %s of %s clients stalled, the healthy clients' p99 changed by %+.1f %% (bound: under +10 %%)",
+				num(float64(f.Stalled.Wall.Stalled)), num(float64(f.Clients)), *f.HealthyP99Change*100))
+		}
+		out = append(out, section{title: "Wall fan-out", lines: lines, tab: t})
 	}
 
 	if len(r.Ramp) > 0 {

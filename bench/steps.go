@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sonla-ioc/ioc/internal/registry"
 )
 
 // Runner drives the pipeline phases of a run.
@@ -361,9 +364,12 @@ func (r *Runner) Verify(ctx context.Context, steps []*Step) (lost int64, err err
 	return lost, err
 }
 
-// FanoutResult is the wall's fan-out test.
+// FanoutResult is the wall's fan-out test: one window at the largest
+// client count (the target), the smaller counts before it (Steps), and the
+// largest again with a share of the clients stalled (Stalled).
 type FanoutResult struct {
 	Clients     int         `json:"clients"`
+	Protocol    string      `json:"protocol,omitempty"`
 	UpdatesPerS float64     `json:"updates_per_s"`
 	Wall        WallStats   `json:"wall"`
 	SlowClients float64     `json:"slow_clients_disconnected"`
@@ -371,26 +377,79 @@ type FanoutResult struct {
 	Usage       WindowUsage `json:"usage"`
 	Pass        bool        `json:"pass"`
 	Why         string      `json:"why,omitempty"`
+
+	Steps   []FanoutResult `json:"steps,omitempty"`
+	Stalled *FanoutResult  `json:"stalled,omitempty"`
+	// HealthyP99Change is the healthy clients' p99 with stalled clients
+	// against the same count without: (stalled − clean) / clean.
+	HealthyP99Change *float64 `json:"healthy_p99_change,omitempty"`
 }
 
-// Fanout connects many wall clients and sends about one update per second.
+// Fanout runs the fan-out windows: each of FanoutSteps, then FanoutClients,
+// then FanoutClients with FanoutStalled of them stalled.
 func (r *Runner) Fanout(ctx context.Context) FanoutResult {
 	p := r.P
-	res := FanoutResult{Clients: p.FanoutClients, UpdatesPerS: p.FanoutRate}
+	var steps []FanoutResult
+	for _, n := range p.FanoutSteps {
+		if n < p.FanoutClients && ctx.Err() == nil {
+			steps = append(steps, r.fanoutWindow(ctx, n, 0))
+		}
+	}
+	res := r.fanoutWindow(ctx, p.FanoutClients, 0)
+	res.Steps = steps
+	if stalled := int(float64(p.FanoutClients) * p.FanoutStalled); stalled > 0 && ctx.Err() == nil {
+		st := r.fanoutWindow(ctx, p.FanoutClients, stalled)
+		res.Stalled = &st
+		if clean := res.Wall.Latency.P99; clean > 0 && st.Wall.Latency.Count > 0 {
+			ch := (st.Wall.Latency.P99 - clean) / clean
+			res.HealthyP99Change = &ch
+			if ch >= 0.10 {
+				st.Pass = false
+			}
+		}
+	}
+	return res
+}
+
+// registryFleet lists the (partner, device) pairs of deploy/devices.csv.
+func registryFleet(repo string) ([][2]string, error) {
+	reg, err := registry.Load(filepath.Join(repo, "deploy", "devices.csv"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the registry for the fan-out: %w", err)
+	}
+	var fleet [][2]string
+	for _, d := range reg.Devices() {
+		fleet = append(fleet, [2]string{d.Partner, d.ID})
+	}
+	return fleet, nil
+}
+
+// fanoutWindow connects n wall clients (protocol v2, the wall channel),
+// stalled of them frozen, and sends about one update per second.
+func (r *Runner) fanoutWindow(ctx context.Context, n, stalled int) FanoutResult {
+	p := r.P
+	res := FanoutResult{Clients: n, Protocol: "v2 wall channel", UpdatesPerS: p.FanoutRate}
 	before, _ := r.Pipe.Scrape(ctx, "dashboard")
-	swarm, err := DialWall(ctx, r.Pipe.WallAddr, p.FanoutClients, false)
+	swarm, err := DialWallV2(ctx, r.Pipe.WallAddr, n, stalled)
 	if err != nil {
 		res.Why = err.Error()
 		return res
 	}
 	defer swarm.Close()
-	r.Log.Info("fan-out clients connected", "clients", p.FanoutClients-int(swarm.failed.Load()), "seconds", swarm.connect.Seconds())
+	r.Log.Info("fan-out clients connected", "clients", n-int(swarm.failed.Load()), "stalled", stalled, "seconds", swarm.connect.Seconds())
+	time.Sleep(2 * time.Second) // snapshots
 	swarm.Begin()
 	meter := StartMeter(r.Procs)
 	r.steps++
-	// The wall of a city shows a few hundred series: the registry's 65
-	// devices, here the first 65 of the fleet.
-	r.Load.Run(ctx, Schedule{Rate: p.FanoutRate * float64(p.Records), Duration: p.FanoutWindow, Devices: min(65, p.Devices)})
+	// The wall of a city shows its registered devices (deploy/devices.csv,
+	// 65 devices): they report here, each with its own partner, so that the
+	// wall channel carries each as its own key.
+	fleet, err := registryFleet(p.Repo)
+	if err != nil {
+		res.Why = err.Error()
+		return res
+	}
+	r.Load.Run(ctx, Schedule{Rate: p.FanoutRate * float64(p.Records), Duration: p.FanoutWindow, Devices: len(fleet), Fleet: fleet})
 	r.Load.WaitAcks(ctx, 10*time.Second)
 	time.Sleep(time.Second) // the last frame
 	res.Usage = meter.Stop()
@@ -403,8 +462,11 @@ func (r *Runner) Fanout(ctx context.Context) FanoutResult {
 	if res.Wall.DialFailures > 0 {
 		why = append(why, fmt.Sprintf("%d clients could not connect", res.Wall.DialFailures))
 	}
-	if res.Wall.Disconnects > 0 || res.SlowClients > 0 {
-		why = append(why, fmt.Sprintf("%d clients dropped (%v as slow)", res.Wall.Disconnects, res.SlowClients))
+	if res.Wall.Disconnects > 0 {
+		why = append(why, fmt.Sprintf("%d healthy clients dropped", res.Wall.Disconnects))
+	}
+	if stalled == 0 && res.SlowClients > 0 {
+		why = append(why, fmt.Sprintf("%v clients disconnected as slow", res.SlowClients))
 	}
 	if res.Wall.Delivered < 0.999 {
 		why = append(why, fmt.Sprintf("clients received %.1f %% of the frames", res.Wall.Delivered*100))
@@ -413,7 +475,7 @@ func (r *Runner) Fanout(ctx context.Context) FanoutResult {
 		why = append(why, "no frame reached the clients")
 	}
 	res.Pass, res.Why = len(why) == 0, strings.Join(why, "; ")
-	r.Log.Info("fan-out", "clients", res.Wall.Clients, "delivered", res.Wall.Delivered, "p99_ms", res.Wall.Latency.P99,
+	r.Log.Info("fan-out", "clients", res.Wall.Clients, "stalled", stalled, "delivered", res.Wall.Delivered, "p99_ms", res.Wall.Latency.P99,
 		"slow", res.SlowClients, "pass", res.Pass, "why", res.Why)
 	return res
 }

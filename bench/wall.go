@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +57,9 @@ type WallStats struct {
 	Readings        int64   `json:"readings"`
 	Disconnects     int64   `json:"disconnects"`
 	Latency         Summary `json:"latency"`
+	// Stalled clients (not counted in Clients, Frames or Latency) stop
+	// reading once subscribed.
+	Stalled int `json:"stalled,omitempty"`
 }
 
 // Wall is a set of websocket clients of the dashboard. Each counts the
@@ -71,17 +76,38 @@ type Wall struct {
 	wg      sync.WaitGroup
 	failed  atomic.Int64
 	connect time.Duration
+	v2      bool
 }
 
 type wallClient struct {
 	frames, readings, drops atomic.Int64
+	stalled                 bool // v2: stops reading after its snapshot
 }
+
+// WallV2 is the URL of protocol v2's wall channel (docs/websocket.md), the
+// one the wall's pages use.
+const wallV2 = "/ws?v=2&channels=wall&client="
 
 // DialWall connects n clients to ws://addr/ws. With reconnect, a dropped
 // client dials again (the latency client); otherwise it stays dropped and
 // counts (the fan-out swarm).
 func DialWall(ctx context.Context, addr string, n int, reconnect bool) (*Wall, error) {
-	w := &Wall{url: "ws://" + addr + "/ws", clients: make([]*wallClient, n)}
+	return dialWall(ctx, "ws://"+addr+"/ws", n, 0, reconnect)
+}
+
+// DialWallV2 connects n clients to the wall channel of protocol v2, as the
+// wall's pages do: each subscribes, sends a ping every 5 s (the server's
+// heartbeat timeout), and counts the deltas carrying readings of the
+// window (`"t"`, the observation time, of each metric in a device's value).
+// The first `stalled` clients stop reading once subscribed, with their
+// connection open: what a frozen browser tab does to the server.
+func DialWallV2(ctx context.Context, addr string, n, stalled int) (*Wall, error) {
+	return dialWall(ctx, "ws://"+addr+wallV2, n, stalled, false)
+}
+
+func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (*Wall, error) {
+	w := &Wall{url: url, clients: make([]*wallClient, n)}
+	w.v2 = strings.Contains(url, "v=2")
 	w.rec.Store(NewRecorder(1 << 20))
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	dialer := &websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 512, HandshakeTimeout: 60 * time.Second}
@@ -91,12 +117,16 @@ func DialWall(ctx context.Context, addr string, n int, reconnect bool) (*Wall, e
 	var mu sync.Mutex
 	conns := make([]*websocket.Conn, n)
 	for i := range w.clients {
-		w.clients[i] = &wallClient{}
+		w.clients[i] = &wallClient{stalled: i < stalled}
 		g.Go(func() error {
 			var conn *websocket.Conn
 			var err error
+			url := w.url
+			if w.v2 {
+				url += "bench-" + strconv.Itoa(i)
+			}
 			for attempt := 0; attempt < 3; attempt++ {
-				conn, _, err = dialer.DialContext(gctx, w.url, nil)
+				conn, _, err = dialer.DialContext(gctx, url, nil)
 				if err == nil {
 					break
 				}
@@ -125,6 +155,10 @@ func DialWall(ctx context.Context, addr string, n int, reconnect bool) (*Wall, e
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
+			if w.v2 {
+				w.readV2(conn, w.clients[i])
+				return
+			}
 			w.read(conn, dialer, w.clients[i], reconnect)
 		}()
 	}
@@ -176,6 +210,70 @@ func (w *Wall) read(conn *websocket.Conn, dialer *websocket.Dialer, c *wallClien
 	}
 }
 
+// readV2 subscribes to the wall channel and reads its frames; a stalled
+// client stops reading once subscribed and waits for the end.
+func (w *Wall) readV2(conn *websocket.Conn, c *wallClient) {
+	stop := context.AfterFunc(w.ctx, func() { conn.Close() })
+	defer func() { stop(); conn.Close() }()
+	var wmu sync.Mutex
+	send := func(m string) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return conn.WriteMessage(websocket.TextMessage, []byte(m))
+	}
+	if err := send(`{"op":"subscribe","ch":"wall"}`); err != nil {
+		c.drops.Add(1)
+		return
+	}
+	if c.stalled {
+		<-w.ctx.Done()
+		return
+	}
+	pinger := time.NewTicker(5 * time.Second)
+	defer pinger.Stop()
+	go func() {
+		for id := 1; ; id++ {
+			select {
+			case <-w.ctx.Done():
+				return
+			case <-pinger.C:
+				if send(`{"op":"ping","id":`+strconv.Itoa(id)+`}`) != nil {
+					return
+				}
+			}
+		}
+	}()
+	var lat []int64
+	for {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			if w.ctx.Err() == nil {
+				c.drops.Add(1)
+			}
+			return
+		}
+		if !bytes.HasPrefix(b, deltaPrefix) {
+			continue // hello, subscribed, snapshot, heartbeat, pong
+		}
+		now := time.Now().UnixMicro()
+		since := w.since.Load()
+		lat = lat[:0]
+		frameTimes(b, func(t int64) {
+			if t >= since {
+				lat = append(lat, now-t*1000)
+			}
+		})
+		if len(lat) > 0 {
+			c.frames.Add(1)
+			c.readings.Add(int64(len(lat)))
+			w.rec.Load().AddMany(lat)
+		}
+	}
+}
+
+var deltaPrefix = []byte(`{"type":"delta"`)
+
 // Begin starts a window: only readings observed from now on count.
 func (w *Wall) Begin() {
 	w.rec.Store(NewRecorder(1 << 20))
@@ -192,6 +290,11 @@ func (w *Wall) End() WallStats {
 	st := WallStats{Clients: len(w.clients) - int(w.failed.Load()), ConnectSeconds: round2(w.connect.Seconds()),
 		DialFailures: w.failed.Load(), Latency: w.rec.Load().Summary()}
 	for _, c := range w.clients {
+		if c.stalled {
+			st.Stalled++
+			st.Clients--
+			continue
+		}
 		f := c.frames.Load()
 		st.Frames += f
 		st.FramesPerClient = max(st.FramesPerClient, f)

@@ -99,6 +99,21 @@ func run() int {
 	fs.Var(&floatsFlag{v: &p.LatencyRates}, "latency-rates", "latency windows at these absolute rates, readings/s (default 10000)")
 	fs.DurationVar(&p.LatencyWindow, "latency-window", 0, "latency window (default 30s)")
 	fs.IntVar(&p.FanoutClients, "fanout-clients", 0, "websocket clients of the fan-out test (default 10,000)")
+	fs.Func("fanout-steps", "smaller fan-out client counts measured before -fanout-clients (default 1000,5000)", func(v string) error {
+		p.FanoutSteps = []int{}
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%q is not a client count", f)
+			}
+			p.FanoutSteps = append(p.FanoutSteps, n)
+		}
+		return nil
+	})
+	fs.Float64Var(&p.FanoutStalled, "fanout-stalled", 0, "share of -fanout-clients stalled (not reading) in a last fan-out window (default 0.01)")
 	fs.Float64Var(&p.FanoutRate, "fanout-rate", 0, "MQTT messages per second during the fan-out test (default 1)")
 	fs.DurationVar(&p.FanoutWindow, "fanout-window", 0, "fan-out window (default 30s)")
 	fs.DurationVar(&p.HopWindow, "hop-window", 0, "saturation time of the broker and Kafka hops (default 15s)")
