@@ -98,10 +98,10 @@ func (c *Config) Defaults() {
 		c.SeedWindow = 24 * time.Hour
 	}
 	if c.FetchMinBytes == 0 {
-		c.FetchMinBytes = 1
+		c.FetchMinBytes = 16 << 10
 	}
 	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = 500 * time.Millisecond
+		c.FetchMaxWait = 30 * time.Millisecond
 	}
 	c.Auth.Defaults()
 	c.Wall.Defaults()
