@@ -194,19 +194,7 @@ func (w *Wall) read(conn *websocket.Conn, dialer *websocket.Dialer, c *wallClien
 			stop = context.AfterFunc(w.ctx, func() { conn.Close() })
 			continue
 		}
-		now := time.Now().UnixMicro()
-		since := w.since.Load()
-		lat = lat[:0]
-		frameTimes(b, func(t int64) {
-			if t >= since {
-				lat = append(lat, now-t*1000)
-			}
-		})
-		if len(lat) > 0 {
-			c.frames.Add(1)
-			c.readings.Add(int64(len(lat)))
-			w.rec.Load().AddMany(lat)
-		}
+		lat = w.count(c, b, lat)
 	}
 }
 
@@ -256,20 +244,27 @@ func (w *Wall) readV2(conn *websocket.Conn, c *wallClient) {
 		if !bytes.HasPrefix(b, deltaPrefix) {
 			continue // hello, subscribed, snapshot, heartbeat, pong
 		}
-		now := time.Now().UnixMicro()
-		since := w.since.Load()
-		lat = lat[:0]
-		frameTimes(b, func(t int64) {
-			if t >= since {
-				lat = append(lat, now-t*1000)
-			}
-		})
-		if len(lat) > 0 {
-			c.frames.Add(1)
-			c.readings.Add(int64(len(lat)))
-			w.rec.Load().AddMany(lat)
-		}
+		lat = w.count(c, b, lat)
 	}
+}
+
+// count records a frame's readings of the current window for client c;
+// lat is a reused buffer.
+func (w *Wall) count(c *wallClient, frame []byte, lat []int64) []int64 {
+	now := time.Now().UnixMicro()
+	since := w.since.Load()
+	lat = lat[:0]
+	frameTimes(frame, func(t int64) {
+		if t >= since {
+			lat = append(lat, now-t*1000)
+		}
+	})
+	if len(lat) > 0 {
+		c.frames.Add(1)
+		c.readings.Add(int64(len(lat)))
+		w.rec.Load().AddMany(lat)
+	}
+	return lat
 }
 
 var deltaPrefix = []byte(`{"type":"delta"`)
