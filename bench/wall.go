@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +112,17 @@ func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (
 	w.rec.Store(NewRecorder(1 << 20))
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	dialer := &websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 512, HandshakeTimeout: 60 * time.Second}
+	// A stalled client's socket takes 4 KiB, so that the server feels it
+	// within seconds (a frozen tab on a slow link), not after the
+	// megabytes a loopback socket would otherwise absorb.
+	stalledDialer := *dialer
+	stalledDialer.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
@@ -126,7 +138,11 @@ func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (
 				url += "bench-" + strconv.Itoa(i)
 			}
 			for attempt := 0; attempt < 3; attempt++ {
-				conn, _, err = dialer.DialContext(gctx, url, nil)
+				d := dialer
+				if i < stalled {
+					d = &stalledDialer
+				}
+				conn, _, err = d.DialContext(gctx, url, nil)
 				if err == nil {
 					break
 				}
