@@ -36,6 +36,7 @@ type Engine struct {
 	open   map[string]*alert // rule \0 subject → open alert
 	byID   map[string]*alert // alert id → open alert
 	rules  map[string]*Rule  // by name
+	admin  adminState        // admin_alerts.go
 }
 
 type cond struct {
@@ -57,10 +58,19 @@ type alert struct {
 // NewEngine prepares the rules; lookup gives a device's registry entry
 // (nil for an unregistered device).
 func NewEngine(cfg AlertsConfig, lookup func(string) *registry.Device) *Engine {
+	// A disabled rule is not evaluated, and its alerts are not restored.
+	var rules []Rule
+	for _, r := range cfg.Rules {
+		if r.on() {
+			rules = append(rules, r)
+		}
+	}
+	cfg.Rules = rules
 	e := &Engine{cfg: cfg, lookup: lookup, conds: map[string]*cond{}, open: map[string]*alert{}, byID: map[string]*alert{}, rules: map[string]*Rule{}}
 	for i := range cfg.Rules {
 		e.rules[cfg.Rules[i].Name] = &cfg.Rules[i]
 	}
+	e.admin.init(e)
 	return e
 }
 
@@ -93,9 +103,15 @@ func stageIndex(r *Rule, name string) int {
 }
 
 // stagesOf gives the stages of a rule; a VN_AQI rule has one per category
-// from min_category up.
+// from min_category up, a dossier_due rule "due soon" then "late".
 func stagesOf(r *Rule) []Stage {
-	if r.Kind != KindAQI {
+	switch r.Kind {
+	case KindDossierDue:
+		return []Stage{{Name: StageDueSoon, Severity: r.Severity}, {Name: StageLate, Severity: r.LateSeverity}}
+	case KindTaskOverdue:
+		return []Stage{{Name: StageOverdue, Severity: r.Severity}}
+	case KindAQI:
+	default:
 		return r.Stages
 	}
 	var out []Stage
@@ -275,9 +291,10 @@ func (e *Engine) Command(c event.AlertCommand) ([]event.AlertEvent, error) {
 	return []event.AlertEvent{a.ev}, nil
 }
 
-// Tick escalates alerts nobody acknowledged in time.
+// Tick evaluates the administrative rules against the clock (admin
+// alerts) and escalates alerts nobody acknowledged in time.
 func (e *Engine) Tick(nowMs int64) []event.AlertEvent {
-	var out []event.AlertEvent
+	out := e.adminTick(nowMs)
 	keys := make([]string, 0, len(e.open))
 	for k := range e.open {
 		keys = append(keys, k)

@@ -223,7 +223,7 @@ func TestRulesValidate(t *testing.T) {
 	}
 	c := AlertsConfig{}
 	c.Defaults()
-	if err := c.Validate(); err != nil || len(c.Rules) != 5 {
+	if err := c.Validate(); err != nil || len(c.Rules) != 7 {
 		t.Errorf("default rules: %v (%d rules)", err, len(c.Rules))
 	}
 	_ = time.Second

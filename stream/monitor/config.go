@@ -2,7 +2,10 @@
 // rather than storing it: device and partner-feed status from the last
 // reading against each device's expected interval, the hourly VN_AQI of
 // every air-quality station, and the alert rules with their lifecycle
-// (open → acknowledged → resolved, escalation when nobody acknowledges).
+// (open → acknowledged → resolved, escalation when nobody acknowledges),
+// including those of the administrative feeds: a dossier about to be late,
+// a reform-plan task overdue (admin_alerts.go; it also follows the dossier
+// and task topics).
 //
 // It follows the readings topic without a consumer group, so it sees every
 // device whatever the partition assignment of the stream instances, and
@@ -114,6 +117,10 @@ const (
 	KindThreshold     = "threshold"      // a metric above a stage for `for`
 	KindDeviceOffline = "device_offline" // a registered device offline (not when its whole feed is silent)
 	KindFeedSilent    = "feed_silent"    // a partner feed silent
+	// Administrative kinds (admin_alerts.go): evaluated on the dossier and
+	// task feeds against the wall clock.
+	KindDossierDue  = "dossier_due"  // an open dossier due within `lead` (then late once due passes)
+	KindTaskOverdue = "task_overdue" // a reform-plan task not done after its due date
 )
 
 // Stage is one level of a threshold rule: above it, the alert has the
@@ -147,6 +154,18 @@ type Rule struct {
 	Severity string `yaml:"severity"`
 	// EscalateAfter overrides alerts.escalate_after for this rule.
 	EscalateAfter time.Duration `yaml:"escalate_after"`
+	// Enabled (default true): false keeps a rule in the file but off.
+	Enabled *bool `yaml:"enabled"`
+	// Lead (dossier_due): the alert opens this long before the dossier's
+	// due time (hẹn trả); default 24h, like the dossiers.near_due tile.
+	Lead time.Duration `yaml:"lead"`
+	// LateSeverity (dossier_due): the severity once the due time has
+	// passed with the dossier still open; default alert.
+	LateSeverity string `yaml:"late_severity"`
+	// Horizon (dossier_due, task_overdue): a dossier or task whose due
+	// time is more than this long past raises no new alert (a backfill of
+	// history is counted by the KPI tiles, not paged); default 30 days.
+	Horizon time.Duration `yaml:"horizon"`
 
 	minCat vnaqi.Category
 }
@@ -160,12 +179,17 @@ type AlertsConfig struct {
 	MaxLevel      int           `yaml:"max_level"`
 	// Rules; when absent, DefaultRules.
 	Rules []Rule `yaml:"rules"`
+	// MaxAdminSubjects bounds the dossiers and tasks the administrative
+	// rules keep in memory (each kind); beyond it new ones are ignored and
+	// counted (ioc_monitor_admin_subjects_dropped_total).
+	MaxAdminSubjects int `yaml:"max_admin_subjects"`
 }
 
 // DefaultRules are the rules of a city without a configuration: VN_AQI
 // Xấu (unhealthy, 151+) or worse for 10 minutes; the Nậm La stream above
 // its warning stages (Báo động 1/2/3); heavy rain; a device offline; a
-// partner feed silent.
+// partner feed silent; a dossier due within 24 hours (late once due) and a
+// reform-plan task past its due date.
 func DefaultRules() []Rule {
 	return []Rule{
 		{Name: "aqi_unhealthy", Kind: KindAQI, MinCategory: "bad", For: 10 * time.Minute, Severity: event.SeverityAlert},
@@ -182,8 +206,22 @@ func DefaultRules() []Rule {
 			}},
 		{Name: "device_offline", Kind: KindDeviceOffline, Severity: event.SeverityWarning},
 		{Name: "feed_silent", Kind: KindFeedSilent, Severity: event.SeverityCritical},
+		{Name: "dossier_due", Kind: KindDossierDue, Severity: event.SeverityWarning, LateSeverity: event.SeverityAlert},
+		{Name: "task_overdue", Kind: KindTaskOverdue, Severity: event.SeverityWarning},
 	}
 }
+
+// Defaults of the administrative rules.
+const (
+	DefaultLead          = 24 * time.Hour
+	DefaultHorizon       = 30 * 24 * time.Hour
+	DefaultAdminEscalate = time.Hour // back-office work: an hour to acknowledge, not ten minutes
+)
+
+// on reports whether a rule is enabled.
+func (r *Rule) on() bool { return r.Enabled == nil || *r.Enabled }
+
+func isAdminKind(kind string) bool { return kind == KindDossierDue || kind == KindTaskOverdue }
 
 // Defaults fills unset fields.
 func (c *AlertsConfig) Defaults() {
@@ -196,10 +234,29 @@ func (c *AlertsConfig) Defaults() {
 	if c.Rules == nil {
 		c.Rules = DefaultRules()
 	}
+	if c.MaxAdminSubjects == 0 {
+		c.MaxAdminSubjects = 100_000
+	}
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		if r.Severity == "" {
 			r.Severity = event.SeverityWarning
+		}
+		if isAdminKind(r.Kind) {
+			if r.Horizon == 0 {
+				r.Horizon = DefaultHorizon
+			}
+			if r.EscalateAfter == 0 {
+				r.EscalateAfter = DefaultAdminEscalate
+			}
+		}
+		if r.Kind == KindDossierDue {
+			if r.Lead == 0 {
+				r.Lead = DefaultLead
+			}
+			if r.LateSeverity == "" {
+				r.LateSeverity = bump(r.Severity, 1)
+			}
 		}
 		if r.Label == "" {
 			r.Label = defaultLabel(r)
@@ -215,6 +272,10 @@ func defaultLabel(r *Rule) string {
 		return "Thiết bị mất kết nối"
 	case KindFeedSilent:
 		return "Mất dữ liệu từ đối tác"
+	case KindDossierDue:
+		return "Hồ sơ"
+	case KindTaskOverdue:
+		return "Nhiệm vụ CCHC quá hạn"
 	}
 	switch {
 	case slices.Contains(r.Metrics, "level") || slices.Contains(r.Metrics, "water_level"):
@@ -237,7 +298,11 @@ func (c *AlertsConfig) Validate() error {
 	if c.MaxLevel < 0 || c.MaxLevel > 10 {
 		return fmt.Errorf("stream.alerts.max_level: %d is outside 0..10", c.MaxLevel)
 	}
+	if c.MaxAdminSubjects < 1 || c.MaxAdminSubjects > 10_000_000 {
+		return fmt.Errorf("stream.alerts.max_admin_subjects: %d is outside 1..10000000", c.MaxAdminSubjects)
+	}
 	seen := map[string]bool{}
+	adminKinds := map[string]string{} // enabled administrative kind → its rule
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		where := fmt.Sprintf("stream.alerts.rules[%d] (%s)", i, r.Name)
@@ -277,8 +342,32 @@ func (c *AlertsConfig) Validate() error {
 				}
 			}
 		case KindDeviceOffline, KindFeedSilent:
+		case KindDossierDue, KindTaskOverdue:
+			if other, dup := adminKinds[r.Kind]; dup && r.on() {
+				return fmt.Errorf("%s: rule %q is already the enabled %s rule; one per kind (disable one with enabled: false)", where, other, r.Kind)
+			}
+			if r.on() {
+				adminKinds[r.Kind] = r.Name
+			}
+			if r.Horizon < time.Hour {
+				return fmt.Errorf("%s: horizon %s is below 1h", where, r.Horizon)
+			}
+			if r.Kind == KindDossierDue {
+				if r.Lead <= 0 || r.Lead > 30*24*time.Hour {
+					return fmt.Errorf("%s: lead %s is outside 0..720h (how long before a dossier's due time its alert opens)", where, r.Lead)
+				}
+				if severityRank(r.LateSeverity) < 0 {
+					return fmt.Errorf("%s: late_severity %q is not warning, alert or critical", where, r.LateSeverity)
+				}
+			}
 		default:
-			return fmt.Errorf("%s: kind %q is not aqi, threshold, device_offline or feed_silent", where, r.Kind)
+			return fmt.Errorf("%s: kind %q is not aqi, threshold, device_offline, feed_silent, dossier_due or task_overdue", where, r.Kind)
+		}
+		if !isAdminKind(r.Kind) && (r.Lead != 0 || r.LateSeverity != "" || r.Horizon != 0) {
+			return fmt.Errorf("%s: lead, late_severity and horizon are settings of dossier_due and task_overdue rules only", where)
+		}
+		if r.Kind == KindTaskOverdue && (r.Lead != 0 || r.LateSeverity != "") {
+			return fmt.Errorf("%s: lead and late_severity are settings of dossier_due rules only (a task alerts once its due date has passed)", where)
 		}
 	}
 	return nil

@@ -43,6 +43,8 @@ type Monitor struct {
 	tracker *Tracker
 	aqi     *AQI
 	engine  *Engine
+	// adminDropped is the engine's count of ignored subjects last reported.
+	adminDropped int64
 }
 
 // New prepares the monitor over a registry.
@@ -58,6 +60,7 @@ func (m *Monitor) Ready() bool { return m.ready.Load() }
 type input struct {
 	reading *event.Reading
 	command *event.AlertCommand
+	admin   event.AdminEvent // a dossier or task event (admin_alerts.go)
 }
 
 // Run seeds the state from ClickHouse, then follows the readings and the
@@ -67,8 +70,13 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 	m.tracker = NewTracker(m.status, m.reg, start.UnixMilli())
 	m.aqi = NewAQI(m.status)
 	m.engine = NewEngine(m.alerts, m.tracker.Device)
+	adminKinds := m.engine.AdminKinds()
+	topics := []string{event.TopicReadings, event.TopicDeviceStatus, event.TopicAlerts, event.TopicAlertCommands}
+	for _, k := range adminKinds {
+		topics = append(topics, event.AdminTopic(k))
+	}
 	if err := backoff.Retry(ctx, m.log, "creating the monitor's kafka topics", func() error {
-		return m.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeviceStatus, event.TopicAlerts, event.TopicAlertCommands)
+		return m.kafka.EnsureTopics(ctx, topics...)
 	}); err != nil {
 		return nil
 	}
@@ -85,7 +93,7 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 	g, gctx := errgroup.WithContext(ctx)
 	var positioned atomic.Int32
 	mark := func() {
-		if positioned.Add(1) == 2 {
+		if positioned.Add(1) == int32(2+len(adminKinds)) {
 			m.ready.Store(true)
 		}
 	}
@@ -115,6 +123,26 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 			}
 		})
 	})
+	for _, kind := range adminKinds {
+		// The dossiers and tasks of the administrative rules: events the
+		// feed consumer may not have written to ClickHouse yet are among
+		// the replayed ones; merging one twice changes nothing.
+		g.Go(func() error {
+			return m.kafka.Tail(gctx, m.log, event.AdminTopic(kind), m.status.Replay, mark, func(msg kafka.Message) {
+				ev, err := event.DecodeAdmin(kind, msg.Value)
+				if err == nil {
+					err = event.PrepareAdmin(ev, msg.Time.UnixMilli(), event.DefaultAdminLimits)
+				}
+				if err != nil {
+					return // the feed consumer dead-letters it; the monitor ignores it
+				}
+				select {
+				case in <- input{admin: ev}:
+				case <-gctx.Done():
+				}
+			})
+		})
+	}
 	g.Go(func() error { return m.loop(gctx, in, writer) })
 	m.log.Info("monitor running", "devices", m.reg.Len(), "rules", len(m.alerts.Rules))
 	err := g.Wait()
@@ -205,6 +233,10 @@ func (m *Monitor) handle(x input, now time.Time, o *out) {
 		m.publishAlerts(evs, o)
 		return
 	}
+	if x.admin != nil {
+		m.publishAlerts(m.engine.Admin(x.admin, now.UnixMilli()), o)
+		return
+	}
 	r := x.reading
 	if !r.Derived {
 		m.publishStatus(m.tracker.Seen(r.Partner, r.DeviceID, r.ReceivedMs), o)
@@ -226,6 +258,15 @@ func (m *Monitor) tick(now time.Time, o *out) {
 		m.m.devices.WithLabelValues(s).Set(float64(n))
 	}
 	m.m.openAlerts.Set(float64(len(m.engine.open)))
+	dossiers, tasks, dropped := m.engine.AdminSubjects()
+	m.m.adminSubjects.WithLabelValues(string(event.KindDossier)).Set(float64(dossiers))
+	m.m.adminSubjects.WithLabelValues(string(event.KindTask)).Set(float64(tasks))
+	if d := dropped - m.adminDropped; d > 0 {
+		m.m.adminDropped.Add(float64(d))
+		m.log.Warn("administrative alert rules full: dossiers or tasks ignored; raise stream.alerts.max_admin_subjects",
+			"ignored", d, "max", m.alerts.MaxAdminSubjects)
+	}
+	m.adminDropped = dropped
 }
 
 func (m *Monitor) publishStatus(evs []event.DeviceStatus, o *out) {
@@ -254,8 +295,9 @@ func (m *Monitor) publishAlerts(evs []event.AlertEvent, o *out) {
 }
 
 // seed reads what ClickHouse knows: each device's newest reading, each
-// device's and feed's last status, the last 13 hours of pollutants and
-// the alerts still open.
+// device's and feed's last status, the last 13 hours of pollutants, the
+// alerts still open and the dossiers and tasks the administrative rules
+// watch.
 func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -264,13 +306,15 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 	vars := strings.NewReplacer(
 		"{readings}", m.ch.Table("sensor_readings_raw"), "{status}", m.ch.Table("device_status_events_raw"),
 		"{alerts}", m.ch.Table("alert_events_raw"), "{window_s}", strconv.Itoa(int(m.status.SeedWindow.Seconds())),
-		"{cutoff_ms}", strconv.FormatInt(cutoff, 10))
-	query := func(name string, scan func(driver.Rows) error) error {
+		"{cutoff_ms}", strconv.FormatInt(cutoff, 10),
+		"{dossiers}", m.ch.Table("dossier_events_raw"), "{tasks}", m.ch.Table("task_events_raw"),
+		"{max_subjects}", strconv.Itoa(m.alerts.MaxAdminSubjects))
+	query := func(name string, scan func(driver.Rows) error, more ...string) error {
 		b, err := queries.ReadFile("sql/" + name)
 		if err != nil {
 			return err
 		}
-		rows, err := conn.Query(sctx, vars.Replace(string(b)))
+		rows, err := conn.Query(sctx, strings.NewReplacer(more...).Replace(vars.Replace(string(b))))
 		if err != nil {
 			return fmt.Errorf("monitor seed %s: %w", name, err)
 		}
@@ -282,8 +326,42 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 		}
 		return rows.Err()
 	}
-	var seen, statuses, bins, alerts int
-	err := errors.Join(
+	var seen, statuses, bins, alerts, dossiers, tasks int
+	// The administrative rules' subjects: all open ones, and the closed
+	// ones within the horizon (admin_alerts.go prunes the same way).
+	var adminErr error
+	now := time.Now().UnixMilli()
+	if r := m.engine.admin.dossierRule; r != nil {
+		adminErr = errors.Join(adminErr, query("admin_dossiers.sql", func(rs driver.Rows) error {
+			var id, procedure, unit, closedState string
+			var v version
+			var rank uint8
+			var received, due, closed int64
+			if err := rs.Scan(&id, &procedure, &unit, &v[0], &rank, &v[2], &received, &due, &closed, &closedState); err != nil {
+				return err
+			}
+			v[1] = int64(rank)
+			m.engine.mergeDossier(id, procedure, unit, v, received, due, closed, closedState)
+			dossiers++
+			return nil
+		}, "{since_ms}", strconv.FormatInt(now-r.Horizon.Milliseconds(), 10)))
+	}
+	if r := m.engine.admin.taskRule; r != nil {
+		adminErr = errors.Join(adminErr, query("admin_tasks.sql", func(rs driver.Rows) error {
+			var id, title, owner, plan, state string
+			var v version
+			var rank uint8
+			var due int64
+			if err := rs.Scan(&id, &title, &owner, &plan, &v[0], &rank, &v[2], &state, &due); err != nil {
+				return err
+			}
+			v[1] = int64(rank)
+			m.engine.mergeTask(id, title, owner, plan, v, state, due)
+			tasks++
+			return nil
+		}, "{since_ms}", strconv.FormatInt(now-r.Horizon.Milliseconds(), 10)))
+	}
+	err := errors.Join(adminErr,
 		query("last_seen.sql", func(r driver.Rows) error {
 			var partner, device string
 			var last int64
@@ -335,7 +413,8 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 	if err != nil {
 		return err
 	}
-	m.log.Info("monitor state read from clickhouse", "devices_seen", seen, "statuses", statuses, "aqi_hours", bins, "open_alerts", alerts)
+	m.log.Info("monitor state read from clickhouse", "devices_seen", seen, "statuses", statuses, "aqi_hours", bins, "open_alerts", alerts,
+		"dossiers", dossiers, "tasks", tasks)
 	return nil
 }
 
@@ -346,6 +425,9 @@ type metrics struct {
 	devices     *prometheus.GaugeVec
 	openAlerts  prometheus.Gauge
 	aqi         prometheus.Counter
+
+	adminSubjects *prometheus.GaugeVec
+	adminDropped  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -362,9 +444,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Alerts not resolved."}),
 		aqi: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_monitor_vn_aqi_published_total",
 			Help: "Derived VN_AQI values published."}),
+		adminSubjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ioc_monitor_admin_subjects",
+			Help: "Dossiers and tasks the administrative alert rules keep in memory, by kind."}, []string{"kind"}),
+		adminDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_monitor_admin_subjects_dropped_total",
+			Help: "Dossiers and tasks ignored by the administrative alert rules because stream.alerts.max_admin_subjects was reached."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.changes, m.transitions, m.commands, m.devices, m.openAlerts, m.aqi)
+		reg.MustRegister(m.changes, m.transitions, m.commands, m.devices, m.openAlerts, m.aqi, m.adminSubjects, m.adminDropped)
 	}
 	return m
 }

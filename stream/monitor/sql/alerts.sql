@@ -1,5 +1,6 @@
 -- Every alert whose latest transition is not "resolved", with that
--- transition's whole state.
+-- transition's whole state. Those of the administrative rules (a task
+-- can stay overdue for months) whatever their age.
 SELECT alert_id,
        argMax(event_id, seq), argMax(rule, seq), argMax(kind, seq), argMax(severity, seq), argMax(state, seq),
        max(seq), argMax(level, seq), argMax(acked, seq), argMax(subject, seq), argMax(device_id, seq),
@@ -7,6 +8,6 @@ SELECT alert_id,
        argMax(stage, seq), argMax(message, seq), min(opened_ms), argMax(at_ms, seq), argMax(operator, seq),
        argMax(note, seq)
 FROM {alerts}
-WHERE opened_at >= now() - {window_s}
+WHERE opened_at >= now() - {window_s} OR kind IN ('dossier_due', 'task_overdue')
 GROUP BY alert_id
 HAVING argMax(state, seq) != 'resolved'
