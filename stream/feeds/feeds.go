@@ -208,6 +208,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return s.fetch(ctx, &reader, newReader, fetched)
 	})
 	g.Go(func() error { return s.write(drainCtx, conn, &reader, fetched, notify) })
+	g.Go(func() error { s.watchLag(ctx); return nil }) // lag.go: the brokers' view, not the reader's
 	s.ready.Store(true)
 	s.log.Info("feeds running", "group", s.cfg.GroupID, "topics", len(topics), "max_age", s.cfg.MaxAge)
 	<-ctx.Done()
@@ -438,6 +439,8 @@ type metrics struct {
 	insertErrors  prometheus.Counter
 	commitErrors  prometheus.Counter
 	readerResets  prometheus.Counter
+	lag           *prometheus.GaugeVec
+	lagErrors     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -454,9 +457,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Failed Kafka offset commits of the feed consumer (the batch is replayed and deduplicated)."}),
 		readerResets: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_feeds_reader_resets_total",
 			Help: "Kafka readers of the feed consumer replaced after failing for 10 s."}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ioc_feeds_consumer_lag",
+			Help: "Records of each administrative topic (without kafka.topic_prefix) the feed consumer group has not committed, every 5 s."},
+			[]string{"topic"}),
+		lagErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_feeds_consumer_lag_errors_total",
+			Help: "Failed consumer-lag measurements of the feed consumer (the lag gauge keeps its last values)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.readerResets)
+		reg.MustRegister(m.rows, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.readerResets, m.lag, m.lagErrors)
 	}
 	return m
 }
