@@ -298,3 +298,13 @@ func TestRegistryFleet(t *testing.T) {
 		t.Error("a missing registry was not an error")
 	}
 }
+
+func TestHeadInt(t *testing.T) {
+	f := []byte(`{"type":"delta","ch":"wall","epoch":"9f2c","seq":43,"from":41,"server_ms":1,"set":{}}`)
+	if s, fr := headInt(f, `"seq":`), headInt(f, `"from":`); s != 43 || fr != 41 {
+		t.Errorf("seq %d from %d, want 43 and 41", s, fr)
+	}
+	if v := headInt(f, `"nope":`); v != 0 {
+		t.Errorf("absent key: %d", v)
+	}
+}

@@ -350,7 +350,7 @@ func (r *Result) sections() []section {
 		if f.Why != "" {
 			lines = append(lines, "not met: "+f.Why)
 		}
-		t := &table{head: []string{"clients", "stalled", "frames/s per client", "delivered", "p50 / p99 / p99.9 ms", "dropped (slow)", "dashboard CPU s", "dashboard peak RSS MB", "result"}}
+		t := &table{head: []string{"clients", "stalled", "frames/s per client", "delivered", "coalesced", "p50 / p99 / p99.9 ms", "dropped (slow)", "dashboard CPU s", "dashboard peak RSS MB", "result"}}
 		row := func(w FanoutResult) {
 			u := w.Usage.Procs["dashboard"]
 			if _, ok := w.Usage.Procs["run"]; ok {
@@ -365,7 +365,7 @@ func (r *Result) sections() []section {
 				res = "not met: " + w.Why
 			}
 			t.add(num(float64(w.Wall.Clients)), num(float64(w.Wall.Stalled)), fmt.Sprintf("%.2f", perClient),
-				fmt.Sprintf("%.2f %%", w.Wall.Delivered*100), lat(w.Wall.Latency),
+				fmt.Sprintf("%.2f %%", w.Wall.Delivered*100), num(float64(w.Wall.CoalescedClients)), lat(w.Wall.Latency),
 				fmt.Sprintf("%s (%s)", num(float64(w.Wall.Disconnects)), num(w.SlowClients)), num(u.CPUSeconds), num(u.PeakRSSMB), res)
 		}
 		for _, st := range f.Steps {

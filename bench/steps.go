@@ -405,6 +405,7 @@ func (r *Runner) Fanout(ctx context.Context) FanoutResult {
 			res.HealthyP99Change = &ch
 			if ch >= 0.10 {
 				st.Pass = false
+				st.Why = strings.TrimPrefix(st.Why+fmt.Sprintf("; healthy clients' p99 %+.1f %% (bound +10 %%)", ch*100), "; ")
 			}
 		}
 	}
@@ -437,7 +438,9 @@ func (r *Runner) fanoutWindow(ctx context.Context, n, stalled int) FanoutResult 
 	}
 	defer swarm.Close()
 	r.Log.Info("fan-out clients connected", "clients", n-int(swarm.failed.Load()), "stalled", stalled, "seconds", swarm.connect.Seconds())
-	time.Sleep(2 * time.Second) // snapshots
+	ready := swarm.WaitSnapshots(ctx, 2*time.Minute)
+	time.Sleep(2 * time.Second) // the snapshots' last bytes and the first deltas
+	r.Log.Info("fan-out snapshots delivered", "clients", ready)
 	swarm.Begin()
 	meter := StartMeter(r.Procs)
 	r.steps++
@@ -468,8 +471,12 @@ func (r *Runner) fanoutWindow(ctx context.Context, n, stalled int) FanoutResult 
 	if stalled == 0 && res.SlowClients > 0 {
 		why = append(why, fmt.Sprintf("%v clients disconnected as slow", res.SlowClients))
 	}
-	if res.Wall.Delivered < 0.999 {
+	if res.Wall.Delivered < 0.999 && res.Wall.CoalescedClients == 0 {
+		// Fewer frames without merged deltas: frames lost.
 		why = append(why, fmt.Sprintf("clients received %.1f %% of the frames", res.Wall.Delivered*100))
+	}
+	if want := n - int(res.Wall.DialFailures); ready < want {
+		why = append(why, fmt.Sprintf("%d of %d clients had no snapshot within 2 minutes", want-ready, want))
 	}
 	if res.Wall.FramesPerClient == 0 {
 		why = append(why, "no frame reached the clients")

@@ -61,6 +61,11 @@ type WallStats struct {
 	// Stalled clients (not counted in Clients, Frames or Latency) stop
 	// reading once subscribed.
 	Stalled int `json:"stalled,omitempty"`
+	// CoalescedClients (v2) got at least one delta covering several
+	// sequences: the server merged deltas for them (latest value per key,
+	// nothing of the state lost), which it does for a client behind, so
+	// they count fewer frames.
+	CoalescedClients int `json:"coalesced_clients,omitempty"`
 }
 
 // Wall is a set of websocket clients of the dashboard. Each counts the
@@ -82,7 +87,9 @@ type Wall struct {
 
 type wallClient struct {
 	frames, readings, drops atomic.Int64
-	stalled                 bool // v2: stops reading after its snapshot
+	stalled                 bool        // v2: stops reading after its snapshot
+	ready                   atomic.Bool // v2: its snapshot has arrived
+	coalesced               atomic.Bool // v2: got a delta covering several sequences in the window
 }
 
 // WallV2 is the URL of protocol v2's wall channel (docs/websocket.md), the
@@ -231,6 +238,7 @@ func (w *Wall) readV2(conn *websocket.Conn, c *wallClient) {
 		return
 	}
 	if c.stalled {
+		c.ready.Store(true)
 		<-w.ctx.Done()
 		return
 	}
@@ -258,7 +266,15 @@ func (w *Wall) readV2(conn *websocket.Conn, c *wallClient) {
 			return
 		}
 		if !bytes.HasPrefix(b, deltaPrefix) {
+			if !c.ready.Load() && bytes.HasPrefix(b, v2SnapshotPrefix) && bytes.Contains(b, []byte(`"last":true`)) {
+				c.ready.Store(true)
+			}
 			continue // hello, subscribed, snapshot, heartbeat, pong
+		}
+		// A delta covers the sequences from..seq: more than one when the
+		// server coalesced them for a client that fell behind.
+		if seq, from := headInt(b, `"seq":`), headInt(b, `"from":`); seq > from && from > 0 {
+			c.coalesced.Store(true)
 		}
 		lat = w.count(c, b, lat)
 	}
@@ -283,7 +299,47 @@ func (w *Wall) count(c *wallClient, frame []byte, lat []int64) []int64 {
 	return lat
 }
 
-var deltaPrefix = []byte(`{"type":"delta"`)
+var (
+	deltaPrefix      = []byte(`{"type":"delta"`)
+	v2SnapshotPrefix = []byte(`{"type":"snapshot"`)
+)
+
+// headInt reads the integer after key in the first 200 bytes of a frame
+// (0 if absent).
+func headInt(frame []byte, key string) int64 {
+	head := frame[:min(len(frame), 200)]
+	i := bytes.Index(head, []byte(key))
+	if i < 0 {
+		return 0
+	}
+	var v int64
+	for _, ch := range head[i+len(key):] {
+		if ch < '0' || ch > '9' {
+			break
+		}
+		v = v*10 + int64(ch-'0')
+	}
+	return v
+}
+
+// WaitSnapshots waits until every connected v2 client has its whole
+// snapshot (or timeout), so that a window measures the live updates, not
+// the connection storm. It returns how many have it.
+func (w *Wall) WaitSnapshots(ctx context.Context, timeout time.Duration) int {
+	deadline := time.Now().Add(timeout)
+	for {
+		n := 0
+		for _, c := range w.clients {
+			if c.ready.Load() {
+				n++
+			}
+		}
+		if n >= len(w.clients)-int(w.failed.Load()) || time.Now().After(deadline) || ctx.Err() != nil {
+			return n
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 
 // Begin starts a window: only readings observed from now on count.
 func (w *Wall) Begin() {
@@ -292,6 +348,7 @@ func (w *Wall) Begin() {
 		c.frames.Store(0)
 		c.readings.Store(0)
 		c.drops.Store(0)
+		c.coalesced.Store(false)
 	}
 	w.since.Store(time.Now().UnixMilli())
 }
@@ -305,6 +362,9 @@ func (w *Wall) End() WallStats {
 			st.Stalled++
 			st.Clients--
 			continue
+		}
+		if c.coalesced.Load() {
+			st.CoalescedClients++
 		}
 		f := c.frames.Load()
 		st.Frames += f

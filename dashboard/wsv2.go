@@ -315,7 +315,7 @@ func (s *Service) serveWS2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := websocket.Upgrader{
-		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: s.checkOrigin, Subprotocols: []string{"ioc.v2"},
+		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &wsWriteBuffers, CheckOrigin: s.checkOrigin, Subprotocols: []string{"ioc.v2"},
 	}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
