@@ -54,6 +54,7 @@ func TestGrafanaShowsDelivery(t *testing.T) {
 		{"inserted administrative events", "ioc_feeds_rows_written_total", "rate("},
 		{"consumer lag", "ioc_stream_consumer_lag", "ioc_stream_consumer_lag"},
 		{"consumer lag by topic", "ioc_stream_consumer_lag_records", "by (topic)"},
+		{"feeds consumer lag by topic", "ioc_feeds_consumer_lag", "by (topic)"},
 		{"batch sizes", "ioc_stream_batch_rows_bucket", "histogram_quantile("},
 		{"insert latency", "ioc_stream_insert_seconds_bucket", "histogram_quantile("},
 		{"feed insert latency", "ioc_feeds_insert_seconds_bucket", "histogram_quantile("},
