@@ -9,7 +9,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
-	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 
 // lagInterval is how often the consumer lag is measured (a variable for
@@ -23,8 +22,10 @@ var lagInterval = 5 * time.Second
 // the brokers, not the reader, so it keeps growing while consumption is
 // paused (ClickHouse stalled, inserts retried, nothing committed) and
 // drops as soon as the group commits.
-func GroupLag(ctx context.Context, kc kafkaconn.Config, group string, topics []string) (map[string]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second, Transport: kc.Transport()}
+//
+// client is reused from call to call (kafkaconn.Config.NewClient): a new
+// Transport per measurement would leak its connection pool every time.
+func GroupLag(ctx context.Context, client *kafka.Client, group string, topics []string) (map[string]int64, error) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of %s: %w", strings.Join(topics, ", "), err)
@@ -101,12 +102,14 @@ func (s *Service) watchLag(ctx context.Context) {
 	for i, n := range names {
 		topics[i] = s.kafka.Topic(n)
 	}
+	client, release := s.kafka.NewClient(10 * time.Second)
+	defer release()
 	t := time.NewTicker(lagInterval)
 	defer t.Stop()
 	failing := false
 	for {
 		mctx, cancel := context.WithTimeout(ctx, lagInterval)
-		lag, err := GroupLag(mctx, s.kafka, s.cfg.GroupID, topics)
+		lag, err := GroupLag(mctx, client, s.cfg.GroupID, topics)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:

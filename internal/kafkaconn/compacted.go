@@ -15,7 +15,8 @@ import (
 // key is kept for ever, older ones are compacted away. It holds state (such
 // as the KPI tiles) that a reader rebuilds by reading it from the start.
 func (c *Config) EnsureCompactedTopic(ctx context.Context, name string) error {
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 15 * time.Second, Transport: c.Transport()}
+	client, release := c.NewClient(15 * time.Second)
+	defer release()
 	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: c.Topic(name), NumPartitions: 1, ReplicationFactor: c.ReplicationFactor,
 		ConfigEntries: []kafka.ConfigEntry{
@@ -87,7 +88,8 @@ func (c *Config) FollowCompacted(ctx context.Context, name string, caughtUp func
 // A topic just created has none for a moment, and a client that writes or
 // fetches then gets "Not Leader For Partition" errors.
 func (c *Config) WaitForLeaders(ctx context.Context, names ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: c.Transport()}
+	client, release := c.NewClient(10 * time.Second)
+	defer release()
 	full := make([]string, len(names))
 	for i, n := range names {
 		full[i] = c.Topic(n)

@@ -77,10 +77,21 @@ func (c *Config) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true, SASLMechanism: m, TLS: t}
 }
 
+// NewClient returns a kafka-go Client with a Transport of its own, and the
+// function that releases it. A Transport keeps a connection pool with a
+// goroutine that refreshes the metadata of every topic of the cluster
+// every few seconds until its idle connections are closed: a Transport
+// made per call and never released leaks all of that, call after call.
+func (c *Config) NewClient(timeout time.Duration) (*kafka.Client, func()) {
+	t := c.Transport()
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: timeout, Transport: t}, t.CloseIdleConnections
+}
+
 // EnsureTopics creates the named topics if they do not exist yet. It is
 // safe to call from every role at every start.
 func (c *Config) EnsureTopics(ctx context.Context, names ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 15 * time.Second, Transport: c.Transport()}
+	client, release := c.NewClient(15 * time.Second)
+	defer release()
 	req := &kafka.CreateTopicsRequest{}
 	for _, n := range names {
 		req.Topics = append(req.Topics, kafka.TopicConfig{

@@ -23,12 +23,14 @@ func (s *Service) watchLag(ctx context.Context) {
 	for i, n := range names {
 		topics[i] = s.kafka.Topic(n)
 	}
+	client, release := s.kafka.NewClient(10 * time.Second)
+	defer release()
 	t := time.NewTicker(lagInterval)
 	defer t.Stop()
 	failing := false
 	for {
 		mctx, cancel := context.WithTimeout(ctx, lagInterval)
-		lag, err := stream.GroupLag(mctx, s.kafka, s.cfg.GroupID, topics)
+		lag, err := stream.GroupLag(mctx, client, s.cfg.GroupID, topics)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
