@@ -3,12 +3,14 @@ package stream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 
 // lagInterval is how often the consumer lag is measured (a variable for
@@ -92,43 +94,48 @@ func partitionLag(first, end, committed int64) int64 {
 	return max(end-pos, 0)
 }
 
-// watchLag sets the consumer-lag gauges every lagInterval from the
-// brokers' end offsets and the group's commits, until ctx ends. A failed
-// measurement keeps the last values (and is logged once per outage): a
-// lag that cannot be measured is not a lag of zero.
-func (s *Service) watchLag(ctx context.Context) {
-	names := []string{event.TopicReadings, event.TopicDeadLetter, event.TopicDeviceStatus, event.TopicAlerts}
+// LagGauges is what WatchGroupLag updates: Set with each topic's lag (by
+// the short names it was given), Failed once per failed measurement.
+type LagGauges struct {
+	Set    func(lag map[string]int64)
+	Failed func()
+}
+
+// WatchGroupLag measures the group's lag on the named topics every
+// interval from the brokers' end offsets and the group's commits, until
+// ctx ends. A failed measurement keeps the last values (and is logged once
+// per outage): a lag that cannot be measured is not a lag of zero.
+func WatchGroupLag(ctx context.Context, kc kafkaconn.Config, log *slog.Logger, group string, names []string, every time.Duration, g LagGauges) {
 	topics := make([]string, len(names))
 	for i, n := range names {
-		topics[i] = s.kafka.Topic(n)
+		topics[i] = kc.Topic(n)
 	}
-	client, release := s.kafka.NewClient(10 * time.Second)
+	client, release := kc.NewClient(10 * time.Second)
 	defer release()
-	t := time.NewTicker(lagInterval)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	failing := false
 	for {
-		mctx, cancel := context.WithTimeout(ctx, lagInterval)
-		lag, err := GroupLag(mctx, client, s.cfg.GroupID, topics)
+		mctx, cancel := context.WithTimeout(ctx, every)
+		lag, err := GroupLag(mctx, client, group, topics)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.m.lagErrors.Inc()
+			g.Failed()
 			if !failing {
-				s.log.Warn("measuring consumer lag failed; the lag gauges keep their last values", "err", err)
+				log.Warn("measuring consumer lag failed; the lag gauges keep their last values", "group", group, "err", err)
 			}
 			failing = true
 		case err == nil:
 			if failing {
-				s.log.Info("measuring consumer lag again")
+				log.Info("measuring consumer lag again", "group", group)
 			}
 			failing = false
-			var total int64
+			byName := make(map[string]int64, len(names))
 			for i, topic := range topics {
-				total += lag[topic]
-				s.m.topicLag.WithLabelValues(names[i]).Set(float64(lag[topic]))
+				byName[names[i]] = lag[topic]
 			}
-			s.m.lag.Set(float64(total))
+			g.Set(byName)
 		}
 		select {
 		case <-ctx.Done():
@@ -136,4 +143,21 @@ func (s *Service) watchLag(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// watchLag keeps ioc_stream_consumer_lag (all topics) and
+// ioc_stream_consumer_lag_records{topic} up to date.
+func (s *Service) watchLag(ctx context.Context) {
+	names := []string{event.TopicReadings, event.TopicDeadLetter, event.TopicDeviceStatus, event.TopicAlerts}
+	WatchGroupLag(ctx, s.kafka, s.log, s.cfg.GroupID, names, lagInterval, LagGauges{
+		Set: func(lag map[string]int64) {
+			var total int64
+			for name, n := range lag {
+				total += n
+				s.m.topicLag.WithLabelValues(name).Set(float64(n))
+			}
+			s.m.lag.Set(float64(total))
+		},
+		Failed: s.m.lagErrors.Inc,
+	})
 }
