@@ -16,10 +16,10 @@ func Refusals(sink Sink, service string, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
 		outcome, reason := "", ""
-		switch sw.status {
+		switch sw.Status {
 		case http.StatusUnauthorized:
 			outcome, reason = Denied, "no_token"
 			if r.Header.Get("Authorization") != "" {
@@ -42,22 +42,29 @@ func Refusals(sink Sink, service string, next http.Handler) http.Handler {
 	})
 }
 
-type statusWriter struct {
+// StatusWriter records the status an http.Handler answered with (200 if
+// it wrote a body without a header), for the audit log.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status int
 	wrote  bool
 }
 
-func (s *statusWriter) WriteHeader(code int) {
+// NewStatusWriter wraps w; Status starts at 200.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
+	return &StatusWriter{ResponseWriter: w, Status: http.StatusOK}
+}
+
+func (s *StatusWriter) WriteHeader(code int) {
 	if !s.wrote {
-		s.status, s.wrote = code, true
+		s.Status, s.wrote = code, true
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
+func (s *StatusWriter) Write(b []byte) (int, error) {
 	s.wrote = true
 	return s.ResponseWriter.Write(b)
 }
 
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

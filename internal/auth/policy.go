@@ -172,11 +172,11 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 			a.record(r, p, action, audit.OK, "", strings.Join(requestedChannels(r), ","))
 			next.ServeHTTP(w, r)
 		case changing && !selfAudited(r.URL.Path):
-			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			sw := audit.NewStatusWriter(w)
 			next.ServeHTTP(sw, r)
 			outcome, why := audit.OK, ""
-			if sw.status >= 400 {
-				outcome, why = audit.Failed, http.StatusText(sw.status)
+			if sw.Status >= 400 {
+				outcome, why = audit.Failed, http.StatusText(sw.Status)
 			}
 			a.record(r, p, action, outcome, why, "")
 		default:
@@ -305,26 +305,6 @@ func (a *Auth) securityHeaders(w http.ResponseWriter, r *http.Request) {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if !s.wrote {
-		s.status, s.wrote = code, true
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	s.wrote = true
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
