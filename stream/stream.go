@@ -311,27 +311,16 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	if b.size() == 0 && len(b.last) == 0 {
 		return nil
 	}
-	backoff := 200 * time.Millisecond
-	for {
-		start := time.Now()
-		err := s.insert(ctx, conn, b)
-		if err == nil {
-			s.m.insertSeconds.Observe(time.Since(start).Seconds())
-			s.m.clickhouseUp.Set(1)
-			break
-		}
-		s.m.insertErrors.Inc()
-		s.m.clickhouseUp.Set(0)
-		if ctx.Err() != nil {
-			return fmt.Errorf("writing batch of %d rows to clickhouse at shutdown (not committed; replayed at next start): %w", b.size(), err)
-		}
-		s.log.Warn("writing batch to clickhouse failed; retrying (offsets not committed)", "rows", b.size(), "err", err, "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	var start time.Time
+	if err := InsertRetry(s.m.insertErrors, func(error) { s.m.clickhouseUp.Set(0) }).Retry(ctx, s.log,
+		fmt.Sprintf("writing a batch of %d rows to clickhouse (offsets not committed)", b.size()), func() error {
+			start = time.Now()
+			return s.insert(ctx, conn, b)
+		}); err != nil {
+		return fmt.Errorf("writing batch of %d rows to clickhouse at shutdown (not committed; replayed at next start): %w", b.size(), err)
 	}
+	s.m.insertSeconds.Observe(time.Since(start).Seconds())
+	s.m.clickhouseUp.Set(1)
 	s.m.rows.WithLabelValues("sensor_readings").Add(float64(b.readings.len()))
 	s.m.rows.WithLabelValues("dead_letters").Add(float64(b.dead.len()))
 	s.m.rows.WithLabelValues("device_status_events").Add(float64(b.status.len()))
@@ -350,6 +339,19 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Rea
 	clear(b.last)
 	clear(b.ids)
 	return nil
+}
+
+// InsertRetry is how a batch insert is retried until ClickHouse takes it
+// (offsets stay uncommitted meanwhile): 200 ms after the first failure,
+// doubling up to 5 s; every failure counts in failures, then goes to also
+// (if set). The sensor stream and the administrative feeds share it.
+func InsertRetry(failures prometheus.Counter, also func(error)) backoff.Policy {
+	return backoff.Policy{First: 200 * time.Millisecond, Max: 5 * time.Second, OnFailure: func(err error) {
+		failures.Inc()
+		if also != nil {
+			also(err)
+		}
+	}}
 }
 
 // unsafeCommit commits the offsets of the batch being built, before it is

@@ -28,6 +28,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/kpi"
 )
 
@@ -369,25 +370,15 @@ func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *atomic.Po
 		kinds = append(kinds, k)
 	}
 	s.engine.Flushed(kinds, b.produced[0], b.produced[1]) // before the rows are visible
-	backoff := 200 * time.Millisecond
-	for {
-		start := time.Now()
-		err := s.insert(ctx, conn, b)
-		if err == nil {
-			s.m.insertSeconds.Observe(time.Since(start).Seconds())
-			break
-		}
-		s.m.insertErrors.Inc()
-		if ctx.Err() != nil {
-			return fmt.Errorf("writing %d administrative events to clickhouse at shutdown (not committed; replayed at next start): %w", b.n, err)
-		}
-		s.log.Warn("writing administrative events to clickhouse failed; retrying (offsets not committed)", "events", b.n, "err", err, "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	var start time.Time
+	if err := stream.InsertRetry(s.m.insertErrors, nil).Retry(ctx, s.log,
+		fmt.Sprintf("writing %d administrative events to clickhouse (offsets not committed)", b.n), func() error {
+			start = time.Now()
+			return s.insert(ctx, conn, b)
+		}); err != nil {
+		return fmt.Errorf("writing %d administrative events to clickhouse at shutdown (not committed; replayed at next start): %w", b.n, err)
 	}
+	s.m.insertSeconds.Observe(time.Since(start).Seconds())
 	for kind, r := range b.rows {
 		s.m.rows.WithLabelValues(string(kind)).Add(float64(len(r.vals)))
 	}
