@@ -62,10 +62,7 @@ func RunScenario(ctx context.Context, opts ScenarioOptions, kc kafkaconn.Config,
 	if opts.HTTPURL != "" {
 		send = httpSender(opts.HTTPURL, opts.Token)
 	} else {
-		if err := kc.EnsureTopics(ctx, event.AdminTopics()...); err != nil {
-			return err
-		}
-		if err := kc.WaitForLeaders(ctx, event.AdminTopics()...); err != nil {
+		if err := kc.EnsureTopics(ctx, event.AdminTopics()...); err != nil { // waits for their leaders
 			return err
 		}
 		w := &kafka.Writer{

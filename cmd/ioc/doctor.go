@@ -153,7 +153,8 @@ func checkMQTT(ctx context.Context, cfg *Config, timeout time.Duration) doctorCh
 }
 
 func checkKafka(ctx context.Context, cfg *Config) doctorCheck {
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 5 * time.Second, Transport: cfg.Kafka.Transport()}
+	client, release := cfg.Kafka.NewClient(5 * time.Second)
+	defer release()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
 		return fail(fmt.Sprintf("metadata from %s: %v", strings.Join(cfg.Kafka.Brokers, ","), err),

@@ -212,11 +212,7 @@ func (s *Service) Addr() net.Addr {
 // flight finish (their records acknowledged or their clients told to retry).
 func (s *Service) Run(ctx context.Context) error {
 	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
-		topics := append(event.AdminTopics(), event.TopicDeadLetter)
-		if err := s.kafka.EnsureTopics(ctx, topics...); err != nil {
-			return err
-		}
-		return s.kafka.WaitForLeaders(ctx, topics...)
+		return s.kafka.EnsureTopics(ctx, append(event.AdminTopics(), event.TopicDeadLetter)...) // waits for their leaders
 	}); err != nil {
 		return nil // shutting down
 	}

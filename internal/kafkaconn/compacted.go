@@ -104,6 +104,8 @@ func (c *Config) WaitForLeaders(ctx context.Context, names ...string) error {
 			for _, t := range res.Topics {
 				if t.Error != nil {
 					why = t.Name + ": " + t.Error.Error()
+				} else if len(t.Partitions) == 0 {
+					why = t.Name + " has no partitions in the metadata yet"
 				}
 				for _, p := range t.Partitions {
 					if p.Error != nil || p.Leader.ID < 0 {

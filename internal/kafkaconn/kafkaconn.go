@@ -108,51 +108,11 @@ func (c *Config) EnsureTopics(ctx context.Context, names ...string) error {
 			return fmt.Errorf("creating kafka topic %s: %w", topic, terr)
 		}
 	}
-	return c.waitTopics(ctx, client, req.Topics)
-}
-
-// waitTopics returns once the broker's metadata lists every topic with
-// all its partitions led. CreateTopics returns when the KRaft controller
-// has the topic, a moment before the brokers serve it; a consumer group
-// joined in that moment is assigned none of the topic's partitions and,
-// without a rebalance, never reads it.
-func (c *Config) waitTopics(ctx context.Context, client *kafka.Client, topics []kafka.TopicConfig) error {
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Topic
-	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	var missing []string
-	for {
-		missing = missing[:0]
-		res, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
-		if err != nil {
-			missing = append(missing, err.Error())
-		} else {
-			seen := map[string]bool{}
-			for _, t := range res.Topics {
-				ok := t.Error == nil && len(t.Partitions) > 0
-				for _, p := range t.Partitions {
-					ok = ok && p.Error == nil && p.Leader.ID >= 0 && p.Leader.Host != ""
-				}
-				seen[t.Name] = ok
-			}
-			for _, n := range names {
-				if !seen[n] {
-					missing = append(missing, n)
-				}
-			}
-		}
-		if len(missing) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka topics created but not served by the brokers yet: %s: %w", strings.Join(missing, ", "), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	// CreateTopics returns when the KRaft controller has the topics, a
+	// moment before the brokers serve them; a consumer group joined in that
+	// moment is assigned none of their partitions and, without a rebalance,
+	// never reads them.
+	return c.WaitForLeaders(ctx, names...)
 }
 
 // Partitions lists the partition ids of a topic.

@@ -147,10 +147,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	topics := event.AdminTopics()
 	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
-		if err := s.kafka.EnsureTopics(ctx, append(topics, event.TopicDeadLetter)...); err != nil {
-			return err
-		}
-		return s.kafka.WaitForLeaders(ctx, topics...)
+		return s.kafka.EnsureTopics(ctx, append(topics, event.TopicDeadLetter)...) // waits for their leaders
 	}); err != nil {
 		return err
 	}
