@@ -199,15 +199,15 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 	// Devices idx, idx+nconn, … belong to this connection.
 	var devs []string
 	var partners []string
-	for d := idx; d < max(s.Devices, nconn); d += nconn {
-		devs = append(devs, fmt.Sprintf("d%05d", d))
-		partners = append(partners, []string{"viettel", "vnpt"}[d%2])
-	}
 	if len(s.Fleet) > 0 {
-		devs, partners = devs[:0], partners[:0]
 		for d := idx; d < max(len(s.Fleet), nconn); d += nconn {
 			f := s.Fleet[d%len(s.Fleet)]
 			partners, devs = append(partners, f[0]), append(devs, f[1])
+		}
+	} else {
+		for d := idx; d < max(s.Devices, nconn); d += nconn {
+			devs = append(devs, fmt.Sprintf("d%05d", d))
+			partners = append(partners, []string{"viettel", "vnpt"}[d%2])
 		}
 	}
 	probeDev := fmt.Sprintf("p%03d", idx)

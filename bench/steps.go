@@ -389,16 +389,20 @@ type FanoutResult struct {
 // then FanoutClients with FanoutStalled of them stalled.
 func (r *Runner) Fanout(ctx context.Context) FanoutResult {
 	p := r.P
+	fleet, err := registryFleet(p.Repo)
+	if err != nil {
+		return FanoutResult{Clients: p.FanoutClients, UpdatesPerS: p.FanoutRate, Why: err.Error()}
+	}
 	var steps []FanoutResult
 	for _, n := range p.FanoutSteps {
 		if n < p.FanoutClients && ctx.Err() == nil {
-			steps = append(steps, r.fanoutWindow(ctx, n, 0))
+			steps = append(steps, r.fanoutWindow(ctx, fleet, n, 0))
 		}
 	}
-	res := r.fanoutWindow(ctx, p.FanoutClients, 0)
+	res := r.fanoutWindow(ctx, fleet, p.FanoutClients, 0)
 	res.Steps = steps
 	if stalled := int(float64(p.FanoutClients) * p.FanoutStalled); stalled > 0 && ctx.Err() == nil {
-		st := r.fanoutWindow(ctx, p.FanoutClients, stalled)
+		st := r.fanoutWindow(ctx, fleet, p.FanoutClients, stalled)
 		res.Stalled = &st
 		if clean := res.Wall.Latency.P99; clean > 0 && st.Wall.Latency.Count > 0 {
 			ch := (st.Wall.Latency.P99 - clean) / clean
@@ -427,7 +431,7 @@ func registryFleet(repo string) ([][2]string, error) {
 
 // fanoutWindow connects n wall clients (protocol v2, the wall channel),
 // stalled of them frozen, and sends about one update per second.
-func (r *Runner) fanoutWindow(ctx context.Context, n, stalled int) FanoutResult {
+func (r *Runner) fanoutWindow(ctx context.Context, fleet [][2]string, n, stalled int) FanoutResult {
 	p := r.P
 	res := FanoutResult{Clients: n, Protocol: "v2 wall channel", UpdatesPerS: p.FanoutRate}
 	before, _ := r.Pipe.Scrape(ctx, "dashboard")
@@ -447,11 +451,6 @@ func (r *Runner) fanoutWindow(ctx context.Context, n, stalled int) FanoutResult 
 	// The wall of a city shows its registered devices (deploy/devices.csv,
 	// 65 devices): they report here, each with its own partner, so that the
 	// wall channel carries each as its own key.
-	fleet, err := registryFleet(p.Repo)
-	if err != nil {
-		res.Why = err.Error()
-		return res
-	}
 	r.Load.Run(ctx, Schedule{Rate: p.FanoutRate * float64(p.Records), Duration: p.FanoutWindow, Devices: len(fleet), Fleet: fleet})
 	r.Load.WaitAcks(ctx, 10*time.Second)
 	time.Sleep(time.Second) // the last frame
