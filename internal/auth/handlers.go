@@ -206,14 +206,7 @@ func (a *Auth) serveMe(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) serveUsers(w http.ResponseWriter, r *http.Request) {
 	users, err := a.store.Users(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-		return
-	}
-	if users == nil {
-		users = []User{}
-	}
-	writeJSON(w, http.StatusOK, users)
+	writeList(w, users, err)
 }
 
 func (a *Auth) serveSaveUser(w http.ResponseWriter, r *http.Request) {
@@ -243,14 +236,7 @@ func (a *Auth) serveSaveUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) serveKiosks(w http.ResponseWriter, r *http.Request) {
 	ks, err := a.store.Kiosks(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-		return
-	}
-	if ks == nil {
-		ks = []Kiosk{}
-	}
-	writeJSON(w, http.StatusOK, ks)
+	writeList(w, ks, err)
 }
 
 func (a *Auth) serveCreateKiosk(w http.ResponseWriter, r *http.Request) {
@@ -304,14 +290,20 @@ func (a *Auth) serveAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	evs, err := audit.Query(r.Context(), conn, a.ch, f)
+	writeList(w, evs, err)
+}
+
+// writeList answers a listing: 503 with the error, or the list (an empty
+// JSON array, never null).
+func writeList[T any](w http.ResponseWriter, list []T, err error) {
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return
 	}
-	if evs == nil {
-		evs = []audit.Event{}
+	if list == nil {
+		list = []T{}
 	}
-	writeJSON(w, http.StatusOK, evs)
+	writeJSON(w, http.StatusOK, list)
 }
 
 // conn is a ClickHouse connection for the audit view.
