@@ -597,6 +597,7 @@ var (
 func (c *checker) opaque(name, v string) {
 	if c.err == nil && (citizenIDRE.MatchString(v) || phoneRE.MatchString(v) || strings.Contains(v, "@")) {
 		c.fail(ReasonPersonalData, "%s looks like an ID card number, phone number or e-mail address; use the system's opaque dossier id", name)
+		c.err.Field = name
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -111,6 +112,10 @@ var DefaultLimits = Limits{MaxPast: 30 * 24 * time.Hour, MaxFuture: 5 * time.Min
 type ValidationError struct {
 	Reason Reason
 	Detail string
+	// Field names the JSON field whose value is personal data
+	// (ReasonPersonalData): the dead letter keeps the name and a hash of
+	// the value, never the value.
+	Field string
 }
 
 func (e *ValidationError) Error() string { return string(e.Reason) + ": " + e.Detail }
@@ -190,19 +195,46 @@ const (
 	// ReasonUnregisteredLimit: a partner already has
 	// ingest.max_unregistered_devices devices not in the registry.
 	ReasonUnregisteredLimit Reason = "unregistered_limit"
+	// ReasonKafkaRefused: Kafka refused the message's records for good (a
+	// record too large for the broker, a value it does not take); retrying
+	// cannot help, so the message is dead-lettered and acknowledged.
+	ReasonKafkaRefused Reason = "kafka_refused"
 )
 
 // DeadLetter is input that could not be turned into events, with why. Raw
-// holds the bytes exactly as received.
+// holds the bytes as received, or only their first DeadLetterRawMax bytes:
+// RawLen and RawSHA256 then describe the whole input, and Truncated says
+// so. A dead letter therefore has a bounded size (MaxDeadLetterBytes) and
+// always fits the Kafka record limit, whatever a publisher sent.
 type DeadLetter struct {
 	ID          string `json:"id"`
 	Source      string `json:"source"`       // mqtt, kafka, http
-	SourceTopic string `json:"source_topic"` // MQTT topic or Kafka topic/partition/offset
+	SourceTopic string `json:"source_topic"` // MQTT topic or Kafka topic/partition/offset (at most MaxDeadLetterText bytes)
 	Reason      Reason `json:"reason"`
-	Detail      string `json:"detail"`
-	Raw         []byte `json:"raw"` // base64 in JSON
+	Detail      string `json:"detail"` // at most MaxDeadLetterText bytes
+	Raw         []byte `json:"raw"`    // base64 in JSON
+	RawLen      int    `json:"raw_len,omitempty"`
+	RawSHA256   string `json:"raw_sha256,omitempty"` // hex, of all RawLen bytes
+	Truncated   bool   `json:"raw_truncated,omitempty"`
 	ReceivedMs  int64  `json:"rt"`
 }
+
+// Bounds of a dead letter.
+const (
+	// DeadLetterRawMax is how much of the input a dead letter keeps.
+	DeadLetterRawMax = 64 << 10
+	// MaxDeadLetterText bounds SourceTopic and Detail (an MQTT topic may be
+	// 64 KiB long).
+	MaxDeadLetterText = 1024
+	// MaxDeadLetterBytes bounds the JSON of a dead letter: the base64 of
+	// the raw prefix, the text fields at worst escaped six bytes a byte
+	// (\u00XX), and the fixed fields. TestDeadLetterSizeIsBounded holds it.
+	MaxDeadLetterBytes = (DeadLetterRawMax+2)/3*4 + 6*(2*MaxDeadLetterText+64) + 512
+	// MaxReadingBytes bounds the JSON of a reading that passed Validate:
+	// ids and names of 128 bytes, a unit of 32, a string value of 4096, at
+	// worst escaped, and a ward from the registry (bounded the same way).
+	MaxReadingBytes = 6*(3*128+32+4096+256) + 512
+)
 
 // DeadLetterID is deterministic over what was received and where, so a
 // replay of the dead-letter topic does not double rows.
@@ -220,16 +252,69 @@ func DeadLetterID(source, sourceTopic string, raw []byte, receivedMs int64) stri
 	return hex.EncodeToString(sum[:16])
 }
 
-// NewDeadLetter fills the id of a dead letter.
+// NewDeadLetter fills the id of a dead letter, keeps at most
+// DeadLetterRawMax bytes of raw (with the length and SHA-256 of all of it)
+// and bounds the text fields. The id is computed over the whole input.
 func NewDeadLetter(source, sourceTopic string, raw []byte, receivedMs int64, err error) DeadLetter {
-	dl := DeadLetter{Source: source, SourceTopic: sourceTopic, Raw: raw, ReceivedMs: receivedMs, Reason: ReasonBadRecord}
+	dl := DeadLetter{Source: clip(source, 64), SourceTopic: clip(sourceTopic, MaxDeadLetterText), ReceivedMs: receivedMs, Reason: ReasonBadRecord}
 	if ve, ok := err.(*ValidationError); ok {
 		dl.Reason, dl.Detail = ve.Reason, ve.Detail
+		if ve.Reason == ReasonPersonalData && ve.Field != "" {
+			raw = redactField(raw, ve.Field)
+			dl.Detail += " (the value is kept only as its SHA-256)"
+		}
 	} else if err != nil {
 		dl.Detail = err.Error()
 	}
+	dl.Detail = clip(dl.Detail, MaxDeadLetterText)
 	dl.ID = DeadLetterID(source, sourceTopic, raw, receivedMs)
+	sum := sha256.Sum256(raw)
+	dl.RawLen, dl.RawSHA256 = len(raw), hex.EncodeToString(sum[:])
+	dl.Raw = raw
+	if len(raw) > DeadLetterRawMax {
+		dl.Raw, dl.Truncated = raw[:DeadLetterRawMax], true
+	}
 	return dl
+}
+
+// redactField replaces the value of every key of the JSON object raw that
+// matches field (as encoding/json matches: case-insensitively) by
+// "sha256:<hex of the value's JSON>". Input that is not a JSON object is
+// replaced as a whole: personal data never stays in a dead letter.
+func redactField(raw []byte, field string) []byte {
+	hash := func(b []byte) string {
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		out, _ := json.Marshal(map[string]string{field: hash(raw)})
+		return out
+	}
+	for k, v := range obj {
+		if strings.EqualFold(k, field) {
+			h, _ := json.Marshal(hash(v))
+			obj[k] = h
+		}
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		out, _ = json.Marshal(map[string]string{field: hash(raw)})
+	}
+	return out
+}
+
+// clip cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // MarshalReading encodes a reading for Kafka (codec.go).
