@@ -278,3 +278,87 @@ func TestPartnerIsolationThroughMosquitto(t *testing.T) {
 		}
 	}
 }
+
+// connectAs opens an MQTT session with a chosen client id (clean or
+// persistent); err is the broker's answer.
+func (b *broker) connectAs(t *testing.T, url, clientID, user, password string, clean bool) (mqtt.Client, error) {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).
+		SetUsername(user).SetPassword(password).SetCleanSession(clean).SetConnectTimeout(10 * time.Second).
+		SetTLSConfig(&tls.Config{RootCAs: b.caPool, MinVersion: tls.VersionTLS12}).SetAutoReconnect(false)
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	if !tok.WaitTimeout(15 * time.Second) {
+		return nil, fmt.Errorf("connect timed out")
+	}
+	if tok.Error() != nil {
+		return nil, tok.Error()
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c, nil
+}
+
+// A partner who connects with the ingest role's client id can neither
+// take over its session nor disconnect it: on the partner listener (8883)
+// the broker names every session after its account
+// (use_username_as_clientid), and the intake listener (1883) does not
+// know partner accounts at all (passwd-intake). Ingest stays connected,
+// subscribed, and keeps receiving what partners publish.
+func TestPartnerCannotTakeIngestSession(t *testing.T) {
+	b := startBroker(t)
+	plainURL := fmt.Sprintf("tcp://127.0.0.1:%d", b.plain)
+	tlsURL := fmt.Sprintf("ssl://127.0.0.1:%d", b.tls)
+	ingestID := "ioc-ingest-" + pipe.run
+	in, err := ingest.New(ingest.Config{
+		MQTT: ingest.MQTTConfig{URL: plainURL, ClientID: ingestID, Username: "ioc-ingest",
+			Password: b.password(t, "ioc-ingest")},
+		RegistryFile: "../deploy/devices.csv",
+	}, pipe.kafka, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = in.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	eventually(t, 30*time.Second, "ingest connected to the test broker", func() (bool, string) { return in.Ready(), "" })
+
+	// On the intake listener, a partner account does not exist.
+	for _, clean := range []bool{true, false} {
+		if _, err := b.connectAs(t, plainURL, ingestID, "vnpt", b.password(t, "vnpt"), clean); err == nil ||
+			!strings.Contains(strings.ToLower(err.Error()), "not authorized") {
+			t.Errorf("vnpt as %s on the intake listener (clean %v): %v, want not authorized", ingestID, clean, err)
+		}
+	}
+	// On the partner listener, the id it sends is replaced by its account.
+	var thief mqtt.Client
+	for _, clean := range []bool{false, true} {
+		c, err := b.connectAs(t, tlsURL, ingestID, "vnpt", b.password(t, "vnpt"), clean)
+		if err != nil {
+			t.Fatalf("vnpt on the partner listener: %v", err)
+		}
+		thief = c
+	}
+	log := b.log(t)
+	if strings.Contains(log, "Client "+ingestID+" already connected") || strings.Contains(log, "Client "+ingestID+" disconnected") {
+		t.Errorf("a partner displaced ingest's session %s:\n%s", ingestID, log)
+	}
+	if !strings.Contains(log, "as vnpt (") {
+		t.Errorf("the broker's log does not show the partner's session named after its account:\n%s", log)
+	}
+	if !in.Ready() {
+		t.Error("ingest lost its connection")
+	}
+	// Ingest still holds its subscription: what the partner publishes is
+	// stored.
+	metric := "session_" + pipe.run
+	pub(t, thief, "sensors/vnpt/aq-session-"+pipe.run, fmt.Sprintf(`[{"n":%q,"v":7}]`, metric))
+	eventually(t, 30*time.Second, "the partner's reading reaches ClickHouse through ingest's session", func() (bool, string) {
+		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE metric = ?", metric)
+		return n == 1, fmt.Sprintf("%d rows", n)
+	})
+	if strings.Contains(b.log(t), "Client "+ingestID+" already connected") {
+		t.Error("ingest's session was taken over")
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/ingest/adminhttp"
+	"github.com/sonla-ioc/ioc/ingest/payload"
+	"github.com/sonla-ioc/ioc/internal/event"
 )
 
 // Config is the ingest role's configuration.
@@ -23,9 +25,30 @@ type Config struct {
 	// MaxBatch is the largest number of MQTT messages one Kafka write takes.
 	MaxBatch int `yaml:"max_batch"`
 	// Linger is how long the Kafka writer waits to fill a batch.
-	Linger          time.Duration `yaml:"linger"`
-	MaxPayloadBytes int           `yaml:"max_payload_bytes"`
-	MaxPast         time.Duration `yaml:"max_past"`
+	Linger time.Duration `yaml:"linger"`
+	// MaxPayloadBytes: a larger MQTT payload is dead-lettered (oversize,
+	// its first 64 KiB kept). The broker's message_size_limit must be at
+	// least this (the shipped Mosquitto configurations set 1 MiB, four
+	// times the default), so that every valid message reaches ingest and
+	// a moderately oversize one leaves a dead letter; the broker drops
+	// anything larger.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// MaxRecords: a message with more readings is dead-lettered (oversize).
+	MaxRecords int `yaml:"max_records_per_message"`
+	// KafkaBatchBytes bounds one record batch of the Kafka writer. It must
+	// hold the largest record ingest writes (a dead letter, at most
+	// event.MaxDeadLetterBytes) and, with Kafka's per-record overhead, stay
+	// within KafkaMaxMessageBytes.
+	KafkaBatchBytes int `yaml:"kafka_batch_bytes"`
+	// KafkaMaxMessageBytes is the largest record batch the brokers accept:
+	// their message.max.bytes, or the topics' max.message.bytes if lower
+	// (Kafka's default 1048588). Checked against the topics at start-up.
+	KafkaMaxMessageBytes int `yaml:"kafka_max_message_bytes"`
+	// MaxUnackedAge: while the oldest MQTT message not yet acknowledged
+	// (not yet in Kafka) is older than this, intake is stalled: /readyz
+	// answers 503 and ioc_ingest_oldest_unacked_seconds shows the age.
+	MaxUnackedAge time.Duration `yaml:"max_unacked_age"`
+	MaxPast       time.Duration `yaml:"max_past"`
 	MaxFuture       time.Duration `yaml:"max_future"`
 	// RegistryFile is the declared device registry (CSV).
 	RegistryFile string `yaml:"registry_file"`
@@ -85,6 +108,18 @@ func (c *Config) Defaults() {
 	if c.MaxPayloadBytes == 0 {
 		c.MaxPayloadBytes = 256 << 10
 	}
+	if c.MaxRecords == 0 {
+		c.MaxRecords = payload.MaxRecords
+	}
+	if c.KafkaBatchBytes == 0 {
+		c.KafkaBatchBytes = 900 << 10
+	}
+	if c.KafkaMaxMessageBytes == 0 {
+		c.KafkaMaxMessageBytes = DefaultKafkaMaxMessageBytes
+	}
+	if c.MaxUnackedAge == 0 {
+		c.MaxUnackedAge = 30 * time.Second
+	}
 	if c.MaxPast == 0 {
 		c.MaxPast = 30 * 24 * time.Hour
 	}
@@ -118,12 +153,59 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ingest.producers: %d is outside 1..64", c.Producers)
 	case c.MaxBatch < 1:
 		return fmt.Errorf("ingest.max_batch: %d must be positive", c.MaxBatch)
-	case c.MaxPayloadBytes < 64:
-		return fmt.Errorf("ingest.max_payload_bytes: %d is too small", c.MaxPayloadBytes)
+	case c.MaxPayloadBytes < 64 || c.MaxPayloadBytes > mqttMaxPayload:
+		return fmt.Errorf("ingest.max_payload_bytes: %d is outside 64..%d (MQTT's own limit)", c.MaxPayloadBytes, mqttMaxPayload)
+	case c.MaxRecords < 1 || c.MaxRecords > 100_000:
+		return fmt.Errorf("ingest.max_records_per_message: %d is outside 1..100000", c.MaxRecords)
+	case c.MaxUnackedAge < time.Second:
+		return fmt.Errorf("ingest.max_unacked_age: %s is below 1s (Kafka's own retries take seconds)", c.MaxUnackedAge)
 	case c.MaxUnregistered < 1:
 		return fmt.Errorf("ingest.max_unregistered_devices: %d must be positive", c.MaxUnregistered)
 	case c.MaxPast <= 0 || c.MaxFuture < 0:
 		return errors.New("ingest.max_past must be positive and ingest.max_future not negative")
 	}
+	if err := c.checkSizes(); err != nil {
+		return err
+	}
 	return c.HTTP.Validate()
+}
+
+// Size bounds of the path MQTT → ingest → Kafka.
+const (
+	// DefaultKafkaMaxMessageBytes is Kafka's default message.max.bytes.
+	DefaultKafkaMaxMessageBytes = 1048588
+	// mqttMaxPayload is the largest payload MQTT can carry (256 MiB).
+	mqttMaxPayload = 268435455
+	// maxKafkaKey is the longest key ingest gives a record: a device id, or
+	// the clipped MQTT topic of a dead letter.
+	maxKafkaKey = event.MaxDeadLetterText
+	// batchOverhead is what Kafka adds to a record batch beyond what the
+	// writer counts: a batch header and a few varints per record.
+	batchOverhead = 1024 + 16*writerBatchSize
+)
+
+// MaxRecordBytes is the largest record ingest ever writes, as the Kafka
+// writer counts it: a dead letter (its raw bytes cut to 64 KiB) or a
+// reading, with its key.
+func MaxRecordBytes() int {
+	return max(event.MaxDeadLetterBytes, event.MaxReadingBytes) + maxKafkaKey + 32
+}
+
+// checkSizes: every message the broker delivers must fit the next hop,
+// as readings or as its dead letter. A payload over max_payload_bytes
+// becomes a dead letter of at most event.MaxDeadLetterBytes whatever its
+// size; a valid one becomes at most max_records_per_message readings of
+// at most event.MaxReadingBytes each; every record must fit one writer
+// batch, and a full batch the broker's message.max.bytes.
+func (c *Config) checkSizes() error {
+	if need := MaxRecordBytes(); c.KafkaBatchBytes < need {
+		return fmt.Errorf("ingest.kafka_batch_bytes: %d cannot hold the largest record ingest writes (a dead letter with its 64 KiB raw prefix: %d bytes); "+
+			"set it to at least %d", c.KafkaBatchBytes, need, need)
+	}
+	if c.KafkaBatchBytes+batchOverhead > c.KafkaMaxMessageBytes {
+		return fmt.Errorf("ingest.kafka_batch_bytes: %d plus Kafka's batch overhead (%d) exceeds ingest.kafka_max_message_bytes %d (the brokers' message.max.bytes): "+
+			"lower kafka_batch_bytes to at most %d, or raise message.max.bytes on the brokers (and max.message.bytes on the topics) and kafka_max_message_bytes with it",
+			c.KafkaBatchBytes, batchOverhead, c.KafkaMaxMessageBytes, c.KafkaMaxMessageBytes-batchOverhead)
+	}
+	return nil
 }

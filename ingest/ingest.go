@@ -7,8 +7,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,12 +47,20 @@ type Service struct {
 	stopping  chan struct{}
 	ready     atomic.Bool
 	connected atomic.Bool
+	// oldest holds, per producer, the receive time (unix ms) of the oldest
+	// message of the batch it is writing, 0 when idle: the queue is FIFO
+	// and a producer takes its batch from the head, so the oldest message
+	// not yet acknowledged is among these.
+	oldest []atomic.Int64
+	now    func() time.Time
 }
 
 // item is one MQTT message with the Kafka records it became.
 type item struct {
-	msg     mqtt.Message
-	records []kafka.Message
+	msg      mqtt.Message
+	records  []kafka.Message
+	received int64 // unix ms
+	dead     bool  // records is the message's dead letter
 }
 
 // New checks the configuration and prepares the role.
@@ -70,15 +80,36 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		unregistered: newDeviceCap(cfg.MaxUnregistered),
 		queue:        make(chan item, cfg.QueueSize),
 		stopping:     make(chan struct{}),
+		oldest:       make([]atomic.Int64, cfg.Producers),
+		now:          time.Now,
 	}
+	s.decoder.MaxRecords = cfg.MaxRecords
 	for _, p := range cfg.Partners {
 		s.partners[p] = true
 	}
 	return s, nil
 }
 
-// Ready reports whether the role is connected and taking messages.
-func (s *Service) Ready() bool { return s.ready.Load() && s.connected.Load() }
+// Ready reports whether the role is connected and taking messages, and
+// its intake is not stalled (UnackedAge within ingest.max_unacked_age).
+func (s *Service) Ready() bool {
+	return s.ready.Load() && s.connected.Load() && s.UnackedAge() <= s.cfg.MaxUnackedAge
+}
+
+// UnackedAge is how long the oldest MQTT message ingest holds has waited
+// for Kafka (0 when everything received is acknowledged).
+func (s *Service) UnackedAge() time.Duration {
+	var oldest int64
+	for i := range s.oldest {
+		if t := s.oldest[i].Load(); t > 0 && (oldest == 0 || t < oldest) {
+			oldest = t
+		}
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return max(0, s.now().Sub(time.UnixMilli(oldest)))
+}
 
 // Run consumes MQTT until ctx is cancelled, then drains what it holds to
 // Kafka, acknowledges it, and disconnects.
@@ -86,6 +117,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
 		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter)
 	}); err != nil {
+		return err
+	}
+	if err := s.checkTopicLimits(ctx); err != nil {
 		return err
 	}
 	writer := NewWriter(s.cfg, s.kafka)
@@ -98,8 +132,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancelDrain()
 	var g errgroup.Group
 	for i := 0; i < s.cfg.Producers; i++ {
-		g.Go(func() error { return s.produce(drainCtx, writer) })
+		g.Go(func() error { return s.produce(drainCtx, writer, &s.oldest[i]) })
 	}
+	go s.watchAge(drainCtx)
 
 	tok := client.Connect()
 	tok.Wait()
@@ -109,7 +144,8 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("connecting to MQTT broker %s: %w (is the broker running? try deploy/local/services.sh status)", s.cfg.MQTT.URL, err)
 	}
 	s.ready.Store(true)
-	s.log.Info("ingest running", "mqtt", s.cfg.MQTT.URL, "topic", s.cfg.MQTT.Topic, "kafka", strings.Join(s.kafka.Brokers, ","),
+	s.log.Info("ingest running", "max_payload_bytes", s.cfg.MaxPayloadBytes, "kafka_batch_bytes", s.cfg.KafkaBatchBytes,
+		"max_unacked_age", s.cfg.MaxUnackedAge, "mqtt", s.cfg.MQTT.URL, "topic", s.cfg.MQTT.Topic, "kafka", strings.Join(s.kafka.Brokers, ","),
 		"registry_devices", s.reg.Len())
 
 	<-ctx.Done()
@@ -124,19 +160,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// Limits of one record batch, per partition, of the Kafka writer.
-const (
-	// kafka-go allocates a batch's message slice at its full capacity
-	// (BatchSize messages) when the batch starts, and a batch starts per
-	// partition and linger: a large BatchSize is megabytes of garbage per
-	// millisecond (docs/performance.md). A few hundred records per request
-	// keep a partition far faster than the pipeline needs.
-	writerBatchSize = 256
-	// Kafka refuses a record batch above message.max.bytes (1 MiB and 12
-	// bytes by default) and kafka-go does not count the per-record
-	// overhead: keep a margin.
-	writerBatchBytes = 900 << 10
-)
+// kafka-go allocates a batch's message slice at its full capacity
+// (BatchSize messages) when the batch starts, and a batch starts per
+// partition and linger: a large BatchSize is megabytes of garbage per
+// millisecond (docs/performance.md). A few hundred records per request
+// keep a partition far faster than the pipeline needs. Its bytes are
+// ingest.kafka_batch_bytes (under the brokers' message.max.bytes, with a
+// margin for the per-record overhead kafka-go does not count).
+const writerBatchSize = 256
 
 // NewWriter is ingest's Kafka producer: every write waits for all
 // in-sync replicas. The benchmark's Kafka hop uses it too, so that the hop
@@ -148,7 +179,7 @@ func NewWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: cfg.Linger,
 		BatchSize:    writerBatchSize,
-		BatchBytes:   writerBatchBytes,
+		BatchBytes:   int64(cfg.KafkaBatchBytes),
 		MaxAttempts:  3,
 		Transport:    kc.Transport(),
 	}
@@ -192,20 +223,17 @@ func (s *Service) mqttOptions() *mqtt.ClientOptions {
 // onMessage runs on paho's single delivery goroutine. It must not ack: the
 // producer does that once Kafka has the records.
 func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
-	now := time.Now()
+	now := s.now()
 	s.m.received.Inc()
-	it := item{msg: m}
+	it := item{msg: m, received: now.UnixMilli()}
 	readings, err := s.decode(m.Topic(), m.Payload(), now)
 	if err != nil {
-		dl := event.NewDeadLetter("mqtt", m.Topic(), m.Payload(), now.UnixMilli(), err)
-		val, merr := event.MarshalDeadLetter(&dl)
+		rec, merr := s.deadLetter(m, now, err)
 		if merr != nil {
 			s.log.Error("encoding dead letter", "err", merr)
 			return // not acknowledged: the broker redelivers
 		}
-		it.records = append(it.records, kafka.Message{Topic: s.kafka.Topic(event.TopicDeadLetter), Key: []byte(m.Topic()), Value: val})
-		s.m.deadLetters.WithLabelValues(string(dl.Reason)).Inc()
-		s.log.Debug("dead letter", "topic", m.Topic(), "reason", dl.Reason, "detail", dl.Detail)
+		it.records, it.dead = append(it.records, rec), true
 	} else {
 		topic := s.kafka.Topic(event.TopicReadings)
 		for i := range readings {
@@ -224,6 +252,20 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case <-s.stopping:
 		// Not acknowledged: the broker keeps it in our session.
 	}
+}
+
+// deadLetter is the dead-letter record of an MQTT message: its reason,
+// the first 64 KiB of its payload with the length and SHA-256 of all of
+// it, keyed by its (clipped) topic.
+func (s *Service) deadLetter(m mqtt.Message, now time.Time, why error) (kafka.Message, error) {
+	dl := event.NewDeadLetter("mqtt", m.Topic(), m.Payload(), now.UnixMilli(), why)
+	val, err := event.MarshalDeadLetter(&dl)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	s.m.deadLetters.WithLabelValues(string(dl.Reason)).Inc()
+	s.log.Debug("dead letter", "topic", dl.SourceTopic, "reason", dl.Reason, "detail", dl.Detail, "bytes", dl.RawLen)
+	return kafka.Message{Topic: s.kafka.Topic(event.TopicDeadLetter), Key: []byte(dl.SourceTopic), Value: val}, nil
 }
 
 // Decode turns one MQTT message into readings exactly as the running role
@@ -266,70 +308,285 @@ func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Read
 }
 
 // produce writes batches of queued messages to Kafka and acknowledges them
-// to the broker once Kafka has them.
-func (s *Service) produce(ctx context.Context, w *kafka.Writer) error {
+// to the broker once Kafka has them (or has refused them for good, see
+// deliver). oldest is this producer's slot of Service.oldest.
+func (s *Service) produce(ctx context.Context, w *kafka.Writer, oldest *atomic.Int64) error {
 	batch := make([]item, 0, 64)
-	var records []kafka.Message
 	for {
-		batch, records = batch[:0], records[:0]
+		batch = batch[:0]
 		select {
 		case it := <-s.queue:
 			batch = append(batch, it)
-			records = append(records, it.records...)
 		case <-s.stopping:
 			select {
 			case it := <-s.queue:
 				batch = append(batch, it)
-				records = append(records, it.records...)
 			default:
 				return nil // stopped and drained
 			}
 		}
+		oldest.Store(batch[0].received)
 	fill:
 		for len(batch) < s.cfg.MaxBatch {
 			select {
 			case it := <-s.queue:
 				batch = append(batch, it)
-				records = append(records, it.records...)
 			default:
 				break fill
 			}
 		}
 		s.m.queueDepth.Set(float64(len(s.queue)))
-		if err := s.write(ctx, w, records); err != nil {
+		if err := s.deliver(ctx, w, batch); err != nil {
 			// Only when shutting down with Kafka unreachable: the messages are
 			// not acknowledged and the broker redelivers them to our session.
 			s.log.Error("giving up on a batch at shutdown; the broker will redeliver it", "messages", len(batch), "err", err)
+			oldest.Store(0)
 			return nil
 		}
 		for _, it := range batch {
 			it.msg.Ack()
 		}
+		oldest.Store(0)
 		s.m.acked.Add(float64(len(batch)))
 	}
 }
 
-func (s *Service) write(ctx context.Context, w *kafka.Writer, records []kafka.Message) error {
+// deliver writes the records of batch until Kafka has taken all of them,
+// retrying transient errors for as long as it takes (nothing is
+// acknowledged meanwhile, and UnackedAge grows). A message whose records
+// Kafka refuses for good (kafkaconn.Permanent: too large, a value it does
+// not take) is dead-lettered instead (kafka_refused); if even its dead
+// letter is refused, or it was a dead letter already, it is counted
+// (ioc_ingest_dropped_total), logged with its topic, and acknowledged
+// with the rest: retrying it could only stall intake for ever. It returns
+// an error only when ctx ends first.
+func (s *Service) deliver(ctx context.Context, w *kafka.Writer, batch []item) error {
+	var recs []kafka.Message
+	var owner []int
+	for i := range batch {
+		for _, r := range batch[i].records {
+			recs = append(recs, r)
+			owner = append(owner, i)
+		}
+	}
+	refused, err := s.write(ctx, w, recs)
+	if err != nil {
+		return err
+	}
+	why := map[int]error{} // item → the first permanent error of its records
+	for j, e := range refused {
+		if e != nil && why[owner[j]] == nil {
+			why[owner[j]] = e
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	var dls []kafka.Message
+	var dlOwner []int
+	for i, e := range why {
+		it := &batch[i]
+		if it.dead {
+			s.drop(it, "dead_letter_refused", e)
+			continue
+		}
+		rec, merr := s.deadLetter(it.msg, time.UnixMilli(it.received), event.Invalid(event.ReasonKafkaRefused,
+			"kafka refused this message's records for good: %v (check ingest.kafka_batch_bytes and the brokers' message.max.bytes)", e))
+		if merr != nil {
+			s.drop(it, "dead_letter_refused", merr)
+			continue
+		}
+		s.log.Warn("kafka refused a message's records for good; dead-lettered as kafka_refused", "topic", clipTopic(it.msg.Topic()), "err", e)
+		dls, dlOwner = append(dls, rec), append(dlOwner, i)
+	}
+	refused, err = s.write(ctx, w, dls)
+	if err != nil {
+		return err
+	}
+	for j, e := range refused {
+		if e != nil {
+			s.drop(&batch[dlOwner[j]], "dead_letter_refused", e)
+		}
+	}
+	return nil
+}
+
+// drop counts and logs a message acknowledged without its records or its
+// dead letter in Kafka.
+func (s *Service) drop(it *item, reason string, err error) {
+	s.m.dropped.WithLabelValues(reason).Inc()
+	topic := clipTopic(it.msg.Topic())
+	_, device, _ := ParseTopic(it.msg.Topic(), s.cfg.MQTT.MountPoint)
+	s.log.Error("kafka refused a message and its dead letter for good; acknowledged and dropped so that intake goes on",
+		"topic", topic, "device", device, "bytes", len(it.msg.Payload()), "reason", reason, "err", err)
+}
+
+func clipTopic(t string) string {
+	if len(t) > 256 {
+		return t[:256] + "…"
+	}
+	return t
+}
+
+// recordBytes is at least what kafka-go counts for a record against
+// BatchBytes.
+func recordBytes(m *kafka.Message) int {
+	n := 32 + len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += 10 + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// write writes recs and returns, per record, the permanent error that
+// refused it (nil: written). Transient errors are retried with a backoff
+// until ctx ends. A permanent error on a call of several records is
+// confirmed by writing those records one per call, so that one bad record
+// cannot condemn its neighbours.
+func (s *Service) write(ctx context.Context, w *kafka.Writer, recs []kafka.Message) ([]error, error) {
+	refused := make([]error, len(recs))
+	var todo, solo []int
+	for i := range recs {
+		if n := recordBytes(&recs[i]); n > s.cfg.KafkaBatchBytes {
+			refused[i] = fmt.Errorf("record of %d bytes exceeds ingest.kafka_batch_bytes (%d): %w", n, s.cfg.KafkaBatchBytes, kafka.MessageSizeTooLarge)
+			continue
+		}
+		todo = append(todo, i)
+	}
 	backoff := 100 * time.Millisecond
-	for {
+	pending := make([]kafka.Message, 0, len(todo))
+	for len(todo) > 0 || len(solo) > 0 {
+		var idx []int
+		if len(todo) > 0 {
+			idx, todo = todo, nil
+		} else {
+			idx, solo = solo[:1], solo[1:]
+		}
+		pending = pending[:0]
+		for _, i := range idx {
+			pending = append(pending, recs[i])
+		}
 		start := time.Now()
-		err := w.WriteMessages(ctx, records...)
+		err := w.WriteMessages(ctx, pending...)
 		if err == nil {
 			s.m.writeSeconds.Observe(time.Since(start).Seconds())
-			return nil
+			backoff = 100 * time.Millisecond
+			continue
 		}
 		s.m.writeErrors.Inc()
-		if ctx.Err() != nil {
-			return fmt.Errorf("writing %d records to kafka: %w", len(records), err)
+		var retry []int
+		var werrs kafka.WriteErrors
+		var tooLarge kafka.MessageTooLargeError
+		switch {
+		case errors.As(err, &werrs) && len(werrs) == len(idx):
+			for j, e := range werrs {
+				switch {
+				case e == nil:
+				case kafkaconn.Permanent(e) && len(idx) == 1:
+					refused[idx[j]] = e
+				case kafkaconn.Permanent(e):
+					solo = append(solo, idx[j])
+				default:
+					retry = append(retry, idx[j])
+				}
+			}
+		case errors.As(err, &tooLarge) && len(tooLarge.Message.Value) > 0:
+			// kafka-go refused the call before writing anything, naming
+			// the record; the others go again.
+			for j := range pending {
+				if len(pending[j].Value) > 0 && &pending[j].Value[0] == &tooLarge.Message.Value[0] {
+					refused[idx[j]] = err
+				} else {
+					todo = append(todo, idx[j])
+				}
+			}
+			continue
+		default:
+			retry = idx
 		}
-		s.log.Warn("writing to kafka failed; retrying", "records", len(records), "err", err, "retry_in", backoff)
+		if len(retry) == 0 {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("writing %d records to kafka: %w", len(retry), err)
+		}
+		s.log.Warn("writing to kafka failed; retrying", "records", len(retry), "err", err, "retry_in", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return fmt.Errorf("writing %d records to kafka: %w", len(records), ctx.Err())
+			return nil, fmt.Errorf("writing %d records to kafka: %w", len(retry), ctx.Err())
 		}
 		backoff = min(backoff*2, 5*time.Second)
+		todo = append(todo, retry...)
 	}
+	return refused, nil
+}
+
+// watchAge publishes UnackedAge as ioc_ingest_oldest_unacked_seconds and
+// logs once when intake stalls and once when it flows again.
+func (s *Service) watchAge(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	stalled := false
+	for {
+		age := s.UnackedAge()
+		s.m.unackedAge.Set(age.Seconds())
+		switch {
+		case age > s.cfg.MaxUnackedAge && !stalled:
+			stalled = true
+			s.log.Error("intake stalled: the oldest MQTT message has waited for Kafka longer than ingest.max_unacked_age; /readyz answers 503",
+				"age", age.Round(time.Second), "max_unacked_age", s.cfg.MaxUnackedAge, "queue_depth", len(s.queue))
+		case age <= s.cfg.MaxUnackedAge && stalled:
+			stalled = false
+			s.log.Info("intake flows again", "age", age.Round(time.Second))
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// checkTopicLimits asks the brokers for the max.message.bytes of the
+// topics ingest writes: a writer batch (ingest.kafka_batch_bytes, with
+// Kafka's overhead) that a topic would refuse stops the start with what to
+// change, instead of records refused at run time.
+func (s *Service) checkTopicLimits(ctx context.Context) error {
+	client, release := s.kafka.NewClient(15 * time.Second)
+	defer release()
+	req := &kafka.DescribeConfigsRequest{}
+	for _, name := range []string{event.TopicReadings, event.TopicDeadLetter} {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: s.kafka.Topic(name), ConfigNames: []string{"max.message.bytes"}})
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := client.DescribeConfigs(cctx, req)
+	if err != nil {
+		// An older or restricted broker: the configured bound stands, and
+		// a record refused at run time is still handled (deliver).
+		s.log.Warn("could not read the topics' max.message.bytes; relying on ingest.kafka_max_message_bytes", "err", err)
+		return nil
+	}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			s.log.Warn("could not read a topic's max.message.bytes", "topic", r.ResourceName, "err", r.Error)
+			continue
+		}
+		for _, e := range r.ConfigEntries {
+			limit, perr := strconv.Atoi(e.ConfigValue)
+			if e.ConfigName != "max.message.bytes" || perr != nil {
+				continue
+			}
+			if s.cfg.KafkaBatchBytes+batchOverhead > limit {
+				return fmt.Errorf("kafka topic %s takes record batches of at most %d bytes (max.message.bytes), but ingest.kafka_batch_bytes is %d (plus %d of overhead): "+
+					"lower ingest.kafka_batch_bytes to at most %d (it must stay at least %d), or raise the topic's max.message.bytes",
+					r.ResourceName, limit, s.cfg.KafkaBatchBytes, batchOverhead, limit-batchOverhead, MaxRecordBytes())
+			}
+		}
+	}
+	return nil
 }
 
 // ParseTopic splits sensors/{partner}/{device_id} (after the mount point,

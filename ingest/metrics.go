@@ -11,6 +11,8 @@ type metrics struct {
 	connected    prometheus.Gauge
 	writeSeconds prometheus.Histogram
 	writeErrors  prometheus.Counter
+	dropped      *prometheus.CounterVec
+	unackedAge   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
@@ -30,13 +32,17 @@ func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_ingest_kafka_write_seconds",
 			Help: "Time for Kafka to acknowledge a batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_kafka_write_errors_total",
-			Help: "Failed Kafka writes (retried)."}),
+			Help: "Failed Kafka writes (transient ones are retried; see ioc_ingest_dropped_total for permanent ones)."}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_ingest_dropped_total",
+			Help: "MQTT messages acknowledged although Kafka refused for good both their records and their dead letter (logged with topic and device)."}, []string{"reason"}),
+		unackedAge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_oldest_unacked_seconds",
+			Help: "Age of the oldest MQTT message ingest holds unacknowledged (waiting for Kafka); above ingest.max_unacked_age intake is stalled and /readyz answers 503."}),
 	}
 	capacity := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_queue_capacity",
 		Help: "Bound of the ingest queue (ingest.queue_size)."})
 	capacity.Set(float64(queueSize))
 	if reg != nil {
-		reg.MustRegister(m.received, m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, capacity)
+		reg.MustRegister(m.received, m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, m.dropped, m.unackedAge, capacity)
 	}
 	return m
 }

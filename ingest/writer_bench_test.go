@@ -48,7 +48,7 @@ func BenchmarkKafkaWriter(b *testing.B) {
 		bytes int64
 	}{
 		{"before", cfg.MaxBatch * 4, 32 << 20},
-		{"after", writerBatchSize, writerBatchBytes},
+		{"after", writerBatchSize, int64(cfg.KafkaBatchBytes)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			w := NewWriter(cfg, kc)

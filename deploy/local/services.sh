@@ -454,6 +454,10 @@ mosquitto_configure() {
 $user_line
 per_listener_settings false
 
+# Payloads above 1 MiB are refused by the broker; at least ingest.max_payload_bytes (256 KiB
+# by default), so that oversize payloads up to this become dead letters (docs/reliability.md).
+message_size_limit ${MQTT_MESSAGE_SIZE_LIMIT:-1048576}
+
 # Loopback only, no authentication (development / test broker).
 listener $MQTT_PORT $HOST
 allow_anonymous true

@@ -30,13 +30,15 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
-// MaxRecords bounds the records of one message.
+// MaxRecords bounds the records of one message unless the decoder says
+// otherwise (ingest.max_records_per_message).
 const MaxRecords = 1000
 
 // Decoder turns one MQTT message into readings.
 type Decoder struct {
-	MaxBytes int          // larger payloads are rejected as oversize
-	Limits   event.Limits // sane window for observation times
+	MaxBytes   int          // larger payloads are rejected as oversize
+	MaxRecords int          // more records are rejected as oversize; 0: MaxRecords
+	Limits     event.Limits // sane window for observation times
 }
 
 // Decode appends the readings of payload to dst. The returned error is an
@@ -68,8 +70,12 @@ func (d Decoder) Decode(dst []event.Reading, partner, device string, payload []b
 	if len(dst) == start {
 		return dst, event.Invalid(event.ReasonEmpty, "payload holds no records")
 	}
-	if len(dst)-start > MaxRecords {
-		return dst[:start], event.Invalid(event.ReasonOversize, "payload holds %d records, limit %d", len(dst)-start, MaxRecords)
+	maxRecords := d.MaxRecords
+	if maxRecords <= 0 {
+		maxRecords = MaxRecords
+	}
+	if len(dst)-start > maxRecords {
+		return dst[:start], event.Invalid(event.ReasonOversize, "payload holds %d records, limit %d (ingest.max_records_per_message)", len(dst)-start, maxRecords)
 	}
 	for i := start; i < len(dst); i++ {
 		if err := checkValue(&dst[i]); err != nil {
