@@ -49,7 +49,7 @@ type Config struct {
 	// answers 503 and ioc_ingest_oldest_unacked_seconds shows the age.
 	MaxUnackedAge time.Duration `yaml:"max_unacked_age"`
 	MaxPast       time.Duration `yaml:"max_past"`
-	MaxFuture       time.Duration `yaml:"max_future"`
+	MaxFuture     time.Duration `yaml:"max_future"`
 	// RegistryFile is the declared device registry (CSV).
 	RegistryFile string `yaml:"registry_file"`
 	// MaxUnregistered caps the distinct devices outside the registry that
