@@ -69,6 +69,17 @@ var envOverrides = []struct {
 	{"IOC_CLICKHOUSE_DATABASE", func(c *Config, v string) { c.ClickHouse.Database = v }},
 	{"IOC_CLICKHOUSE_USER", func(c *Config, v string) { c.ClickHouse.Username = v }},
 	{"IOC_CLICKHOUSE_PASSWORD", func(c *Config, v string) { c.ClickHouse.Password = v }},
+	{"IOC_CLICKHOUSE_PASSWORD_FILE", func(c *Config, v string) { c.ClickHouse.PasswordFile = v }},
+	// Each role's own account (clickhouse.accounts, docs/security.md).
+	{"IOC_CLICKHOUSE_STREAM_USER", chAccount(chconn.RoleStream, func(a *chconn.Account, v string) { a.Username = v })},
+	{"IOC_CLICKHOUSE_STREAM_PASSWORD", chAccount(chconn.RoleStream, func(a *chconn.Account, v string) { a.Password = v })},
+	{"IOC_CLICKHOUSE_STREAM_PASSWORD_FILE", chAccount(chconn.RoleStream, func(a *chconn.Account, v string) { a.PasswordFile = v })},
+	{"IOC_CLICKHOUSE_DASHBOARD_USER", chAccount(chconn.RoleDashboard, func(a *chconn.Account, v string) { a.Username = v })},
+	{"IOC_CLICKHOUSE_DASHBOARD_PASSWORD", chAccount(chconn.RoleDashboard, func(a *chconn.Account, v string) { a.Password = v })},
+	{"IOC_CLICKHOUSE_DASHBOARD_PASSWORD_FILE", chAccount(chconn.RoleDashboard, func(a *chconn.Account, v string) { a.PasswordFile = v })},
+	{"IOC_CLICKHOUSE_INGEST_USER", chAccount(chconn.RoleIngest, func(a *chconn.Account, v string) { a.Username = v })},
+	{"IOC_CLICKHOUSE_INGEST_PASSWORD", chAccount(chconn.RoleIngest, func(a *chconn.Account, v string) { a.Password = v })},
+	{"IOC_CLICKHOUSE_INGEST_PASSWORD_FILE", chAccount(chconn.RoleIngest, func(a *chconn.Account, v string) { a.PasswordFile = v })},
 	{"IOC_DASHBOARD_LISTEN", func(c *Config, v string) { c.Dashboard.Listen = v }},
 	{"IOC_OPS_LISTEN", func(c *Config, v string) { c.Ops.Listen = v }},
 	{"IOC_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
@@ -76,6 +87,18 @@ var envOverrides = []struct {
 	{"IOC_INGEST_HTTP_TOKENS", func(c *Config, v string) { c.Ingest.HTTP.Tokens = v }},
 	{"IOC_KAFKA_SASL_USERNAME", func(c *Config, v string) { c.Kafka.SASL.Username = v }},
 	{"IOC_KAFKA_SASL_PASSWORD", func(c *Config, v string) { c.Kafka.SASL.Password = v }},
+}
+
+// chAccount applies an environment variable to one role's ClickHouse account.
+func chAccount(role string, set func(*chconn.Account, string)) func(*Config, string) {
+	return func(c *Config, v string) {
+		if c.ClickHouse.Accounts == nil {
+			c.ClickHouse.Accounts = map[string]chconn.Account{}
+		}
+		a := c.ClickHouse.Accounts[role]
+		set(&a, v)
+		c.ClickHouse.Accounts[role] = a
+	}
 }
 
 // loadConfig reads the file (if any), applies environment overrides and
@@ -142,6 +165,13 @@ func yamlString(c *Config) (string, error) {
 		}
 	}
 	mask(&cp.ClickHouse.Password)
+	if len(c.ClickHouse.Accounts) > 0 {
+		cp.ClickHouse.Accounts = map[string]chconn.Account{}
+		for role, a := range c.ClickHouse.Accounts {
+			mask(&a.Password)
+			cp.ClickHouse.Accounts[role] = a
+		}
+	}
 	mask(&cp.Ingest.MQTT.Password)
 	mask(&cp.Kafka.SASL.Password)
 	b, err := yaml.Marshal(&cp)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/ingest/adminhttp"
 	"github.com/sonla-ioc/ioc/internal/audit"
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream/feeds"
@@ -30,12 +31,12 @@ func feedRoles(cmd string, cfg *Config, log *slog.Logger, reg prometheus.Registe
 			return nil, err
 		}
 		// Refused posts go to the audit log in ClickHouse (docs/security.md).
-		w := audit.New(audit.Config{}, cfg.ClickHouse, "ingest", log, reg)
+		w := audit.New(audit.Config{}, cfg.ClickHouse.For(chconn.RoleIngest), "ingest", log, reg)
 		h.Audit = w
 		out = append(out, h, auditRole{w})
 	}
 	if (cmd == "stream" || cmd == "run") && cfg.Feeds.On() {
-		f, err := feeds.New(cfg.Feeds, cfg.Kafka, cfg.ClickHouse, log, reg)
+		f, err := feeds.New(cfg.Feeds, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
 		if err != nil {
 			return nil, err
 		}

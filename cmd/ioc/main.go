@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/sonla-ioc/ioc/dashboard"
 	"github.com/sonla-ioc/ioc/ingest"
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -52,7 +55,8 @@ Tools:
 
 Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
 IOC_KAFKA_BROKERS, IOC_KAFKA_TOPIC_PREFIX, IOC_CLICKHOUSE_ADDR,
-IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD,
+IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD, IOC_CLICKHOUSE_PASSWORD_FILE,
+IOC_CLICKHOUSE_{STREAM,DASHBOARD,INGEST}_{USER,PASSWORD,PASSWORD_FILE} (each role's own account),
 IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL, IOC_INGEST_HTTP_LISTEN, IOC_INGEST_HTTP_TOKENS,
 IOC_INGEST_TOKEN (simulate -via-http).
 IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
@@ -163,21 +167,27 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		roles = append(roles, r)
 	case "stream":
 		opsDefault = ":9102"
-		r, err := stream.New(cfg.Stream, cfg.Kafka, cfg.ClickHouse, log, reg)
+		if err := migrateAsAdmin(ctx, cfg, log); err != nil {
+			return err
+		}
+		r, err := stream.New(cfg.Stream, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
 		if err != nil {
 			return err
 		}
 		roles = append(roles, r)
 	case "dashboard":
 		opsDefault = ":9103"
-		r, err := dashboard.New(cfg.Dashboard, cfg.Kafka, cfg.ClickHouse, log, reg)
+		r, err := dashboard.New(cfg.Dashboard, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleDashboard), log, reg)
 		if err != nil {
 			return err
 		}
 		roles = append(roles, r)
 	case "run":
 		opsDefault = ":9100"
-		st, err := stream.New(cfg.Stream, cfg.Kafka, cfg.ClickHouse, log, reg)
+		if err := migrateAsAdmin(ctx, cfg, log); err != nil {
+			return err
+		}
+		st, err := stream.New(cfg.Stream, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
 		if err != nil {
 			return err
 		}
@@ -185,7 +195,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		if err != nil {
 			return err
 		}
-		da, err := dashboard.New(cfg.Dashboard, cfg.Kafka, cfg.ClickHouse, log, reg)
+		da, err := dashboard.New(cfg.Dashboard, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleDashboard), log, reg)
 		if err != nil {
 			return err
 		}
@@ -203,6 +213,30 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		opsAddr = opsDefault
 	}
 	return runRoles(ctx, log, reg, opsAddr, roles, *withSim, cfg.Simulate)
+}
+
+// migrateAsAdmin applies the schema with the administrative account when
+// stream has an account of its own (which may not create tables), and then
+// leaves stream's own migration off; without one, stream migrates at start
+// as before (stream.migrate).
+func migrateAsAdmin(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	if !*cfg.Stream.Migrate || !cfg.ClickHouse.HasAccount(chconn.RoleStream) {
+		return nil
+	}
+	var conn driver.Conn
+	if err := backoff.Retry(ctx, log, "connecting to clickhouse as "+cfg.ClickHouse.Username+" (migrations)", func() (err error) {
+		conn, err = cfg.ClickHouse.Open(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := schema.Migrate(ctx, conn, cfg.ClickHouse, log); err != nil {
+		return fmt.Errorf("migrating clickhouse schema as %s: %w", cfg.ClickHouse.Username, err)
+	}
+	off := false
+	cfg.Stream.Migrate = &off
+	return nil
 }
 
 // runRoles runs the roles under one errgroup with the ops endpoint; the

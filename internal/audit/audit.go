@@ -297,9 +297,13 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 	if f.Outcome != "" {
 		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
 	}
-	q := fmt.Sprintf(`SELECT event_id, any(at_ms), any(actor), any(actor_role), any(action), any(target), any(outcome),
- any(reason), any(remote_addr), any(user_agent), any(detail), any(service)
-FROM %s WHERE %s GROUP BY event_id ORDER BY any(at_ms) DESC LIMIT %d`, ch.SecurityTable("audit_log"), strings.Join(where, " AND "), f.Limit)
+	// DISTINCT collapses only rows identical in every column (a batch sent
+	// again after an error); a row that reuses an event's id with other
+	// content is shown beside it, never merged into it (the table is
+	// append-only: 070_audit_log_append_only.sql).
+	q := fmt.Sprintf(`SELECT DISTINCT event_id, at_ms, actor, actor_role, action, target, outcome,
+ reason, remote_addr, user_agent, detail, service
+FROM %s WHERE %s ORDER BY at_ms DESC, event_id LIMIT %d`, ch.SecurityTable("audit_log"), strings.Join(where, " AND "), f.Limit)
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)

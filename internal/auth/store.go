@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -101,11 +102,41 @@ func (m *MemStore) PutKiosk(_ context.Context, k Kiosk) error {
 
 // CHStore keeps accounts and kiosk tokens in the ClickHouse tables
 // {database}_security.users and .kiosk_tokens (020_security.sql). A change is
-// a new row with a higher version; reads take the newest row per key.
+// a new row with a higher version; reads take the newest row per key, among
+// rows whose version is not beyond MaxClockSkew in the future.
 type CHStore struct {
 	ch   chconn.Config
 	mu   sync.Mutex
 	conn driver.Conn
+	// Log receives a warning for every read that refused future rows
+	// (nil: slog.Default()).
+	Log *slog.Logger
+}
+
+// MaxClockSkew is how far ahead of this instance's clock a row's version
+// (its writer's clock, in nanoseconds) may be and still be read. A row
+// further ahead is refused: written by a clock gone wrong, or forged so
+// that no later change could ever outrank it (an admin account nobody can
+// disable, a kiosk token nobody can revoke). Dashboard instances keep their
+// clocks within this of each other (NTP).
+const MaxClockSkew = 2 * time.Minute
+
+// horizon is the highest version a read accepts now.
+func horizon() uint64 { return uint64(time.Now().Add(MaxClockSkew).UnixNano()) }
+
+// warnFuture logs the rows of table that a read refused for their version.
+func (s *CHStore) warnFuture(ctx context.Context, conn driver.Conn, table, key string, h uint64) {
+	var n uint64
+	var keys []string
+	if err := conn.QueryRow(ctx, "SELECT count(), arraySlice(groupUniqArray("+key+"), 1, 10) FROM "+table+" WHERE version > ?", h).Scan(&n, &keys); err != nil || n == 0 {
+		return
+	}
+	log := s.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("refused rows with a version in the future (clock skew beyond the bound, or forged)", "component", "auth",
+		"table", table, "rows", n, "keys", keys, "max_clock_skew", MaxClockSkew)
 }
 
 // NewCHStore returns a store on the configured ClickHouse.
@@ -143,10 +174,12 @@ func (s *CHStore) Users(ctx context.Context) ([]User, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := horizon()
+	s.warnFuture(ctx, conn, s.ch.SecurityTable("users"), "username", h)
 	rows, err := conn.Query(ctx, `SELECT username, argMax(display_name, version), argMax(role, version),
  argMax(password_hash, version), argMax(disabled, version), argMax(epoch, version), argMax(updated_by, version),
  argMax(updated_ms, version), max(version)
-FROM `+s.ch.SecurityTable("users")+` GROUP BY username ORDER BY username`)
+FROM `+s.ch.SecurityTable("users")+` WHERE version <= ? GROUP BY username ORDER BY username`, h)
 	if err != nil {
 		s.reset()
 		return nil, fmt.Errorf("reading accounts from %s: %w (did the schema migration run? `ioc migrate`)", s.ch.SecurityTable("users"), err)
@@ -194,10 +227,12 @@ func (s *CHStore) Kiosks(ctx context.Context) ([]Kiosk, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := horizon()
+	s.warnFuture(ctx, conn, s.ch.SecurityTable("kiosk_tokens"), "id", h)
 	rows, err := conn.Query(ctx, `SELECT id, argMax(name, version), argMax(secret_hash, version), argMax(scope, version),
  argMax(revoked, version), argMax(created_by, version), argMax(created_ms, version), argMax(expires_ms, version),
  argMax(updated_by, version), max(version)
-FROM `+s.ch.SecurityTable("kiosk_tokens")+` GROUP BY id ORDER BY min(created_ms)`)
+FROM `+s.ch.SecurityTable("kiosk_tokens")+` WHERE version <= ? GROUP BY id ORDER BY min(created_ms)`, h)
 	if err != nil {
 		s.reset()
 		return nil, fmt.Errorf("reading kiosk tokens from %s: %w (did the schema migration run? `ioc migrate`)", s.ch.SecurityTable("kiosk_tokens"), err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,11 @@ import (
 
 // Config says where ClickHouse is. The password may come from a file
 // (password_file) so that it never sits in the repository or the config.
+//
+// username/password are the administrative account: migrations, `ioc
+// migrate`, `ioc user`, `ioc kiosk`, retention. Each running role should
+// have its own account with only what it needs (docs/security.md): Accounts,
+// keyed by role, and For(role) picks it.
 type Config struct {
 	Addr         []string      `yaml:"addr"` // native protocol, host:9000
 	Database     string        `yaml:"database"`
@@ -27,7 +33,43 @@ type Config struct {
 	// Cluster, when set, makes the migration create replicated tables ON
 	// CLUSTER with this name (see docs/clickhouse.md).
 	Cluster string `yaml:"cluster"`
+	// Accounts are the roles' own accounts: stream, dashboard, ingest
+	// (RoleStream, RoleDashboard, RoleIngest). A role without one runs as
+	// username above.
+	Accounts map[string]Account `yaml:"accounts,omitempty"`
 }
+
+// Account is the ClickHouse account of one role.
+type Account struct {
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+}
+
+// The roles that may have an account of their own (clickhouse.accounts).
+const (
+	RoleStream    = "stream"    // readings, dead letters, devices, feeds: <db> only
+	RoleDashboard = "dashboard" // sign-in, accounts, kiosk tokens, audit log; reads <db>
+	RoleIngest    = "ingest"    // the audit events of refused administrative posts
+)
+
+// Roles lists the roles of Accounts.
+var Roles = []string{RoleStream, RoleDashboard, RoleIngest}
+
+// For is the configuration a role connects with: its own account when
+// clickhouse.accounts names one, else the administrative account.
+func (c Config) For(role string) Config {
+	a, ok := c.Accounts[role]
+	if !ok || a.Username == "" {
+		return c
+	}
+	c.Username, c.Password, c.PasswordFile = a.Username, a.Password, a.PasswordFile
+	c.Accounts = nil
+	return c
+}
+
+// HasAccount reports whether the role has an account of its own.
+func (c Config) HasAccount(role string) bool { return c.Accounts[role].Username != "" }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -66,6 +108,19 @@ func (c *Config) Validate() error {
 	if c.Password != "" && c.PasswordFile != "" {
 		return errors.New("clickhouse: set password or password_file, not both")
 	}
+	for role, a := range c.Accounts {
+		if !slices.Contains(Roles, role) {
+			return fmt.Errorf("clickhouse.accounts: %q is not a role with an account of its own (%s)", role, strings.Join(Roles, ", "))
+		}
+		switch {
+		case a.Username == "":
+			return fmt.Errorf("clickhouse.accounts.%s.username: required (or remove the entry: the role then runs as clickhouse.username)", role)
+		case a.Username == c.Username:
+			return fmt.Errorf("clickhouse.accounts.%s.username: %q is the administrative account (clickhouse.username), which runs migrations; give the role its own account (docs/security.md)", role, a.Username)
+		case a.Password != "" && a.PasswordFile != "":
+			return fmt.Errorf("clickhouse.accounts.%s: set password or password_file, not both", role)
+		}
+	}
 	return nil
 }
 
@@ -101,7 +156,7 @@ func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
 	if c.PasswordFile != "" {
 		b, err := os.ReadFile(c.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading clickhouse.password_file: %w", err)
+			return nil, fmt.Errorf("reading the password file of clickhouse account %s: %w (locally: deploy/local/services.sh restart clickhouse writes them)", c.Username, err)
 		}
 		password = strings.TrimSpace(string(b))
 	}

@@ -5,6 +5,11 @@
 // "-- min_server: MAJOR.MINOR" is applied only on servers at least that new;
 // this is how features of current releases (TTL, codecs, DateTime64) are
 // switched on while the schema keeps working on ClickHouse 18.16.
+//
+// A statement preceded by a line "-- only_if: SELECT count() ..." runs only
+// when that query answers more than zero: how a step that cannot be written
+// idempotently (RENAME TABLE) is skipped when a migration interrupted after
+// it is applied again.
 package schema
 
 import (
@@ -46,6 +51,9 @@ type Migration struct {
 	Name       string
 	MinServer  Version
 	Statements []string
+	// Guards holds, per statement, the "-- only_if:" query that must
+	// answer more than zero for it to run ("" = always runs).
+	Guards []string
 }
 
 // params are what the .sql templates may use.
@@ -144,7 +152,7 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 		if err := tmpl.Execute(&buf, p); err != nil {
 			return nil, fmt.Errorf("schema file %s: %w", base, err)
 		}
-		m.Statements = split(buf.String())
+		m.Statements, m.Guards = splitGuarded(buf.String())
 		out = append(out, m)
 	}
 	return out, nil
@@ -153,21 +161,42 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 // split cuts a file into statements at semicolons that end a line, after
 // dropping comment lines.
 func split(sql string) []string {
+	stmts, _ := splitGuarded(sql)
+	return stmts
+}
+
+const guardPrefix = "-- only_if:"
+
+// splitGuarded is split that also returns, per statement, the query of an
+// "-- only_if:" line found before it (since the previous statement).
+func splitGuarded(sql string) (stmts, guards []string) {
 	var b strings.Builder
+	guard := ""
+	flush := func() {
+		for _, s := range strings.Split(b.String(), ";\n") {
+			if s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ";")); s != "" {
+				stmts = append(stmts, s)
+				guards = append(guards, guard)
+				guard = ""
+			}
+		}
+		b.Reset()
+	}
 	for _, line := range strings.Split(sql, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, guardPrefix) {
+			flush() // the guard belongs to the statement after it
+			guard = strings.TrimSpace(strings.TrimPrefix(t, guardPrefix))
+			continue
+		}
+		if strings.HasPrefix(t, "--") {
 			continue
 		}
 		b.WriteString(line)
 		b.WriteByte('\n')
 	}
-	var stmts []string
-	for _, s := range strings.Split(b.String(), ";\n") {
-		if s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), ";")); s != "" {
-			stmts = append(stmts, s)
-		}
-	}
-	return stmts
+	flush()
+	return stmts, guards
 }
 
 // ServerVersion asks the server for its version.
@@ -226,15 +255,33 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg chconn.Config, log *slog
 			log.Info("schema migration skipped: needs a newer clickhouse", "migration", m.Name, "needs", m.MinServer.String(), "server", server.String())
 			continue
 		}
-		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("applying schema %s statement %d: %w\n%s", m.Name, i+1, err, stmt)
-			}
+		if err := apply(ctx, conn, m, log); err != nil {
+			return err
 		}
 		if err := record(ctx, conn, cfg.Database, m, server); err != nil {
 			return fmt.Errorf("recording schema %s: %w", m.Name, err)
 		}
 		log.Info("schema migration applied", "migration", m.Name, "statements", len(m.Statements), "server", server.String())
+	}
+	return nil
+}
+
+// apply runs a migration's statements in order, each whose condition holds.
+func apply(ctx context.Context, conn driver.Conn, m Migration, log *slog.Logger) error {
+	for i, stmt := range m.Statements {
+		if i < len(m.Guards) && m.Guards[i] != "" {
+			var n uint64
+			if err := conn.QueryRow(ctx, m.Guards[i]).Scan(&n); err != nil {
+				return fmt.Errorf("applying schema %s statement %d: its condition: %w\n%s", m.Name, i+1, err, m.Guards[i])
+			}
+			if n == 0 {
+				log.Debug("schema statement skipped: its condition does not hold", "migration", m.Name, "statement", i+1)
+				continue
+			}
+		}
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("applying schema %s statement %d: %w\n%s", m.Name, i+1, err, stmt)
+		}
 	}
 	return nil
 }

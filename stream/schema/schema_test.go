@@ -105,6 +105,10 @@ var (
 	createRE = regexp.MustCompile(`(?s)^CREATE (TABLE|VIEW|DATABASE|MATERIALIZED VIEW) IF NOT EXISTS (\S+)`)
 	distRE   = regexp.MustCompile(`ENGINE = Distributed\((\w+), (\w+), (\w+), ([^)]+\))\)`)
 	fromRE   = regexp.MustCompile(`FROM (\w+)\.(\w+)`)
+	// RENAME TABLE a.b TO a.c, a.d TO a.e [ON CLUSTER x]
+	renameRE     = regexp.MustCompile(`(?s)^RENAME TABLE (.*?)(?: ON CLUSTER \w+)?$`)
+	renamePairRE = regexp.MustCompile(`(\w+\.\w+) TO (\w+\.\w+)`)
+	dropRE       = regexp.MustCompile(`^DROP TABLE (?:IF EXISTS )?(\w+\.\w+)`)
 )
 
 // checkClusterSchema lists what is wrong with a rendered cluster schema.
@@ -114,8 +118,23 @@ func checkClusterSchema(stmts []string, cluster, db string) []string {
 	for _, st := range stmts {
 		m := createRE.FindStringSubmatch(st)
 		if m == nil {
-			if strings.HasPrefix(st, "ALTER") && !strings.Contains(st, "ON CLUSTER "+cluster) {
-				problems = append(problems, "ALTER without ON CLUSTER: "+firstLine(st))
+			if (strings.HasPrefix(st, "ALTER") || strings.HasPrefix(st, "RENAME") || strings.HasPrefix(st, "DROP")) &&
+				!strings.Contains(st, "ON CLUSTER "+cluster) {
+				problems = append(problems, "ALTER, RENAME or DROP without ON CLUSTER: "+firstLine(st))
+			}
+			// A rename moves what was created under the old name; a drop forgets it.
+			if r := renameRE.FindStringSubmatch(st); r != nil {
+				moved := map[string]string{}
+				for _, pair := range renamePairRE.FindAllStringSubmatch(r[1], -1) {
+					moved[pair[2]] = created[pair[1]]
+					delete(created, pair[1])
+				}
+				for to, kind := range moved {
+					created[to] = kind
+				}
+			}
+			if d := dropRE.FindStringSubmatch(st); d != nil {
+				delete(created, d[1])
 			}
 			continue
 		}
@@ -291,5 +310,49 @@ func TestSplitStatements(t *testing.T) {
 	got := split("-- comment; not a statement\nCREATE A;\n\nCREATE B (x String DEFAULT 'a;b');\n")
 	if len(got) != 2 || got[0] != "CREATE A" || got[1] != "CREATE B (x String DEFAULT 'a;b')" {
 		t.Errorf("split = %q", got)
+	}
+}
+
+func TestSplitGuardedStatements(t *testing.T) {
+	stmts, guards := splitGuarded("CREATE A;\n-- only_if: SELECT count() FROM x\n-- a comment\nRENAME B;\nDROP C;\n")
+	if strings.Join(stmts, "|") != "CREATE A|RENAME B|DROP C" || strings.Join(guards, "|") != "|SELECT count() FROM x|" {
+		t.Errorf("splitGuarded = %q, %q", stmts, guards)
+	}
+}
+
+// The least-privilege roles exist only where SQL access control does, and
+// the pipeline keeps nothing of the security database there.
+func TestLeastPrivilegeRolesGated(t *testing.T) {
+	cfg := chconn.Config{}
+	cfg.Defaults()
+	for _, v := range []Version{{18, 16, 1}, {25, 3, 0}} {
+		migs, err := Render(cfg, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range migs {
+			if m.Version != 71 {
+				continue
+			}
+			if m.MinServer != (Version{20, 5, 0}) {
+				t.Errorf("071 is applied from %s, want 20.5 (SQL access control)", m.MinServer)
+			}
+			all := strings.Join(m.Statements, ";\n")
+			for _, w := range []string{
+				"REVOKE  ALL ON ioc_security.* FROM ioc_pipeline",
+				"GRANT  SELECT ON ioc.* TO ioc_dashboard",
+				"GRANT  SELECT, INSERT ON ioc_security.audit_log TO ioc_dashboard",
+				"GRANT  INSERT ON ioc_security.audit_log TO ioc_ingest",
+			} {
+				if !strings.Contains(all, w) {
+					t.Errorf("071 lacks %q:\n%s", w, all)
+				}
+			}
+			for _, bad := range []string{"ALTER", "DELETE", "INSERT ON ioc.", "ON ioc_security.* TO"} {
+				if strings.Contains(all, bad) {
+					t.Errorf("071 grants %q:\n%s", bad, all)
+				}
+			}
+		}
 	}
 }
