@@ -345,7 +345,7 @@ func (pl *Pipeline) Cleanup(ctx context.Context, mqttURL string) {
 // DeleteTopicsWithPrefix removes every topic of a run (the roles create
 // more than the readings and dead-letter topics).
 func DeleteTopicsWithPrefix(ctx context.Context, kc kafkaconn.Config) {
-	conn, err := kc.Dialer().DialContext(ctx, "tcp", kc.Brokers[0])
+	conn, err := kc.Dial(ctx)
 	if err != nil {
 		return
 	}

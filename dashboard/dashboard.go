@@ -298,7 +298,7 @@ func (s *Service) follow(ctx context.Context) error {
 	starts := make([]int64, len(parts))
 	for i, p := range parts {
 		if err := backoff.Retry(ctx, s.log, "reading kafka end offsets", func() error {
-			conn, err := s.kafka.Dialer().DialLeader(ctx, "tcp", s.kafka.Brokers[0], s.kafka.Topic(topic), p)
+			conn, err := s.kafka.DialLeader(ctx, topic, p)
 			if err != nil {
 				return err
 			}

@@ -67,6 +67,7 @@ var envOverrides = []struct {
 	{"IOC_KAFKA_TOPIC_PREFIX", func(c *Config, v string) { c.Kafka.TopicPrefix = v }},
 	{"IOC_CLICKHOUSE_ADDR", func(c *Config, v string) { c.ClickHouse.Addr = strings.Split(v, ",") }},
 	{"IOC_CLICKHOUSE_DATABASE", func(c *Config, v string) { c.ClickHouse.Database = v }},
+	{"IOC_CLICKHOUSE_CLUSTER", func(c *Config, v string) { c.ClickHouse.Cluster = v }},
 	{"IOC_CLICKHOUSE_USER", func(c *Config, v string) { c.ClickHouse.Username = v }},
 	{"IOC_CLICKHOUSE_PASSWORD", func(c *Config, v string) { c.ClickHouse.Password = v }},
 	{"IOC_CLICKHOUSE_PASSWORD_FILE", func(c *Config, v string) { c.ClickHouse.PasswordFile = v }},

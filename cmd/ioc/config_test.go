@@ -26,6 +26,20 @@ func TestShippedConfigIsValid(t *testing.T) {
 	}
 }
 
+// deploy/ioc-cluster.yaml names the whole local cluster topology
+// (deploy/local/cluster.sh): every broker, every ClickHouse server, the cluster.
+func TestShippedClusterConfigIsValid(t *testing.T) {
+	clearEnv(t)
+	cfg, err := loadConfig("../../deploy/ioc-cluster.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Kafka.Brokers) != 3 || cfg.Kafka.ReplicationFactor != 3 || len(cfg.ClickHouse.Addr) != 4 ||
+		cfg.ClickHouse.Cluster != "ioc_cluster" || cfg.ClickHouse.Table("sensor_readings_raw") != "ioc.sensor_readings_raw_all" {
+		t.Errorf("unexpected effective cluster config: kafka %+v, clickhouse %+v", cfg.Kafka, cfg.ClickHouse)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	clearEnv(t)
 	for name, tc := range map[string]struct{ body, want string }{

@@ -11,6 +11,7 @@
 #     (apt-get), Kafka's jars from Maven Central (mvn, see deploy/local/kafka/pom.xml).
 #
 # Usage:
+#   IOC_TOPOLOGY=cluster services.sh ...   the cluster topology instead (deploy/local/cluster.sh)
 #   services.sh up      [svc...]   install what is missing, start, wait until each answers
 #   services.sh down    [svc...]   stop what WE started (SIGTERM, then SIGKILL after a timeout)
 #   services.sh restart [svc...]   down + up
@@ -898,4 +899,11 @@ main() {
     esac
 }
 
+# IOC_TOPOLOGY=cluster: three Kafka brokers, ZooKeeper, 2x2 ClickHouse servers (cluster.sh).
+if [[ ${IOC_TOPOLOGY:-single} == cluster ]]; then
+    # shellcheck source=cluster.sh
+    source "$SCRIPT_DIR/cluster.sh"
+elif [[ ${IOC_TOPOLOGY:-single} != single ]]; then
+    die "IOC_TOPOLOGY=$IOC_TOPOLOGY: expected single (the default) or cluster"
+fi
 main "$@"

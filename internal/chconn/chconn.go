@@ -168,15 +168,20 @@ func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
 		settings = clickhouse.Settings{"insert_distributed_sync": 1}
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Settings:        settings,
-		Addr:            c.Addr,
-		Auth:            clickhouse.Auth{Database: "default", Username: c.Username, Password: password},
-		DialTimeout:     c.DialTimeout,
-		MaxOpenConns:    8,
-		MaxIdleConns:    4,
-		ConnMaxLifetime: time.Hour,
-		ReadTimeout:     60 * time.Second,
-		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Settings: settings,
+		Addr:     c.Addr,
+		// Every address is tried when a connection is opened, starting at a
+		// different one each time: a cluster's servers share the load, and
+		// one that is down is passed over (each insert and query goes
+		// through the Distributed tables, so any server will do).
+		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
+		Auth:             clickhouse.Auth{Database: "default", Username: c.Username, Password: password},
+		DialTimeout:      c.DialTimeout,
+		MaxOpenConns:     8,
+		MaxIdleConns:     4,
+		ConnMaxLifetime:  time.Hour,
+		ReadTimeout:      60 * time.Second,
+		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening clickhouse %s: %w", strings.Join(c.Addr, ","), err)

@@ -40,9 +40,9 @@ func (c *Config) EnsureCompactedTopic(ctx context.Context, name string) error {
 // if not nil, is called once, when every record that existed at the start
 // has been handed over (at once if the topic was empty).
 func (c *Config) FollowCompacted(ctx context.Context, name string, caughtUp func(), fn func(kafka.Message)) error {
-	conn, err := c.Dialer().DialLeader(ctx, "tcp", c.Brokers[0], c.Topic(name), 0)
+	conn, err := c.DialLeader(ctx, name, 0)
 	if err != nil {
-		return fmt.Errorf("dialing the leader of %s: %w", c.Topic(name), err)
+		return err
 	}
 	first, last, err := conn.ReadOffsets()
 	conn.Close()

@@ -115,11 +115,46 @@ func (c *Config) EnsureTopics(ctx context.Context, names ...string) error {
 	return c.WaitForLeaders(ctx, names...)
 }
 
-// Partitions lists the partition ids of a topic.
+// Dial connects to the first broker of Brokers that answers, in order: a
+// cluster's first broker being down must not stop a role from starting.
+func (c *Config) Dial(ctx context.Context) (*kafka.Conn, error) {
+	var errs []error
+	for _, b := range c.Brokers {
+		conn, err := c.Dialer().DialContext(ctx, "tcp", b)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("dialing kafka (tried %s): %w", strings.Join(c.Brokers, ","), errors.Join(errs...))
+}
+
+// DialLeader connects to the leader of a partition, asking each broker of
+// Brokers in turn where it is.
+func (c *Config) DialLeader(ctx context.Context, topic string, partition int) (*kafka.Conn, error) {
+	var errs []error
+	for _, b := range c.Brokers {
+		conn, err := c.Dialer().DialLeader(ctx, "tcp", b, c.Topic(topic), partition)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("dialing the leader of %s partition %d (asked %s): %w",
+		c.Topic(topic), partition, strings.Join(c.Brokers, ","), errors.Join(errs...))
+}
+
+// PartitionIDs lists the partition ids of a topic.
 func (c *Config) PartitionIDs(ctx context.Context, topic string) ([]int, error) {
-	conn, err := c.Dialer().DialContext(ctx, "tcp", c.Brokers[0])
+	conn, err := c.Dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dialing kafka %s: %w", c.Brokers[0], err)
+		return nil, err
 	}
 	defer conn.Close()
 	parts, err := conn.ReadPartitions(c.Topic(topic))

@@ -36,7 +36,7 @@ func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, repla
 	starts := make([]int64, len(parts))
 	for i, p := range parts {
 		if err := backoff.Retry(ctx, log, "reading end offsets of "+c.Topic(topic), func() error {
-			conn, err := c.Dialer().DialLeader(ctx, "tcp", c.Brokers[0], c.Topic(topic), p)
+			conn, err := c.DialLeader(ctx, topic, p)
 			if err != nil {
 				return err
 			}

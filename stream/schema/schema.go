@@ -220,33 +220,33 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg chconn.Config, log *slog
 	if err != nil {
 		return err
 	}
-	onCluster := ""
+	// Everything recorded already: no DDL at all. On a cluster every ON
+	// CLUSTER statement waits for all servers, so a role starting while one
+	// replica is down must not issue any when there is nothing to apply.
+	if applied, err := appliedVersions(ctx, conn, cfg.Database); err == nil && allApplied(migs, applied, server) {
+		return nil
+	}
+	onCluster, migrationsEngine := "", "TinyLog"
 	if cfg.Cluster != "" {
 		onCluster = " ON CLUSTER " + cfg.Cluster
+		// One replicated table shared by every server of the cluster (one
+		// ZooKeeper path, each server a replica): whichever server the
+		// migration reaches next time knows what was applied.
+		migrationsEngine = fmt.Sprintf("ReplicatedReplacingMergeTree('/clickhouse/tables/all/%s/schema_migrations', '{replica}') ORDER BY version", cfg.Database)
 	}
 	for _, q := range []string{
 		"CREATE DATABASE IF NOT EXISTS " + cfg.Database + onCluster,
 		"CREATE TABLE IF NOT EXISTS " + cfg.Database + ".schema_migrations" + onCluster +
-			" (version UInt32, name String, server String, applied_at DateTime DEFAULT now()) ENGINE = TinyLog",
+			" (version UInt32, name String, server String, applied_at DateTime DEFAULT now()) ENGINE = " + migrationsEngine,
 	} {
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("creating the migrations table: %w", err)
 		}
 	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "SELECT version FROM "+cfg.Database+".schema_migrations")
+	applied, err := appliedVersions(ctx, conn, cfg.Database)
 	if err != nil {
-		return fmt.Errorf("reading applied migrations: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("reading applied migrations: %w", err)
-		}
-		applied[int(v)] = true
-	}
-	rows.Close()
 	for _, m := range migs {
 		if applied[m.Version] {
 			continue
@@ -284,6 +284,34 @@ func apply(ctx context.Context, conn driver.Conn, m Migration, log *slog.Logger)
 		}
 	}
 	return nil
+}
+
+// appliedVersions reads schema_migrations.
+func appliedVersions(ctx context.Context, conn driver.Conn, db string) (map[int]bool, error) {
+	applied := map[int]bool{}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("reading applied migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("reading applied migrations: %w", err)
+		}
+		applied[int(v)] = true
+	}
+	return applied, rows.Err()
+}
+
+// allApplied reports whether every migration this server can take is recorded.
+func allApplied(migs []Migration, applied map[int]bool, server Version) bool {
+	for _, m := range migs {
+		if !applied[m.Version] && server.AtLeast(m.MinServer.Major, m.MinServer.Minor) {
+			return false
+		}
+	}
+	return true
 }
 
 // record notes an applied migration (a batch insert: ClickHouse 18.16
