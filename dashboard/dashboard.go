@@ -348,7 +348,7 @@ func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(webFS, "web")
 	files := http.FileServerFS(static)
-	mux.Handle("GET /", securityHeaders(files))
+	mux.Handle("GET /", files) // auth.Handler sets the strict Content-Security-Policy on every answer
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -358,15 +358,6 @@ func (s *Service) routes() http.Handler {
 	s.kpiRoutes(mux)
 	s.auth.Mount(mux)
 	return s.auth.Handler(mux) // access policy, security headers and body limits on every route
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		h.ServeHTTP(w, r)
-	})
 }
 
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {

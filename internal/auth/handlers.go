@@ -140,24 +140,33 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, ok := a.user(r.Context(), name)
+	// The hash is always verified (a missing account or one without a
+	// password costs the same time), and the answer to every failure is
+	// the same: only the audit log says which it was, so a disabled
+	// account does not confirm that its password was right.
 	hash := dummyHash
 	if ok && u.PasswordHash != "" {
 		hash = u.PasswordHash
 	}
 	a.hashSem <- struct{}{}
-	good := VerifyPassword(hash, pw)
+	good := VerifyPassword(hash, pw) && ok && u.PasswordHash != ""
 	<-a.hashSem
+	const wrong = "Sai tên hoặc mật khẩu · wrong name or password"
 	switch {
 	case !ok:
-		refuse(http.StatusUnauthorized, audit.Denied, "unknown_account", "Sai tên hoặc mật khẩu · wrong name or password")
+		refuse(http.StatusUnauthorized, audit.Denied, "unknown_account", wrong)
+		return
+	case u.PasswordHash == "":
+		rec.Role = string(u.Role)
+		refuse(http.StatusUnauthorized, audit.Denied, "no_password", wrong)
 		return
 	case !good:
 		rec.Role = string(u.Role)
-		refuse(http.StatusUnauthorized, audit.Denied, "wrong_password", "Sai tên hoặc mật khẩu · wrong name or password")
+		refuse(http.StatusUnauthorized, audit.Denied, "wrong_password", wrong)
 		return
 	case u.Disabled:
 		rec.Role = string(u.Role)
-		refuse(http.StatusForbidden, audit.Denied, "account_disabled", "Tài khoản đã bị khoá · account disabled")
+		refuse(http.StatusUnauthorized, audit.Denied, "account_disabled", wrong)
 		return
 	}
 	a.clearCookie(w, r, kioskCookie)
