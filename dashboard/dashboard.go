@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("dashboard.allowed_origins: %q must look like https://wall.example", o)
 		}
 	}
+	if c.Auth.DevOpen && !loopback(c.Listen) {
+		return fmt.Errorf("dashboard.auth.dev_open: refused with dashboard.listen %q: anonymous access is for a developer's own machine, "+
+			"so the dashboard must listen on a loopback address only (127.0.0.1:8080, [::1]:8080 or localhost:8080). "+
+			"On a server remove dev_open and create accounts (ioc user add) or kiosk tokens (ioc kiosk create)", c.Listen)
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("dashboard.tls_cert_file and dashboard.tls_key_file go together")
 	}
@@ -136,6 +142,22 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Auth.Validate()
+}
+
+// loopback reports whether a listen address ([host]:port) accepts only
+// connections from this machine: "localhost" or a loopback IP. An empty
+// host (":8080") listens on every interface.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	host, _, _ = strings.Cut(host, "%") // a zone (fe80::1%eth0) is never loopback, ::1%lo is
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Service runs the dashboard role.
@@ -348,7 +370,7 @@ func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(webFS, "web")
 	files := http.FileServerFS(static)
-	mux.Handle("GET /", securityHeaders(files))
+	mux.Handle("GET /", files) // auth.Handler sets the strict Content-Security-Policy on every answer
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -358,15 +380,6 @@ func (s *Service) routes() http.Handler {
 	s.kpiRoutes(mux)
 	s.auth.Mount(mux)
 	return s.auth.Handler(mux) // access policy, security headers and body limits on every route
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		h.ServeHTTP(w, r)
-	})
 }
 
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {

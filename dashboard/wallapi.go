@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -77,8 +78,11 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 	hours := 6.0
 	if h := r.URL.Query().Get("hours"); h != "" {
 		v, err := strconv.ParseFloat(h, 64)
-		if err != nil || v <= 0 || v > float64(s.cfg.Wall.HistoryMaxHours) {
-			apiError(w, http.StatusBadRequest, "bad_hours", "hours must be within 0.."+strconv.Itoa(s.cfg.Wall.HistoryMaxHours))
+		// NaN passes every comparison and ParseFloat reads "NaN", "Inf"
+		// and "infinity": refuse anything that is not a finite number.
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= float64(s.cfg.Wall.HistoryMaxHours)) {
+			apiError(w, http.StatusBadRequest, "bad_hours", "hours must be a number above 0 and at most "+
+				strconv.Itoa(s.cfg.Wall.HistoryMaxHours)+" (dashboard.wall.history_max_hours); got "+strconv.Quote(truncate(h, 40)))
 			return
 		}
 		hours = v

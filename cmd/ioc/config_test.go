@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Dashboard.Listen != ":8080" || cfg.Ingest.MQTT.URL != "tcp://127.0.0.1:1883" || cfg.ClickHouse.Database != "ioc" {
+	if cfg.Dashboard.Listen != "127.0.0.1:8080" || !cfg.Dashboard.Auth.DevOpen || cfg.Ingest.MQTT.URL != "tcp://127.0.0.1:1883" || cfg.ClickHouse.Database != "ioc" {
 		t.Errorf("unexpected effective config: %+v", cfg)
 	}
 }
@@ -74,5 +75,56 @@ func TestEnvOverridesAndMaskedSecrets(t *testing.T) {
 	out, err := yamlString(cfg)
 	if err != nil || strings.Contains(out, "s3cret") {
 		t.Errorf("check-config output leaks the password: %v", err)
+	}
+}
+
+// dev_open is for a developer's own machine: check-config refuses it on
+// any listen address that is not loopback, and refuses the admin role for
+// anonymous visitors whatever the address.
+func TestDevOpenOnlyOnLoopback(t *testing.T) {
+	clearEnv(t)
+	for _, c := range []struct {
+		listen, role string
+		devOpen      bool
+		want         string // empty: accepted
+	}{
+		{"127.0.0.1:8080", "", true, ""},
+		{"127.0.0.2:8080", "", true, ""},
+		{"[::1]:8080", "", true, ""},
+		{"localhost:8080", "", true, ""},
+		{"LOCALHOST:8080", "analyst", true, ""},
+		{":8080", "", true, "dashboard.auth.dev_open"},
+		{"0.0.0.0:8080", "", true, "dashboard.auth.dev_open"},
+		{"[::]:8080", "", true, "dashboard.auth.dev_open"},
+		{"10.0.0.5:8080", "", true, "dashboard.auth.dev_open"},
+		{"192.168.1.10:8080", "", true, "dashboard.auth.dev_open"},
+		{"wall.example:8080", "", true, "dashboard.auth.dev_open"},
+		{"localhost.evil.example:8080", "", true, "dashboard.auth.dev_open"},
+		{"[fe80::1%lo]:8080", "", true, "dashboard.auth.dev_open"},
+		{":8080", "", false, ""}, // closed: any address
+		{"127.0.0.1:8080", "admin", true, "dev_open_role: admin is refused"},
+		{"127.0.0.1:8080", "admin", false, "dev_open_role: admin is refused"},
+		{"127.0.0.1:8080", "root", true, "dev_open_role"},
+	} {
+		body := fmt.Sprintf("dashboard:\n  listen: %q\n  auth:\n    dev_open: %v\n", c.listen, c.devOpen)
+		if c.role != "" {
+			body += "    dev_open_role: " + c.role + "\n"
+		}
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("listen %s, dev_open %v, role %q: refused: %v", c.listen, c.devOpen, c.role, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("listen %s, dev_open %v, role %q: error %v, want one mentioning %q", c.listen, c.devOpen, c.role, err, c.want)
+		}
+	}
+	// The shipped file with its address overridden to every interface.
+	t.Setenv("IOC_DASHBOARD_LISTEN", ":8080")
+	if _, err := loadConfig("../../deploy/ioc.yaml"); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("deploy/ioc.yaml with IOC_DASHBOARD_LISTEN=:8080: %v, want a refusal naming loopback", err)
 	}
 }

@@ -12,8 +12,10 @@ import (
 // or (with oidc) the city's identity provider.
 type Config struct {
 	// DevOpen lets anonymous visitors in with DevOpenRole. For a developer's
-	// machine only (deploy/ioc.yaml sets it for `make run`); the dashboard
-	// logs a warning at every start while it is on.
+	// machine only (deploy/ioc.yaml sets it for `make run`): the dashboard's
+	// configuration refuses it unless dashboard.listen is a loopback
+	// address, and refuses DevOpenRole admin; the dashboard logs a warning
+	// at every start while it is on.
 	DevOpen     bool   `yaml:"dev_open"`
 	DevOpenRole string `yaml:"dev_open_role"` // default operator
 	// Store holds accounts and kiosk tokens: "clickhouse" (default; the
@@ -116,7 +118,11 @@ func (c *Config) Defaults() {
 // Validate reports settings that cannot work.
 func (c *Config) Validate() error {
 	if !ValidRole(Role(c.DevOpenRole)) {
-		return fmt.Errorf("dashboard.auth.dev_open_role: %q is not operator, leadership, analyst or admin", c.DevOpenRole)
+		return fmt.Errorf("dashboard.auth.dev_open_role: %q is not operator, leadership or analyst", c.DevOpenRole)
+	}
+	if Role(c.DevOpenRole) == RoleAdmin {
+		return errors.New("dashboard.auth.dev_open_role: admin is refused: anonymous visitors would manage accounts, kiosk tokens, " +
+			"devices and the audit log; sign in as an admin instead (ioc user add -name you -role admin)")
 	}
 	if c.Store != "clickhouse" && c.Store != "memory" {
 		return fmt.Errorf("dashboard.auth.store: %q is not clickhouse or memory", c.Store)

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -67,12 +68,38 @@ func (a *Auth) renderLogin(w http.ResponseWriter, r *http.Request, status int, n
 		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = loginPage.Execute(w, loginView{CSRF: tok, Next: safeNext(next), Error: msg, OIDC: a.oidc != nil})
+	_ = loginPage.Execute(w, loginView{CSRF: tok, Next: SafeNext(next), Error: msg, OIDC: a.oidc != nil})
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || len(next) > 512 {
+// SafeNext keeps a post-sign-in redirect on this site: it returns next
+// when it is a path of this site, and "/" for anything else. Refused: empty
+// or longer than 512 bytes; any byte outside printable ASCII (control
+// characters such as tab, newline and carriage return, which browsers strip
+// from a Location, spaces, and non-ASCII); backslashes (browsers read them
+// as slashes); anything url.Parse reads with a scheme, a host or user
+// information; and anything that starts with "//" once a browser has
+// normalised it (tabs and newlines removed, backslashes turned into
+// slashes). So "/\t/evil.example", "/\\evil.example" and
+// "https://evil.example" all become "/".
+func SafeNext(next string) string {
+	if next == "" || len(next) > 512 || next[0] != '/' {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	// What a browser makes of it (WHATWG URL parsing strips ASCII tab and
+	// newline anywhere and treats a backslash as a slash); kept although
+	// the loop above already refuses those bytes, so that this rule holds
+	// on its own.
+	norm := strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(next)
+	if strings.HasPrefix(norm, "//") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return next
@@ -113,24 +140,33 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, ok := a.user(r.Context(), name)
+	// The hash is always verified (a missing account or one without a
+	// password costs the same time), and the answer to every failure is
+	// the same: only the audit log says which it was, so a disabled
+	// account does not confirm that its password was right.
 	hash := dummyHash
 	if ok && u.PasswordHash != "" {
 		hash = u.PasswordHash
 	}
 	a.hashSem <- struct{}{}
-	good := VerifyPassword(hash, pw)
+	good := VerifyPassword(hash, pw) && ok && u.PasswordHash != ""
 	<-a.hashSem
+	const wrong = "Sai tên hoặc mật khẩu · wrong name or password"
 	switch {
 	case !ok:
-		refuse(http.StatusUnauthorized, audit.Denied, "unknown_account", "Sai tên hoặc mật khẩu · wrong name or password")
+		refuse(http.StatusUnauthorized, audit.Denied, "unknown_account", wrong)
+		return
+	case u.PasswordHash == "":
+		rec.Role = string(u.Role)
+		refuse(http.StatusUnauthorized, audit.Denied, "no_password", wrong)
 		return
 	case !good:
 		rec.Role = string(u.Role)
-		refuse(http.StatusUnauthorized, audit.Denied, "wrong_password", "Sai tên hoặc mật khẩu · wrong name or password")
+		refuse(http.StatusUnauthorized, audit.Denied, "wrong_password", wrong)
 		return
 	case u.Disabled:
 		rec.Role = string(u.Role)
-		refuse(http.StatusForbidden, audit.Denied, "account_disabled", "Tài khoản đã bị khoá · account disabled")
+		refuse(http.StatusUnauthorized, audit.Denied, "account_disabled", wrong)
 		return
 	}
 	a.clearCookie(w, r, kioskCookie)
@@ -138,7 +174,7 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 	rec.Role, rec.Outcome, rec.Detail = string(u.Role), audit.OK, "session "+p.SID[:8]
 	a.audit.Record(rec)
 	a.m.logins.WithLabelValues(audit.OK).Inc()
-	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+	http.Redirect(w, r, SafeNext(next), http.StatusSeeOther)
 }
 
 func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {

@@ -84,7 +84,7 @@ func (a *Auth) serveOIDCLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := oidcState{State: randomID(16), Nonce: randomID(16), Verifier: oauth2.GenerateVerifier(),
-		Next: safeNext(r.URL.Query().Get("next")), Exp: time.Now().Add(10 * time.Minute).Unix()}
+		Next: SafeNext(r.URL.Query().Get("next")), Exp: time.Now().Add(10 * time.Minute).Unix()}
 	body, _ := json.Marshal(st)
 	val := b64.EncodeToString(body) + "." + b64.EncodeToString(a.sign.mac("oidc", body))
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: val, Path: "/auth/oidc/", HttpOnly: true, MaxAge: 600,

@@ -77,6 +77,7 @@ func VerifyPassword(phc, pw string) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
-// dummyHash is verified against when the account does not exist, so that
-// a wrong name takes as long as a wrong password.
-var dummyHash, _ = HashPassword("not-a-password-of-anyone")
+// dummyHash is verified against when the account does not exist or has
+// no password, so that a wrong name takes as long as a wrong password. Its
+// password is random and never kept; a match is refused anyway.
+var dummyHash, _ = HashPassword(randomID(24))

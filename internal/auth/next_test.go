@@ -1,0 +1,91 @@
+package auth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Every shape of `next` that a browser could read as another site comes
+// back as "/"; paths of this site come back unchanged.
+func TestSafeNextRefusesEveryOtherSite(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		// kept: paths of this site
+		{"/", "/"},
+		{"/kpi/", "/kpi/"},
+		{"/kpi/?lang=en", "/kpi/?lang=en"},
+		{"/admin#users", "/admin#users"},
+		{"/%2F%2Fevil.example", "/%2F%2Fevil.example"}, // an escaped slash stays in the path
+		{"/a/b?next=//evil.example", "/a/b?next=//evil.example"},
+		// refused: empty, relative, too long
+		{"", "/"},
+		{"kpi", "/"},
+		{"/" + strings.Repeat("a", 600), "/"},
+		// refused: another site outright
+		{"//evil.example", "/"},
+		{"///evil.example", "/"},
+		{"https://evil.example", "/"},
+		{"http:evil.example", "/"},
+		{"javascript:alert(1)", "/"},
+		{"//user@evil.example", "/"},
+		// refused: control characters browsers strip (the issue's shapes)
+		{"/\t/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{"/\r/evil.example", "/"},
+		{"/\t\\evil.example", "/"},
+		{"/\r\n/evil.example", "/"},
+		{"\t//evil.example", "/"},
+		{"/\x00/evil.example", "/"},
+		{"/\x0b/evil.example", "/"},
+		{"/\x7f/evil.example", "/"},
+		// refused: backslashes, which browsers read as slashes
+		{"/\\evil.example", "/"},
+		{"\\\\evil.example", "/"},
+		{"/\\/evil.example", "/"},
+		{"/kpi\\", "/"},
+		// refused: spaces and non-ASCII (a real next is percent-encoded)
+		{"/ /evil.example", "/"},
+		{" //evil.example", "/"},
+		{"/\u3000/evil.example", "/"},
+		{"/\u2215\u2215evil.example", "/"},
+	} {
+		if got := SafeNext(c.in); got != c.want {
+			t.Errorf("SafeNext(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// What the browser receives: the sign-in form carries next, and its
+// answer's Location resolves on this site for every hostile shape.
+func TestSignInRedirectStaysOnTheSite(t *testing.T) {
+	a, err := New(Config{Store: "memory", LoginPerUserPerMinute: 1000}, Options{Audit: &sink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := "a-password-long-enough"
+	h, _ := HashPassword(pw)
+	_ = a.store.PutUser(t.Context(), User{Username: "an", Role: RoleOperator, PasswordHash: h, Epoch: 1})
+	mux := http.NewServeMux()
+	a.Mount(mux)
+	base, _ := url.Parse("http://wall.example/login")
+	for _, next := range []string{"/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/\t\\evil.example", "//evil.example", "/\\evil.example", "https://evil.example/"} {
+		req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"username": {"an"}, "password": {pw},
+			"csrf": {"tok"}, "next": {next}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: loginCookie, Value: "tok"})
+		w := httptest.NewRecorder()
+		a.Handler(mux).ServeHTTP(w, req)
+		loc := w.Header().Get("Location")
+		if w.Code != http.StatusSeeOther {
+			t.Fatalf("sign-in with next %q: %d", next, w.Code)
+		}
+		// A browser strips tabs and newlines and reads backslashes as slashes.
+		seen := strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(loc)
+		u, err := base.Parse(seen)
+		if err != nil || u.Host != base.Host || loc != "/" {
+			t.Errorf("next %q: Location %q, which a browser reads as %v; want /", next, loc, u)
+		}
+	}
+}
