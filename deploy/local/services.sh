@@ -561,6 +561,7 @@ KAFKA_CONSUMER=org.apache.kafka.tools.consumer.ConsoleConsumer      # (kafka-too
 KAFKA_GROUPS=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
 
 kafka_install() {
+    kafka_check_settings      # before anything is fetched or written
     local need=()
     find_prog java >/dev/null || need+=(openjdk-17-jre-headless)
     find_prog mvn  >/dev/null || need+=(maven)
@@ -597,6 +598,25 @@ EOF
     echo "$stamp" >"$KAFKA_LIBS.tmp/.fetched"
     rm -rf "$KAFKA_LIBS"
     mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
+# What goes into Kafka's generated files and command lines, checked before any of it is written:
+# ports are numbers (an empty IOC_KAFKA_PORT would make "PLAINTEXT://127.0.0.1:"), and the folder
+# has no comma (log.dirs is a comma-separated list), backslash or line break (.properties escapes).
+# Spaces are fine: every path is passed as one quoted word and .properties values keep inner spaces.
+kafka_check_settings() {
+    local name val
+    for name in KAFKA_PORT KAFKA_CONTROLLER_PORT; do
+        val="${!name}"
+        [[ $val =~ ^[0-9]{1,5}$ ]] && (( 10#$val >= 1 && 10#$val <= 65535 )) \
+            || die "kafka: IOC_$name='$val' is not a port number (1-65535)"
+    done
+    (( 10#$KAFKA_PORT != 10#$KAFKA_CONTROLLER_PORT )) \
+        || die "kafka: IOC_KAFKA_PORT and IOC_KAFKA_CONTROLLER_PORT are both $KAFKA_PORT: give them different ports"
+    case "$KAFKA_DIR" in
+        *,* | *\\* | *$'\n'*)
+            die "kafka: the folder '$KAFKA_DIR' has a comma, backslash or line break, which Kafka's settings cannot hold: pick another IOC_LOCAL_DIR" ;;
+    esac
 }
 
 kafka_configure() {
@@ -666,18 +686,39 @@ EOF
     # formatting again would be refused (or, forced, would lose the data).
     if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
         local cluster_id
-        if [[ -s $KAFKA_DIR/cluster.id ]]; then
-            cluster_id="$(<"$KAFKA_DIR/cluster.id")"
-        else
-            # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding (22 chars).
-            cluster_id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-            echo "$cluster_id" >"$KAFKA_DIR/cluster.id"
-        fi
+        cluster_id="$(kafka_cluster_id)" || die "kafka: could not make a cluster id (kafka-storage random-uuid failed)"
         say "kafka       formatting storage (cluster id $cluster_id) ..."
-        kafka_java "$KAFKA_STORAGE" format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
+        # --cluster-id=ID in one word: an id is never read as an option, whatever its first character.
+        kafka_java "$KAFKA_STORAGE" format "--cluster-id=$cluster_id" -c "$KAFKA_DIR/server.properties" \
             >>"$KAFKA_DIR/log/format.log" 2>&1 \
-            || { tail -20 "$KAFKA_DIR/log/format.log" >&2; die "kafka: storage format failed"; }
+            || { tail -20 "$KAFKA_DIR/log/format.log" >&2
+                 die "kafka: storage format failed (log: $KAFKA_DIR/log/format.log; to start afresh: '$0 reset kafka')"; }
     fi
+}
+
+# Is $1 a cluster id Kafka's tools take as it is?  A Kafka id is 16 bytes in URL-safe base64 without
+# padding: 22 characters, the last one carrying 2 bits (A, Q, g or w), not the all-zero id.  An id
+# beginning with '-' is valid for Kafka but read as an option by its command-line tools; Kafka's own
+# random-uuid never makes one, and neither do we.
+kafka_id_ok() {
+    [[ $1 =~ ^[A-Za-z0-9_][A-Za-z0-9_-]{20}[AQgw]$ && $1 != AAAAAAAAAAAAAAAAAAAAAA ]]
+}
+
+# The cluster id to format with (called only while the storage is empty), saved in $KAFKA_DIR/cluster.id.
+# A saved id is kept when the tools take it; one they cannot (an earlier version of this script made
+# ids with '-' first, 1 in 64) is replaced, with a line saying so: the storage is empty, nothing is lost.
+kafka_cluster_id() {
+    local f="$KAFKA_DIR/cluster.id" id=""
+    if [[ -f $f ]]; then
+        id="$(tr -d ' \t\r\n' <"$f")"
+        if kafka_id_ok "$id"; then echo "$id"; return 0; fi
+        say "kafka       the saved cluster id '${id}' ($f) cannot be used by Kafka's tools (an earlier services.sh made it);" >&2
+        say "            the storage is empty, so it is replaced by a new one from kafka-storage random-uuid" >&2
+    fi
+    id="$(kafka_java "$KAFKA_STORAGE" random-uuid 2>>"$KAFKA_DIR/log/format.log" | tr -d ' \r\n')" || return 1
+    kafka_id_ok "$id" || { warn "kafka: kafka-storage random-uuid printed '$id', not a cluster id"; return 1; }
+    echo "$id" >"$f"
+    echo "$id"
 }
 
 # Run a Kafka class in a short-lived JVM (tools): small heap, fast start-up.
