@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,13 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 	devices, err := registry.Load(cfg.RegistryFile)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MQTT.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading ingest.mqtt.password_file: %w", err)
+		}
+		cfg.MQTT.Password = strings.TrimSpace(string(b))
 	}
 	s := &Service{
 		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize), reg: devices,
