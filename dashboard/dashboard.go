@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -379,7 +380,17 @@ func (s *Service) routes() http.Handler {
 	s.wallRoutes(mux)
 	s.kpiRoutes(mux)
 	s.auth.Mount(mux)
-	return s.auth.Handler(mux) // access policy, security headers and body limits on every route
+	guarded := s.auth.Handler(mux) // access policy, security headers and body limits on every route
+	// /healthz answers before the access policy, whatever the sign-in
+	// settings: the kubelet's startup probe asks the web port without a session.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {

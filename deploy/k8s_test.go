@@ -68,7 +68,7 @@ var k8sScheme = func() *runtime.Scheme {
 }()
 
 var allowedKinds = map[string]bool{"Namespace": true, "ConfigMap": true, "Service": true, "Deployment": true, "StatefulSet": true,
-	"Job": true, "CronJob": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "NetworkPolicy": true}
+	"Job": true, "CronJob": true, "PodDisruptionBudget": true, "HorizontalPodAutoscaler": true, "NetworkPolicy": true, "Ingress": true}
 
 // decodeK8s strictly decodes a multi-document YAML file.
 func decodeK8s(file string, b []byte) ([]k8sObject, error) {
@@ -107,10 +107,37 @@ type kustomization struct {
 	} `yaml:"images"`
 }
 
-// loadK8s reads kustomization.yaml and every resource it lists.
+// renderedK8s, when set, is a folder of manifests rendered by another tool
+// (the Helm chart: deploy/kubetest renders deploy/helm/ioc into a folder and
+// runs these tests on it, IOC_K8S_NAMESPACE naming the release namespace),
+// checked instead of deploy/k8s with the same checks.
+var renderedK8s = os.Getenv("IOC_K8S_RENDERED")
+
+// loadK8s reads kustomization.yaml and every resource it lists (or every
+// file of renderedK8s).
 func loadK8s(t *testing.T) (kustomization, []k8sObject) {
 	t.Helper()
 	var k kustomization
+	if renderedK8s != "" {
+		k.Namespace = os.Getenv("IOC_K8S_NAMESPACE")
+		files, _ := filepath.Glob(filepath.Join(renderedK8s, "*.yaml"))
+		if len(files) == 0 {
+			t.Fatalf("IOC_K8S_RENDERED=%s: no *.yaml files", renderedK8s)
+		}
+		var objs []k8sObject
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := decodeK8s(filepath.Base(f), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs = append(objs, o...)
+		}
+		return k, objs
+	}
 	b, err := os.ReadFile(repoPath(k8sDir + "/kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -296,6 +323,7 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 	}
 
 	roles := map[string]workload{}
+	var pods []podConfig
 	var streamPartitions int
 	migrateJob := false
 	streamMigrates := false
@@ -378,6 +406,7 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 			bad(w, "ioc check-config with ConfigMap %s key %s and the pod's env: %v", cmName, key, err)
 			continue
 		}
+		pods = append(pods, podConfig{w, c, role, eff})
 		if role == "ingest" {
 			if reg := getString(eff, "ingest.registry_file"); reg != "" {
 				if cm, k, ok := mountedFile(pod, c, reg); !ok || configMaps[cm] == nil || configMaps[cm].Data[k] == "" {
@@ -428,10 +457,35 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 				bad(w, "%s: GET %s on port %d, want %s on the %s ops port %s", pr.what, pr.probe.HTTPGet.Path, p, pr.path, role, ops)
 			}
 		}
+		web := ""
 		if role == "dashboard" {
-			web := portOf(getString(eff, "dashboard.listen"))
+			web = portOf(getString(eff, "dashboard.listen"))
 			if _, ok := containerPort(c, intstr.Parse(web)); !ok {
 				bad(w, "dashboard.listen port %s is not a containerPort", web)
+			}
+		}
+		// Every probe (startup too) asks a health path that answers 2xx
+		// without a session, whatever dashboard.auth says: the kubelet signs
+		// in to nothing, and a startup or liveness probe answered 401 or 303
+		// restarts the pod for ever.
+		for _, pr := range []struct {
+			what  string
+			probe *corev1.Probe
+		}{{"startupProbe", c.StartupProbe}, {"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+			if pr.probe == nil {
+				continue
+			}
+			g := pr.probe.HTTPGet
+			if g == nil {
+				bad(w, "%s: not an httpGet; the roles report health over HTTP only", pr.what)
+				continue
+			}
+			p, _ := containerPort(c, g.Port)
+			port := strconv.Itoa(int(p))
+			if !(port == ops && (g.Path == "/healthz" || g.Path == "/readyz") || web != "" && port == web && g.Path == "/healthz") ||
+				g.Scheme == corev1.URISchemeHTTPS || g.Host != "" {
+				bad(w, "%s: GET %s on port %s is not a health path that answers without a session (ops port %s: /healthz or /readyz; the wall's web port: /healthz)",
+					pr.what, g.Path, port, ops)
 			}
 		}
 
@@ -554,6 +608,8 @@ func checkK8s(t *testing.T, k kustomization, objs []k8sObject) []string {
 			problems = append(problems, "no HorizontalPodAutoscaler for "+r)
 		}
 	}
+
+	problems = append(problems, checkK8sAccess(objs, pods)...)
 
 	// Services and NetworkPolicies point at real pods and ports.
 	for _, o := range objs {

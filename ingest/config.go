@@ -68,6 +68,9 @@ type MQTTConfig struct {
 	ClientID string `yaml:"client_id"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// PasswordFile holds the password instead (a mounted Secret), as
+	// clickhouse.password_file does; set one of the two.
+	PasswordFile string `yaml:"password_file"`
 	// Topic filter; the default sensors/+/+ matches sensors/{partner}/{device}.
 	Topic string `yaml:"topic"`
 	// MountPoint is a topic prefix that ends in "/" (like Mosquitto's
@@ -139,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.ClientID == "" {
 		return errors.New("ingest.mqtt.client_id: required, and unique per ingest instance (the broker keeps its session by it)")
+	}
+	if c.MQTT.Password != "" && c.MQTT.PasswordFile != "" {
+		return errors.New("ingest.mqtt: set password (IOC_MQTT_PASSWORD) or password_file, not both")
 	}
 	if m := c.MQTT.MountPoint; m != "" && (!strings.HasSuffix(m, "/") || strings.ContainsAny(m, "+#") || strings.HasPrefix(m, "/")) {
 		return fmt.Errorf("ingest.mqtt.mount_point: %q must look like bench/run1/ (no wildcards, ends with /)", m)

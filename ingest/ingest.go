@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,13 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 	devices, err := registry.Load(cfg.RegistryFile)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MQTT.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.MQTT.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading ingest.mqtt.password_file: %w", err)
+		}
+		cfg.MQTT.Password = strings.TrimSpace(string(b))
 	}
 	s := &Service{
 		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize), reg: devices,
