@@ -77,7 +77,7 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		return nil, err
 	}
 	s := &Service{
-		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize), reg: devices,
+		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize, cfg.MaxUnackedAge.Seconds()), reg: devices,
 		decoder:      payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
 		partners:     map[string]bool{},
 		unregistered: newDeviceCap(cfg.MaxUnregistered),
