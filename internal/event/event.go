@@ -236,6 +236,11 @@ const (
 	MaxReadingBytes = 6*(3*128+32+4096+256) + 512
 )
 
+// TruncatedNote is in the detail of a dead letter whose raw bytes were
+// cut to DeadLetterRawMax (the dead_letters table has no other column for
+// it): such a dead letter cannot be replayed.
+const TruncatedNote = "bytes kept, sha256 "
+
 // DeadLetterID is deterministic over what was received and where, so a
 // replay of the dead-letter topic does not double rows.
 func DeadLetterID(source, sourceTopic string, raw []byte, receivedMs int64) string {
@@ -274,7 +279,7 @@ func NewDeadLetter(source, sourceTopic string, raw []byte, receivedMs int64, err
 	if len(raw) > DeadLetterRawMax {
 		// Said in the detail too, so that it reaches the dead_letters table.
 		dl.Raw, dl.Truncated = raw[:DeadLetterRawMax], true
-		dl.Detail += fmt.Sprintf(" [raw: first %d of %d bytes kept, sha256 %s]", DeadLetterRawMax, len(raw), dl.RawSHA256)
+		dl.Detail += fmt.Sprintf(" [raw: first %d of %d %s%s]", DeadLetterRawMax, len(raw), TruncatedNote, dl.RawSHA256)
 	}
 	return dl
 }
