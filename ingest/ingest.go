@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -185,7 +186,7 @@ func NewWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: cfg.Linger,
 		BatchSize:    writerBatchSize,
-		BatchBytes:   int64(cfg.KafkaBatchBytes),
+		BatchBytes:   int64(cmp.Or(cfg.KafkaBatchBytes, defaultKafkaBatchBytes)),
 		MaxAttempts:  3,
 		Transport:    kc.Transport(),
 	}
