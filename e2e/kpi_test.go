@@ -742,6 +742,15 @@ func TestAdminEventsHTTPEndpoint(t *testing.T) {
 				time.Now().Add(-time.Minute).UnixMilli())
 			return n == 3, fmt.Sprintf("%d reasons", n)
 		})
+		// The personal data itself never reaches the dead letters: the
+		// field name and a hash of the value do.
+		if n := count(t, "SELECT count() FROM {db}.dead_letters WHERE source = 'http' AND (position(raw, '034095001234') > 0 OR position(detail, '034095001234') > 0)"); n != 0 {
+			t.Errorf("%d dead letters hold the citizen ID number", n)
+		}
+		if n := count(t, "SELECT count() FROM {db}.dead_letters WHERE source = 'http' AND reason = 'personal_data' AND position(raw, '\"dossier_id\":\"sha256:') > 0 AND received_ms > ?",
+			time.Now().Add(-2*time.Minute).UnixMilli()); n != 1 {
+			t.Errorf("%d personal_data dead letters keep the field name and the hash, want 1", n)
+		}
 	})
 
 	t.Run("records produced straight to Kafka are validated by stream", func(t *testing.T) {

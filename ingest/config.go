@@ -115,7 +115,7 @@ func (c *Config) Defaults() {
 		c.MaxRecords = payload.MaxRecords
 	}
 	if c.KafkaBatchBytes == 0 {
-		c.KafkaBatchBytes = 900 << 10
+		c.KafkaBatchBytes = defaultKafkaBatchBytes
 	}
 	if c.KafkaMaxMessageBytes == 0 {
 		c.KafkaMaxMessageBytes = DefaultKafkaMaxMessageBytes
@@ -180,6 +180,9 @@ func (c *Config) Validate() error {
 const (
 	// DefaultKafkaMaxMessageBytes is Kafka's default message.max.bytes.
 	DefaultKafkaMaxMessageBytes = 1048588
+	// defaultKafkaBatchBytes leaves Kafka's default room for the record
+	// overhead kafka-go does not count.
+	defaultKafkaBatchBytes = 900 << 10
 	// mqttMaxPayload is the largest payload MQTT can carry (256 MiB).
 	mqttMaxPayload = 268435455
 	// maxKafkaKey is the longest key ingest gives a record: a device id, or

@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,9 @@ type Service struct {
 	// not yet acknowledged is among these.
 	oldest []atomic.Int64
 	now    func() time.Time
+	// solo writes one record per batch, to tell whether Kafka refuses a
+	// record itself or the batch it shared (write).
+	solo *kafka.Writer
 }
 
 // item is one MQTT message with the Kafka records it became.
@@ -82,7 +86,7 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		cfg.MQTT.Password = strings.TrimSpace(string(b))
 	}
 	s := &Service{
-		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize), reg: devices,
+		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize, cfg.MaxUnackedAge.Seconds()), reg: devices,
 		decoder:      payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
 		partners:     map[string]bool{},
 		unregistered: newDeviceCap(cfg.MaxUnregistered),
@@ -132,6 +136,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	writer := NewWriter(s.cfg, s.kafka)
 	defer writer.Close()
+	s.solo = NewWriter(s.cfg, s.kafka)
+	s.solo.BatchSize = 1
+	defer s.solo.Close()
 
 	client := mqtt.NewClient(s.mqttOptions())
 	// Producers drain the queue even after ctx is cancelled; they get their
@@ -187,7 +194,7 @@ func NewWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: cfg.Linger,
 		BatchSize:    writerBatchSize,
-		BatchBytes:   int64(cfg.KafkaBatchBytes),
+		BatchBytes:   int64(cmp.Or(cfg.KafkaBatchBytes, defaultKafkaBatchBytes)),
 		MaxAttempts:  3,
 		Transport:    kc.Transport(),
 	}
@@ -448,9 +455,10 @@ func recordBytes(m *kafka.Message) int {
 
 // write writes recs and returns, per record, the permanent error that
 // refused it (nil: written). Transient errors are retried with a backoff
-// until ctx ends. A permanent error on a call of several records is
-// confirmed by writing those records one per call, so that one bad record
-// cannot condemn its neighbours.
+// until ctx ends. A permanent error is confirmed by writing the record
+// alone, through the solo writer (one record per Kafka batch: the shared
+// writer merges concurrent calls to a partition into one batch), so that
+// one bad record cannot condemn its neighbours.
 func (s *Service) write(ctx context.Context, w *kafka.Writer, recs []kafka.Message) ([]error, error) {
 	refused := make([]error, len(recs))
 	var todo, solo []int
@@ -465,17 +473,22 @@ func (s *Service) write(ctx context.Context, w *kafka.Writer, recs []kafka.Messa
 	pending := make([]kafka.Message, 0, len(todo))
 	for len(todo) > 0 || len(solo) > 0 {
 		var idx []int
-		if len(todo) > 0 {
-			idx, todo = todo, nil
-		} else {
+		alone := len(todo) == 0
+		if alone {
 			idx, solo = solo[:1], solo[1:]
+		} else {
+			idx, todo = todo, nil
 		}
 		pending = pending[:0]
 		for _, i := range idx {
 			pending = append(pending, recs[i])
 		}
 		start := time.Now()
-		err := w.WriteMessages(ctx, pending...)
+		writer := w
+		if alone {
+			writer = s.solo
+		}
+		err := writer.WriteMessages(ctx, pending...)
 		if err == nil {
 			s.m.writeSeconds.Observe(time.Since(start).Seconds())
 			backoff = 100 * time.Millisecond
@@ -490,7 +503,7 @@ func (s *Service) write(ctx context.Context, w *kafka.Writer, recs []kafka.Messa
 			for j, e := range werrs {
 				switch {
 				case e == nil:
-				case kafkaconn.Permanent(e) && len(idx) == 1:
+				case kafkaconn.Permanent(e) && alone:
 					refused[idx[j]] = e
 				case kafkaconn.Permanent(e):
 					solo = append(solo, idx[j])

@@ -15,7 +15,7 @@ type metrics struct {
 	unackedAge   prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
+func newMetrics(reg prometheus.Registerer, queueSize int, maxUnackedAge float64) *metrics {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_ingest_mqtt_received_total",
 			Help: "MQTT messages received (each becomes readings or one dead letter)."}),
@@ -41,8 +41,11 @@ func newMetrics(reg prometheus.Registerer, queueSize int) *metrics {
 	capacity := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_queue_capacity",
 		Help: "Bound of the ingest queue (ingest.queue_size)."})
 	capacity.Set(float64(queueSize))
+	stallBound := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_ingest_max_unacked_age_seconds",
+		Help: "Bound on ioc_ingest_oldest_unacked_seconds above which intake counts as stalled (ingest.max_unacked_age)."})
+	stallBound.Set(maxUnackedAge)
 	if reg != nil {
-		reg.MustRegister(m.received, m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, m.dropped, m.unackedAge, capacity)
+		reg.MustRegister(m.received, m.readings, m.acked, m.deadLetters, m.queueDepth, m.connected, m.writeSeconds, m.writeErrors, m.dropped, m.unackedAge, capacity, stallBound)
 	}
 	return m
 }

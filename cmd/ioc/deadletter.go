@@ -217,7 +217,7 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 	}
 	view := cfg.ClickHouse.Database + ".dead_letters"
 	where, args := f.where()
-	rows, err := conn.Query(ctx, "SELECT dl_id, received_ms, source, source_topic, reason, raw FROM "+view+" WHERE "+where+
+	rows, err := conn.Query(ctx, "SELECT dl_id, received_ms, source, source_topic, reason, detail, raw FROM "+view+" WHERE "+where+
 		fmt.Sprintf(" ORDER BY received_ms LIMIT %d", f.limit), args...)
 	if err != nil {
 		return res, fmt.Errorf("reading %s: %w", view, err)
@@ -230,9 +230,9 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 	var records []kafka.Message
 	topic := cfg.Kafka.Topic(event.TopicReadings)
 	for rows.Next() {
-		var id, source, srcTopic, reason, raw string
+		var id, source, srcTopic, reason, detail, raw string
 		var ms int64
-		if err := rows.Scan(&id, &ms, &source, &srcTopic, &reason, &raw); err != nil {
+		if err := rows.Scan(&id, &ms, &source, &srcTopic, &reason, &detail, &raw); err != nil {
 			rows.Close()
 			return res, err
 		}
@@ -242,6 +242,14 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 			// Records stream rejected from Kafka: their producer must resend.
 			res.Skipped++
 			a.outcome, a.detail = "skipped", "source "+source+": only MQTT dead letters can be re-decoded"
+			attempts = append(attempts, a)
+			continue
+		}
+		if strings.Contains(detail, event.TruncatedNote) {
+			// Only a prefix was kept: decoding it would replay something
+			// other than what was sent.
+			res.Skipped++
+			a.outcome, a.detail = "skipped", "only the first bytes of this payload were kept; the partner must resend it"
 			attempts = append(attempts, a)
 			continue
 		}

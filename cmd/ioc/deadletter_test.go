@@ -97,15 +97,18 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 		received, event.Invalid(event.ReasonBadTopic, `partner "acme" is not configured (ingest.partners)`))
 	broken := event.NewDeadLetter("mqtt", "sensors/vnpt/aq-x", []byte(`[{"n":"pm25","v":NaN}]`), received+1, event.Invalid(event.ReasonBadValue, "NaN"))
 	fromKafka := event.NewDeadLetter("kafka", "t/0/1", []byte(`{}`), received+2, event.Invalid(event.ReasonBadID, "x"))
+	// An oversize payload whose kept 64 KiB prefix alone would decode: never replayed.
+	cut := event.NewDeadLetter("mqtt", "sensors/acme/aq-acme-2", []byte(fmt.Sprintf(`[{"n":"pm25","u":"ug/m3","v":1,"t":%.3f}]`, observed)+strings.Repeat(" ", 300<<10)),
+		received+3, event.Invalid(event.ReasonOversize, "payload is 307244 bytes, limit 262144"))
 	w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
-	for _, d := range []event.DeadLetter{fixable, broken, fromKafka} {
+	for _, d := range []event.DeadLetter{fixable, broken, fromKafka, cut} {
 		b, _ := event.MarshalDeadLetter(&d)
 		if err := w.WriteMessages(ctx, kafka.Message{Topic: cfg.Kafka.Topic(event.TopicDeadLetter), Value: b}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w.Close()
-	eventually("dead letters stored", func() bool { return count("SELECT count() FROM {db}.dead_letters") == 3 })
+	eventually("dead letters stored", func() bool { return count("SELECT count() FROM {db}.dead_letters") == 4 })
 
 	var out bytes.Buffer
 	if err := listDeadLetters(ctx, cfg, dlFilter{limit: 10}, &out); err != nil {
@@ -125,8 +128,8 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 	// The fix: acme becomes a partner. Replayed twice, stored once.
 	cfg.Ingest.Partners = []string{"viettel", "vnpt", "acme"}
 	for i := range 2 {
-		res, err := replayDeadLetters(ctx, cfg, dlFilter{ids: []string{fixable.ID, broken.ID, fromKafka.ID}, limit: 10}, false, "tester", "partner acme added", &out, log)
-		if err != nil || res.Replayed != 1 || res.Readings != 1 || res.StillInvalid != 1 || res.Skipped != 1 {
+		res, err := replayDeadLetters(ctx, cfg, dlFilter{ids: []string{fixable.ID, broken.ID, fromKafka.ID, cut.ID}, limit: 10}, false, "tester", "partner acme added", &out, log)
+		if err != nil || res.Replayed != 1 || res.Readings != 1 || res.StillInvalid != 1 || res.Skipped != 2 {
 			t.Fatalf("replay %d: %+v, %v\n%s", i, res, err, out.String())
 		}
 	}
@@ -143,7 +146,10 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 	if n := count("SELECT count() FROM {db}.dead_letter_replays WHERE dl_id = ? AND outcome = 'still_invalid' AND reason = 'bad_value'", broken.ID); n != 2 {
 		t.Errorf("%d still-invalid records of the NaN, want 2", n)
 	}
-	if n := count("SELECT count() FROM {db}.dead_letter_replays WHERE outcome = 'skipped'"); n != 2 {
-		t.Errorf("%d skipped records, want 2", n)
+	if n := count("SELECT count() FROM {db}.dead_letter_replays WHERE outcome = 'skipped'"); n != 4 {
+		t.Errorf("%d skipped records, want 4", n)
+	}
+	if n := count("SELECT count() FROM {db}.sensor_readings_raw WHERE device_id = 'aq-acme-2'"); n != 0 {
+		t.Errorf("the kept prefix of an oversize payload was replayed (%d rows)", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +61,13 @@ type Config struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Timeout is how long a request may wait for Kafka's acknowledgement.
 	Timeout time.Duration `yaml:"timeout"`
+	// TLSCertFile and TLSKeyFile (PEM) make the endpoint serve HTTPS only
+	// (TLS 1.2 or newer). The pair is read again when either file changes,
+	// so a renewed certificate needs no restart. Without them the endpoint
+	// speaks plain HTTP: only behind a TLS-terminating proxy or on a
+	// private network.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Defaults fills unset fields.
@@ -94,6 +103,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ingest.http.max_in_flight: %d must be positive", c.MaxInFlight)
 	case c.Timeout < time.Second:
 		return fmt.Errorf("ingest.http.timeout: %s is below 1s", c.Timeout)
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return errors.New("ingest.http.tls_cert_file and tls_key_file: set both (HTTPS) or neither (plain HTTP)")
+	}
+	if c.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return fmt.Errorf("ingest.http.tls_cert_file / tls_key_file: %w (PEM certificate chain and its private key)", err)
+		}
 	}
 	// The tokens may come from the environment of the ingest process only
 	// (other commands read the same file): checked when present, required
@@ -232,12 +248,16 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest http listening on %s: %w (is another process using the port? set ingest.http.listen)", s.cfg.Listen, err)
 	}
 	s.addr.Store(ln.Addr())
-	srv := &http.Server{Handler: audit.Refusals(s.Audit, "ingest", s.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: s.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	srv := s.server()
+	scheme := "http"
+	if s.cfg.TLSCertFile != "" {
+		scheme = "https"
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.ready.Store(true)
-	s.log.Info("ingest http endpoint running", "listen", ln.Addr().String(), "systems", len(s.tokens))
+	s.log.Info("ingest http endpoint running", "listen", ln.Addr().String(), "scheme", scheme, "systems", len(s.tokens))
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -249,6 +269,52 @@ func (s *Service) Run(ctx context.Context) error {
 	_ = srv.Shutdown(sctx)
 	s.log.Info("ingest http endpoint stopped")
 	return nil
+}
+
+// server is the endpoint's HTTP server: every phase of a request has a
+// deadline (a client that trickles its headers or body, or idles, is cut
+// off), and with tls_cert_file it serves TLS 1.2 or newer only.
+func (s *Service) server() *http.Server {
+	srv := &http.Server{Handler: audit.Refusals(s.Audit, "ingest", s.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: s.cfg.Timeout + 30*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.cfg.TLSCertFile != "" {
+		kp := &keyPair{cert: s.cfg.TLSCertFile, key: s.cfg.TLSKeyFile}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}
+	}
+	return srv
+}
+
+// keyPair serves a certificate from files, read again when they change.
+type keyPair struct {
+	cert, key string
+	mu        sync.Mutex
+	stamp     string
+	pair      *tls.Certificate
+}
+
+func (k *keyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	var stamp strings.Builder
+	for _, f := range []string{k.cert, k.key} {
+		st, err := os.Stat(f)
+		if err != nil {
+			return nil, fmt.Errorf("ingest.http TLS: %w", err)
+		}
+		fmt.Fprintf(&stamp, "%d/%d;", st.ModTime().UnixNano(), st.Size())
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pair == nil || k.stamp != stamp.String() {
+		pair, err := tls.LoadX509KeyPair(k.cert, k.key)
+		if err != nil {
+			if k.pair != nil {
+				return k.pair, nil // a renewal half written: keep serving the last good pair
+			}
+			return nil, fmt.Errorf("ingest.http TLS: %w", err)
+		}
+		k.pair, k.stamp = &pair, stamp.String()
+	}
+	return k.pair, nil
 }
 
 // Handler is the endpoint's routes.

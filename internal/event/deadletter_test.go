@@ -30,7 +30,10 @@ func TestDeadLetterSizeIsBounded(t *testing.T) {
 			dl.Truncated != (n > DeadLetterRawMax) || !bytes.Equal(dl.Raw, raw[:len(dl.Raw)]) {
 			t.Errorf("raw of %d bytes: kept %d, raw_len %d, truncated %v", n, len(dl.Raw), dl.RawLen, dl.Truncated)
 		}
-		if len(dl.SourceTopic) > MaxDeadLetterText || len(dl.Detail) > MaxDeadLetterText {
+		if n > DeadLetterRawMax && !strings.Contains(dl.Detail, dl.RawSHA256) {
+			t.Errorf("raw of %d bytes: the detail does not say what was cut: %s", n, dl.Detail[len(dl.Detail)-200:])
+		}
+		if len(dl.SourceTopic) > MaxDeadLetterText || len(dl.Detail) > MaxDeadLetterText+200 {
 			t.Errorf("topic %d and detail %d bytes, above %d", len(dl.SourceTopic), len(dl.Detail), MaxDeadLetterText)
 		}
 		var back DeadLetter

@@ -229,12 +229,17 @@ const (
 	// MaxDeadLetterBytes bounds the JSON of a dead letter: the base64 of
 	// the raw prefix, the text fields at worst escaped six bytes a byte
 	// (\u00XX), and the fixed fields. TestDeadLetterSizeIsBounded holds it.
-	MaxDeadLetterBytes = (DeadLetterRawMax+2)/3*4 + 6*(2*MaxDeadLetterText+64) + 512
+	MaxDeadLetterBytes = (DeadLetterRawMax+2)/3*4 + 6*(2*MaxDeadLetterText+64) + 1024
 	// MaxReadingBytes bounds the JSON of a reading that passed Validate:
 	// ids and names of 128 bytes, a unit of 32, a string value of 4096, at
 	// worst escaped, and a ward from the registry (bounded the same way).
 	MaxReadingBytes = 6*(3*128+32+4096+256) + 512
 )
+
+// TruncatedNote is in the detail of a dead letter whose raw bytes were
+// cut to DeadLetterRawMax (the dead_letters table has no other column for
+// it): such a dead letter cannot be replayed.
+const TruncatedNote = "bytes kept, sha256 "
 
 // DeadLetterID is deterministic over what was received and where, so a
 // replay of the dead-letter topic does not double rows.
@@ -272,7 +277,9 @@ func NewDeadLetter(source, sourceTopic string, raw []byte, receivedMs int64, err
 	dl.RawLen, dl.RawSHA256 = len(raw), hex.EncodeToString(sum[:])
 	dl.Raw = raw
 	if len(raw) > DeadLetterRawMax {
+		// Said in the detail too, so that it reaches the dead_letters table.
 		dl.Raw, dl.Truncated = raw[:DeadLetterRawMax], true
+		dl.Detail += fmt.Sprintf(" [raw: first %d of %d %s%s]", DeadLetterRawMax, len(raw), TruncatedNote, dl.RawSHA256)
 	}
 	return dl
 }

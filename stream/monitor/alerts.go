@@ -37,6 +37,10 @@ type Engine struct {
 	byID   map[string]*alert // alert id → open alert
 	rules  map[string]*Rule  // by name
 	admin  adminState        // admin_alerts.go
+	// feeds is the last status of every partner feed (pipeline_stalled:
+	// all of them silent), feedSeen the newest reading of any.
+	feeds    map[string]string
+	feedSeen int64
 }
 
 type cond struct {
@@ -66,7 +70,8 @@ func NewEngine(cfg AlertsConfig, lookup func(string) *registry.Device) *Engine {
 		}
 	}
 	cfg.Rules = rules
-	e := &Engine{cfg: cfg, lookup: lookup, conds: map[string]*cond{}, open: map[string]*alert{}, byID: map[string]*alert{}, rules: map[string]*Rule{}}
+	e := &Engine{cfg: cfg, lookup: lookup, conds: map[string]*cond{}, open: map[string]*alert{}, byID: map[string]*alert{}, rules: map[string]*Rule{},
+		feeds: map[string]string{}}
 	for i := range cfg.Rules {
 		e.rules[cfg.Rules[i].Name] = &cfg.Rules[i]
 	}
@@ -220,10 +225,28 @@ func (e *Engine) evaluate(rule *Rule, r *event.Reading, dev *registry.Device) []
 	return out
 }
 
-// Status evaluates the device_offline and feed_silent rules on a status
-// change.
+// RestoreFeed sets the last known status of a partner feed after a
+// restart (pipeline_stalled looks at every feed).
+func (e *Engine) RestoreFeed(partner, status string) { e.feeds[partner] = status }
+
+// stalled reports whether every known feed is silent.
+func (e *Engine) stalled() bool {
+	for _, s := range e.feeds {
+		if s != event.StatusSilent {
+			return false
+		}
+	}
+	return len(e.feeds) > 0
+}
+
+// Status evaluates the device_offline, feed_silent and pipeline_stalled
+// rules on a status change.
 func (e *Engine) Status(st event.DeviceStatus) []event.AlertEvent {
 	var out []event.AlertEvent
+	if st.Kind == event.SubjectFeed {
+		e.feeds[st.Partner] = st.Status
+		e.feedSeen = max(e.feedSeen, st.LastSeenMs)
+	}
 	for i := range e.cfg.Rules {
 		rule := &e.cfg.Rules[i]
 		var subject string
@@ -241,6 +264,25 @@ func (e *Engine) Status(st event.DeviceStatus) []event.AlertEvent {
 			subject = "feed:" + st.Partner
 			raise = st.Status == event.StatusSilent
 			clear = st.Status == event.StatusLive
+		case rule.Kind == KindPipelineStalled && st.Kind == event.SubjectFeed:
+			key := rule.Name + "\x00pipeline"
+			a := e.open[key]
+			switch stalled := e.stalled(); {
+			case stalled && a == nil:
+				ev := e.base(rule, "pipeline", nil, "", "")
+				ev.DeviceID = ""
+				ev.Severity = rule.Severity
+				ev.Value = float64(e.feedSeen)
+				last := "chưa từng có dữ liệu"
+				if e.feedSeen > 0 {
+					last = "dữ liệu cuối lúc " + time.UnixMilli(e.feedSeen).In(event.Location).Format("15:04 02/01")
+				}
+				ev.Message = fmt.Sprintf("%s: không nhận được dữ liệu từ đối tác nào (%d đối tác), %s", rule.Label, len(e.feeds), last)
+				out = append(out, e.openAlert(rule, key, ev, 0, st.AtMs))
+			case !stalled && a != nil:
+				out = append(out, e.resolve(a, st.AtMs, "Dữ liệu từ "+partnerName(st.Partner)+" đã trở lại"))
+			}
+			continue
 		default:
 			continue
 		}

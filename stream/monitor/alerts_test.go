@@ -170,6 +170,7 @@ func TestOfflineAndFeedAlerts(t *testing.T) {
 	}
 	var all []event.AlertEvent
 	for _, s := range []event.DeviceStatus{
+		st(event.SubjectFeed, "", "viettel", event.StatusLive, "start", 0), // one feed live: no pipeline stall
 		st(event.SubjectDevice, "aq-1", "viettel", event.StatusStale, "late", 10),
 		st(event.SubjectDevice, "aq-1", "viettel", event.StatusOffline, "silent", 20),
 		st(event.SubjectDevice, "aq-1", "viettel", event.StatusOnline, "reading", 30),
@@ -223,8 +224,46 @@ func TestRulesValidate(t *testing.T) {
 	}
 	c := AlertsConfig{}
 	c.Defaults()
-	if err := c.Validate(); err != nil || len(c.Rules) != 7 {
+	if err := c.Validate(); err != nil || len(c.Rules) != 8 {
 		t.Errorf("default rules: %v (%d rules)", err, len(c.Rules))
 	}
 	_ = time.Second
+}
+
+// When every partner feed is silent at once, one "pipeline stalled" alert
+// opens (besides each feed's), whatever the stalled hop; it resolves as
+// soon as any feed is live again, and after a restart the restored feed
+// statuses count.
+func TestPipelineStalledAlert(t *testing.T) {
+	e, _ := testEngine(t, nil...)
+	feed := func(partner, status string, at int) event.DeviceStatus {
+		return event.DeviceStatus{Kind: event.SubjectFeed, Partner: partner, Status: status, AtMs: t0 + sec(at), LastSeenMs: t0 + sec(at) - 1000}
+	}
+	var all []event.AlertEvent
+	for _, s := range []event.DeviceStatus{
+		feed("viettel", event.StatusLive, 0), feed("vnpt", event.StatusLive, 0),
+		feed("viettel", event.StatusSilent, 10), // one partner down: not the pipeline
+		feed("vnpt", event.StatusSilent, 20),    // both: stalled
+		feed("viettel", event.StatusSilent, 25), // no second alert
+		feed("vnpt", event.StatusLive, 30),
+	} {
+		all = append(all, e.Status(s)...)
+	}
+	want := "feed_silent/feed:viettel open L0 critical @10; feed_silent/feed:vnpt open L0 critical @20; pipeline_stalled/pipeline open L0 critical @20; " +
+		"feed_silent/feed:vnpt resolved L0 critical @30; pipeline_stalled/pipeline resolved L0 critical @30"
+	if got := transitions(all); got != want {
+		t.Errorf("alerts:\n%s\nwant\n%s", got, want)
+	}
+	for _, a := range all {
+		if a.Rule == "pipeline_stalled" && a.State == event.AlertOpen && !strings.Contains(a.Message, "Đường truyền dữ liệu bị nghẽn") {
+			t.Errorf("message %q", a.Message)
+		}
+	}
+	// After a restart: viettel restored silent, vnpt goes silent.
+	e2, _ := testEngine(t, nil...)
+	e2.RestoreFeed("viettel", event.StatusSilent)
+	e2.RestoreFeed("vnpt", event.StatusLive)
+	if got := transitions(e2.Status(feed("vnpt", event.StatusSilent, 40))); !strings.Contains(got, "pipeline_stalled/pipeline open") {
+		t.Errorf("after a restart: %s", got)
+	}
 }

@@ -117,6 +117,12 @@ const (
 	KindThreshold     = "threshold"      // a metric above a stage for `for`
 	KindDeviceOffline = "device_offline" // a registered device offline (not when its whole feed is silent)
 	KindFeedSilent    = "feed_silent"    // a partner feed silent
+	// KindPipelineStalled: every partner feed silent at once. Readings
+	// stopped reaching the monitor from everywhere: intake (broker, ingest,
+	// Kafka) is stalled rather than one partner down. The rule watches what
+	// the monitor consumes, so it fires whatever hop stopped; ingest's own
+	// view is /readyz and ioc_ingest_oldest_unacked_seconds.
+	KindPipelineStalled = "pipeline_stalled"
 	// Administrative kinds (admin_alerts.go): evaluated on the dossier and
 	// task feeds against the wall clock.
 	KindDossierDue  = "dossier_due"  // an open dossier due within `lead` (then late once due passes)
@@ -188,7 +194,8 @@ type AlertsConfig struct {
 // DefaultRules are the rules of a city without a configuration: VN_AQI
 // Xấu (unhealthy, 151+) or worse for 10 minutes; the Nậm La stream above
 // its warning stages (Báo động 1/2/3); heavy rain; a device offline; a
-// partner feed silent; a dossier due within 24 hours (late once due) and a
+// partner feed silent; every feed silent at once (pipeline stalled); a
+// dossier due within 24 hours (late once due) and a
 // reform-plan task past its due date.
 func DefaultRules() []Rule {
 	return []Rule{
@@ -206,6 +213,7 @@ func DefaultRules() []Rule {
 			}},
 		{Name: "device_offline", Kind: KindDeviceOffline, Severity: event.SeverityWarning},
 		{Name: "feed_silent", Kind: KindFeedSilent, Severity: event.SeverityCritical},
+		{Name: "pipeline_stalled", Kind: KindPipelineStalled, Severity: event.SeverityCritical},
 		{Name: "dossier_due", Kind: KindDossierDue, Severity: event.SeverityWarning, LateSeverity: event.SeverityAlert},
 		{Name: "task_overdue", Kind: KindTaskOverdue, Severity: event.SeverityWarning},
 	}
@@ -272,6 +280,8 @@ func defaultLabel(r *Rule) string {
 		return "Thiết bị mất kết nối"
 	case KindFeedSilent:
 		return "Mất dữ liệu từ đối tác"
+	case KindPipelineStalled:
+		return "Đường truyền dữ liệu bị nghẽn"
 	case KindDossierDue:
 		return "Hồ sơ"
 	case KindTaskOverdue:
@@ -341,7 +351,7 @@ func (c *AlertsConfig) Validate() error {
 					return fmt.Errorf("%s: stages must rise: %q (%v) is not above %q (%v)", where, s.Name, s.Above, r.Stages[j-1].Name, r.Stages[j-1].Above)
 				}
 			}
-		case KindDeviceOffline, KindFeedSilent:
+		case KindDeviceOffline, KindFeedSilent, KindPipelineStalled:
 		case KindDossierDue, KindTaskOverdue:
 			if other, dup := adminKinds[r.Kind]; dup && r.on() {
 				return fmt.Errorf("%s: rule %q is already the enabled %s rule; one per kind (disable one with enabled: false)", where, other, r.Kind)
@@ -361,7 +371,7 @@ func (c *AlertsConfig) Validate() error {
 				}
 			}
 		default:
-			return fmt.Errorf("%s: kind %q is not aqi, threshold, device_offline, feed_silent, dossier_due or task_overdue", where, r.Kind)
+			return fmt.Errorf("%s: kind %q is not aqi, threshold, device_offline, feed_silent, pipeline_stalled, dossier_due or task_overdue", where, r.Kind)
 		}
 		if !isAdminKind(r.Kind) && (r.Lead != 0 || r.LateSeverity != "" || r.Horizon != 0) {
 			return fmt.Errorf("%s: lead, late_severity and horizon are settings of dossier_due and task_overdue rules only", where)

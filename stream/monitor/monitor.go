@@ -379,6 +379,9 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 				return err
 			}
 			m.tracker.Restore(kind, partner, device, status, at)
+			if kind == event.SubjectFeed {
+				m.engine.RestoreFeed(partner, status)
+			}
 			statuses++
 			return nil
 		}),
