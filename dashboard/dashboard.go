@@ -236,6 +236,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.followKPIs(gctx) })
 	g.Go(func() error { return s.runWall(gctx) })
 	g.Go(func() error { return s.auth.Run(gctx) })
+	g.Go(func() error { s.revalidate(gctx); return nil })
 	s.log.Info("dashboard running", "url", "http://"+displayAddr(ln.Addr())+"/")
 	<-gctx.Done()
 	s.ready.Store(false)
@@ -402,6 +403,8 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newClient(conn, s.cfg.ClientQueue)
 	c.maxMessage, c.limit = s.cfg.Auth.WSMaxMessageBytes, auth.NewMessageLimiter(s.cfg.Auth.WSMessagesPerSecond)
+	c.who, _ = auth.FromContext(r.Context())
+	c.remote = s.auth.ClientIP(r)
 	if !s.hub.join(c) {
 		conn.Close()
 		return

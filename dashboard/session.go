@@ -40,6 +40,9 @@ type session struct {
 	// allowed decides which channels the client may subscribe to.
 	allowed func(string) bool
 	limit   *auth.MessageLimiter
+	// who is the principal the access policy let in, from remote (revalidate.go).
+	who    auth.Principal
+	remote string
 
 	mu       sync.Mutex
 	queue    [][]byte

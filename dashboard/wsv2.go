@@ -328,6 +328,8 @@ func (s *Service) serveWS2(w http.ResponseWriter, r *http.Request) {
 	if id := q.Get("client"); clientIDRE.MatchString(id) {
 		sess.client = id
 	}
+	sess.who, _ = auth.FromContext(r.Context())
+	sess.remote = s.auth.ClientIP(r)
 	s.v2.join(sess)
 	sess.run(30 * time.Second)
 }

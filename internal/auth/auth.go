@@ -52,6 +52,8 @@ type Auth struct {
 	revoked   map[string]int64 // signed-out session ids → their expiry
 	refreshMu sync.Mutex
 
+	changes chan struct{} // see Changes
+
 	connMu    sync.Mutex
 	auditConn driver.Conn // the audit view's, when the store is not ClickHouse
 
@@ -93,6 +95,7 @@ func New(cfg Config, o Options) (*Auth, error) {
 		userLimit: newLimiter(cfg.LoginPerUserPerMinute, max(3, cfg.LoginPerUserPerMinute), 100000),
 		hashSem:   make(chan struct{}, 2),
 		users:     map[string]User{}, kiosks: map[string]Kiosk{}, revoked: map[string]int64{},
+		changes: make(chan struct{}, 1),
 	}
 	if a.store == nil {
 		if cfg.Store == "memory" {
@@ -223,6 +226,7 @@ func (a *Auth) refresh(ctx context.Context, onMiss bool) {
 			delete(a.revoked, sid)
 		}
 	}
+	a.changed()
 }
 
 func (a *Auth) user(ctx context.Context, name string) (User, bool) {
@@ -366,6 +370,7 @@ func (a *Auth) applyUserChange(ctx context.Context, c UserChange, by string) (Us
 	a.mu.Lock()
 	a.users[u.Username] = u
 	a.mu.Unlock()
+	a.changed()
 	return u, nil
 }
 
@@ -394,7 +399,8 @@ func (a *Auth) CreateKiosk(ctx context.Context, name string, actor Principal, re
 }
 
 // RevokeKiosk ends a kiosk token at once on this instance and within
-// cache_ttl on the others; its open websockets are refused at reconnect.
+// cache_ttl on the others; the dashboard closes its open websockets
+// (Revalidate) within revoke_within.
 func (a *Auth) RevokeKiosk(ctx context.Context, id string, actor Principal, remote string) error {
 	rec := audit.Event{Actor: actor.Name, Role: string(actor.Role), Action: "kiosk.revoke", Target: "kiosk:" + id, Remote: remote}
 	k, ok := a.kiosk(ctx, id)
@@ -412,6 +418,7 @@ func (a *Auth) RevokeKiosk(ctx context.Context, id string, actor Principal, remo
 	a.mu.Lock()
 	a.kiosks[id] = k
 	a.mu.Unlock()
+	a.changed()
 	rec.Outcome = audit.OK
 	a.audit.Record(rec)
 	return nil

@@ -41,6 +41,14 @@ type Config struct {
 	// CacheTTL bounds how long a revoked kiosk token, a disabled user or a
 	// changed role keeps working on another dashboard instance.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// RevokeWithin bounds how long a credential that ended (a kiosk token
+	// revoked or past its end, an account disabled, demoted or given a new
+	// password, a sign-out, a session past session_ttl) keeps an open
+	// websocket: the dashboard checks every connection again at least
+	// every half of it, and at once when this instance sees a change. It
+	// must be at most 30s and at least cache_ttl (how long another
+	// instance's change takes to arrive here). Default 10s.
+	RevokeWithin time.Duration `yaml:"revoke_within"`
 	// MaxBodyBytes limits every request body (default 64 KiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Sign-in rate limits: attempts per minute from one address, and per
@@ -92,6 +100,9 @@ func (c *Config) Defaults() {
 	if c.CacheTTL == 0 {
 		c.CacheTTL = 5 * time.Second
 	}
+	if c.RevokeWithin == 0 {
+		c.RevokeWithin = 10 * time.Second
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
@@ -136,6 +147,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.auth.kiosk_ttl: %s is below 1h", c.KioskTTL)
 	case c.CacheTTL < 100*time.Millisecond || c.CacheTTL > 5*time.Minute:
 		return fmt.Errorf("dashboard.auth.cache_ttl: %s is outside 100ms..5m", c.CacheTTL)
+	case c.RevokeWithin < time.Second || c.RevokeWithin > 30*time.Second:
+		return fmt.Errorf("dashboard.auth.revoke_within: %s is outside 1s..30s", c.RevokeWithin)
+	case c.CacheTTL > c.RevokeWithin:
+		return fmt.Errorf("dashboard.auth.cache_ttl: %s exceeds revoke_within (%s): a credential revoked on another dashboard "+
+			"instance would outlive the bound here; lower cache_ttl or raise revoke_within (at most 30s)", c.CacheTTL, c.RevokeWithin)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("dashboard.auth.max_body_bytes: %d is below 1024", c.MaxBodyBytes)
 	case c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1:

@@ -75,6 +75,9 @@ type Principal struct {
 	Role Role
 	SID  string    // session id (user and oidc)
 	Exp  time.Time // when the credential ends
+	// Epoch is the account's epoch the session was issued under (local
+	// accounts): Revalidate ends it when the account has moved on.
+	Epoch uint32
 }
 
 // Can reports whether the principal has a permission.
@@ -265,6 +268,10 @@ func (a *Auth) record(r *http.Request, p Principal, action, outcome, reason, det
 	a.audit.Record(audit.Event{Actor: p.Name, Role: string(p.Role), Action: action, Target: target, Outcome: outcome,
 		Reason: reason, Remote: a.clientIP(r), UserAgent: r.UserAgent(), Detail: detail})
 }
+
+// ClientIP is the caller's address as the audit log records it (from
+// X-Forwarded-For behind a trusted proxy).
+func (a *Auth) ClientIP(r *http.Request) string { return a.clientIP(r) }
 
 // clientIP is the caller's address (from X-Forwarded-For behind a trusted proxy).
 func (a *Auth) clientIP(r *http.Request) string {
