@@ -54,6 +54,9 @@ type Auth struct {
 
 	changes chan struct{} // see Changes
 
+	wsMu   sync.Mutex
+	wsOpen map[string]int // open websockets per principal name
+
 	connMu    sync.Mutex
 	auditConn driver.Conn // the audit view's, when the store is not ClickHouse
 
@@ -95,7 +98,7 @@ func New(cfg Config, o Options) (*Auth, error) {
 		userLimit: newLimiter(cfg.LoginPerUserPerMinute, max(3, cfg.LoginPerUserPerMinute), 100000),
 		hashSem:   make(chan struct{}, 2),
 		users:     map[string]User{}, kiosks: map[string]Kiosk{}, revoked: map[string]int64{},
-		changes: make(chan struct{}, 1),
+		changes: make(chan struct{}, 1), wsOpen: map[string]int{},
 	}
 	if a.store == nil {
 		if cfg.Store == "memory" {

@@ -59,6 +59,11 @@ type Config struct {
 	// WSMaxMessageBytes each; a client over either is disconnected.
 	WSMessagesPerSecond int   `yaml:"ws_messages_per_second"`
 	WSMaxMessageBytes   int64 `yaml:"ws_max_message_bytes"`
+	// WSConnectionsPerPrincipal bounds the websockets one account or kiosk
+	// token holds open at once (default 10); beyond, the upgrade is
+	// answered 429. dev_open's anonymous visitors are bounded by
+	// dashboard.max_clients only.
+	WSConnectionsPerPrincipal int `yaml:"ws_connections_per_principal"`
 	// OIDC, when Issuer is set, adds "sign in with the city's account".
 	OIDC OIDCConfig `yaml:"oidc"`
 }
@@ -115,6 +120,9 @@ func (c *Config) Defaults() {
 	if c.WSMessagesPerSecond == 0 {
 		c.WSMessagesPerSecond = 20
 	}
+	if c.WSConnectionsPerPrincipal == 0 {
+		c.WSConnectionsPerPrincipal = 10
+	}
 	if c.WSMaxMessageBytes == 0 {
 		c.WSMaxMessageBytes = 4096
 	}
@@ -156,6 +164,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.auth.max_body_bytes: %d is below 1024", c.MaxBodyBytes)
 	case c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1:
 		return errors.New("dashboard.auth.login_per_*_per_minute must be positive")
+	case c.WSConnectionsPerPrincipal < 1:
+		return fmt.Errorf("dashboard.auth.ws_connections_per_principal: %d must be positive", c.WSConnectionsPerPrincipal)
 	case c.WSMessagesPerSecond < 1 || c.WSMaxMessageBytes < 256:
 		return errors.New("dashboard.auth.ws_messages_per_second must be positive and ws_max_message_bytes at least 256")
 	}
