@@ -65,6 +65,15 @@ type Config struct {
 	FetchMaxWait  time.Duration `yaml:"fetch_max_wait"`
 	// Auth is who may see and change what (docs/security.md); closed by default.
 	Auth auth.Config `yaml:"auth"`
+	// HTTP timeouts of the dashboard's server: the request header must
+	// arrive within HTTPReadHeaderTimeout (default 10s) and the whole
+	// request within HTTPReadTimeout (30s); a kept-alive connection idle
+	// for HTTPIdleTimeout (2m) is closed. Websockets are not cut by them:
+	// the upgrade clears the deadlines, and the websocket's own heartbeat
+	// and write timeout take over.
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout"`
+	HTTPReadTimeout       time.Duration `yaml:"http_read_timeout"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout"`
 	// TLSCertFile and TLSKeyFile serve the dashboard over HTTPS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
@@ -104,6 +113,15 @@ func (c *Config) Defaults() {
 	if c.FetchMaxWait == 0 {
 		c.FetchMaxWait = 30 * time.Millisecond
 	}
+	if c.HTTPReadHeaderTimeout == 0 {
+		c.HTTPReadHeaderTimeout = 10 * time.Second
+	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = 30 * time.Second
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = 2 * time.Minute
+	}
 	c.Auth.Defaults()
 	c.Wall.Defaults()
 }
@@ -122,6 +140,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.fetch_max_wait: %s is below 10ms", c.FetchMaxWait)
 	case c.ClientQueue < 2:
 		return fmt.Errorf("dashboard.client_queue: %d must be at least 2", c.ClientQueue)
+	case c.HTTPReadHeaderTimeout < time.Second || c.HTTPReadTimeout < c.HTTPReadHeaderTimeout || c.HTTPIdleTimeout < time.Second:
+		return fmt.Errorf("dashboard.http_read_header_timeout (%s) must be at least 1s, http_read_timeout (%s) at least that, "+
+			"and http_idle_timeout (%s) at least 1s", c.HTTPReadHeaderTimeout, c.HTTPReadTimeout, c.HTTPIdleTimeout)
 	case c.MaxClients < 1 || c.MaxKeys < 1:
 		return errors.New("dashboard.max_clients and dashboard.max_keys must be positive")
 	}
@@ -214,7 +235,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("dashboard listening on %s: %w (is another process using the port? set dashboard.listen)", s.cfg.Listen, err)
 	}
 	s.addr.Store(ln.Addr())
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	srv := s.httpServer()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -251,6 +272,12 @@ func (s *Service) Run(ctx context.Context) error {
 	err = g.Wait()
 	s.log.Info("dashboard stopped")
 	return err
+}
+
+// httpServer is the dashboard's HTTP server with its timeouts and limits.
+func (s *Service) httpServer() *http.Server {
+	return &http.Server{Handler: s.routes(), ReadHeaderTimeout: s.cfg.HTTPReadHeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout,
+		IdleTimeout: s.cfg.HTTPIdleTimeout, MaxHeaderBytes: 16 << 10}
 }
 
 func displayAddr(a net.Addr) string {
