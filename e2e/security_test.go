@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -733,4 +734,54 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	h.Add("Cookie", forgeSession(t, ename, auth.RoleOperator, epoch, now, now.Add(3*time.Second), now).String())
 	ends := watchWS(t, "?v=2&channels=wall", h)
 	ends.closedWith(t, 4401, "session_expired")
+}
+
+// Refusals are audited in aggregate per client address: a flood of 401s
+// from one address (127.0.0.2 here, so that the other tests' address keeps
+// its own budget) becomes at most audit_refusals_per_address rows one by
+// one plus a summary row whose count makes up the rest, and a real event
+// from the same address in the middle of the flood is written.
+func TestRefusalFloodIsAuditedInAggregate(t *testing.T) {
+	ua := agent(t)
+	from := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	jar, _ := cookiejar.New(nil)
+	p := &person{ua: ua, c: &http.Client{Jar: jar, Transport: &http.Transport{DialContext: from.DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	const flood = 400
+	name, pw := newAccount(t, "flooded", auth.RoleOperator)
+	for i := range flood {
+		if code := p.status(t, "GET", "/api/latest", nil); code != http.StatusUnauthorized {
+			t.Fatalf("request %d without credentials: %d", i, code)
+		}
+		if i == flood/2 { // a real event from the same address, amid the flood
+			resp := p.do(t, "GET", "/login", nil, nil)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			form := url.Values{"username": {name}, "password": {pw}, "csrf": {string(csrfField.FindSubmatch(body)[1])}, "next": {"/"}}
+			resp = p.do(t, "POST", "/login", strings.NewReader(form.Encode()), http.Header{
+				"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {pipe.wallURL}})
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in amid the flood: %d", resp.StatusCode)
+			}
+			jar, _ = cookiejar.New(nil) // signed out again: the flood goes on without credentials
+			p.c.Jar = jar
+		}
+	}
+	q := "SELECT count(), sum(if(actor = 'aggregate', toUInt64OrZero(splitByChar(' ', detail)[1]), 1)) FROM " +
+		pipe.ch.SecurityTable("audit_log") + " WHERE remote_addr = '127.0.0.2' AND user_agent = ? AND action = 'http.read' AND outcome = 'denied'"
+	var rows, accounted uint64
+	eventually(t, 30*time.Second, fmt.Sprintf("%d refusals accounted for in the audit log", flood), func() (bool, string) {
+		err := pipe.conn.QueryRow(context.Background(), q, ua).Scan(&rows, &accounted)
+		return err == nil && accounted == flood, fmt.Sprintf("%d rows accounting for %d, err %v", rows, accounted, err)
+	})
+	t.Logf("%d refusals from one address: %d rows", flood, rows)
+	if rows > 120+2 {
+		t.Errorf("%d rows for %d refusals from one address; want at most 120 one by one and a summary or two", rows, flood)
+	}
+	var ok uint64
+	if err := pipe.conn.QueryRow(context.Background(), "SELECT count() FROM "+pipe.ch.SecurityTable("audit_log")+
+		" WHERE remote_addr = '127.0.0.2' AND user_agent = ? AND action = 'auth.login' AND outcome = 'ok'", ua).Scan(&ok); err != nil || ok != 1 {
+		t.Errorf("the sign-in amid the flood: %d rows, err %v", ok, err)
+	}
 }

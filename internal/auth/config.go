@@ -64,6 +64,14 @@ type Config struct {
 	// answered 429. dev_open's anonymous visitors are bounded by
 	// dashboard.max_clients only.
 	WSConnectionsPerPrincipal int `yaml:"ws_connections_per_principal"`
+	// Refusals (401, 403, 429 and refused sign-ins) are written to the
+	// audit log one by one up to AuditRefusalsPerAddress a minute from one
+	// client address (default 120) and AuditRefusalsPerMinute from all
+	// (default 1200); beyond, as one summary row per address, action and
+	// reason every 10 s with the count. Real events have a queue of their
+	// own that refusals cannot fill (internal/audit).
+	AuditRefusalsPerAddress int `yaml:"audit_refusals_per_address"`
+	AuditRefusalsPerMinute  int `yaml:"audit_refusals_per_minute"`
 	// OIDC, when Issuer is set, adds "sign in with the city's account".
 	OIDC OIDCConfig `yaml:"oidc"`
 }
@@ -126,6 +134,12 @@ func (c *Config) Defaults() {
 	if c.WSMaxMessageBytes == 0 {
 		c.WSMaxMessageBytes = 4096
 	}
+	if c.AuditRefusalsPerAddress == 0 {
+		c.AuditRefusalsPerAddress = 120
+	}
+	if c.AuditRefusalsPerMinute == 0 {
+		c.AuditRefusalsPerMinute = 1200
+	}
 	if c.OIDC.RolesClaim == "" {
 		c.OIDC.RolesClaim = "groups"
 	}
@@ -164,6 +178,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.auth.max_body_bytes: %d is below 1024", c.MaxBodyBytes)
 	case c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1:
 		return errors.New("dashboard.auth.login_per_*_per_minute must be positive")
+	case c.AuditRefusalsPerAddress < 1 || c.AuditRefusalsPerMinute < c.AuditRefusalsPerAddress:
+		return fmt.Errorf("dashboard.auth.audit_refusals_per_address (%d) must be positive and audit_refusals_per_minute (%d) at least that",
+			c.AuditRefusalsPerAddress, c.AuditRefusalsPerMinute)
 	case c.WSConnectionsPerPrincipal < 1:
 		return fmt.Errorf("dashboard.auth.ws_connections_per_principal: %d must be positive", c.WSConnectionsPerPrincipal)
 	case c.WSMessagesPerSecond < 1 || c.WSMaxMessageBytes < 256:
