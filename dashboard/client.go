@@ -16,6 +16,10 @@ type client struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	reason    string
+	code      int // close code; 0 picks 1001 at shutdown, 1008 otherwise
+	// who is the principal the access policy let in, from remote (revalidate.go).
+	who    auth.Principal
+	remote string
 	// maxMessage and limit bound what the client may send (dashboard.auth.ws_*).
 	maxMessage int64
 	limit      *auth.MessageLimiter
@@ -40,9 +44,12 @@ func (c *client) send(frame []byte) bool {
 	}
 }
 
-func (c *client) close(reason string) {
+func (c *client) close(reason string) { c.closeWith(0, reason) }
+
+// closeWith ends the client with a close code (0: the default for reason).
+func (c *client) closeWith(code int, reason string) {
 	c.closeOnce.Do(func() {
-		c.reason = reason
+		c.code, c.reason = code, reason
 		close(c.done)
 	})
 }
@@ -66,10 +73,14 @@ func (c *client) writeLoop(writeTimeout, pingEvery time.Duration) {
 				return
 			}
 		case <-c.done:
-			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, c.reason)
-			if c.reason != "server shutting down" {
-				msg = websocket.FormatCloseMessage(websocket.ClosePolicyViolation, c.reason)
+			code := c.code
+			if code == 0 {
+				code = websocket.ClosePolicyViolation
+				if c.reason == "server shutting down" {
+					code = websocket.CloseGoingAway
+				}
 			}
+			msg := websocket.FormatCloseMessage(code, truncate(c.reason, 120))
 			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			return
 		}

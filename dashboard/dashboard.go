@@ -66,6 +66,15 @@ type Config struct {
 	FetchMaxWait  time.Duration `yaml:"fetch_max_wait"`
 	// Auth is who may see and change what (docs/security.md); closed by default.
 	Auth auth.Config `yaml:"auth"`
+	// HTTP timeouts of the dashboard's server: the request header must
+	// arrive within HTTPReadHeaderTimeout (default 10s) and the whole
+	// request within HTTPReadTimeout (30s); a kept-alive connection idle
+	// for HTTPIdleTimeout (2m) is closed. Websockets are not cut by them:
+	// the upgrade clears the deadlines, and the websocket's own heartbeat
+	// and write timeout take over.
+	HTTPReadHeaderTimeout time.Duration `yaml:"http_read_header_timeout"`
+	HTTPReadTimeout       time.Duration `yaml:"http_read_timeout"`
+	HTTPIdleTimeout       time.Duration `yaml:"http_idle_timeout"`
 	// TLSCertFile and TLSKeyFile serve the dashboard over HTTPS.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
@@ -105,6 +114,15 @@ func (c *Config) Defaults() {
 	if c.FetchMaxWait == 0 {
 		c.FetchMaxWait = 30 * time.Millisecond
 	}
+	if c.HTTPReadHeaderTimeout == 0 {
+		c.HTTPReadHeaderTimeout = 10 * time.Second
+	}
+	if c.HTTPReadTimeout == 0 {
+		c.HTTPReadTimeout = 30 * time.Second
+	}
+	if c.HTTPIdleTimeout == 0 {
+		c.HTTPIdleTimeout = 2 * time.Minute
+	}
 	c.Auth.Defaults()
 	c.Wall.Defaults()
 }
@@ -123,6 +141,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.fetch_max_wait: %s is below 10ms", c.FetchMaxWait)
 	case c.ClientQueue < 2:
 		return fmt.Errorf("dashboard.client_queue: %d must be at least 2", c.ClientQueue)
+	case c.HTTPReadHeaderTimeout < time.Second || c.HTTPReadTimeout < c.HTTPReadHeaderTimeout || c.HTTPIdleTimeout < time.Second:
+		return fmt.Errorf("dashboard.http_read_header_timeout (%s) must be at least 1s, http_read_timeout (%s) at least that, "+
+			"and http_idle_timeout (%s) at least 1s", c.HTTPReadHeaderTimeout, c.HTTPReadTimeout, c.HTTPIdleTimeout)
 	case c.MaxClients < 1 || c.MaxKeys < 1:
 		return errors.New("dashboard.max_clients and dashboard.max_keys must be positive")
 	}
@@ -215,7 +236,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("dashboard listening on %s: %w (is another process using the port? set dashboard.listen)", s.cfg.Listen, err)
 	}
 	s.addr.Store(ln.Addr())
-	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	srv := s.httpServer()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -237,6 +258,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.followKPIs(gctx) })
 	g.Go(func() error { return s.runWall(gctx) })
 	g.Go(func() error { return s.auth.Run(gctx) })
+	g.Go(func() error { s.revalidate(gctx); return nil })
 	s.log.Info("dashboard running", "url", "http://"+displayAddr(ln.Addr())+"/")
 	<-gctx.Done()
 	s.ready.Store(false)
@@ -251,6 +273,12 @@ func (s *Service) Run(ctx context.Context) error {
 	err = g.Wait()
 	s.log.Info("dashboard stopped")
 	return err
+}
+
+// httpServer is the dashboard's HTTP server with its timeouts and limits.
+func (s *Service) httpServer() *http.Server {
+	return &http.Server{Handler: s.routes(), ReadHeaderTimeout: s.cfg.HTTPReadHeaderTimeout, ReadTimeout: s.cfg.HTTPReadTimeout,
+		IdleTimeout: s.cfg.HTTPIdleTimeout, MaxHeaderBytes: 16 << 10}
 }
 
 func displayAddr(a net.Addr) string {
@@ -413,6 +441,8 @@ func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newClient(conn, s.cfg.ClientQueue)
 	c.maxMessage, c.limit = s.cfg.Auth.WSMaxMessageBytes, auth.NewMessageLimiter(s.cfg.Auth.WSMessagesPerSecond)
+	c.who, _ = auth.FromContext(r.Context())
+	c.remote = s.auth.ClientIP(r)
 	if !s.hub.join(c) {
 		conn.Close()
 		return

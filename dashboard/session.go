@@ -40,10 +40,16 @@ type session struct {
 	// allowed decides which channels the client may subscribe to.
 	allowed func(string) bool
 	limit   *auth.MessageLimiter
+	// subLimit bounds subscribes (dashboard.wall.subscribes_per_minute).
+	subLimit *auth.MessageLimiter
+	// who is the principal the access policy let in, from remote (revalidate.go).
+	who    auth.Principal
+	remote string
 
 	mu       sync.Mutex
-	queue    [][]byte
-	qbytes   int
+	queue    []qframe
+	qbytes   int // every queued byte: at most client_queue_bytes of deltas (plus catch-ups)
+	cbytes   int // the control frames' share: at most controlReserve
 	subs     map[string]*subscription
 	slowFrom time.Time // when the client began to lag; zero when not
 	closed   bool
@@ -61,11 +67,15 @@ type subscription struct {
 	ch      *channel
 	sent    uint64 // sequence of the last frame queued
 	lagging bool
+	// snap: the subscribe's snapshot did not fit the client's budget; the
+	// catch-up that follows is a snapshot, not a delta.
+	snap bool
 }
 
 func newSession(conn *websocket.Conn, h *v2hub, allowed func(string) bool, limit *auth.MessageLimiter) *session {
 	s := &session{conn: conn, v2: h, allowed: allowed, limit: limit, subs: map[string]*subscription{},
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		subLimit: auth.NewMessageLimiterPerMinute(h.cfg.SubscribesPerMinute, h.cfg.SubscribeBurst),
+		wake:     make(chan struct{}, 1), done: make(chan struct{})}
 	s.lastRecv.Store(time.Now().UnixMilli())
 	return s
 }
@@ -79,7 +89,7 @@ func (s *session) signal() {
 
 // push queues a frame; the caller holds s.mu.
 func (s *session) push(f []byte) {
-	s.queue = append(s.queue, f)
+	s.queue = append(s.queue, qframe{b: f})
 	s.qbytes += len(f)
 	s.signal()
 }
@@ -115,18 +125,45 @@ func (s *session) offer(sub *subscription, f []byte, seq uint64) {
 	sub.sent = seq
 }
 
+// qframe is a queued frame; ctl marks the session's own frames.
+type qframe struct {
+	b   []byte
+	ctl bool
+}
+
 // control queues a frame of the session itself (replies, heartbeats),
-// which is never dropped.
+// which is never dropped: it counts against the client's byte budget (it
+// leaves less room for deltas), and a client whose unsent control frames
+// exceed a small reserve (one that asks and never reads the answers) is
+// closed as slow instead.
 func (s *session) control(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
 	s.mu.Lock()
-	if !s.closed {
-		s.push(b)
-	}
+	s.controlLocked(b)
 	s.mu.Unlock()
+}
+
+// controlReserve bounds the unsent control frames of a client: an eighth
+// of client_queue_bytes (at least 8 KiB).
+func (s *session) controlReserve() int { return max(s.v2.cfg.ClientQueueBytes/8, 8<<10) }
+
+func (s *session) controlLocked(b []byte) {
+	if s.closed {
+		return
+	}
+	if s.cbytes+len(b) > s.controlReserve() {
+		s.v2.m.slow.Inc()
+		s.closeLocked(closeSlow, "slow consumer: "+strconv.Itoa(s.cbytes)+" bytes of replies wait for the client "+
+			"(an eighth of dashboard.wall.client_queue_bytes); reconnect and resume")
+		return
+	}
+	s.queue = append(s.queue, qframe{b: b, ctl: true})
+	s.qbytes += len(b)
+	s.cbytes += len(b)
+	s.signal()
 }
 
 func (s *session) close(code int, reason string) {
@@ -216,10 +253,14 @@ func (s *session) writeLoop(pingEvery time.Duration) {
 				}
 				break
 			}
-			f := s.queue[0]
-			s.queue[0] = nil
+			q := s.queue[0]
+			s.queue[0] = qframe{}
 			s.queue = s.queue[1:]
+			f := q.b
 			s.qbytes -= len(f)
+			if q.ctl {
+				s.cbytes -= len(f)
+			}
 			s.mu.Unlock()
 			_ = s.conn.SetWriteDeadline(time.Now().Add(wt))
 			if err := s.conn.WriteMessage(websocket.TextMessage, f); err != nil {
@@ -259,14 +300,14 @@ func (s *session) catchUpLocked() bool {
 		s.mu.Lock()
 		if sub.lagging && !s.closed {
 			f, ok := sub.ch.catchUp(s.v2.epoch, sub.sent)
-			if ok {
+			if ok && !sub.snap {
 				s.push(f)
 			} else {
 				for _, p := range sub.ch.snapshotFrames(s.v2.epoch, s.v2.cfg.MaxFrameBytes) {
 					s.push(p)
 				}
 			}
-			sub.sent, sub.lagging, queued = sub.ch.seq, false, true
+			sub.sent, sub.lagging, sub.snap, queued = sub.ch.seq, false, false, true
 			s.v2.m.catchUps.Inc()
 		}
 		sub.ch.mu.Unlock()
@@ -330,6 +371,12 @@ func (s *session) readLoop() {
 }
 
 func (s *session) subscribe(m clientMsg) {
+	if !s.subLimit.Allow() {
+		s.control(map[string]any{"type": "error", "ch": m.Ch, "code": "too_many_subscribes",
+			"message": "subscribes are limited to " + strconv.Itoa(s.v2.cfg.SubscribesPerMinute) +
+				" a minute (dashboard.wall.subscribes_per_minute); wait and subscribe again"})
+		return
+	}
 	if !s.allowed(m.Ch) {
 		s.control(map[string]any{"type": "error", "ch": m.Ch, "code": "forbidden",
 			"message": "channel not allowed on this connection (list it in /ws?channels=…; docs/websocket.md)"})
@@ -375,11 +422,36 @@ func (s *session) subscribe(m clientMsg) {
 		frames = ch.snapshotFrames(s.v2.epoch, s.v2.cfg.MaxFrameBytes)
 	}
 	b, _ := json.Marshal(map[string]any{"type": "subscribed", "ch": m.Ch, "mode": mode, "epoch": s.v2.epoch, "seq": ch.seq})
-	s.push(b)
-	for _, f := range frames {
-		s.push(f)
+	s.controlLocked(b)
+	if s.closed {
+		return
 	}
-	sub.sent = ch.seq
+	size := 0
+	for _, f := range frames {
+		size += len(f)
+	}
+	if s.qbytes+size <= s.v2.cfg.ClientQueueBytes {
+		for _, f := range frames {
+			s.push(f)
+		}
+		sub.sent = ch.seq
+	} else {
+		// The client's queue has no room for them: the subscription lags
+		// and its frames (a snapshot, or a catch-up from the client's
+		// sequence) are made once the queue has drained, as for any
+		// lagging channel; a client that never drains is closed as slow.
+		// So a client that subscribes again and again without reading
+		// holds at most its budget, not a snapshot per subscribe.
+		sub.lagging, sub.snap = true, mode == "snapshot"
+		if !sub.snap {
+			sub.sent = m.Seq
+		}
+		if s.slowFrom.IsZero() {
+			s.slowFrom = time.Now()
+		}
+		s.v2.m.coalesced.Inc()
+		s.signal()
+	}
 	s.subs[m.Ch] = sub
 	ch.subs[s] = sub
 	s.v2.m.subscribes.WithLabelValues(mode).Inc()

@@ -41,6 +41,12 @@ type WallConfig struct {
 	// MaxTombstones bounds the removed keys a channel remembers for
 	// catch-ups; a client further behind gets a new snapshot.
 	MaxTombstones int `yaml:"max_tombstones"`
+	// SubscribesPerMinute bounds the subscribes of one connection (with a
+	// burst of SubscribeBurst): each may cost a snapshot. Beyond it the
+	// client gets an error "too_many_subscribes" (default 60 a minute,
+	// burst 20).
+	SubscribesPerMinute int `yaml:"subscribes_per_minute"`
+	SubscribeBurst      int `yaml:"subscribe_burst"`
 	// MaxDeviceChannels bounds the device:<id> channels open at once.
 	MaxDeviceChannels int `yaml:"max_device_channels"`
 	// TrendWindow is how much of each trend the wall channel carries live
@@ -83,6 +89,8 @@ func (c *WallConfig) Defaults() {
 	defInt(&c.ReplayBytes, 256<<10)
 	defInt(&c.MaxTombstones, 20000)
 	defInt(&c.MaxDeviceChannels, 1000)
+	defInt(&c.SubscribesPerMinute, 60)
+	defInt(&c.SubscribeBurst, 20)
 	defInt(&c.HistoryMaxHours, 72)
 	defInt(&c.MaxAlerts, 2000)
 	defInt(&c.MaxUnregistered, 200)
@@ -100,6 +108,8 @@ func (c *WallConfig) Validate() error {
 		return fmt.Errorf("dashboard.wall.client_queue_bytes: %d is below 64 KiB", c.ClientQueueBytes)
 	case c.MaxFrameBytes < 16<<10:
 		return fmt.Errorf("dashboard.wall.max_frame_bytes: %d is below 16 KiB", c.MaxFrameBytes)
+	case c.SubscribesPerMinute < 1 || c.SubscribeBurst < 1:
+		return errors.New("dashboard.wall.subscribes_per_minute and subscribe_burst must be positive")
 	case c.SlowTimeout < time.Second:
 		return errors.New("dashboard.wall.slow_timeout must be at least 1s")
 	case c.TrendWindow < 2*time.Minute || c.TrendWindow > 24*time.Hour:
@@ -328,6 +338,8 @@ func (s *Service) serveWS2(w http.ResponseWriter, r *http.Request) {
 	if id := q.Get("client"); clientIDRE.MatchString(id) {
 		sess.client = id
 	}
+	sess.who, _ = auth.FromContext(r.Context())
+	sess.remote = s.auth.ClientIP(r)
 	s.v2.join(sess)
 	sess.run(30 * time.Second)
 }

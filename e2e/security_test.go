@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -137,9 +138,10 @@ func TestKioskTokenOutsideTheWallChannelIsRefused(t *testing.T) {
 
 // person is a signed-in browser: a cookie jar and the session's CSRF token.
 type person struct {
-	c    *http.Client
-	ua   string
-	csrf string
+	c      *http.Client
+	ua     string
+	csrf   string
+	answer string // the body of the answer to its sign-in
 }
 
 // newAccount creates an account through the dashboard's access control.
@@ -160,6 +162,14 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // status of the form post (303 on success).
 func login(t *testing.T, ua, name, pw string) (*person, int) {
 	t.Helper()
+	p, code, _ := loginTo(t, ua, name, pw, "/")
+	return p, code
+}
+
+// loginTo is login with the form's next field; it also returns the answer's
+// Location.
+func loginTo(t *testing.T, ua, name, pw, next string) (*person, int, string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	p := &person{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, ua: ua}
 	resp := p.do(t, "GET", "/login", nil, nil)
@@ -169,10 +179,12 @@ func login(t *testing.T, ua, name, pw string) (*person, int) {
 	if m == nil {
 		t.Fatalf("login page has no csrf field:\n%s", body)
 	}
-	form := url.Values{"username": {name}, "password": {pw}, "csrf": {string(m[1])}, "next": {"/"}}
+	form := url.Values{"username": {name}, "password": {pw}, "csrf": {string(m[1])}, "next": {next}}
 	resp = p.do(t, "POST", "/login", strings.NewReader(form.Encode()), http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {pipe.wallURL}})
+	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	p.answer = string(answer)
 	if resp.StatusCode == http.StatusSeeOther {
 		var me auth.Me
 		r := p.do(t, "GET", "/api/me", nil, nil)
@@ -182,7 +194,7 @@ func login(t *testing.T, ua, name, pw string) (*person, int) {
 		r.Body.Close()
 		p.csrf = me.CSRF
 	}
-	return p, resp.StatusCode
+	return p, resp.StatusCode, resp.Header.Get("Location")
 }
 
 func (p *person) do(t *testing.T, method, path string, body io.Reader, h http.Header) *http.Response {
@@ -438,8 +450,9 @@ func TestRevokedKioskAndDisabledAccountAreRefused(t *testing.T) {
 		t.Fatalf("session of a disabled account: %d, want 401", code)
 	}
 	audited(t, ua, "http.read", "denied", "account_disabled")
-	if _, code := login(t, ua, name, pw); code != http.StatusForbidden {
-		t.Fatalf("signing in to a disabled account: %d, want 403", code)
+	// The right password of a disabled account is answered as a wrong one.
+	if _, code := login(t, ua, name, pw); code != http.StatusUnauthorized {
+		t.Fatalf("signing in to a disabled account: %d, want 401 as for a wrong password", code)
 	}
 	audited(t, ua, "auth.login", "denied", "account_disabled")
 }
@@ -475,5 +488,300 @@ func TestWebsocketClientMessageLimits(t *testing.T) {
 	}
 	if got := closedWith(conn); got != websocket.ClosePolicyViolation {
 		t.Errorf("200 messages at once: closed with %d, want %d (policy violation)", got, websocket.ClosePolicyViolation)
+	}
+}
+
+// Redirects stay on the site: after a real sign-in (an account in
+// ClickHouse, the real server), a next that browsers would read as another
+// site sends the person to /, and a path of the site is kept.
+func TestSignInRedirectStaysOnTheSite(t *testing.T) {
+	ua := agent(t)
+	for i, c := range []struct{ next, want string }{
+		{"/kpi/?lang=en", "/kpi/?lang=en"},
+		{"/\t/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{"/\r/evil.example", "/"},
+		{"/\t\\evil.example", "/"},
+		{"//evil.example", "/"},
+		{"/\\evil.example", "/"},
+		{"https://evil.example/", "/"},
+	} {
+		name, pw := newAccount(t, fmt.Sprintf("next%d", i), auth.RoleOperator) // the per-account sign-in limit is 5 a minute
+		_, code, loc := loginTo(t, ua, name, pw, c.next)
+		if code != http.StatusSeeOther || loc != c.want {
+			t.Errorf("sign-in with next %q: %d to %q, want 303 to %q", c.next, code, loc, c.want)
+		}
+	}
+	// The sign-in page keeps the issue's link's next off the site too.
+	anon := &person{c: &http.Client{}, ua: ua}
+	resp := anon.do(t, "GET", "/login?next=%2F%09%2Fevil.example", nil, nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `name="next" value="/"`) {
+		t.Errorf("/login?next=%%2F%%09%%2Fevil.example: the form's next is not /:\n%s", body)
+	}
+}
+
+// A disabled account and an account without a password answer exactly as
+// a wrong password does, through the real sign-in.
+func TestSignInFailuresLookAlike(t *testing.T) {
+	ua := agent(t)
+	a := pipe.dash.Auth()
+	admin := auth.Principal{Name: "e2e", Role: auth.RoleAdmin}
+	name, _ := newAccount(t, "alike", auth.RoleOperator)
+	off, offPW := newAccount(t, "alike-off", auth.RoleOperator)
+	yes := true
+	if _, err := a.SaveUser(context.Background(), auth.UserChange{Username: off, Disabled: &yes}, admin, ""); err != nil {
+		t.Fatal(err)
+	}
+	// An account kept without a password hash (one that signs in through
+	// OIDC only), written to ClickHouse as any account is.
+	nopw := strings.ToLower("alike-nopw-" + pipe.run)
+	if err := a.Store().PutUser(context.Background(), auth.User{Username: nopw, Role: auth.RoleAdmin, Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wrong, wcode := login(t, ua, name, "not-the-password")
+	form := regexp.MustCompile(`name="csrf" value="[^"]*"`)
+	for _, c := range []struct{ who, name, pw, reason string }{
+		{"a disabled account with its right password", off, offPW, "account_disabled"},
+		{"an account without a password, with the decoy's", nopw, "not-a-password-of-anyone", "no_password"},
+		{"an account without a password, empty", nopw, "", "no_password"},
+	} {
+		p, code := login(t, ua, c.name, c.pw)
+		if code != wcode || form.ReplaceAllString(p.answer, "") != form.ReplaceAllString(wrong.answer, "") {
+			t.Errorf("%s: %d, want the answer to a wrong password (%d, same page)", c.who, code, wcode)
+		}
+		audited(t, ua, "auth.login", "denied", c.reason)
+	}
+}
+
+// The wall's pages, read from the running dashboard, carry the strict
+// Content-Security-Policy; /api/history refuses NaN and infinities.
+func TestWallPagesStrictCSPAndFiniteHours(t *testing.T) {
+	ua := agent(t)
+	kiosk := http.Header{"Authorization": {"Bearer " + pipe.kiosk}}
+	for _, path := range []string{"/", "/index.html", "/app.js", "/style.css"} {
+		resp := (&person{c: &http.Client{}, ua: ua}).do(t, "GET", path, nil, kiosk)
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != 200 || csp != auth.ContentSecurityPolicy || strings.Contains(csp, "ws:") ||
+			!strings.Contains(csp, "object-src 'none'") || !strings.Contains(csp, "base-uri 'none'") {
+			t.Errorf("GET %s (%d): Content-Security-Policy %q", path, resp.StatusCode, csp)
+		}
+	}
+	name, pw := newAccount(t, "csp", auth.RoleLeadership)
+	lead, _ := login(t, ua, name, pw)
+	resp := lead.do(t, "GET", "/kpi/", nil, nil)
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != 200 || csp != auth.ContentSecurityPolicy {
+		t.Errorf("GET /kpi/ (%d): Content-Security-Policy %q", resp.StatusCode, csp)
+	}
+	for _, h := range []string{"NaN", "Inf", "-Inf", "infinity"} {
+		resp := lead.do(t, "GET", "/api/history?metric=aqi&hours="+h, nil, nil)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "bad_hours") {
+			t.Errorf("hours=%s: %d %s, want 400 bad_hours", h, resp.StatusCode, body)
+		}
+	}
+}
+
+// wsWatch is an open websocket that reads everything and records how the
+// server closed it.
+type wsWatch struct {
+	done chan struct{}
+	code int
+	why  string
+}
+
+func watchWS(t *testing.T, query string, h http.Header) *wsWatch {
+	t.Helper()
+	h = h.Clone()
+	h.Set("Origin", pipe.wallURL)
+	code, conn := dialWS(t, query, h)
+	if code != http.StatusSwitchingProtocols {
+		t.Fatalf("websocket /ws%s: %d, want 101", query, code)
+	}
+	w := &wsWatch{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				if ce, ok := err.(*websocket.CloseError); ok {
+					w.code, w.why = ce.Code, ce.Text
+				}
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// revokeBound is how long the dashboard of these tests may keep a
+// websocket whose credential ended (dashboard.auth.revoke_within, default
+// 10s), plus a margin for a loaded machine.
+const revokeBound = 10*time.Second + 10*time.Second
+
+func (w *wsWatch) closedWith(t *testing.T, code int, reason string) {
+	t.Helper()
+	select {
+	case <-w.done:
+	case <-time.After(revokeBound):
+		t.Fatalf("the websocket is still open %s after its credential ended (want close %d %s)", revokeBound, code, reason)
+	}
+	if w.code != code || !strings.Contains(w.why, reason) {
+		t.Errorf("closed with %d %q, want %d naming %s", w.code, w.why, code, reason)
+	}
+}
+
+func (w *wsWatch) open(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.done:
+		t.Errorf("closed with %d %q, but its credential holds", w.code, w.why)
+	default:
+	}
+}
+
+// cli is the access control as `ioc kiosk revoke` and `ioc user disable`
+// run it: another process on the same ClickHouse, whose changes the
+// dashboard learns only from ClickHouse.
+func cli(t *testing.T) (*auth.Auth, auth.Principal) {
+	t.Helper()
+	a, err := auth.New(auth.Config{SessionKeyFile: pipe.keyFile}, auth.Options{ClickHouse: pipe.ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s, ok := a.Store().(*auth.CHStore); ok {
+			s.Close()
+		}
+	})
+	return a, auth.Principal{Kind: "cli", Name: "cli:e2e", Role: auth.RoleAdmin}
+}
+
+// Credentials that end, end everywhere at once: the open websocket of a
+// kiosk token revoked from the command line, of an account disabled or
+// demoted there, and of a session signed out or past its end is closed
+// within dashboard.auth.revoke_within, with 4403 (revoked) or 4401 (over)
+// and the reason; the others stay open.
+func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
+	ua := agent(t)
+	ctx := context.Background()
+	admin := auth.Principal{Name: "e2e", Role: auth.RoleAdmin}
+	k, tok, err := pipe.dash.Auth().CreateKiosk(ctx, "e2e revoked live "+pipe.run, admin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + tok}}
+	wall := watchWS(t, "?v=2&channels=wall", bearer)
+	wallV1 := watchWS(t, "", bearer)
+	others := watchWS(t, "?v=2&channels=wall", http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + pipe.kiosk}})
+
+	c, by := cli(t)
+	if err := c.RevokeKiosk(ctx, k.ID, by, ""); err != nil {
+		t.Fatal(err)
+	}
+	wall.closedWith(t, 4403, "kiosk_revoked")
+	wallV1.closedWith(t, 4403, "kiosk_revoked")
+	others.open(t)
+	auditedTarget(t, "", "ws.close", "denied", "kiosk_revoked", "")
+
+	cookies := func(p *person) http.Header {
+		u, _ := url.Parse(pipe.wallURL)
+		h := http.Header{"User-Agent": {ua}}
+		for _, ck := range p.c.Jar.Cookies(u) {
+			h.Add("Cookie", ck.Name+"="+ck.Value)
+		}
+		return h
+	}
+	dname, dpw := newAccount(t, "live-off", auth.RoleOperator)
+	mname, mpw := newAccount(t, "live-demoted", auth.RoleOperator)
+	oname, opw := newAccount(t, "live-out", auth.RoleOperator)
+	dp, _ := login(t, ua, dname, dpw)
+	mp, _ := login(t, ua, mname, mpw)
+	op, _ := login(t, ua, oname, opw)
+	disabled := watchWS(t, "?v=2&channels=wall,alerts", cookies(dp))
+	demoted := watchWS(t, "?v=2&channels=wall,alerts", cookies(mp))
+	signedOut := watchWS(t, "?v=2&channels=wall", cookies(op))
+
+	yes, lead := true, auth.RoleLeadership
+	if _, err := c.SaveUser(ctx, auth.UserChange{Username: dname, Disabled: &yes}, by, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SaveUser(ctx, auth.UserChange{Username: mname, Role: &lead}, by, ""); err != nil {
+		t.Fatal(err)
+	}
+	disabled.closedWith(t, 4403, "account_disabled")
+	demoted.closedWith(t, 4403, "session_revoked")
+	if code := op.status(t, "POST", "/logout", http.Header{"X-CSRF-Token": {op.csrf}, "Origin": {pipe.wallURL}}); code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", code)
+	}
+	signedOut.closedWith(t, 4401, "session_signed_out")
+	others.open(t)
+
+	// A session that reaches its end with the wall open.
+	ename, _ := newAccount(t, "live-ends", auth.RoleOperator)
+	var epoch uint32
+	users, _ := pipe.dash.Auth().Users(ctx)
+	for _, u := range users {
+		if u.Username == ename {
+			epoch = u.Epoch
+		}
+	}
+	now := time.Now()
+	h := http.Header{"User-Agent": {ua}}
+	h.Add("Cookie", forgeSession(t, ename, auth.RoleOperator, epoch, now, now.Add(3*time.Second), now).String())
+	ends := watchWS(t, "?v=2&channels=wall", h)
+	ends.closedWith(t, 4401, "session_expired")
+}
+
+// Refusals are audited in aggregate per client address: a flood of 401s
+// from one address (127.0.0.2 here, so that the other tests' address keeps
+// its own budget) becomes at most audit_refusals_per_address rows one by
+// one plus a summary row whose count makes up the rest, and a real event
+// from the same address in the middle of the flood is written.
+func TestRefusalFloodIsAuditedInAggregate(t *testing.T) {
+	ua := agent(t)
+	from := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	jar, _ := cookiejar.New(nil)
+	p := &person{ua: ua, c: &http.Client{Jar: jar, Transport: &http.Transport{DialContext: from.DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	const flood = 400
+	name, pw := newAccount(t, "flooded", auth.RoleOperator)
+	for i := range flood {
+		if code := p.status(t, "GET", "/api/latest", nil); code != http.StatusUnauthorized {
+			t.Fatalf("request %d without credentials: %d", i, code)
+		}
+		if i == flood/2 { // a real event from the same address, amid the flood
+			resp := p.do(t, "GET", "/login", nil, nil)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			form := url.Values{"username": {name}, "password": {pw}, "csrf": {string(csrfField.FindSubmatch(body)[1])}, "next": {"/"}}
+			resp = p.do(t, "POST", "/login", strings.NewReader(form.Encode()), http.Header{
+				"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {pipe.wallURL}})
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in amid the flood: %d", resp.StatusCode)
+			}
+			jar, _ = cookiejar.New(nil) // signed out again: the flood goes on without credentials
+			p.c.Jar = jar
+		}
+	}
+	q := "SELECT count(), sum(if(actor = 'aggregate', toUInt64OrZero(splitByChar(' ', detail)[1]), 1)) FROM " +
+		pipe.ch.SecurityTable("audit_log") + " WHERE remote_addr = '127.0.0.2' AND user_agent = ? AND action = 'http.read' AND outcome = 'denied'"
+	var rows, accounted uint64
+	eventually(t, 30*time.Second, fmt.Sprintf("%d refusals accounted for in the audit log", flood), func() (bool, string) {
+		err := pipe.conn.QueryRow(context.Background(), q, ua).Scan(&rows, &accounted)
+		return err == nil && accounted == flood, fmt.Sprintf("%d rows accounting for %d, err %v", rows, accounted, err)
+	})
+	t.Logf("%d refusals from one address: %d rows", flood, rows)
+	if rows > 120+2 {
+		t.Errorf("%d rows for %d refusals from one address; want at most 120 one by one and a summary or two", rows, flood)
+	}
+	var ok uint64
+	if err := pipe.conn.QueryRow(context.Background(), "SELECT count() FROM "+pipe.ch.SecurityTable("audit_log")+
+		" WHERE remote_addr = '127.0.0.2' AND user_agent = ? AND action = 'auth.login' AND outcome = 'ok'", ua).Scan(&ok); err != nil || ok != 1 {
+		t.Errorf("the sign-in amid the flood: %d rows, err %v", ok, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -49,6 +50,29 @@ type LogConfig struct {
 // OpsConfig is the operations endpoint.
 type OpsConfig struct {
 	Listen string `yaml:"listen"`
+	// ReadTimeout bounds reading a whole request (default 10s; the header
+	// within 5s), IdleTimeout a kept-alive connection between requests
+	// (default 2m).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// Defaults fills unset fields.
+func (c *OpsConfig) Defaults() {
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c *OpsConfig) Validate() error {
+	if c.ReadTimeout < time.Second || c.IdleTimeout < time.Second {
+		return fmt.Errorf("ops.read_timeout (%s) and ops.idle_timeout (%s) must be at least 1s", c.ReadTimeout, c.IdleTimeout)
+	}
+	return nil
 }
 
 // envOverrides lets containers and scripts point the roles at services
@@ -130,6 +154,7 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Simulate.Defaults()
 	cfg.Feeds.Defaults()
 	cfg.Retention.Defaults()
+	cfg.Ops.Defaults()
 	if cfg.Simulate.RegistryFile == "" {
 		cfg.Simulate.RegistryFile = cfg.Ingest.RegistryFile
 	}
@@ -139,7 +164,7 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}
-	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds} {
+	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops} {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

@@ -212,7 +212,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	if opsAddr == "" {
 		opsAddr = opsDefault
 	}
-	return runRoles(ctx, log, reg, opsAddr, roles, *withSim, cfg.Simulate)
+	return runRoles(ctx, log, reg, cfg.Ops, opsAddr, roles, *withSim, cfg.Simulate)
 }
 
 // migrateAsAdmin applies the schema with the administrative account when
@@ -241,9 +241,9 @@ func migrateAsAdmin(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // runRoles runs the roles under one errgroup with the ops endpoint; the
 // first role to fail stops the others, and a signal stops all gracefully.
-func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, opsAddr string, roles []role, withSim bool, sim simulate.Config) error {
+func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, oc OpsConfig, opsAddr string, roles []role, withSim bool, sim simulate.Config) error {
 	g, gctx := errgroup.WithContext(ctx)
-	ops := &http.Server{Addr: opsAddr, Handler: opsHandler(reg, roles), ReadHeaderTimeout: 5 * time.Second}
+	ops := opsServer(oc, opsAddr, opsHandler(reg, roles))
 	g.Go(func() error {
 		if err := ops.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("ops endpoint on %s: %w (set ops.listen or IOC_OPS_LISTEN)", opsAddr, err)
@@ -271,6 +271,14 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 	}
 	log.Info("ioc started", "ops", "http://"+strings.Replace(opsAddr, ":", "localhost:", 1)+"/metrics")
 	return g.Wait()
+}
+
+// opsServer is the ops endpoint's HTTP server: a slow or idle client is
+// cut (ops.read_timeout, ops.idle_timeout). No write timeout, so that
+// /debug/pprof/profile can take its 30 s.
+func opsServer(c OpsConfig, addr string, h http.Handler) *http.Server {
+	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: min(5*time.Second, c.ReadTimeout), ReadTimeout: c.ReadTimeout,
+		IdleTimeout: c.IdleTimeout, MaxHeaderBytes: 16 << 10}
 }
 
 func opsHandler(reg *prometheus.Registry, roles []role) http.Handler {

@@ -103,6 +103,8 @@
       if (ws !== sock) return;
       ws = null;
       clearInterval(pingTimer);
+      // 4401 credentials ended, 4403 revoked (docs/websocket.md): sign in again.
+      if (ev.code === 4401 || ev.code === 4403) { location.assign('/login?next=' + encodeURIComponent(location.pathname)); return; }
       retry(ev.code >= 4000 && ev.reason ? ev.reason : '');
     };
   }

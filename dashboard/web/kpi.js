@@ -290,7 +290,9 @@
       try { f = JSON.parse(ev.data); } catch { return; }
       if (f && f.type === 'kpis') take(f.tiles, f.full === true);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
+      // 4401 credentials ended, 4403 revoked (docs/websocket.md): sign in again.
+      if (ev.code === 4401 || ev.code === 4403) { location.assign('/login?next=' + encodeURIComponent(location.pathname)); return; }
       setConn('down');
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, RECONNECT_MAX_MS);

@@ -5,8 +5,11 @@
 //
 // Recording never blocks the request that caused it: events go into a
 // bounded queue that one goroutine writes in batches. A full queue drops the
-// event and counts it (ioc_audit_dropped_total), so a flood of failed
-// sign-ins cannot stall the dashboard; every event is also logged.
+// event and counts it (ioc_audit_dropped_total), so that ClickHouse being
+// away cannot stall the dashboard; every event is also logged. Refusals
+// (denied, limited) have a queue of their own and are written one by one
+// only up to a rate per client address, then in aggregate (refusals.go), so
+// that a flood of them cannot drop or delay a real event.
 package audit
 
 import (
@@ -60,6 +63,17 @@ type Config struct {
 	Queue      int           // events waiting to be written (default 10000)
 	FlushEvery time.Duration // default 500ms
 	MaxBatch   int           // default 1000
+	// Refusals (refusals.go): rows written one by one per client address
+	// a minute (default 120) and from all addresses (default 1200); beyond,
+	// one summary row per address, action, outcome and reason every
+	// SummaryEvery (default 10s); RefusalQueue refusals wait to be written
+	// (default 1000), RefusalAddresses addresses are tracked (default
+	// 10000).
+	RefusalsPerAddress int
+	RefusalsPerMinute  int
+	RefusalQueue       int
+	RefusalAddresses   int
+	SummaryEvery       time.Duration
 }
 
 // Writer writes events to ClickHouse in batches.
@@ -69,15 +83,18 @@ type Writer struct {
 	service string
 	log     *slog.Logger
 	queue   chan Event
+	refused chan Event // refusals admitted to be written one by one
+	agg     *refusalAgg
 	m       metrics
 	mu      sync.Mutex
 	conn    driver.Conn
 }
 
 type metrics struct {
-	events  *prometheus.CounterVec
-	dropped prometheus.Counter
-	errors  prometheus.Counter
+	events     *prometheus.CounterVec
+	dropped    prometheus.Counter
+	errors     prometheus.Counter
+	aggregated prometheus.Counter
 }
 
 // New prepares a writer; Run writes.
@@ -91,7 +108,23 @@ func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg pro
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	w := &Writer{cfg: cfg, ch: ch, service: service, log: log.With("component", "audit"), queue: make(chan Event, cfg.Queue)}
+	if cfg.RefusalsPerAddress <= 0 {
+		cfg.RefusalsPerAddress = 120
+	}
+	if cfg.RefusalsPerMinute <= 0 {
+		cfg.RefusalsPerMinute = 1200
+	}
+	if cfg.RefusalQueue <= 0 {
+		cfg.RefusalQueue = 1000
+	}
+	if cfg.RefusalAddresses <= 0 {
+		cfg.RefusalAddresses = 10000
+	}
+	if cfg.SummaryEvery <= 0 {
+		cfg.SummaryEvery = 10 * time.Second
+	}
+	w := &Writer{cfg: cfg, ch: ch, service: service, log: log.With("component", "audit"), queue: make(chan Event, cfg.Queue),
+		refused: make(chan Event, cfg.RefusalQueue), agg: newRefusalAgg(cfg.RefusalsPerAddress, cfg.RefusalsPerMinute, cfg.RefusalAddresses)}
 	w.m = metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_audit_events_total",
 			Help: "Audit events recorded, by outcome."}, []string{"outcome"}),
@@ -99,6 +132,8 @@ func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg pro
 			Help: "Audit events dropped because the audit queue was full (ClickHouse unreachable for long)."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_audit_write_errors_total",
 			Help: "Failed writes of audit batches to ClickHouse (retried)."}),
+		aggregated: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_audit_refusals_aggregated_total",
+			Help: "Refusals written as part of a summary row instead of one by one (over the per-address or overall rate)."}),
 	}
 	if reg != nil {
 		// Several writers in one process (`ioc run`: dashboard and ingest)
@@ -106,6 +141,7 @@ func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg pro
 		w.m.events = register(reg, w.m.events).(*prometheus.CounterVec)
 		w.m.dropped = register(reg, w.m.dropped).(prometheus.Counter)
 		w.m.errors = register(reg, w.m.errors).(prometheus.Counter)
+		w.m.aggregated = register(reg, w.m.aggregated).(prometheus.Counter)
 	}
 	return w
 }
@@ -120,21 +156,54 @@ func register(reg prometheus.Registerer, c prometheus.Collector) prometheus.Coll
 	return c
 }
 
-// Record queues an event without blocking; the event is logged either way.
+// Record queues an event without blocking; the event is logged either way
+// (a refusal beyond its address's rate only as part of its summary).
 func (w *Writer) Record(e Event) {
 	e = w.normalise(e)
 	w.m.events.WithLabelValues(e.Outcome).Inc()
-	level := slog.LevelInfo
-	if e.Outcome != OK {
-		level = slog.LevelWarn
+	if IsRefusal(e) {
+		if !w.agg.admit(e) {
+			w.m.aggregated.Inc()
+			return
+		}
+		w.logEvent(e)
+		select {
+		case w.refused <- e:
+		default:
+			w.agg.count(e) // not lost: it joins the next summary
+			w.m.aggregated.Inc()
+		}
+		return
 	}
-	w.log.Log(context.Background(), level, "audit", "action", e.Action, "outcome", e.Outcome, "actor", e.Actor,
-		"role", e.Role, "target", e.Target, "reason", e.Reason, "remote", e.Remote)
+	w.logEvent(e)
 	select {
 	case w.queue <- e:
 	default:
 		w.m.dropped.Inc()
 	}
+}
+
+// IsRefusal tells the events that anyone can cause without limit (denied,
+// limited) from the others.
+func IsRefusal(e Event) bool { return e.Outcome == Denied || e.Outcome == Limited }
+
+func (w *Writer) logEvent(e Event) {
+	level := slog.LevelInfo
+	if e.Outcome != OK {
+		level = slog.LevelWarn
+	}
+	w.log.Log(context.Background(), level, "audit", "action", e.Action, "outcome", e.Outcome, "actor", e.Actor,
+		"role", e.Role, "target", e.Target, "reason", e.Reason, "remote", e.Remote, "detail", e.Detail)
+}
+
+// summaries turns the refusals counted since the last call into rows.
+func (w *Writer) summaries() []Event {
+	evs := w.agg.drain()
+	for i := range evs {
+		evs[i] = w.normalise(evs[i])
+		w.logEvent(evs[i])
+	}
+	return evs
 }
 
 func (w *Writer) normalise(e Event) Event {
@@ -174,6 +243,8 @@ func clip(s string, n int) string {
 func (w *Writer) Run(ctx context.Context) error {
 	t := time.NewTicker(w.cfg.FlushEvery)
 	defer t.Stop()
+	sum := time.NewTicker(w.cfg.SummaryEvery)
+	defer sum.Stop()
 	var batch []Event
 	for {
 		select {
@@ -182,16 +253,26 @@ func (w *Writer) Run(ctx context.Context) error {
 			if len(batch) < w.cfg.MaxBatch {
 				continue
 			}
+		case e := <-w.refused:
+			batch = append(batch, e)
+			if len(batch) < w.cfg.MaxBatch {
+				continue
+			}
+		case <-sum.C:
+			batch = append(batch, w.summaries()...)
 		case <-t.C:
 		case <-ctx.Done():
 			for more := true; more; {
 				select {
 				case e := <-w.queue:
 					batch = append(batch, e)
+				case e := <-w.refused:
+					batch = append(batch, e)
 				default:
 					more = false
 				}
 			}
+			batch = append(batch, w.summaries()...)
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			if len(batch) > 0 {
 				if err := w.write(fctx, batch); err != nil {
@@ -208,14 +289,30 @@ func (w *Writer) Run(ctx context.Context) error {
 		if err := w.write(ctx, batch); err != nil {
 			w.m.errors.Inc()
 			w.log.Warn("writing audit events to clickhouse; will retry", "events", len(batch), "err", err)
-			if len(batch) > w.cfg.Queue { // bounded while clickhouse is away
-				w.m.dropped.Add(float64(len(batch) - w.cfg.Queue))
-				batch = batch[len(batch)-w.cfg.Queue:]
-			}
+			batch = w.bound(batch)
 			continue
 		}
 		batch = batch[:0]
 	}
+}
+
+// bound keeps a batch that waits for ClickHouse within the queue's size
+// plus the refusals' queue: refusals go first, then the oldest events.
+func (w *Writer) bound(batch []Event) []Event {
+	drop := len(batch) - (w.cfg.Queue + w.cfg.RefusalQueue)
+	if drop <= 0 {
+		return batch
+	}
+	w.m.dropped.Add(float64(drop))
+	kept := batch[:0]
+	for _, e := range batch {
+		if drop > 0 && IsRefusal(e) {
+			drop--
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept[drop:]
 }
 
 func (w *Writer) close() {

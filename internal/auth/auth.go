@@ -49,8 +49,14 @@ type Auth struct {
 	kiosks    map[string]Kiosk
 	loadedAt  time.Time
 	loadErr   error
-	revoked   map[string]int64 // signed-out session ids → their expiry
+	revoked   map[string]int64     // signed-out session ids → their expiry
+	localAt   map[string]time.Time // "u:<name>", "k:<id>" changed here, when (see refresh)
 	refreshMu sync.Mutex
+
+	changes chan struct{} // see Changes
+
+	wsMu   sync.Mutex
+	wsOpen map[string]int // open websockets per principal name
 
 	connMu    sync.Mutex
 	auditConn driver.Conn // the audit view's, when the store is not ClickHouse
@@ -93,6 +99,7 @@ func New(cfg Config, o Options) (*Auth, error) {
 		userLimit: newLimiter(cfg.LoginPerUserPerMinute, max(3, cfg.LoginPerUserPerMinute), 100000),
 		hashSem:   make(chan struct{}, 2),
 		users:     map[string]User{}, kiosks: map[string]Kiosk{}, revoked: map[string]int64{},
+		changes: make(chan struct{}, 1), wsOpen: map[string]int{}, localAt: map[string]time.Time{},
 	}
 	if a.store == nil {
 		if cfg.Store == "memory" {
@@ -102,7 +109,8 @@ func New(cfg Config, o Options) (*Auth, error) {
 		}
 	}
 	if a.audit == nil {
-		a.writer = audit.New(audit.Config{}, o.ClickHouse, "dashboard", o.Log, o.Registry)
+		a.writer = audit.New(audit.Config{RefusalsPerAddress: cfg.AuditRefusalsPerAddress, RefusalsPerMinute: cfg.AuditRefusalsPerMinute},
+			o.ClickHouse, "dashboard", o.Log, o.Registry)
 		a.audit = a.writer
 	}
 	key, err := loadKey(cfg.SessionKeyFile)
@@ -191,6 +199,7 @@ func (a *Auth) refresh(ctx context.Context, onMiss bool) {
 	if onMiss && recent {
 		return
 	}
+	started := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	users, err := a.store.Users(rctx)
@@ -209,6 +218,7 @@ func (a *Auth) refresh(ctx context.Context, onMiss bool) {
 		return
 	}
 	a.loadErr = nil
+	oldUsers, oldKiosks := a.users, a.kiosks
 	a.users = make(map[string]User, len(users))
 	for _, u := range users {
 		a.users[u.Username] = u
@@ -217,12 +227,29 @@ func (a *Auth) refresh(ctx context.Context, onMiss bool) {
 	for _, k := range kiosks {
 		a.kiosks[k.ID] = k
 	}
+	// A change made here while the load was under way may be newer than
+	// what the load read: keep it (a revoked kiosk token must not come back
+	// for a cache_ttl, nor a new account vanish).
+	for key, at := range a.localAt {
+		if at.Before(started) {
+			delete(a.localAt, key)
+			continue
+		}
+		if name, ok := strings.CutPrefix(key, "u:"); ok {
+			if u, ok := oldUsers[name]; ok {
+				a.users[name] = u
+			}
+		} else if k, ok := oldKiosks[strings.TrimPrefix(key, "k:")]; ok {
+			a.kiosks[k.ID] = k
+		}
+	}
 	now := time.Now().Unix()
 	for sid, exp := range a.revoked {
 		if exp < now {
 			delete(a.revoked, sid)
 		}
 	}
+	a.changed()
 }
 
 func (a *Auth) user(ctx context.Context, name string) (User, bool) {
@@ -365,7 +392,9 @@ func (a *Auth) applyUserChange(ctx context.Context, c UserChange, by string) (Us
 	}
 	a.mu.Lock()
 	a.users[u.Username] = u
+	a.localAt["u:"+u.Username] = time.Now()
 	a.mu.Unlock()
+	a.changed()
 	return u, nil
 }
 
@@ -387,6 +416,7 @@ func (a *Auth) CreateKiosk(ctx context.Context, name string, actor Principal, re
 	}
 	a.mu.Lock()
 	a.kiosks[id] = k
+	a.localAt["k:"+id] = time.Now()
 	a.mu.Unlock()
 	rec.Outcome = audit.OK
 	a.audit.Record(rec)
@@ -394,7 +424,8 @@ func (a *Auth) CreateKiosk(ctx context.Context, name string, actor Principal, re
 }
 
 // RevokeKiosk ends a kiosk token at once on this instance and within
-// cache_ttl on the others; its open websockets are refused at reconnect.
+// cache_ttl on the others; the dashboard closes its open websockets
+// (Revalidate) within revoke_within.
 func (a *Auth) RevokeKiosk(ctx context.Context, id string, actor Principal, remote string) error {
 	rec := audit.Event{Actor: actor.Name, Role: string(actor.Role), Action: "kiosk.revoke", Target: "kiosk:" + id, Remote: remote}
 	k, ok := a.kiosk(ctx, id)
@@ -411,7 +442,9 @@ func (a *Auth) RevokeKiosk(ctx context.Context, id string, actor Principal, remo
 	}
 	a.mu.Lock()
 	a.kiosks[id] = k
+	a.localAt["k:"+id] = time.Now()
 	a.mu.Unlock()
+	a.changed()
 	rec.Outcome = audit.OK
 	a.audit.Record(rec)
 	return nil

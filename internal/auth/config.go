@@ -41,6 +41,14 @@ type Config struct {
 	// CacheTTL bounds how long a revoked kiosk token, a disabled user or a
 	// changed role keeps working on another dashboard instance.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// RevokeWithin bounds how long a credential that ended (a kiosk token
+	// revoked or past its end, an account disabled, demoted or given a new
+	// password, a sign-out, a session past session_ttl) keeps an open
+	// websocket: the dashboard checks every connection again at least
+	// every half of it, and at once when this instance sees a change. It
+	// must be at most 30s and at least cache_ttl (how long another
+	// instance's change takes to arrive here). Default 10s.
+	RevokeWithin time.Duration `yaml:"revoke_within"`
 	// MaxBodyBytes limits every request body (default 64 KiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Sign-in rate limits: attempts per minute from one address, and per
@@ -51,6 +59,19 @@ type Config struct {
 	// WSMaxMessageBytes each; a client over either is disconnected.
 	WSMessagesPerSecond int   `yaml:"ws_messages_per_second"`
 	WSMaxMessageBytes   int64 `yaml:"ws_max_message_bytes"`
+	// WSConnectionsPerPrincipal bounds the websockets one account or kiosk
+	// token holds open at once (default 10); beyond, the upgrade is
+	// answered 429. dev_open's anonymous visitors are bounded by
+	// dashboard.max_clients only.
+	WSConnectionsPerPrincipal int `yaml:"ws_connections_per_principal"`
+	// Refusals (401, 403, 429 and refused sign-ins) are written to the
+	// audit log one by one up to AuditRefusalsPerAddress a minute from one
+	// client address (default 120) and AuditRefusalsPerMinute from all
+	// (default 1200); beyond, as one summary row per address, action and
+	// reason every 10 s with the count. Real events have a queue of their
+	// own that refusals cannot fill (internal/audit).
+	AuditRefusalsPerAddress int `yaml:"audit_refusals_per_address"`
+	AuditRefusalsPerMinute  int `yaml:"audit_refusals_per_minute"`
 	// OIDC, when Issuer is set, adds "sign in with the city's account".
 	OIDC OIDCConfig `yaml:"oidc"`
 }
@@ -92,6 +113,9 @@ func (c *Config) Defaults() {
 	if c.CacheTTL == 0 {
 		c.CacheTTL = 5 * time.Second
 	}
+	if c.RevokeWithin == 0 {
+		c.RevokeWithin = 10 * time.Second
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
@@ -104,8 +128,17 @@ func (c *Config) Defaults() {
 	if c.WSMessagesPerSecond == 0 {
 		c.WSMessagesPerSecond = 20
 	}
+	if c.WSConnectionsPerPrincipal == 0 {
+		c.WSConnectionsPerPrincipal = 10
+	}
 	if c.WSMaxMessageBytes == 0 {
 		c.WSMaxMessageBytes = 4096
+	}
+	if c.AuditRefusalsPerAddress == 0 {
+		c.AuditRefusalsPerAddress = 120
+	}
+	if c.AuditRefusalsPerMinute == 0 {
+		c.AuditRefusalsPerMinute = 1200
 	}
 	if c.OIDC.RolesClaim == "" {
 		c.OIDC.RolesClaim = "groups"
@@ -136,10 +169,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.auth.kiosk_ttl: %s is below 1h", c.KioskTTL)
 	case c.CacheTTL < 100*time.Millisecond || c.CacheTTL > 5*time.Minute:
 		return fmt.Errorf("dashboard.auth.cache_ttl: %s is outside 100ms..5m", c.CacheTTL)
+	case c.RevokeWithin < time.Second || c.RevokeWithin > 30*time.Second:
+		return fmt.Errorf("dashboard.auth.revoke_within: %s is outside 1s..30s", c.RevokeWithin)
+	case c.CacheTTL > c.RevokeWithin:
+		return fmt.Errorf("dashboard.auth.cache_ttl: %s exceeds revoke_within (%s): a credential revoked on another dashboard "+
+			"instance would outlive the bound here; lower cache_ttl or raise revoke_within (at most 30s)", c.CacheTTL, c.RevokeWithin)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("dashboard.auth.max_body_bytes: %d is below 1024", c.MaxBodyBytes)
 	case c.LoginPerIPPerMinute < 1 || c.LoginPerUserPerMinute < 1:
 		return errors.New("dashboard.auth.login_per_*_per_minute must be positive")
+	case c.AuditRefusalsPerAddress < 1 || c.AuditRefusalsPerMinute < c.AuditRefusalsPerAddress:
+		return fmt.Errorf("dashboard.auth.audit_refusals_per_address (%d) must be positive and audit_refusals_per_minute (%d) at least that",
+			c.AuditRefusalsPerAddress, c.AuditRefusalsPerMinute)
+	case c.WSConnectionsPerPrincipal < 1:
+		return fmt.Errorf("dashboard.auth.ws_connections_per_principal: %d must be positive", c.WSConnectionsPerPrincipal)
 	case c.WSMessagesPerSecond < 1 || c.WSMaxMessageBytes < 256:
 		return errors.New("dashboard.auth.ws_messages_per_second must be positive and ws_max_message_bytes at least 256")
 	}

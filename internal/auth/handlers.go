@@ -183,6 +183,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.revoked[p.SID] = p.Exp.Unix()
 		a.mu.Unlock()
+		a.changed()
 	}
 	a.clearCookie(w, r, sessionCookie)
 	a.clearCookie(w, r, kioskCookie)

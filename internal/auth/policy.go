@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ type Principal struct {
 	Role Role
 	SID  string    // session id (user and oidc)
 	Exp  time.Time // when the credential ends
+	// Epoch is the account's epoch the session was issued under (local
+	// accounts): Revalidate ends it when the account has moved on.
+	Epoch uint32
 }
 
 // Can reports whether the principal has a permission.
@@ -169,8 +173,18 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 		r = r.WithContext(WithPrincipal(r.Context(), p))
 		switch {
 		case ws:
+			release, ok := a.wsSlot(p)
+			if !ok {
+				a.m.denied.WithLabelValues("too_many_connections").Inc()
+				a.record(r, p, action, audit.Limited, "too_many_connections: "+strconv.Itoa(a.cfg.WSConnectionsPerPrincipal)+
+					" open (dashboard.auth.ws_connections_per_principal)", "")
+				writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": http.StatusText(http.StatusTooManyRequests),
+					"reason": "too_many_connections: close another window of this account or kiosk (dashboard.auth.ws_connections_per_principal)"})
+				return
+			}
+			defer release()
 			a.record(r, p, action, audit.OK, "", strings.Join(requestedChannels(r), ","))
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r) // returns when the websocket closes
 		case changing && !selfAudited(r.URL.Path):
 			sw := audit.NewStatusWriter(w)
 			next.ServeHTTP(sw, r)
@@ -183,6 +197,28 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// wsSlot takes one of the principal's websocket connections
+// (ws_connections_per_principal); release gives it back. dev_open's
+// anonymous visitors are not one principal: max_clients bounds them.
+func (a *Auth) wsSlot(p Principal) (release func(), ok bool) {
+	if p.Kind == "anonymous" {
+		return func() {}, true
+	}
+	a.wsMu.Lock()
+	defer a.wsMu.Unlock()
+	if a.wsOpen[p.Name] >= a.cfg.WSConnectionsPerPrincipal {
+		return nil, false
+	}
+	a.wsOpen[p.Name]++
+	return func() {
+		a.wsMu.Lock()
+		defer a.wsMu.Unlock()
+		if a.wsOpen[p.Name]--; a.wsOpen[p.Name] <= 0 {
+			delete(a.wsOpen, p.Name)
+		}
+	}, true
 }
 
 // selfAudited paths record their own, more precise, audit events.
@@ -265,6 +301,10 @@ func (a *Auth) record(r *http.Request, p Principal, action, outcome, reason, det
 	a.audit.Record(audit.Event{Actor: p.Name, Role: string(p.Role), Action: action, Target: target, Outcome: outcome,
 		Reason: reason, Remote: a.clientIP(r), UserAgent: r.UserAgent(), Detail: detail})
 }
+
+// ClientIP is the caller's address as the audit log records it (from
+// X-Forwarded-For behind a trusted proxy).
+func (a *Auth) ClientIP(r *http.Request) string { return a.clientIP(r) }
 
 // clientIP is the caller's address (from X-Forwarded-For behind a trusted proxy).
 func (a *Auth) clientIP(r *http.Request) string {

@@ -53,7 +53,7 @@ func (a *Auth) checkSession(w http.ResponseWriter, r *http.Request, tok string) 
 	if err != nil {
 		return Principal{}, "bad_session"
 	}
-	p := Principal{Kind: "user", Name: s.User, Role: s.Role, SID: s.SID, Exp: time.Unix(s.Exp, 0)}
+	p := Principal{Kind: "user", Name: s.User, Role: s.Role, SID: s.SID, Exp: time.Unix(s.Exp, 0), Epoch: s.Epoch}
 	if s.Kind == "oidc" {
 		p.Kind = "oidc"
 	}
@@ -115,7 +115,74 @@ func (a *Auth) newSession(w http.ResponseWriter, r *http.Request, name string, r
 	s := session{User: name, Role: role, Kind: kind, Epoch: epoch, SID: randomID(16), IAt: now.Unix(),
 		Exp: now.Add(a.cfg.SessionTTL).Unix(), Seen: now.Unix()}
 	a.setSessionCookie(w, r, s)
-	return Principal{Kind: map[bool]string{true: "oidc", false: "user"}[kind == "oidc"], Name: name, Role: role, SID: s.SID, Exp: time.Unix(s.Exp, 0)}
+	return Principal{Kind: map[bool]string{true: "oidc", false: "user"}[kind == "oidc"], Name: name, Role: role, SID: s.SID,
+		Exp: time.Unix(s.Exp, 0), Epoch: epoch}
+}
+
+// Revalidate checks again a principal that was let in earlier (an open
+// websocket): it returns "" while the credential holds, else the reason it
+// ended, as the audit log words it, and whether it was revoked (kiosk token
+// revoked, account disabled, demoted, its password changed) rather than
+// simply over (signed out, session or kiosk token past its end; sign in
+// again). It reads the cached accounts and kiosk tokens only, which
+// Run refreshes every cache_ttl; it never queries ClickHouse.
+// Anonymous (dev_open), system and CLI principals are not revalidated.
+func (a *Auth) Revalidate(p Principal) (reason string, revoked bool) {
+	now := time.Now()
+	switch p.Kind {
+	case "kiosk":
+		id := strings.TrimPrefix(p.Name, "kiosk:")
+		a.mu.RLock()
+		k, ok := a.kiosks[id]
+		a.mu.RUnlock()
+		switch {
+		case !ok:
+			return "kiosk_unknown", true
+		case k.Revoked:
+			return "kiosk_revoked", true
+		case k.Scope != "wall":
+			return "kiosk_scope", true
+		case k.ExpiresMs > 0 && now.UnixMilli() >= k.ExpiresMs:
+			return "kiosk_expired", false
+		}
+		return "", false
+	case "user", "oidc":
+		if !p.Exp.IsZero() && !now.Before(p.Exp) {
+			return "session_expired", false
+		}
+		a.mu.RLock()
+		_, out := a.revoked[p.SID]
+		u, ok := a.users[p.Name]
+		a.mu.RUnlock()
+		if out {
+			return "session_signed_out", false
+		}
+		if p.Kind == "oidc" {
+			return "", false // the identity provider decides; the session's end bounds it
+		}
+		switch {
+		case !ok:
+			return "account_unknown", true
+		case u.Disabled:
+			return "account_disabled", true
+		case u.Epoch != p.Epoch || u.Role != p.Role:
+			return "session_revoked: the account changed", true
+		}
+	}
+	return "", false
+}
+
+// Changes signals (without blocking, coalesced) whenever credentials may
+// have ended: accounts and kiosk tokens reloaded, a kiosk token revoked or
+// an account changed here, a sign-out. The dashboard then revalidates its
+// open websockets at once instead of at its next tick.
+func (a *Auth) Changes() <-chan struct{} { return a.changes }
+
+func (a *Auth) changed() {
+	select {
+	case a.changes <- struct{}{}:
+	default:
+	}
 }
 
 func (a *Auth) setSessionCookie(w http.ResponseWriter, r *http.Request, s session) {

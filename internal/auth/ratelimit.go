@@ -75,19 +75,25 @@ func (l *limiter) evict(now time.Time) {
 // per second with a burst of twice that. Not safe for concurrent use: one
 // per connection, used by its reading goroutine.
 type MessageLimiter struct {
-	b    bucket
-	rate float64
+	b           bucket
+	rate, burst float64
 }
 
 // NewMessageLimiter returns a limiter for perSecond messages per second.
 func NewMessageLimiter(perSecond int) *MessageLimiter {
-	return &MessageLimiter{b: bucket{tokens: float64(2 * perSecond), last: time.Now()}, rate: float64(perSecond)}
+	return &MessageLimiter{b: bucket{tokens: float64(2 * perSecond), last: time.Now()}, rate: float64(perSecond), burst: float64(2 * perSecond)}
+}
+
+// NewMessageLimiterPerMinute returns a limiter for perMinute messages a
+// minute with a burst of burst.
+func NewMessageLimiterPerMinute(perMinute, burst int) *MessageLimiter {
+	return &MessageLimiter{b: bucket{tokens: float64(burst), last: time.Now()}, rate: float64(perMinute) / 60, burst: float64(burst)}
 }
 
 // Allow takes one message; false means the client is over its rate.
 func (m *MessageLimiter) Allow() bool {
 	now := time.Now()
-	m.b.tokens = min(2*m.rate, m.b.tokens+now.Sub(m.b.last).Seconds()*m.rate)
+	m.b.tokens = min(m.burst, m.b.tokens+now.Sub(m.b.last).Seconds()*m.rate)
 	m.b.last = now
 	if m.b.tokens < 1 {
 		return false
