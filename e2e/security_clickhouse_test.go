@@ -2,7 +2,8 @@ package e2e
 
 // Least-privilege ClickHouse accounts on a ClickHouse server of this test,
 // configured by deploy/local/services.sh exactly as on every developer's
-// machine and in CI (users.xml: ioc_pipeline, ioc_analyst), with a small
+// machine and in CI (users.xml: ioc_pipeline, ioc_dashboard, ioc_ingest,
+// ioc_analyst; docs/security.md, "ClickHouse accounts"), with a small
 // analyst quota and memory limit so that the test can reach them. Every
 // refusal is asserted and found in the server's own audit trail,
 // system.query_log (user, query, error, client address).
@@ -21,6 +22,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/sonla-ioc/ioc/internal/audit"
+	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -64,7 +67,10 @@ func openAs(t *testing.T, addr, database, user, secrets string) driver.Conn {
 // refused runs q and wants the server's error with one of the codes.
 func refused(t *testing.T, c driver.Conn, who, q string, codes ...int32) {
 	t.Helper()
-	err := c.Exec(context.Background(), q)
+	// Bounded: ClickHouse 18.16 may hang up on an INSERT ... VALUES it took.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.Exec(ctx, q)
 	ex, ok := err.(*clickhouse.Exception)
 	if !ok {
 		t.Errorf("%s: %q was not refused by the server (err %v)", who, q, err)
@@ -92,8 +98,19 @@ func TestClickHouseAccountsAreLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The pipeline: inserts and reads its tables (the data and security
-	// databases), and nothing else.
+	const ddl, readonly, denied = 392, 164, 291
+	cfg := adm
+	cfg.Accounts = map[string]chconn.Account{}
+	for role, user := range map[string]string{chconn.RoleStream: "ioc_pipeline", chconn.RoleDashboard: "ioc_dashboard", chconn.RoleIngest: "ioc_ingest"} {
+		cfg.Accounts[role] = chconn.Account{Username: user, PasswordFile: filepath.Join(secrets, user+".password")}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The pipeline (stream): inserts and reads the data database, and
+	// nothing of ioc_security: it can neither add an account nor write or
+	// read the audit log.
 	pipeline := openAs(t, addr, "default", "ioc_pipeline", secrets)
 	b, err := pipeline.PrepareBatch(ctx, "INSERT INTO ioc.dead_letters_raw (dl_id, reason)")
 	if err != nil {
@@ -106,19 +123,112 @@ func TestClickHouseAccountsAreLeastPrivilege(t *testing.T) {
 		t.Fatalf("pipeline insert: %v", err)
 	}
 	var n uint64
-	if err := pipeline.QueryRow(ctx, "SELECT count() FROM ioc_security.audit_log").Scan(&n); err != nil {
-		t.Errorf("pipeline reading the audit log it writes: %v", err)
+	if err := pipeline.QueryRow(ctx, "SELECT count() FROM ioc.dead_letters").Scan(&n); err != nil || n != 1 {
+		t.Errorf("pipeline reading ioc.dead_letters: %d rows, %v", n, err)
 	}
-	const ddl, readonly, denied = 392, 164, 291
 	for _, q := range []string{
 		"DROP TABLE ioc.sensor_readings_raw",
 		"ALTER TABLE ioc.sensor_readings_raw DELETE WHERE 1",
-		"TRUNCATE TABLE ioc_security.audit_log",
 		"CREATE TABLE ioc.x (a UInt8) ENGINE = Memory",
 	} {
 		refused(t, pipeline, "pipeline", q, ddl)
 	}
 	refused(t, pipeline, "pipeline", "SELECT count() FROM system.one WHERE 0 UNION ALL SELECT count() FROM other.t", denied, 81)
+	for _, q := range []string{
+		"SELECT count() FROM ioc_security.audit_log",
+		"SELECT password_hash FROM ioc_security.users",
+		"INSERT INTO ioc_security.users (username, role, version) VALUES ('mallory', 'admin', 18446744073709551615)",
+		"INSERT INTO ioc_security.audit_log (event_id, actor) VALUES ('forged', 'mallory')",
+		"INSERT INTO ioc_security.kiosk_tokens (id, revoked, version) VALUES ('k', 0, 18446744073709551615)",
+	} {
+		refused(t, pipeline, "pipeline", q, denied)
+	}
+	refused(t, pipeline, "pipeline", "TRUNCATE TABLE ioc_security.audit_log", ddl, denied)
+	// Through the configuration the roles use (clickhouse.accounts): the
+	// stream's account cannot save a dashboard account.
+	if err := auth.NewCHStore(cfg.For(chconn.RoleStream)).PutUser(ctx, auth.User{Username: "mallory", Role: auth.RoleAdmin}); err == nil {
+		t.Error("the stream's account (clickhouse.accounts.stream) saved a dashboard account")
+	}
+
+	// The dashboard: signs in, manages accounts and kiosk tokens, appends
+	// to the audit log and reads the data; never rewrites or deletes the
+	// audit log, never creates or drops a table.
+	dashCfg := cfg.For(chconn.RoleDashboard)
+	store := auth.NewCHStore(dashCfg)
+	defer store.Close()
+	if err := store.PutUser(ctx, auth.User{Username: "lan", Role: auth.RoleOperator, Epoch: 1}); err != nil {
+		t.Fatalf("dashboard saving an account: %v", err)
+	}
+	if err := store.PutKiosk(ctx, auth.Kiosk{ID: "k1", Name: "wall-1", Scope: "wall"}); err != nil {
+		t.Fatalf("dashboard saving a kiosk token: %v", err)
+	}
+	if us, err := store.Users(ctx); err != nil || len(us) != 1 {
+		t.Fatalf("dashboard reading accounts: %v, %v", us, err)
+	}
+	dashboard := openAs(t, addr, "default", "ioc_dashboard", secrets)
+	if err := dashboard.QueryRow(ctx, "SELECT count() FROM ioc.dead_letters").Scan(&n); err != nil || n != 1 {
+		t.Errorf("dashboard reading ioc.dead_letters: %d rows, %v", n, err)
+	}
+	// Two rows with one key (the second as a forger would write it): the
+	// append-only audit log keeps both, also after OPTIMIZE FINAL, and the
+	// admin view shows both.
+	for _, actor := range []string{"lan", "forger"} {
+		b, err := dashboard.PrepareBatch(ctx, "INSERT INTO ioc_security.audit_log (event_id, at, at_ms, actor, action, outcome)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Truncate(time.Second)
+		if err := b.Append("ev-"+pipe.run, at, at.UnixMilli(), actor, "auth.login", "ok"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatalf("dashboard appending to the audit log: %v", err)
+		}
+	}
+	if err := admin.Exec(ctx, "OPTIMIZE TABLE ioc_security.audit_log FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.QueryRow(ctx, "SELECT count() FROM ioc_security.audit_log WHERE event_id = ?", "ev-"+pipe.run).Scan(&n); err != nil || n != 2 {
+		t.Errorf("audit rows with one key after OPTIMIZE FINAL: %d (%v), want 2: the second replaced the first", n, err)
+	}
+	evs, err := audit.Query(ctx, dashboard, dashCfg, audit.Filter{Action: "auth."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Errorf("the audit view shows %d events for two rows with one key, want both: %+v", len(evs), evs)
+	}
+	for _, q := range []string{
+		"ALTER TABLE ioc_security.audit_log DELETE WHERE 1",
+		"ALTER TABLE ioc_security.audit_log UPDATE actor = 'x' WHERE 1",
+		"ALTER TABLE ioc_security.audit_log DROP PARTITION 202601",
+		"TRUNCATE TABLE ioc_security.audit_log",
+		"DROP TABLE ioc_security.audit_log",
+		"RENAME TABLE ioc_security.audit_log TO ioc_security.old",
+		"CREATE TABLE ioc_security.audit_log2 (a UInt8) ENGINE = Memory",
+		"CREATE TABLE ioc.x (a UInt8) ENGINE = Memory",
+		"ALTER TABLE ioc.sensor_readings_raw DELETE WHERE 1",
+	} {
+		refused(t, dashboard, "dashboard", q, ddl)
+	}
+	refused(t, dashboard, "dashboard", "SELECT count() FROM other.t", denied, 81)
+
+	// Ingest: appends audit events (refused administrative posts) and
+	// reaches nothing of the data.
+	ingest := openAs(t, addr, "default", "ioc_ingest", secrets)
+	b, err = ingest.PrepareBatch(ctx, "INSERT INTO ioc_security.audit_log (event_id, actor, action, outcome)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("ingest-"+pipe.run, "system", "system.post", "denied"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatalf("ingest appending to the audit log: %v", err)
+	}
+	refused(t, ingest, "ingest", "SELECT count() FROM ioc.dead_letters", denied)
+	refused(t, ingest, "ingest", "INSERT INTO ioc.dead_letters_raw (dl_id) VALUES ('ingest')", denied)
+	refused(t, ingest, "ingest", "ALTER TABLE ioc_security.audit_log DELETE WHERE 1", ddl)
 
 	// The analyst: reads the data database, never writes, never reaches the
 	// security database, cannot lift its own limits.
@@ -155,6 +265,8 @@ func TestClickHouseAccountsAreLeastPrivilege(t *testing.T) {
 		user, like string
 	}{
 		{"ioc_pipeline", "DROP TABLE ioc.sensor_readings_raw"},
+		{"ioc_pipeline", "INSERT INTO ioc_security.users%"},
+		{"ioc_dashboard", "ALTER TABLE ioc_security.audit_log DELETE%"},
 		{"ioc_analyst", "INSERT INTO ioc.dead_letters_raw%"},
 		{"ioc_analyst", "ALTER TABLE%"},
 		{"ioc_analyst", "SELECT * FROM ioc_security.users"},

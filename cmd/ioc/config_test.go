@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
 )
 
 // clearEnv hides the IOC_* overrides that `make test` exports for the e2e
@@ -131,5 +133,62 @@ func TestDevOpenOnlyOnLoopback(t *testing.T) {
 	t.Setenv("IOC_DASHBOARD_LISTEN", ":8080")
 	if _, err := loadConfig("../../deploy/ioc.yaml"); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("deploy/ioc.yaml with IOC_DASHBOARD_LISTEN=:8080: %v, want a refusal naming loopback", err)
+	}
+}
+
+// Each role's own ClickHouse account comes from the file or the
+// environment; the administrative account stays clickhouse.username, and a
+// role may not run as it.
+func TestClickHouseAccountsPerRole(t *testing.T) {
+	clearEnv(t)
+	cfg, err := loadConfig("../../deploy/ioc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for role, user := range map[string]string{chconn.RoleStream: "ioc_pipeline", chconn.RoleDashboard: "ioc_dashboard", chconn.RoleIngest: "ioc_ingest"} {
+		c := cfg.ClickHouse.For(role)
+		if c.Username != user || c.PasswordFile != ".local/clickhouse/secrets/"+user+".password" {
+			t.Errorf("deploy/ioc.yaml: role %s connects as %q (%q), want %s", role, c.Username, c.PasswordFile, user)
+		}
+	}
+	if cfg.ClickHouse.Username != "default" {
+		t.Errorf("administrative account %q", cfg.ClickHouse.Username)
+	}
+
+	t.Setenv("IOC_CLICKHOUSE_DASHBOARD_USER", "svc_dashboard")
+	t.Setenv("IOC_CLICKHOUSE_DASHBOARD_PASSWORD", "dash-s3cret")
+	t.Setenv("IOC_CLICKHOUSE_STREAM_USER", "svc_stream")
+	t.Setenv("IOC_CLICKHOUSE_STREAM_PASSWORD_FILE", "/run/secrets/stream")
+	t.Setenv("IOC_CLICKHOUSE_USER", "ioc_admin")
+	t.Setenv("IOC_CLICKHOUSE_PASSWORD_FILE", "/run/secrets/admin")
+	if cfg, err = loadConfig(""); err != nil {
+		t.Fatal(err)
+	}
+	d, s, i := cfg.ClickHouse.For(chconn.RoleDashboard), cfg.ClickHouse.For(chconn.RoleStream), cfg.ClickHouse.For(chconn.RoleIngest)
+	if d.Username != "svc_dashboard" || d.Password != "dash-s3cret" || s.Username != "svc_stream" || s.PasswordFile != "/run/secrets/stream" {
+		t.Errorf("environment not applied: dashboard %+v, stream %+v", d, s)
+	}
+	if i.Username != "ioc_admin" || i.PasswordFile != "/run/secrets/admin" {
+		t.Errorf("a role without an account runs as %q (%q), want the administrative account", i.Username, i.PasswordFile)
+	}
+	out, err := yamlString(cfg)
+	if err != nil || strings.Contains(out, "dash-s3cret") {
+		t.Errorf("check-config output leaks a role's password: %v\n%s", err, out)
+	}
+
+	for name, tc := range map[string]struct{ body, want string }{
+		"unknown role":   {"clickhouse:\n  accounts:\n    analyst: {username: a}\n", `"analyst" is not a role`},
+		"no username":    {"clickhouse:\n  accounts:\n    stream: {password_file: /x}\n", "clickhouse.accounts.stream.username: required"},
+		"admin as role":  {"clickhouse:\n  username: root\n  accounts:\n    dashboard: {username: root}\n", "is the administrative account"},
+		"both passwords": {"clickhouse:\n  accounts:\n    ingest: {username: i, password: p, password_file: /x}\n", "not both"},
+	} {
+		clearEnv(t)
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", name, err, tc.want)
+		}
 	}
 }

@@ -12,7 +12,8 @@
 #   IOC_CLICKHOUSE_ADDR       host:port of the native protocol (default 127.0.0.1:9000; the first if a list)
 #   IOC_CLICKHOUSE_DATABASE   database (default ioc)
 #   IOC_CLICKHOUSE_USER       user (default default)
-#   IOC_CLICKHOUSE_PASSWORD   password (default none)
+#   IOC_CLICKHOUSE_PASSWORD_FILE  a file holding the password (read first), or
+#   IOC_CLICKHOUSE_PASSWORD   the password (default none); never on the command line
 #   CLICKHOUSE_CLIENT         the client program (default clickhouse-client)
 #
 # Consistency: a table's backup holds the rows inserted up to one second
@@ -30,8 +31,22 @@ addr="${addr%%,*}"
 host="${addr%:*}"
 port="${addr##*:}"
 db="${IOC_CLICKHOUSE_DATABASE:-ioc}"
-client=("${CLICKHOUSE_CLIENT:-clickhouse-client}" --host "$host" --port "$port" --user "${IOC_CLICKHOUSE_USER:-default}")
-[[ -n ${IOC_CLICKHOUSE_PASSWORD:-} ]] && client+=(--password "$IOC_CLICKHOUSE_PASSWORD")
+# The password never goes on a command line, where `ps` and /proc/PID/cmdline
+# show it to every user of the host: it is read from IOC_CLICKHOUSE_PASSWORD_FILE
+# (or IOC_CLICKHOUSE_PASSWORD) into a client configuration file that only this
+# user can read, removed when the script ends.
+password=""
+if [[ -n ${IOC_CLICKHOUSE_PASSWORD_FILE:-} ]]; then
+    password="$(<"$IOC_CLICKHOUSE_PASSWORD_FILE")"
+elif [[ -n ${IOC_CLICKHOUSE_PASSWORD:-} ]]; then
+    password="$IOC_CLICKHOUSE_PASSWORD"
+fi
+client_dir="$(mktemp -d)"
+trap 'rm -rf "$client_dir"' EXIT
+password="${password//&/&amp;}"; password="${password//</&lt;}"; password="${password//>/&gt;}"
+( umask 077; printf '<config>\n    <password>%s</password>\n</config>\n' "$password" >"$client_dir/client.xml" )
+unset password
+client=("${CLICKHOUSE_CLIENT:-clickhouse-client}" --config-file "$client_dir/client.xml" --host "$host" --port "$port" --user "${IOC_CLICKHOUSE_USER:-default}")
 
 q() { "${client[@]}" --query "$1"; }
 
