@@ -277,10 +277,13 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 	for _, r := range roles {
 		g.Go(func() error { return r.Run(gctx) })
 	}
-	// The simulator and the scenario (run -simulate): a failure is logged,
-	// the pipeline keeps running.
+	// The simulator and the scenario (run -simulate) start once the
+	// pipeline is ready, so that the monitor sees the backfill and computes
+	// its hourly VN_AQI from it; a failure is logged, the pipeline keeps
+	// running.
 	for _, run := range intake {
 		g.Go(func() error {
+			waitReady(gctx, log, roles, 2*time.Minute)
 			if err := run(gctx); err != nil && gctx.Err() == nil {
 				log.Error("simulator stopped", "err", err)
 			}
@@ -289,6 +292,42 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 	}
 	log.Info("ioc started", "ops", "http://"+strings.Replace(opsAddr, ":", "localhost:", 1)+"/metrics")
 	return g.Wait()
+}
+
+// waitReady polls until every role is ready (and stream's monitor follows
+// the readings), or the time is up: then it logs which role is not and
+// returns anyway.
+func waitReady(ctx context.Context, log *slog.Logger, roles []role, within time.Duration) {
+	type monitored interface{ MonitorReady() bool }
+	notReady := func() string {
+		for _, r := range roles {
+			if !r.Ready() {
+				return fmt.Sprintf("%T", r)
+			}
+			if m, ok := r.(monitored); ok && !m.MonitorReady() {
+				return fmt.Sprintf("%T's monitor", r)
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(within)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		who := notReady()
+		if who == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Warn("the simulator starts although the pipeline is not ready", "waiting_for", who, "waited", within)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func opsHandler(reg *prometheus.Registry, roles []role) http.Handler {
