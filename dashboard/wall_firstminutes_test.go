@@ -76,7 +76,7 @@ func TestPartnerCardsCountAsTheMap(t *testing.T) {
 		s.wall.reading(&event.Reading{Partner: "viettel", DeviceID: dev, Metric: "level", Kind: event.KindNumber, Value: 1,
 			ObservedMs: at.UnixMilli(), ReceivedMs: at.UnixMilli(), Registered: true})
 	}
-	read("aq-1", now)                          // no monitor status yet: the map shows it normal
+	read("aq-1", now)                         // no monitor status yet: the map shows it normal
 	read("water-1", now.Add(-10*time.Minute)) // older than 3 × 60 s: the map shows it stale
 	s.wall.tick()
 	f := s.wall.feeds["viettel"]
