@@ -38,7 +38,7 @@ type Config struct {
 	RegistryFile string  `yaml:"registry_file"`
 	Seed         uint64  `yaml:"seed"`
 	// Backfill, when positive, first publishes the last Backfill of
-	// readings (one per device and BackfillStep, with their own past
+	// readings (one per device and BackfillStep, 2 min by default, with their own past
 	// observation times, oldest first) so that a fresh wall has its hourly
 	// VN_AQI and its trends at once. It must stay within ingest.max_past.
 	Backfill     time.Duration `yaml:"backfill"`
@@ -60,7 +60,7 @@ func (c *Config) Defaults() {
 		c.Seed = 1
 	}
 	if c.BackfillStep == 0 {
-		c.BackfillStep = time.Minute
+		c.BackfillStep = 2 * time.Minute
 	}
 }
 
@@ -217,13 +217,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // fresh pipeline then holds the hours that hourly indices and the wall's
 // trends need. Each device's readings are in time order, as a real
 // platform catching up would send them.
+//
+// The steps are paced (backfillRate messages a second): sent in one burst,
+// a device's readings an hour apart in data time would be milliseconds apart
+// on the wire, and ingest's parallel producers could deliver a batch of
+// later ones first; stream's monitor then skips the earlier ones as out of
+// order (an hour without VN_AQI on the wall).
 func backfill(ctx context.Context, cfg Config, fleet []*device, clients []mqtt.Client, rng *rand.Rand, now time.Time, tokens chan<- mqtt.Token) (int, error) {
 	sent := 0
 	start := now.Add(-cfg.Backfill).Truncate(cfg.BackfillStep)
+	pace := time.Duration(len(fleet)) * time.Second / backfillRate
+	next := time.Now()
 	for t := start; t.Before(now); t = t.Add(cfg.BackfillStep) {
+		next = next.Add(pace)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return sent, nil
+			}
+		}
 		for i, dev := range fleet {
-			// Spread the devices over the step, as their live reports are.
-			at := t.Add(time.Duration(i) * cfg.BackfillStep / time.Duration(len(fleet)))
+			// Spread the devices over the step's first minute at most: every
+			// device counts in the same minute of the wall's trends, whose
+			// averages then compare like with like from one point to the next.
+			at := t.Add(time.Duration(i) * min(cfg.BackfillStep, time.Minute) / time.Duration(len(fleet)))
 			if !at.Before(now) {
 				continue
 			}
@@ -238,6 +256,10 @@ func backfill(ctx context.Context, cfg Config, fleet []*device, clients []mqtt.C
 	}
 	return sent, nil
 }
+
+// backfillRate is how many backfill messages a second the simulator sends
+// (8 hours of the 65 registered devices in steps of 2 min: about 6 s).
+const backfillRate = 2500
 
 type rec struct {
 	BaseName string   `json:"bn,omitempty"`

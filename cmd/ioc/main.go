@@ -215,7 +215,14 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	}
 	var intake []func(context.Context) error
 	if cmd == "run" && *withSim {
-		intake = append(intake, func(ctx context.Context) error { return simulate.Run(ctx, cfg.Simulate, log) })
+		// The readings wait until the pipeline is ready, so that stream's
+		// monitor computes its hourly VN_AQI from the backfill; the
+		// administrative scenario goes to Kafka at once (the feeds read
+		// their topics from the start).
+		intake = append(intake, func(ctx context.Context) error {
+			waitReady(ctx, log, roles, 2*time.Minute)
+			return simulate.Run(ctx, cfg.Simulate, log)
+		})
 		if name := runScenarioName(*scenario, cfg); name != "" {
 			intake = append(intake, func(ctx context.Context) error {
 				return runScenario(ctx, cfg, name, 0, false, "", log)
@@ -277,13 +284,10 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 	for _, r := range roles {
 		g.Go(func() error { return r.Run(gctx) })
 	}
-	// The simulator and the scenario (run -simulate) start once the
-	// pipeline is ready, so that the monitor sees the backfill and computes
-	// its hourly VN_AQI from it; a failure is logged, the pipeline keeps
-	// running.
+	// The simulator and the scenario (run -simulate): a failure is logged,
+	// the pipeline keeps running.
 	for _, run := range intake {
 		g.Go(func() error {
-			waitReady(gctx, log, roles, 2*time.Minute)
 			if err := run(gctx); err != nil && gctx.Err() == nil {
 				log.Error("simulator stopped", "err", err)
 			}

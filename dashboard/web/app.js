@@ -581,7 +581,8 @@
 
   // History of the charts from ClickHouse. On a fresh start the backfill is
   // still being stored when the page loads: a series whose history does not
-  // yet reach back an hour is asked again (every 15 s, for a few minutes).
+  // yet reach back an hour, or not yet up to the live minutes, is asked
+  // again (every 5 s, for five minutes).
   const historyTries = {};
   function loadHistory() { for (const id of SERIES) { historyTries[id] = 0; loadSeries(id); } }
   function loadSeries(id) {
@@ -594,8 +595,10 @@
         // One point per minute: history up to where the live minutes begin.
         for (const [t, avg, mx] of h.points) if (liveFrom === null || t < liveFrom) c.points.set(t, [avg, mx]);
         c.dirty = true;
-        const short = !h.points.length || h.points[0][0] > now() - 3600000;
-        if (short && ++historyTries[id] < 20) setTimeout(() => loadSeries(id), 15000);
+        // Short: no point an hour old yet, or a gap up to the live minutes (the backfill was still being stored).
+        const live = liveFrom === null ? now() - (meta.trend_window_ms || 900000) : liveFrom;
+        const short = !h.points.length || h.points[0][0] > now() - 3600000 || h.points[h.points.length - 1][0] < live - 180000;
+        if (short && ++historyTries[id] < 60) setTimeout(() => loadSeries(id), 5000);
       })
       .catch(() => {});
   }
