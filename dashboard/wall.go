@@ -61,6 +61,30 @@ type devLive struct {
 	M      map[string]wallMetric `json:"m"`
 }
 
+// mapState is how the wall's map classes a device (app.js deviceState,
+// alerts aside), so that the partner cards count what the map shows: the
+// monitor's offline or stale first; then a last reading older than three
+// reporting intervals is stale; a recent one is online even before the
+// monitor's first status; nothing yet is online only if the monitor says so.
+func (d *devLive) mapState(nowMs int64, intervalS int) string {
+	if d == nil {
+		return ""
+	}
+	if d.Status == event.StatusOffline || d.Status == event.StatusStale {
+		return d.Status
+	}
+	if intervalS <= 0 {
+		intervalS = 60
+	}
+	switch {
+	case d.Last > 0 && nowMs-d.Last > 3*int64(intervalS)*1000:
+		return event.StatusStale
+	case d.Last > 0 || d.Status == event.StatusOnline:
+		return event.StatusOnline
+	}
+	return ""
+}
+
 type unregLive struct {
 	Partner string   `json:"p"`
 	First   int64    `json:"first"`
@@ -185,7 +209,9 @@ func (w *wallState) meta() map[string]any {
 	for _, s := range trendSeriesList {
 		series = append(series, map[string]string{"id": s.ID, "label": s.Label, "unit": s.Unit})
 	}
-	return map[string]any{"registry": w.regVersion, "devices": len(w.reg), "water_stages": w.cfg.WaterStages,
+	// registry_loading: no registry known yet (neither file nor ClickHouse):
+	// the wall cannot tell registered devices from unregistered ones.
+	return map[string]any{"registry": w.regVersion, "registry_loading": w.regVersion == "", "devices": len(w.reg), "water_stages": w.cfg.WaterStages,
 		"trend_window_ms": w.cfg.TrendWindow.Milliseconds(), "series": series}
 }
 
@@ -561,13 +587,14 @@ func (w *wallState) tick() {
 		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = 0, 0, 0, 0, 0
 		counts[p] = f
 	}
+	nowMs := now.UnixMilli()
 	for id, m := range w.reg {
 		f := counts[m.Partner]
 		if f == nil {
 			continue
 		}
 		f.Total++
-		switch w.devs[id].Status {
+		switch w.devs[id].mapState(nowMs, m.Interval) {
 		case event.StatusOnline:
 			f.Online++
 		case event.StatusStale:

@@ -360,4 +360,14 @@ func (s *Service) initWall(reg prometheus.Registerer) {
 	s.v2 = newV2Hub(s.cfg.Wall, s.cfg.Auth.WSMaxMessageBytes, reg)
 	s.v2.gather, _ = reg.(prometheus.Gatherer)
 	s.wall = newWallState(s.cfg.Wall, s.v2, s.cfg.MaxKeys)
+	// The registry file first, before anything is served: a registered
+	// device is never shown as unregistered while stream is still loading
+	// the registry into ClickHouse (seedWall then takes ClickHouse's).
+	if f := s.cfg.Wall.RegistryFile; f != "" {
+		if reg, err := registry.Load(f); err != nil {
+			s.log.Warn("reading the device registry file; the wall waits for stream's registry in clickhouse", "file", f, "err", err)
+		} else {
+			s.wall.setRegistry(reg.Devices(), "file:"+f)
+		}
+	}
 }

@@ -37,6 +37,12 @@ type Config struct {
 	BadRate      float64 `yaml:"bad_rate"`
 	RegistryFile string  `yaml:"registry_file"`
 	Seed         uint64  `yaml:"seed"`
+	// Backfill, when positive, first publishes the last Backfill of
+	// readings (one per device and BackfillStep, 2 min by default, with their own past
+	// observation times, oldest first) so that a fresh wall has its hourly
+	// VN_AQI and its trends at once. It must stay within ingest.max_past.
+	Backfill     time.Duration `yaml:"backfill"`
+	BackfillStep time.Duration `yaml:"backfill_step"`
 }
 
 // Defaults fills unset fields.
@@ -53,6 +59,9 @@ func (c *Config) Defaults() {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if c.BackfillStep == 0 {
+		c.BackfillStep = 2 * time.Minute
+	}
 }
 
 // Validate reports settings that cannot work.
@@ -66,6 +75,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("simulate.connections: %d is outside 1..10000", c.Connections)
 	case c.BadRate < 0 || c.BadRate > 1:
 		return fmt.Errorf("simulate.bad_rate: %v is outside 0..1", c.BadRate)
+	case c.Backfill < 0 || c.Backfill > 48*time.Hour:
+		return fmt.Errorf("simulate.backfill: %s is outside 0..48h", c.Backfill)
+	case c.BackfillStep < time.Second:
+		return fmt.Errorf("simulate.backfill_step: %s is shorter than 1s", c.BackfillStep)
+	case c.Backfill > 0 && c.Backfill/c.BackfillStep > 10000:
+		return fmt.Errorf("simulate.backfill: %s in steps of %s is more than 10000 readings per device (make backfill_step longer)", c.Backfill, c.BackfillStep)
 	}
 	return nil
 }
@@ -133,7 +148,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		clients[i] = c
 		defer c.Disconnect(250)
 	}
-	log.Info("simulator publishing", "mqtt", cfg.MQTTURL, "devices", len(fleet), "interval", cfg.Interval,
+	log.Info("simulator publishing", "backfill", cfg.Backfill, "mqtt", cfg.MQTTURL, "devices", len(fleet), "interval", cfg.Interval,
 		"rate_per_s", float64(len(fleet))/cfg.Interval.Seconds())
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(time.Now().UnixNano())))
 	step := cfg.Interval / time.Duration(len(fleet))
@@ -159,6 +174,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		wg.Wait()
 		log.Info("simulator stopped", "sent", sent, "failed", failed)
 	}()
+	if cfg.Backfill > 0 {
+		n, err := backfill(ctx, cfg, fleet, clients, rng, time.Now(), tokens)
+		sent += n
+		if err != nil || ctx.Err() != nil {
+			return err
+		}
+		log.Info("simulator backfilled past readings", "hours", cfg.Backfill.Hours(), "step", cfg.BackfillStep, "messages", n)
+		next = time.Now()
+	}
 	for i := 0; ; i = (i + 1) % len(fleet) {
 		next = next.Add(step)
 		if d := time.Until(next); d > 0 {
@@ -187,6 +211,55 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 }
+
+// backfill publishes, oldest first, one reading per device and step from
+// now−Backfill up to now, each with its own observation time (SenML bt): a
+// fresh pipeline then holds the hours that hourly indices and the wall's
+// trends need. Each device's readings are in time order, as a real
+// platform catching up would send them.
+//
+// The steps are paced (backfillRate messages a second): sent in one burst,
+// a device's readings an hour apart in data time would be milliseconds apart
+// on the wire, and ingest's parallel producers could deliver a batch of
+// later ones first; stream's monitor then skips the earlier ones as out of
+// order (an hour without VN_AQI on the wall).
+func backfill(ctx context.Context, cfg Config, fleet []*device, clients []mqtt.Client, rng *rand.Rand, now time.Time, tokens chan<- mqtt.Token) (int, error) {
+	sent := 0
+	start := now.Add(-cfg.Backfill).Truncate(cfg.BackfillStep)
+	pace := time.Duration(len(fleet)) * time.Second / backfillRate
+	next := time.Now()
+	for t := start; t.Before(now); t = t.Add(cfg.BackfillStep) {
+		next = next.Add(pace)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return sent, nil
+			}
+		}
+		for i, dev := range fleet {
+			// Spread the devices over the step's first minute at most: every
+			// device counts in the same minute of the wall's trends, whose
+			// averages then compare like with like from one point to the next.
+			at := t.Add(time.Duration(i) * min(cfg.BackfillStep, time.Minute) / time.Duration(len(fleet)))
+			if !at.Before(now) {
+				continue
+			}
+			topic := "sensors/" + dev.partner + "/" + dev.id
+			select {
+			case tokens <- clients[i%len(clients)].Publish(topic, 1, false, dev.payload(at, rng)):
+				sent++
+			case <-ctx.Done():
+				return sent, nil
+			}
+		}
+	}
+	return sent, nil
+}
+
+// backfillRate is how many backfill messages a second the simulator sends
+// (8 hours of the 65 registered devices in steps of 2 min: about 6 s).
+const backfillRate = 2500
 
 type rec struct {
 	BaseName string   `json:"bn,omitempty"`

@@ -161,6 +161,11 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Stream.RegistryFile == "" {
 		cfg.Stream.RegistryFile = cfg.Ingest.RegistryFile
 	}
+	if cfg.Dashboard.Wall.RegistryFile == "" {
+		// The wall knows the registry before it serves, even on the first
+		// start when stream has not yet loaded it into ClickHouse.
+		cfg.Dashboard.Wall.RegistryFile = cfg.Ingest.RegistryFile
+	}
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}

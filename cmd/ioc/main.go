@@ -40,7 +40,9 @@ Roles:
   ingest        MQTT sensors → Kafka (acknowledges MQTT after Kafka)
   stream        Kafka → ClickHouse (commits offsets after the insert)
   dashboard     live wall at http://localhost:8080 (websocket /ws)
-  run           all three roles in one process (add -simulate for the simulator)
+  run           all three roles in one process; -simulate adds the simulator, which first backfills
+                the last hours of readings (-backfill 8h; 0 = none) and plays the administrative
+                scenario h1-2021 for the KPI page (-scenario off = none)
 Tools:
   simulate      publish simulated sensor readings over MQTT; -scenario h1-2021 publishes the
                 administrative events of H1 2021 to Kafka (-speed 86400: a day a second; -via-http URL)
@@ -107,7 +109,8 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	withSim := fs.Bool("simulate", false, "run: also run the simulator")
 	devices := fs.Int("devices", -1, "simulate: number of devices (overrides simulate.devices)")
 	interval := fs.Duration("interval", 0, "simulate: reporting interval per device (overrides simulate.interval)")
-	scenario := fs.String("scenario", "", "simulate: publish a scenario of administrative events (h1-2021)")
+	scenario := fs.String("scenario", "", "simulate: publish a scenario of administrative events (h1-2021); run -simulate: the scenario it plays (default h1-2021; off = none)")
+	backfill := fs.Duration("backfill", -1, "simulate, run -simulate: first publish this much past readings with their own times (run -simulate: 8h unless simulate.backfill is set; 0 = none)")
 	speed := fs.Float64("speed", 0, "simulate -scenario: accelerated real time (86400 = a day a second; 0 = as fast as possible)")
 	shuffle := fs.Bool("shuffle", false, "simulate -scenario: publish in random order")
 	viaHTTP := fs.String("via-http", "", "simulate -scenario: post to the ingest HTTP endpoint at this URL instead of Kafka")
@@ -125,6 +128,14 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	}
 	if *interval > 0 {
 		cfg.Simulate.Interval = *interval
+	}
+	if *backfill >= 0 {
+		cfg.Simulate.Backfill = *backfill
+	} else if cmd == "run" && *withSim && cfg.Simulate.Backfill == 0 {
+		cfg.Simulate.Backfill = defaultRunBackfill
+	}
+	if err := checkBackfill(cfg); err != nil {
+		return err
 	}
 	log := newLogger(cfg.Log)
 	reg := prometheus.NewRegistry()
@@ -212,7 +223,23 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	if opsAddr == "" {
 		opsAddr = opsDefault
 	}
-	return runRoles(ctx, log, reg, cfg.Ops, opsAddr, roles, *withSim, cfg.Simulate)
+	var intake []func(context.Context) error
+	if cmd == "run" && *withSim {
+		// The readings wait until the pipeline is ready, so that stream's
+		// monitor computes its hourly VN_AQI from the backfill; the
+		// administrative scenario goes to Kafka at once (the feeds read
+		// their topics from the start).
+		intake = append(intake, func(ctx context.Context) error {
+			waitReady(ctx, log, roles, 2*time.Minute)
+			return simulate.Run(ctx, cfg.Simulate, log)
+		})
+		if name := runScenarioName(*scenario, cfg); name != "" {
+			intake = append(intake, func(ctx context.Context) error {
+				return runScenario(ctx, cfg, name, 0, false, "", log)
+			})
+		}
+	}
+	return runRoles(ctx, log, reg, cfg.Ops, opsAddr, roles, intake)
 }
 
 // migrateAsAdmin applies the schema with the administrative account when
@@ -239,9 +266,39 @@ func migrateAsAdmin(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
+// defaultRunBackfill is how much past `ioc run -simulate` publishes first:
+// the 6 hours of the wall's trend charts, plus the two hours the hourly
+// VN_AQI (NowCast: two of the last three hours) needs before its first value.
+const defaultRunBackfill = 8 * time.Hour
+
+// checkBackfill refuses a backfill that ingest would dead-letter as too old.
+func checkBackfill(cfg *Config) error {
+	if b := cfg.Simulate.Backfill; b > 0 && b+time.Minute >= cfg.Ingest.MaxPast {
+		return fmt.Errorf("simulate backfill %s reaches beyond ingest.max_past (%s): its readings would be dead letters (bad_time); use a shorter -backfill",
+			b, cfg.Ingest.MaxPast)
+	}
+	return nil
+}
+
+// runScenarioName is the administrative scenario `ioc run -simulate` plays
+// so that the KPI page has its figures: h1-2021 unless -scenario says
+// otherwise, none with -scenario off or when the feeds are disabled.
+func runScenarioName(flagValue string, cfg *Config) string {
+	switch flagValue {
+	case "off", "none", "false", "0":
+		return ""
+	case "":
+		if !cfg.Feeds.On() {
+			return ""
+		}
+		return "h1-2021"
+	}
+	return flagValue
+}
+
 // runRoles runs the roles under one errgroup with the ops endpoint; the
 // first role to fail stops the others, and a signal stops all gracefully.
-func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, oc OpsConfig, opsAddr string, roles []role, withSim bool, sim simulate.Config) error {
+func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, oc OpsConfig, opsAddr string, roles []role, intake []func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	ops := opsServer(oc, opsAddr, opsHandler(reg, roles))
 	g.Go(func() error {
@@ -261,9 +318,11 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 	for _, r := range roles {
 		g.Go(func() error { return r.Run(gctx) })
 	}
-	if withSim {
+	// The simulator and the scenario (run -simulate): a failure is logged,
+	// the pipeline keeps running.
+	for _, run := range intake {
 		g.Go(func() error {
-			if err := simulate.Run(gctx, sim, log); err != nil {
+			if err := run(gctx); err != nil && gctx.Err() == nil {
 				log.Error("simulator stopped", "err", err)
 			}
 			return nil
@@ -279,6 +338,42 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 func opsServer(c OpsConfig, addr string, h http.Handler) *http.Server {
 	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: min(5*time.Second, c.ReadTimeout), ReadTimeout: c.ReadTimeout,
 		IdleTimeout: c.IdleTimeout, MaxHeaderBytes: 16 << 10}
+}
+
+// waitReady polls until every role is ready (and stream's monitor follows
+// the readings), or the time is up: then it logs which role is not and
+// returns anyway.
+func waitReady(ctx context.Context, log *slog.Logger, roles []role, within time.Duration) {
+	type monitored interface{ MonitorReady() bool }
+	notReady := func() string {
+		for _, r := range roles {
+			if !r.Ready() {
+				return fmt.Sprintf("%T", r)
+			}
+			if m, ok := r.(monitored); ok && !m.MonitorReady() {
+				return fmt.Sprintf("%T's monitor", r)
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(within)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		who := notReady()
+		if who == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			log.Warn("the simulator starts although the pipeline is not ready", "waiting_for", who, "waited", within)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func opsHandler(reg *prometheus.Registry, roles []role) http.Handler {

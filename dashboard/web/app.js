@@ -227,6 +227,7 @@
       const [x, y] = project(g.lat, g.lon);
       const c = sv('circle', { cx: x.toFixed(2), cy: y.toFixed(2), r: g.type === 'water_level' || g.type === 'air_quality' ? 1.35 : 1.0, class: 'dev unknown' });
       c.dataset.device = id;
+      c.dataset.partner = g.p;
       const title = sv('title', {});
       title.textContent = nfc(g.name) + ' (' + id + ')';
       c.append(title);
@@ -274,7 +275,7 @@
     if (sev === 'critical' || sev === 'alert') return 'alert';
     if (sev === 'warning') return 'warning';
     if (d && d.status === 'stale') return 'stale';
-    if (d && d.last && now() - d.last > 3 * (g ? g.iv : 60) * 1000) return 'stale';
+    if (d && d.last && now() - d.last > 3 * ((g && g.iv) || 60) * 1000) return 'stale';
     if (!d || !d.last) return d && d.status === 'online' ? 'ok' : 'unknown';
     return 'ok';
   }
@@ -295,13 +296,21 @@
       if (!cur || rank[a.severity] > rank[cur]) byDev.set(a.device_id, a.severity);
     }
     const counts = { ok: 0, warning: 0, alert: 0, offline: 0, stale: 0, unknown: 0 };
+    const byPartner = new Map(); // partner -> {online, offline, total}: the feed cards count what the map shows
     for (const [id, c] of dots) {
       const d = state.get('d/' + id), g = state.get('g/' + id);
       const s = deviceState(id, d, byDev, g);
       counts[s]++;
       c.setAttribute('class', 'dev ' + s);
+      if (!g) continue;
+      let pc = byPartner.get(g.p);
+      if (!pc) { pc = { online: 0, offline: 0, total: 0 }; byPartner.set(g.p, pc); }
+      pc.total++;
+      if (s === 'ok' || s === 'warning' || s === 'alert') pc.online++;
+      else if (s === 'offline') pc.offline++;
     }
-    $('map-count').textContent = dots.size + ' thiết bị · ' + counts.ok + ' bình thường · ' + (counts.warning + counts.alert) + ' cảnh báo · ' + counts.offline + ' mất kết nối';
+    $('map-count').textContent = registryLoading() ? 'Đang tải danh mục thiết bị…'
+      : dots.size + ' thiết bị · ' + counts.ok + ' bình thường · ' + (counts.warning + counts.alert) + ' cảnh báo · ' + counts.offline + ' mất kết nối';
     const lg = $('legend');
     if (!lg.childElementCount) {
       for (const s of ['ok', 'warning', 'alert', 'offline', 'stale']) {
@@ -347,7 +356,7 @@
     setUpdated('water', newestW);
     summaryTiles();
     renderAlerts(alerts);
-    renderFeeds();
+    renderFeeds(byPartner);
     renderPipeline();
     renderUnregistered();
     liveCharts();
@@ -468,7 +477,10 @@
 
   // ---- feeds, pipeline, unregistered -------------------------------------
   const feedRows = new Map();
-  function renderFeeds() {
+  // No registry known yet (the server says so): nobody can be called unregistered.
+  const registryLoading = () => !meta.registry || meta.registry_loading === true;
+
+  function renderFeeds(byPartner) {
     const box = $('feeds');
     for (const [k, f] of state) {
       if (!k.startsWith('f/') || k === 'f/?') continue;
@@ -481,6 +493,8 @@
         r = { root, st, nums };
         feedRows.set(p, r);
       }
+      // Device counts as the map shows them (the server's are the same rule, but a tick older).
+      const pc = (byPartner && byPartner.get(p)) || { online: f.online, offline: f.offline, total: f.total };
       const silent = f.status === 'silent';
       r.root.classList.toggle('silent', silent);
       r.st.className = 'st ' + (silent ? 'silent' : 'live');
@@ -489,7 +503,10 @@
       const line1 = el('div', ''), line2 = el('div', '');
       line1.append(document.createTextNode('Bản tin cuối '), el('b', '', ago(f.last)), document.createTextNode(' · '), el('b', '', String(f.rate)), document.createTextNode(' chỉ số/phút'));
       line2.append(document.createTextNode('Lỗi '), el('b', '', f.dl + '/phút (' + f.dl_pct + '%)'), document.createTextNode(' · thiết bị '),
-        el('b', '', f.online + '/' + f.total), document.createTextNode(' trực tuyến' + (f.offline ? ', ' + f.offline + ' mất kết nối' : '')));
+        el('b', '', pc.online + '/' + pc.total), document.createTextNode(' trực tuyến' + (pc.offline ? ', ' + pc.offline + ' mất kết nối' : '')));
+      r.root.dataset.online = String(pc.online);
+      r.root.dataset.total = String(pc.total);
+      r.root.dataset.partner = p;
       r.nums.append(line1, line2);
     }
   }
@@ -512,8 +529,10 @@
     chip('p-dl', p.dl > 10 ? 'bad' : p.dl > 1 ? 'warn' : 'good', p.dl + '/phút' + (p.stream_lag >= 0 ? ' · lag ' + Math.round(p.stream_lag) : ''));
   }
 
+  const sameRegistered = (id) => { const g = state.get('g/' + id), u = state.get('u/' + id); return !!(g && u && g.p === u.p); };
   function renderUnregistered() {
-    const ids = [...state.keys()].filter((k) => k.startsWith('u/')).map((k) => k.slice(2));
+    // A device of the registry is never listed, even if an entry was made before the registry arrived.
+    const ids = registryLoading() ? [] : [...state.keys()].filter((k) => k.startsWith('u/') && !sameRegistered(k.slice(2))).map((k) => k.slice(2));
     $('unreg').hidden = ids.length === 0;
     ids.sort();
     $('unreg-list').textContent = ids.length + ': ' + ids.slice(0, 6).join(', ') + (ids.length > 6 ? ' …' : '');
@@ -562,20 +581,28 @@
     return [xs.map((t) => t / 1000), xs.map((t) => c.points.get(t)[0]), xs.map((t) => c.points.get(t)[1])];
   }
 
-  function loadHistory() {
-    for (const id of SERIES) {
-      fetch('api/history?metric=' + id + '&hours=' + HISTORY_HOURS, { cache: 'no-store' })
-        .then((r) => (r.ok ? r.json() : null))
-        .then((h) => {
-          if (!h || !charts[id]) return;
-          const c = charts[id];
-          const liveFrom = liveStart(id);
-          // One point per minute: history up to where the live minutes begin.
-          for (const [t, avg, mx] of h.points) if (liveFrom === null || t < liveFrom) c.points.set(t, [avg, mx]);
-          c.dirty = true;
-        })
-        .catch(() => {});
-    }
+  // History of the charts from ClickHouse. On a fresh start the backfill is
+  // still being stored when the page loads: a series whose history does not
+  // yet reach back an hour, or not yet up to the live minutes, is asked
+  // again (every 5 s, for five minutes).
+  const historyTries = {};
+  function loadHistory() { for (const id of SERIES) { historyTries[id] = 0; loadSeries(id); } }
+  function loadSeries(id) {
+    fetch('api/history?metric=' + id + '&hours=' + HISTORY_HOURS, { cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((h) => {
+        if (!h || !charts[id]) return;
+        const c = charts[id];
+        const liveFrom = liveStart(id);
+        // One point per minute: history up to where the live minutes begin.
+        for (const [t, avg, mx] of h.points) if (liveFrom === null || t < liveFrom) c.points.set(t, [avg, mx]);
+        c.dirty = true;
+        // Short: no point an hour old yet, or a gap up to the live minutes (the backfill was still being stored).
+        const live = liveFrom === null ? now() - (meta.trend_window_ms || 900000) : liveFrom;
+        const short = !h.points.length || h.points[0][0] > now() - 3600000 || h.points[h.points.length - 1][0] < live - 180000;
+        if (short && ++historyTries[id] < 60) setTimeout(() => loadSeries(id), 5000);
+      })
+      .catch(() => {});
   }
 
   function liveStart(id) {

@@ -53,7 +53,9 @@
 #     already answers but was NOT started by us is reported and reused as it is.
 #   * `down`/`kill`/`pause` only ever signal the pids recorded in OUR pid files, after checking the
 #     process is really ours (its command line mentions our .local folder).  Never anything else.
-#   * Data survives `down`/`up`: Kafka's storage is formatted only once (first start).
+#   * Data survives `down`/`up`: Kafka's storage is formatted only once (first start), with a
+#     cluster id from `kafka-storage random-uuid` saved in .local/kafka/cluster.id; a saved id the
+#     tools cannot take (an older script made ids beginning with '-') is replaced, with a line saying so.
 #
 set -euo pipefail
 
