@@ -229,7 +229,7 @@ func (r *run) watchRawDuplicates() {
 				return
 			case <-tick.C:
 			}
-			if n, err := r.count("SELECT toUInt64(count() - uniqExact(event_id)) FROM "+r.raw()); err == nil && n > r.rawDup.max.Load() {
+			if n, err := r.count("SELECT toUInt64(count() - uniqExact(event_id)) FROM " + r.raw()); err == nil && n > r.rawDup.max.Load() {
 				r.rawDup.max.Store(n)
 			}
 		}
