@@ -101,3 +101,32 @@ web:
 rbac-check:
 	test -x .local/chdb/venv/bin/python || { python3 -m venv .local/chdb/venv && .local/chdb/venv/bin/pip install -q chdb-core; }
 	IOC_CHDB_PYTHON=$(CURDIR)/.local/chdb/venv/bin/python $(GO) test -count=1 -v -run 'TestRBACStatementsOnCurrentEngine$$' ./stream/schema/
+
+# The cluster topology (deploy/local/cluster.sh, docs/operations.md): three Kafka brokers, ZooKeeper,
+# ClickHouse as 2 shards x 2 replicas, on ports 26000-27999 under .local/cluster. cluster-test runs
+# the correctness tests (cluster/) and the node-loss suite under load (faults/cluster_test.go,
+# writes its table to docs/reliability.md), then stops the cluster; cluster-test-quick is the CI
+# version (shortened outages, no report).
+CLUSTER_ENV := IOC_TOPOLOGY=cluster IOC_LOCAL_DIR=$(CURDIR)/.local/cluster
+
+.PHONY: cluster-up cluster-down cluster-status cluster-test cluster-test-quick
+
+cluster-up:
+	$(CLUSTER_ENV) $(SERVICES) up
+
+cluster-down:
+	$(CLUSTER_ENV) $(SERVICES) down
+
+cluster-status:
+	$(CLUSTER_ENV) $(SERVICES) status
+
+cluster-test: cluster-up
+	rc=0; eval "$$($(CLUSTER_ENV) $(SERVICES) env)" && $(GO) test -count=1 -timeout 15m -v ./cluster || rc=$$?; \
+	$(CLUSTER_ENV) IOC_CLUSTER_FAULTS=full IOC_FAULTS_REPORT=docs/reliability.md \
+		$(GO) test -count=1 -timeout 60m -v -run 'TestClusterNodeLoss' ./faults || rc=$$?; \
+	$(CLUSTER_ENV) $(SERVICES) down; exit $$rc
+
+cluster-test-quick: cluster-up
+	rc=0; eval "$$($(CLUSTER_ENV) $(SERVICES) env)" && $(GO) test -count=1 -timeout 10m -v ./cluster || rc=$$?; \
+	$(CLUSTER_ENV) IOC_CLUSTER_FAULTS=quick $(GO) test -count=1 -timeout 20m -v -run 'TestClusterNodeLoss' ./faults || rc=$$?; \
+	$(CLUSTER_ENV) $(SERVICES) down; exit $$rc

@@ -37,6 +37,10 @@ type env struct {
 	mqttURL string
 	brokers []string
 	chAddr  string
+	// The cluster topology (IOC_CLUSTER_FAULTS, faults/cluster_test.go):
+	// every ClickHouse server and the cluster name; empty on one node.
+	chAddrs []string
+	cluster string
 	bin     string // the ioc binary, built from this tree
 	logs    string // per-run logs of the pipeline processes
 	conn    driver.Conn
@@ -55,10 +59,18 @@ var (
 
 func TestMain(m *testing.M) {
 	mode := os.Getenv("IOC_FAULTS")
+	setupFn := setup
+	if cm := os.Getenv("IOC_CLUSTER_FAULTS"); cm != "" {
+		if mode != "" {
+			fmt.Fprintln(os.Stderr, "faults: set IOC_FAULTS (one node) or IOC_CLUSTER_FAULTS (the cluster), not both")
+			os.Exit(2)
+		}
+		mode, setupFn = cm, setupCluster
+	}
 	if mode == "" {
 		os.Exit(m.Run()) // every scenario skips; the pure tests run
 	}
-	e, err := setup(mode)
+	e, err := setupFn(mode)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)
 		os.Exit(1)
@@ -84,7 +96,7 @@ func TestMain(m *testing.M) {
 // need skips a test unless the suite was asked for.
 func need(t *testing.T) *env {
 	t.Helper()
-	if suite == nil {
+	if suite == nil || suite.cluster != "" {
 		t.Skip("the fault suite runs only with IOC_FAULTS=quick|full (make faults-quick, make faults, make faults-unsafe)")
 	}
 	return suite
@@ -145,6 +157,7 @@ func setup(mode string) (*env, error) {
 	e.mqttURL = fmt.Sprintf("tcp://127.0.0.1:%d", ports["IOC_MQTT_PORT"])
 	e.brokers = []string{fmt.Sprintf("127.0.0.1:%d", ports["IOC_KAFKA_PORT"])}
 	e.chAddr = fmt.Sprintf("127.0.0.1:%d", ports["IOC_CH_PORT"])
+	e.chAddrs = []string{e.chAddr}
 
 	fmt.Printf("faults: mode %s, %d readings/s over %d connections; services under %s\n", mode, e.rate, e.conns, e.local)
 	if out, err := e.services("up"); err != nil {
@@ -155,10 +168,8 @@ func setup(mode string) (*env, error) {
 		return nil, err
 	}
 	e.bin = filepath.Join(e.local, "bin", "ioc")
-	build := exec.Command("go", "build", "-o", e.bin, "./cmd/ioc")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building ioc: %v\n%s", err, out)
+	if err := buildIOC(repo, e.bin); err != nil {
+		return nil, err
 	}
 	cc := chconn.Config{Addr: []string{e.chAddr}}
 	cc.Defaults()
@@ -168,6 +179,16 @@ func setup(mode string) (*env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// buildIOC builds the binary under test from this tree.
+func buildIOC(repo, bin string) error {
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ioc")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building ioc: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // services runs deploy/local/services.sh against the suite's instance.

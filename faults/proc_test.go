@@ -253,7 +253,7 @@ func (r *run) sampleRSS() {
 		defer tick.Stop()
 		for {
 			if time.Since(refreshed) > 3*time.Second {
-				for _, svc := range serviceNames {
+				for _, svc := range r.e.serviceNames() {
 					pids[svc] = r.e.servicePID(svc)
 				}
 				refreshed = time.Now()
@@ -263,8 +263,11 @@ func (r *run) sampleRSS() {
 				if kb == 0 && pid != 0 {
 					refreshed = time.Time{} // gone: look it up again
 				}
+				// One column per kind of service: kafka-2 counts as kafka,
+				// clickhouse-s1r1 as clickhouse (the peak of any of them).
+				col, _, _ := strings.Cut(svc, "-")
 				s.mu.Lock()
-				s.svcPeak[svc] = max(s.svcPeak[svc], kb)
+				s.svcPeak[col] = max(s.svcPeak[col], kb)
 				s.mu.Unlock()
 			}
 			for _, p := range r.processes() {
@@ -281,7 +284,12 @@ func (r *run) sampleRSS() {
 	}()
 }
 
-var serviceNames = []string{"mosquitto", "kafka", "clickhouse"}
+func (e *env) serviceNames() []string {
+	if e.cluster != "" {
+		return clusterServices
+	}
+	return []string{"mosquitto", "kafka", "clickhouse"}
+}
 
 func (s *rssSampler) finish() map[string]int64 {
 	s.once.Do(func() { close(s.stop) })

@@ -88,6 +88,9 @@ func renderTable(rs []result) string {
 const (
 	beginMark = "<!-- BEGIN fault suite results (written by faults/, do not edit by hand) -->"
 	endMark   = "<!-- END fault suite results -->"
+
+	clusterBeginMark = "<!-- BEGIN cluster node-loss results (written by faults/ with IOC_CLUSTER_FAULTS, do not edit by hand) -->"
+	clusterEndMark   = "<!-- END cluster node-loss results -->"
 )
 
 // writeReport replaces the results section of the report file (between the
@@ -96,16 +99,28 @@ func writeReport(path string, e *env, rs []result) error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(e.repo, path)
 	}
+	begin, end, heading := beginMark, endMark, "## Results"
+	if e.cluster != "" {
+		begin, end, heading = clusterBeginMark, clusterEndMark, "## Node loss on the cluster: results"
+	}
 	var b strings.Builder
-	b.WriteString(beginMark + "\n\n")
+	b.WriteString(begin + "\n\n")
 	fmt.Fprintf(&b, "Run of %s, mode `%s`, %d readings/s over %d MQTT connections, suite time %s.\n\n",
 		e.started.Format("2006-01-02 15:04 MST"), e.mode, e.rate, e.conns, time.Since(e.started).Round(time.Second))
 	tm := e.tm
-	fmt.Fprintf(&b, "Durations: load %s before each fault and %s after its recovery; ClickHouse down %s; Kafka down %s; "+
-		"ingest down %s; ClickHouse stalled %s; second stream instance for %s; roles stopped %s; %d stream kills %s–%s apart.\n\n",
-		tm.warm, tm.post, tm.chDown, tm.kafkaDown, tm.ingestDown, tm.stall, tm.second, tm.termDown, tm.kills, tm.killMin, tm.killMax)
+	if e.cluster != "" {
+		ct := e.ctm()
+		fmt.Fprintf(&b, "Topology: three Kafka brokers (RF 3, min.insync.replicas 2), ZooKeeper, ClickHouse %s as 2 shards × 2 replicas "+
+			"(deploy/local/cluster.sh); the roles configured as deploy/ioc-cluster.yaml. Durations: load %s before each fault and %s after "+
+			"its recovery; a broker down %s; a replica down %s; a shard down %s; ZooKeeper down %s.\n\n",
+			e.cluster, tm.warm, tm.post, ct.brokerDown, ct.replicaDown, ct.shardDown, ct.zkDown)
+	} else {
+		fmt.Fprintf(&b, "Durations: load %s before each fault and %s after its recovery; ClickHouse down %s; Kafka down %s; "+
+			"ingest down %s; ClickHouse stalled %s; second stream instance for %s; roles stopped %s; %d stream kills %s–%s apart.\n\n",
+			tm.warm, tm.post, tm.chDown, tm.kafkaDown, tm.ingestDown, tm.stall, tm.second, tm.termDown, tm.kills, tm.killMin, tm.killMax)
+	}
 	b.WriteString(renderTable(rs))
-	b.WriteString("\n**Machine.** " + machine(e) + "\n\n" + endMark)
+	b.WriteString("\n**Machine.** " + machine(e) + "\n\n" + end)
 	section := b.String()
 
 	old, err := os.ReadFile(path)
@@ -113,11 +128,11 @@ func writeReport(path string, e *env, rs []result) error {
 		return err
 	}
 	text := string(old)
-	i, j := strings.Index(text, beginMark), strings.Index(text, endMark)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
 	if i >= 0 && j > i {
-		text = text[:i] + section + text[j+len(endMark):]
+		text = text[:i] + section + text[j+len(end):]
 	} else {
-		text += "\n## Results\n\n" + section + "\n"
+		text += "\n" + heading + "\n\n" + section + "\n"
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
 }
@@ -148,7 +163,11 @@ func machine(e *env) string {
 		parts = append(parts, "ClickHouse "+v)
 	}
 	if jars, _ := filepath.Glob(filepath.Join(e.local, "kafka", "libs", "kafka_2.13-*.jar")); len(jars) > 0 {
-		parts = append(parts, "Apache Kafka "+strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")+" (KRaft)")
+		n := ""
+		if e.cluster != "" {
+			n = "3 × "
+		}
+		parts = append(parts, n+"Apache Kafka "+strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")+" (KRaft)")
 	}
 	if out, _ := exec.Command("mosquitto", "-h").CombinedOutput(); len(out) > 0 {
 		parts = append(parts, strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]))

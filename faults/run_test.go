@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,12 +71,14 @@ func newRun(t *testing.T, e *env, sc scenario) (*run, error) {
 log:
   level: info
 kafka:
-  brokers: [%q]
+  brokers: [%s]
   topic_prefix: %q
   partitions: 6
+  replication_factor: %d
 clickhouse:
-  addr: [%q]
+  addr: [%s]
   database: %s
+  cluster: %q
 ingest:
   mqtt:
     url: %q
@@ -86,13 +89,30 @@ ingest:
 stream:
   group_id: %q
   unsafe_commit_before_insert: %v
-`, sc.name, e.brokers[0], r.prefix, e.chAddr, r.db, e.mqttURL, r.clientID, r.partner, r.partner,
+`, sc.name, quoteList(e.brokers), r.prefix, min(3, len(e.brokers)), quoteList(e.chAddrs), r.db, e.cluster, e.mqttURL, r.clientID, r.partner, r.partner,
 		filepath.Join(e.repo, "deploy", "devices.csv"), r.group, sc.unsafe)
 	r.config = filepath.Join(r.dir, "ioc.yaml")
 	if err := os.WriteFile(r.config, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// raw is the table of every stored row (redeliveries included): the local
+// table on one node, the Distributed table over the shards on a cluster.
+func (r *run) raw() string {
+	if r.e.cluster != "" {
+		return r.db + ".sensor_readings_raw_all"
+	}
+	return r.db + ".sensor_readings_raw"
 }
 
 func (r *run) logf(format string, args ...any) {
@@ -209,7 +229,7 @@ func (r *run) watchRawDuplicates() {
 				return
 			case <-tick.C:
 			}
-			if n, err := r.count("SELECT toUInt64(count() - uniqExact(event_id)) FROM {db}.sensor_readings_raw"); err == nil && n > r.rawDup.max.Load() {
+			if n, err := r.count("SELECT toUInt64(count() - uniqExact(event_id)) FROM " + r.raw()); err == nil && n > r.rawDup.max.Load() {
 				r.rawDup.max.Store(n)
 			}
 		}
@@ -261,6 +281,9 @@ func (r *run) execute() result {
 	res.Sent, res.Acked = r.load.sent(), r.load.acked.count()
 	r.logf("load stopped: %d sent, %d acknowledged, %d failed", res.Sent, res.Acked, r.load.failed.Load())
 	r.converge(&res)
+	if r.sc.verify != nil {
+		r.sc.verify(r, &res)
+	}
 	r.stopRawWatch()
 	res.RawDup = max(res.RawDup, r.rawDup.max.Load())
 	if res.Lost > 0 {
@@ -363,7 +386,7 @@ func (r *run) converge(res *result) {
 	}
 	res.Stored, res.DupVisible = int64(total), int64(total)-int64(uniq)
 	var rawTotal, rawUniq uint64
-	if err := r.e.conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+r.db+".sensor_readings_raw").Scan(&rawTotal, &rawUniq); err != nil {
+	if err := r.e.conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id) FROM "+r.raw()).Scan(&rawTotal, &rawUniq); err != nil {
 		r.t.Fatalf("counting raw rows: %v", err)
 	}
 	res.RawDup = int64(rawTotal) - int64(rawUniq)
@@ -477,7 +500,7 @@ func (r *run) committedMatchesInserted() error {
 	if err != nil {
 		return err
 	}
-	rows, err := r.e.conn.Query(ctx, "SELECT kafka_partition, max(kafka_offset) FROM "+r.db+".sensor_readings_raw GROUP BY kafka_partition")
+	rows, err := r.e.conn.Query(ctx, "SELECT kafka_partition, max(kafka_offset) FROM "+r.raw()+" GROUP BY kafka_partition")
 	if err != nil {
 		return err
 	}
@@ -527,7 +550,12 @@ func (r *run) cleanup() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_ = r.e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db)
+	on := ""
+	if r.e.cluster != "" {
+		on = " ON CLUSTER " + r.e.cluster
+	}
+	_ = r.e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db+on)
+	_ = r.e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db+"_security"+on)
 	client := &kafka.Client{Addr: kafka.TCP(r.e.brokers...), Timeout: 20 * time.Second}
 	_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{
 		r.prefix + event.TopicReadings, r.prefix + event.TopicDeadLetter}})

@@ -40,6 +40,9 @@ type scenario struct {
 	dashboard bool // also run the dashboard role
 	unsafe    bool // stream.unsafe_commit_before_insert
 	fault     func(r *run)
+	// verify, if set, runs after the readings converged (the cluster's
+	// replicas in step, every server showing the same rows).
+	verify func(r *run, res *result)
 }
 
 var scenarios = []scenario{

@@ -264,8 +264,8 @@ EOF
             <load_balancing>in_order</load_balancing>
             <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
             <background_pool_size>4</background_pool_size>
-            <!-- A replica that lags more than this is skipped by distributed reads (the other serves). -->
-            <max_replica_delay_for_distributed_queries>300</max_replica_delay_for_distributed_queries>
+            <!-- A replica that lags more than 10 s (one back from an outage) is skipped by distributed reads: the other serves. -->
+            <max_replica_delay_for_distributed_queries>10</max_replica_delay_for_distributed_queries>
             <fallback_to_stale_replicas_for_distributed_queries>1</fallback_to_stale_replicas_for_distributed_queries>
             <connect_timeout_with_failover_ms>200</connect_timeout_with_failover_ms>
             <skip_unavailable_shards>0</skip_unavailable_shards>
