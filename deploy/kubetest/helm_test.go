@@ -73,18 +73,32 @@ func values(t *testing.T, root, layout string) map[string]any {
 // strict (a missing value is an error): template file name → manifest.
 func render(t *testing.T, root, layout string) map[string]string {
 	t.Helper()
+	m, err := renderWith(t, root, layout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// renderWith renders a layout with values set over it (helm --set).
+func renderWith(t *testing.T, root, layout string, set map[string]any) (map[string]string, error) {
+	t.Helper()
 	chrt, err := loader.Load(filepath.Join(root, chartRel))
 	if err != nil {
 		t.Fatalf("loading the chart: %v", err)
 	}
-	vals, err := util.ToRenderValues(chrt, values(t, root, layout),
+	vals := values(t, root, layout)
+	for k, v := range set {
+		vals = merge(vals, k, v)
+	}
+	rv, err := util.ToRenderValues(chrt, vals,
 		common.ReleaseOptions{Name: "ioc", Namespace: namespace, Revision: 1, IsInstall: true}, common.DefaultCapabilities)
 	if err != nil {
-		t.Fatalf("values of %s: %v", layout, err)
+		return nil, fmt.Errorf("values of %s: %w", layout, err)
 	}
-	out, err := engine.Engine{Strict: true}.Render(chrt, vals)
+	out, err := engine.Engine{Strict: true}.Render(chrt, rv)
 	if err != nil {
-		t.Fatalf("rendering the chart with the %s values: %v", layout, err)
+		return nil, fmt.Errorf("rendering the chart with the %s values: %w", layout, err)
 	}
 	manifests := map[string]string{}
 	for name, body := range out {
@@ -96,7 +110,22 @@ func render(t *testing.T, root, layout string) map[string]string {
 	if len(manifests) == 0 {
 		t.Fatal("the chart rendered nothing")
 	}
-	return manifests
+	return manifests, nil
+}
+
+// merge sets a dotted key (dashboard.trustedProxies) in values.
+func merge(vals map[string]any, key string, v any) map[string]any {
+	head, rest, nested := strings.Cut(key, ".")
+	if !nested {
+		vals[head] = v
+		return vals
+	}
+	sub, _ := vals[head].(map[string]any)
+	if sub == nil {
+		sub = map[string]any{}
+	}
+	vals[head] = merge(sub, rest, v)
+	return vals
 }
 
 // writeRendered puts the manifests in a folder, one file per template.
@@ -304,24 +333,51 @@ func TestHelmLayouts(t *testing.T) {
 			if tc.probeRun {
 				tests += "|TestK8sProbesAnswerTheKubelet"
 			}
-			dir := writeRendered(t, manifests)
-			cmd := exec.Command(goTool(), "test", "-count=1", "-v", "-run", "^("+tests+")$", "./deploy/")
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "IOC_K8S_RENDERED="+dir, "IOC_K8S_NAMESPACE="+namespace)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
-			summary := summarize(out.String())
+			out, err := deployTests(t, root, manifests, tests)
 			if err != nil {
-				t.Fatalf("deploy/k8s_test.go on the chart's %s layout: %v\n%s", tc.layout, err, out.String())
+				t.Fatalf("deploy/k8s_test.go on the chart's %s layout: %v\n%s", tc.layout, err, out)
 			}
+			summary := summarize(out)
 			for _, l := range summary {
 				t.Log(l)
 			}
 			if !slices.ContainsFunc(summary, func(l string) bool { return strings.HasPrefix(l, "--- PASS: TestK8sManifests") }) {
-				t.Errorf("TestK8sManifests did not run on the rendered chart:\n%s", out.String())
+				t.Errorf("TestK8sManifests did not run on the rendered chart:\n%s", out)
 			}
 		})
+	}
+}
+
+// deployTests runs tests of deploy/k8s_test.go on rendered manifests.
+func deployTests(t *testing.T, root string, manifests map[string]string, tests string) (string, error) {
+	t.Helper()
+	dir := writeRendered(t, manifests)
+	cmd := exec.Command(goTool(), "test", "-count=1", "-v", "-run", "^("+tests+")$", "./deploy/")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "IOC_K8S_RENDERED="+dir, "IOC_K8S_NAMESPACE="+namespace)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// Values that would deploy something unsafe are refused: by the chart
+// itself, or by the deploy/k8s checks the rendered chart must pass.
+func TestHelmBadValuesFail(t *testing.T) {
+	root := repoRoot(t)
+	// No trusted proxy listed: the chart refuses to render.
+	if _, err := renderWith(t, root, "cluster", map[string]any{"dashboard.trustedProxies": []any{}}); err == nil ||
+		!strings.Contains(err.Error(), "dashboard.trustedProxies") {
+		t.Errorf("rendering with no trusted proxies: %v, want the chart to refuse and name dashboard.trustedProxies", err)
+	}
+	// The wall as the migration's account: rendered, then refused by the checks.
+	m, err := renderWith(t, root, "cluster", map[string]any{"clickhouse.accounts.dashboard": "ioc_admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := deployTests(t, root, m, "TestK8sManifests")
+	if err == nil || !strings.Contains(out, "ClickHouse account ioc_admin (the migrate Job's, which may change the schema) is also used by") {
+		t.Errorf("the checks on a chart whose wall connects as ioc_admin: %v\n%s", err, out)
 	}
 }
 
