@@ -1319,14 +1319,15 @@ func initAccounts(t *testing.T, ch *service, chSecrets map[string]string) map[st
 		t.Fatal(err)
 	}
 	created := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^\s*ioc_account (\w+) (\S+)$`).FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile(`(ioc_\w+):(clickhouse-[\w-]+)`).FindAllStringSubmatch(string(b), -1) {
+		m[2] = "/run/secrets/" + m[2]
 		if chSecrets[m[2]] == "" {
 			t.Errorf("%s: account %s from %s, which is not a secret of the clickhouse service", src, m[1], m[2])
 		}
 		created[m[1]] = chSecrets[m[2]]
 	}
 	grants := map[string][]string{}
-	for _, m := range regexp.MustCompile(`(?m)^GRANT (.+) ON (\S+) TO (\w+);$`).FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile(`GRANT ([A-Z, ]+) ON (\S+) TO (\w+);`).FindAllStringSubmatch(string(b), -1) {
 		grants[m[3]] = append(grants[m[3]], m[1]+" ON "+m[2])
 	}
 	for _, u := range []string{"ioc_pipeline", "ioc_dashboard", "ioc_analyst"} {

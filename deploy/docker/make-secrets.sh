@@ -12,9 +12,9 @@
 #   mqtt-ingest-password            ingest's MQTT account ioc-ingest
 #   session-key                     the key that signs the wall's session cookies
 #
-# An existing file is kept (delete it to rotate; the ClickHouse accounts are
-# created from these files when the clickhouse volume is first initialised,
-# docs/security.md says how to change one later). DIR is made mode 700; the
+# An existing file is kept (delete it to rotate, then restart the services
+# that use it: the clickhouse service sets the accounts' passwords from these
+# files at every start). DIR is made mode 700; the
 # files are 644 so that the containers' non-root users can read them (Compose
 # bind-mounts each file; nobody else on the host can reach it through DIR).
 # For the partner broker (deploy/mosquitto/compose.partners.yml), give
