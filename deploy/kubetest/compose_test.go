@@ -58,8 +58,8 @@ func TestComposeGoLoadsTheComposeFiles(t *testing.T) {
 					t.Errorf("secret %s: want a file (got file %q, environment %q, external %v)", sname, s.File, s.Environment, s.External)
 				}
 			}
-			if f := p.Secrets["mqtt-ingest-password"].File; name == "partners" && f != "/etc/ioc/mosquitto/ioc-ingest.password" {
-				t.Errorf("partners: ingest's MQTT password is %s, want the ioc-ingest.password make-passwords.sh hashed", f)
+			if f := p.Secrets["mqtt-ingest-password"].File; f != "/etc/ioc/secrets/mqtt-ingest-password" {
+				t.Errorf("ingest's MQTT password is %s, want IOC_SECRETS_DIR/mqtt-ingest-password", f)
 			}
 			accounts := map[string]string{}
 			for _, svc := range p.Services {
