@@ -425,9 +425,10 @@ func loadCompose(t *testing.T, env map[string]string) *composeFile {
 	return cf
 }
 
-// The environment the compose file is read with: empty, so the file's own
-// defaults apply, whatever the developer's shell exports.
-var noEnv = map[string]string{}
+// The environment the compose file is read with: only what it requires (a
+// secret has no default), so the file's own defaults apply otherwise,
+// whatever the developer's shell exports.
+var composeEnv = map[string]string{"IOC_SECRETS_DIR": "/etc/ioc/secrets"}
 
 // ---------------------------------------------------------------------------
 // What the binary and the Dockerfile say.
@@ -834,7 +835,7 @@ func mosquittoConf(t *testing.T, s *service) map[string][]string {
 
 // Structure every service needs, whatever its image.
 func TestComposeServices(t *testing.T) {
-	cf := loadCompose(t, noEnv)
+	cf := loadCompose(t, composeEnv)
 	if cf.Version != "" {
 		t.Error("docker-compose.yml: drop the obsolete `version:` key (Compose specification)")
 	}
@@ -958,7 +959,7 @@ func TestComposeServices(t *testing.T) {
 // The ioc services against the binary: subcommands, environment variables,
 // configuration, ports, health checks, and the services they talk to.
 func TestComposeIOCServicesMatchBinary(t *testing.T) {
-	cf := loadCompose(t, noEnv)
+	cf := loadCompose(t, composeEnv)
 	f := facts(t)
 	stages := parseDockerfile(t)
 	final := stages[len(stages)-1]
@@ -1117,7 +1118,7 @@ func TestComposeIOCServicesMatchBinary(t *testing.T) {
 // The container config on its own (no environment) names the compose
 // services, not loopback: the IOC_* variables are a convenience, not a crutch.
 func TestContainerConfigNamesComposeServices(t *testing.T) {
-	cf := loadCompose(t, noEnv)
+	cf := loadCompose(t, composeEnv)
 	stages := parseDockerfile(t)
 	cfgPath := stages[len(stages)-1].env["IOC_CONFIG"]
 	src, ok := imageFiles(stages)[cfgPath]
@@ -1132,12 +1133,13 @@ func TestContainerConfigNamesComposeServices(t *testing.T) {
 			}
 		}
 	}
-	// Without IOC_CLICKHOUSE_USER the file's user must be the one the
-	// ClickHouse container creates by default.
+	// Without IOC_CLICKHOUSE_USER the file's account is the pipeline's
+	// least-privilege one, never the administrative account the ClickHouse
+	// container creates.
 	for name, s := range cf.Services {
 		if strings.HasPrefix(s.Image, "clickhouse/clickhouse-server:") {
-			if u := getString(eff, "clickhouse.username"); u != s.Environment["CLICKHOUSE_USER"] {
-				t.Errorf("%s: clickhouse.username %q, but service %s creates user %q", src, u, name, s.Environment["CLICKHOUSE_USER"])
+			if u := getString(eff, "clickhouse.username"); u != clickHouseAccounts["stream"] || u == s.Environment["CLICKHOUSE_USER"] {
+				t.Errorf("%s: clickhouse.username %q; want %s, not service %s's administrative %q", src, u, clickHouseAccounts["stream"], name, s.Environment["CLICKHOUSE_USER"])
 			}
 		}
 	}
@@ -1149,8 +1151,12 @@ func TestContainerConfigNamesComposeServices(t *testing.T) {
 	}
 }
 
-// Secrets come from the environment or .env, never from the repository, and
-// the ClickHouse server and its clients read the same variables.
+// Secrets: no password or key in an environment variable or in the file,
+// none with a default; each is a Compose secret, a file of IOC_SECRETS_DIR,
+// mounted only in the services that read it. One ClickHouse account per
+// role, the administrative one (the image's CLICKHOUSE_USER) for the migrate
+// service alone, the others created at the server's first start from their
+// own secret with their own grants; ingest with its own MQTT account.
 func TestComposeSecrets(t *testing.T) {
 	// The file as written, before any substitution.
 	b, err := os.ReadFile(repoPath("docker-compose.yml"))
@@ -1161,22 +1167,36 @@ func TestComposeSecrets(t *testing.T) {
 		Services map[string]struct {
 			Environment envMap `yaml:"environment"`
 		} `yaml:"services"`
+		Secrets map[string]map[string]string `yaml:"secrets"`
 	}
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		t.Fatal(err)
 	}
-	secretRE := regexp.MustCompile(`(?i)PASSWORD|SECRET|TOKEN`)
-	onlyVarRE := regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*(:?-)?\}$`)
 	for name, s := range raw.Services {
 		for k, v := range s.Environment {
-			if secretRE.MatchString(k) && !onlyVarRE.MatchString(v) {
-				t.Errorf("%s: %s = %q; a secret must be exactly ${VAR} or ${VAR:-} (no literal, no non-empty default)", name, k, v)
+			if secretEnvRE.MatchString(k) && !(strings.HasSuffix(k, "_FILE") && strings.HasPrefix(v, "/run/secrets/")) {
+				t.Errorf("%s: %s = %q; a password or key is a Compose secret (a file under /run/secrets), never an environment variable", name, k, v)
 			}
 		}
 	}
+	requiredRE := regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]+\}/`)
+	if len(raw.Secrets) == 0 {
+		t.Fatal("docker-compose.yml: no top-level secrets")
+	}
+	for name, sec := range raw.Secrets {
+		f := sec["file"]
+		m := requiredRE.FindStringSubmatch(f)
+		if m == nil || len(sec) != 1 {
+			t.Errorf("secret %s: %v; want only file: ${VAR:?what to do}/%s (a required folder, no default, no environment source)", name, sec, name)
+			continue
+		}
+		// Unset, Compose stops with the message.
+		if _, err := interpolate(f, map[string]string{}); err == nil || !strings.Contains(err.Error(), m[1]) {
+			t.Errorf("secret %s: with %s unset: %v, want an error naming it", name, m[1], err)
+		}
+	}
 
-	probe := map[string]string{"IOC_CLICKHOUSE_USER": "probe_user", "IOC_CLICKHOUSE_PASSWORD": "probe-secret"}
-	cf := loadCompose(t, probe)
+	cf := loadCompose(t, composeEnv)
 	var ch *service
 	for _, s := range cf.Services {
 		if strings.HasPrefix(s.Image, "clickhouse/clickhouse-server:") {
@@ -1186,28 +1206,158 @@ func TestComposeSecrets(t *testing.T) {
 	if ch == nil {
 		t.Fatal("no clickhouse service")
 	}
-	if ch.Environment["CLICKHOUSE_USER"] != "probe_user" || ch.Environment["CLICKHOUSE_PASSWORD"] != "probe-secret" {
-		t.Errorf("clickhouse: CLICKHOUSE_USER/CLICKHOUSE_PASSWORD must come from IOC_CLICKHOUSE_USER/IOC_CLICKHOUSE_PASSWORD (got %q/%q)",
-			ch.Environment["CLICKHOUSE_USER"], ch.Environment["CLICKHOUSE_PASSWORD"])
+	admin := ch.Environment["CLICKHOUSE_USER"]
+	if admin == "" || admin == "default" || ch.Environment["CLICKHOUSE_PASSWORD"] != "" {
+		t.Errorf("clickhouse: CLICKHOUSE_USER %q and CLICKHOUSE_PASSWORD %q: want a named administrative account with its password from CLICKHOUSE_PASSWORD_FILE", admin, ch.Environment["CLICKHOUSE_PASSWORD"])
 	}
+	chSecrets := composeSecrets(t, "clickhouse", ch)
+	adminSecret := chSecrets[ch.Environment["CLICKHOUSE_PASSWORD_FILE"]]
+	if adminSecret == "" {
+		t.Errorf("clickhouse: CLICKHOUSE_PASSWORD_FILE %q is not a secret mounted in the service", ch.Environment["CLICKHOUSE_PASSWORD_FILE"])
+	}
+	created := initAccounts(t, ch, chSecrets) // account → secret its password comes from
+
 	baked := imageFiles(parseDockerfile(t))
+	users := map[string][]string{}
 	for name, s := range cf.Services {
-		if !slices.Contains(addressesUsed[role(s)], "clickhouse.addr") {
+		if !isIOC(s) {
 			continue
 		}
-		if s.Environment["IOC_CLICKHOUSE_PASSWORD"] != "probe-secret" {
-			t.Errorf("%s: IOC_CLICKHOUSE_PASSWORD does not come from the environment", name)
-		}
+		r := role(s)
 		eff := effective(t, name, s, baked)
-		if u := getString(eff, "clickhouse.username"); u != "probe_user" {
-			t.Errorf("%s: connects as %q, the ClickHouse container creates %q", name, u, "probe_user")
+		mounted := composeSecrets(t, name, s)
+		used := usedSecretFiles(r, eff)
+		wanted := map[string]bool{}
+		for k, p := range used {
+			if mounted[p] == "" {
+				t.Errorf("%s: %s %s is not a secret mounted in the service", name, k, p)
+			}
+			wanted[p] = true
+		}
+		for p, src := range mounted {
+			if !wanted[p] {
+				t.Errorf("%s: mounts secret %s at %s, which the %s role does not read", name, src, p, r)
+			}
+		}
+		if usesClickHouse(r) {
+			u := getString(eff, "clickhouse.username")
+			users[u] = append(users[u], name)
+			secret := mounted[used["clickhouse.password_file"]]
+			switch {
+			case getString(eff, "clickhouse.password") != "":
+				t.Errorf("%s: clickhouse.password is set; the password is a secret file (clickhouse.password_file)", name)
+			case r == "migrate" && (u != admin || secret != adminSecret):
+				t.Errorf("%s: migrates as %s with secret %s; want the administrative account %s with %s", name, u, secret, admin, adminSecret)
+			case r != "migrate" && u == admin:
+				t.Errorf("%s: the %s role connects as the administrative account %s (schema, grants): give it its own", name, r, u)
+			case r != "migrate" && created[u] == "":
+				t.Errorf("%s: connects as %s, which deploy/docker/clickhouse/initdb does not create", name, u)
+			case r != "migrate" && created[u] != secret:
+				t.Errorf("%s: account %s is created from secret %s but the service mounts %s", name, u, created[u], secret)
+			}
+			if want, ok := clickHouseAccounts[r]; ok && u != want {
+				t.Errorf("%s: connects to ClickHouse as %s, want %s", name, u, want)
+			}
+		}
+		if r == "ingest" {
+			u := getString(eff, "ingest.mqtt.username")
+			if u == "" || slices.Contains(getStrings(eff, "ingest.partners"), u) || used["ingest.mqtt.password_file"] == "" {
+				t.Errorf("%s: MQTT account %q with password file %q: ingest has an account of its own, its password a secret", name, u, used["ingest.mqtt.password_file"])
+			}
+		}
+		if r == "dashboard" && used["dashboard.auth.session_key_file"] == "" {
+			t.Errorf("%s: no dashboard.auth.session_key_file: sessions end at every restart", name)
+		}
+	}
+	for u, svcs := range users {
+		if len(svcs) > 1 {
+			t.Errorf("ClickHouse account %s is shared by %v: one account per role", u, svcs)
 		}
 	}
 }
 
+// composeSecrets maps the files a service's secrets appear as
+// (/run/secrets/<target>) to the secrets' names.
+func composeSecrets(t *testing.T, name string, s *service) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	list, _ := s.Secrets.([]any)
+	if s.Secrets != nil && list == nil {
+		t.Fatalf("%s: secrets must be a list", name)
+	}
+	for _, e := range list {
+		var src, target string
+		switch v := e.(type) {
+		case string:
+			src, target = v, v
+		case map[string]any:
+			src, _ = v["source"].(string)
+			target, _ = v["target"].(string)
+			if target == "" {
+				target = src
+			}
+		}
+		if !strings.HasPrefix(target, "/") {
+			target = "/run/secrets/" + target
+		}
+		out[target] = src
+	}
+	return out
+}
+
+// initAccounts reads the ClickHouse init script: the accounts it creates
+// from which mounted secret, and their grants (pipeline and analysts never
+// reach the security database, analysts only read).
+func initAccounts(t *testing.T, ch *service, chSecrets map[string]string) map[string]string {
+	t.Helper()
+	src, ok := hostFile(ch, "/docker-entrypoint-initdb.d/10-ioc-accounts.sh", nil)
+	if !ok {
+		t.Fatal("clickhouse: /docker-entrypoint-initdb.d/10-ioc-accounts.sh is not mounted from the repository")
+	}
+	b, err := os.ReadFile(repoPath(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]string{}
+	for _, m := range regexp.MustCompile(`(ioc_\w+):(clickhouse-[\w-]+)`).FindAllStringSubmatch(string(b), -1) {
+		m[2] = "/run/secrets/" + m[2]
+		if chSecrets[m[2]] == "" {
+			t.Errorf("%s: account %s from %s, which is not a secret of the clickhouse service", src, m[1], m[2])
+		}
+		created[m[1]] = chSecrets[m[2]]
+	}
+	grants := map[string][]string{}
+	for _, m := range regexp.MustCompile(`GRANT ([A-Z, ]+) ON (\S+) TO (\w+);`).FindAllStringSubmatch(string(b), -1) {
+		grants[m[3]] = append(grants[m[3]], m[1]+" ON "+m[2])
+	}
+	for _, u := range []string{"ioc_pipeline", "ioc_dashboard", "ioc_analyst"} {
+		if created[u] == "" || len(grants[u]) == 0 {
+			t.Errorf("%s: does not create %s with its grants (created %v, grants %v)", src, u, keys(created), grants)
+		}
+	}
+	for _, g := range append(grants["ioc_pipeline"], grants["ioc_analyst"]...) {
+		if strings.Contains(g, "_security") || strings.Contains(g, "*.*") {
+			t.Errorf("%s: GRANT %s: the pipeline and analysts never reach the security database", src, g)
+		}
+	}
+	for _, g := range grants["ioc_analyst"] {
+		if !strings.HasPrefix(g, "SELECT ON ") {
+			t.Errorf("%s: GRANT %s to ioc_analyst: analysts only read", src, g)
+		}
+	}
+	bySecret := map[string]string{}
+	for u, sec := range created {
+		if other, dup := bySecret[sec]; dup {
+			t.Errorf("%s: %s and %s share the password secret %s", src, other, u, sec)
+		}
+		bySecret[sec] = u
+	}
+	return created
+}
+
 // The backing services: data on named volumes, settings the pipeline relies on.
 func TestComposeBackingServices(t *testing.T) {
-	cf := loadCompose(t, noEnv)
+	cf := loadCompose(t, composeEnv)
 	var seen []string
 	onNamedVolume := func(name string, s *service, dir string) {
 		t.Helper()

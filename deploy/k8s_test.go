@@ -873,6 +873,49 @@ func TestK8sChecksCanFail(t *testing.T) {
 				}
 			}
 		}, "nobody migrates the schema"},
+		"startup probe on the page": {func(o []k8sObject) {
+			container(o, "Deployment", "ioc-dashboard").StartupProbe.HTTPGet.Path = "/"
+		}, "startupProbe: GET / on port 8080 is not a health path"},
+		"password in the environment": {func(o []k8sObject) {
+			c := container(o, "Deployment", "ioc-stream")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "CLICKHOUSE_PASSWORD", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "ioc-secrets"}, Key: "clickhouse-pipeline-password"}}})
+		}, "env CLICKHOUSE_PASSWORD: a secret in an environment variable"},
+		"stream as the migration's account": {func(o []k8sObject) {
+			c := container(o, "Deployment", "ioc-stream")
+			for i := range c.Env {
+				if c.Env[i].Name == "IOC_CLICKHOUSE_USER" {
+					c.Env[i].Value = "ioc_admin"
+				}
+			}
+		}, "ClickHouse account ioc_admin (the migrate Job's, which may change the schema) is also used by"},
+		"dashboard and stream share an account": {func(o []k8sObject) {
+			c := container(o, "Deployment", "ioc-dashboard")
+			for i := range c.Env {
+				if c.Env[i].Name == "IOC_CLICKHOUSE_USER" {
+					c.Env[i].Value = "ioc_pipeline"
+				}
+			}
+		}, "ClickHouse account ioc_pipeline is shared by the roles"},
+		"ingest given a ClickHouse password": {func(o []k8sObject) {
+			s := find(o, "StatefulSet", "ioc-ingest").(*appsv1.StatefulSet)
+			for _, v := range s.Spec.Template.Spec.Volumes {
+				if v.Secret != nil {
+					v.Secret.Items = append(v.Secret.Items, corev1.KeyToPath{Key: "clickhouse-admin-password", Path: "clickhouse-password"})
+				}
+			}
+		}, "mounts Secret key ioc-secrets/clickhouse-admin-password, which the ingest role does not read"},
+		"no shared session key": {func(o []k8sObject) {
+			cm := find(o, "ConfigMap", "ioc-config").(*corev1.ConfigMap)
+			cm.Data["ioc.yaml"] = regexp.MustCompile(`(?m)^\s*session_key_file:.*\n`).ReplaceAllString(cm.Data["ioc.yaml"], "")
+		}, "session_key_file unset"},
+		"ingress without trust_proxy": {func(o []k8sObject) {
+			cm := find(o, "ConfigMap", "ioc-config").(*corev1.ConfigMap)
+			cm.Data["ioc.yaml"] = strings.Replace(cm.Data["ioc.yaml"], "trust_proxy: true", "trust_proxy: false", 1)
+		}, "an Ingress routes to the wall but dashboard.auth.trust_proxy is off"},
+		"web port open to all with trust_proxy": {func(o []k8sObject) {
+			find(o, "NetworkPolicy", "ioc-dashboard-web").(*networkingv1.NetworkPolicy).Spec.Ingress[0].From = nil
+		}, "admits anyone to the web port 8080"},
 		"writable root": {func(o []k8sObject) {
 			f := false
 			container(o, "Deployment", "ioc-dashboard").SecurityContext.ReadOnlyRootFilesystem = &f

@@ -338,7 +338,7 @@ func TestPrometheusScrapeConfig(t *testing.T) {
 		}
 	}
 	f := facts(t)
-	cf := loadCompose(t, noEnv)
+	cf := loadCompose(t, composeEnv)
 	roles := map[string]bool{}
 	for _, sc := range c.ScrapeConfigs {
 		if !strings.HasPrefix(sc.JobName, "ioc") {
