@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -78,9 +80,13 @@ func TestMalformedPayloadsAreDeadLettered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := fmt.Sprintf("%ssensors/vnpt/bad-%s-%d", pipe.mount, pipe.run, i)
 			publish(t, topic, tc.payload)
+			// A dead letter keeps at most a DeadLetterRawMax prefix of the
+			// raw bytes; the length and SHA-256 of the whole are in its detail.
+			kept := tc.payload[:min(len(tc.payload), event.DeadLetterRawMax)]
+			sum := sha256.Sum256(tc.payload)
 			eventually(t, 20*time.Second, "dead letter in {db}.dead_letters", func() (bool, string) {
 				n := count(t, "SELECT count() FROM {db}.dead_letters WHERE source = 'mqtt' AND source_topic = ? AND reason = ? AND length(raw) = ? AND hex(MD5(raw)) = ?",
-					topic, string(tc.reason), uint64(len(tc.payload)), fmt.Sprintf("%X", md5.Sum(tc.payload)))
+					topic, string(tc.reason), uint64(len(kept)), fmt.Sprintf("%X", md5.Sum(kept)))
 				return n == 1, fmt.Sprintf("%d rows", n)
 			})
 			msgs := readTopic(t, event.TopicDeadLetter, func(m kafka.Message) bool { return string(m.Key) == topic }, 20*time.Second)
@@ -91,7 +97,8 @@ func TestMalformedPayloadsAreDeadLettered(t *testing.T) {
 			if err := event.UnmarshalDeadLetter(msgs[0].Value, &dl); err != nil {
 				t.Fatal(err)
 			}
-			if dl.Reason != tc.reason || !bytes.Equal(dl.Raw, tc.payload) || dl.Detail == "" || dl.ReceivedMs == 0 {
+			if dl.Reason != tc.reason || !bytes.Equal(dl.Raw, kept) || dl.Detail == "" || dl.ReceivedMs == 0 ||
+				dl.RawLen != len(tc.payload) || dl.RawSHA256 != hex.EncodeToString(sum[:]) {
 				t.Errorf("dead letter = reason %s detail %q raw %d bytes rt %d; want reason %s and the raw bytes",
 					dl.Reason, dl.Detail, len(dl.Raw), dl.ReceivedMs, tc.reason)
 			}
