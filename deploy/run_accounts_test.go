@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
@@ -102,7 +103,14 @@ ops:
 			<-exited
 		}
 	}
-	t.Cleanup(stop)
+	t.Cleanup(func() {
+		stop()
+		// Drop ingest's persistent session from the shared broker.
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(mqttURL).SetClientID(run).SetCleanSession(true))
+		if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			c.Disconnect(100)
+		}
+	})
 	testpoll.Eventually(t, 90*time.Second, "ioc run ready", func() (bool, string) {
 		select {
 		case err := <-exited:
