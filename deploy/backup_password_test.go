@@ -37,19 +37,19 @@ func freeLocalPort(t *testing.T) int {
 	return 0
 }
 
-func TestBackupScriptsKeepThePasswordOffTheCommandLine(t *testing.T) {
-	client, err := exec.LookPath("clickhouse-client")
-	if err != nil {
-		t.Skip("clickhouse-client not installed (deploy/local/services.sh up installs it)")
-	}
+// startOwnClickHouse runs a ClickHouse server for this test, configured by
+// deploy/local/services.sh as on every machine (its accounts and their
+// passwords under dir/clickhouse/secrets), and stops it at the end.
+func startOwnClickHouse(t *testing.T) (dir string, port int) {
+	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
 		if _, err := os.Stat("/usr/bin/clickhouse-server"); err != nil {
 			t.Skip("clickhouse-server not installed (deploy/local/services.sh up installs it)")
 		}
 	}
-	dir := t.TempDir()
-	port, httpPort := freeLocalPort(t), freeLocalPort(t)
-	svcEnv := append(os.Environ(), "IOC_LOCAL_DIR="+dir, fmt.Sprintf("IOC_CH_PORT=%d", port), fmt.Sprintf("IOC_CH_HTTP_PORT=%d", httpPort))
+	dir = t.TempDir()
+	port = freeLocalPort(t)
+	svcEnv := append(os.Environ(), "IOC_LOCAL_DIR="+dir, fmt.Sprintf("IOC_CH_PORT=%d", port), fmt.Sprintf("IOC_CH_HTTP_PORT=%d", freeLocalPort(t)))
 	svc := func(args ...string) {
 		cmd := exec.Command(repoPath("deploy/local/services.sh"), args...)
 		cmd.Env = svcEnv
@@ -59,6 +59,15 @@ func TestBackupScriptsKeepThePasswordOffTheCommandLine(t *testing.T) {
 	}
 	svc("up", "clickhouse")
 	t.Cleanup(func() { svc("down", "clickhouse") }) // only the server it started (pid file under dir)
+	return dir, port
+}
+
+func TestBackupScriptsKeepThePasswordOffTheCommandLine(t *testing.T) {
+	client, err := exec.LookPath("clickhouse-client")
+	if err != nil {
+		t.Skip("clickhouse-client not installed (deploy/local/services.sh up installs it)")
+	}
+	dir, port := startOwnClickHouse(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	secret := filepath.Join(dir, "clickhouse", "secrets", "ioc_pipeline.password")
 	pw, err := os.ReadFile(secret)

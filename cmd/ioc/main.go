@@ -214,6 +214,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}
+	warnSharedAccount(cmd, cfg, log)
 	extra, err := feedRoles(cmd, cfg, log, reg)
 	if err != nil {
 		return err
@@ -294,6 +295,23 @@ func runScenarioName(flagValue string, cfg *Config) string {
 		return "h1-2021"
 	}
 	return flagValue
+}
+
+// warnSharedAccount logs each ClickHouse-using role of cmd that runs as the
+// administrative account (no clickhouse.accounts entry): it then has every
+// right, DDL included (docs/security.md, "ClickHouse accounts").
+func warnSharedAccount(cmd string, cfg *Config, log *slog.Logger) {
+	uses := map[string][]string{"stream": {chconn.RoleStream}, "dashboard": {chconn.RoleDashboard},
+		"run": {chconn.RoleStream, chconn.RoleDashboard}}[cmd]
+	if (cmd == "ingest" || cmd == "run") && cfg.Ingest.HTTP.Listen != "" {
+		uses = append(uses, chconn.RoleIngest)
+	}
+	for _, role := range uses {
+		if !cfg.ClickHouse.HasAccount(role) {
+			log.Warn("clickhouse: the role runs as the administrative account; give it its own (clickhouse.accounts."+role+", docs/security.md)",
+				"role", role, "user", cfg.ClickHouse.Username)
+		}
+	}
 }
 
 // runRoles runs the roles under one errgroup with the ops endpoint; the

@@ -1,0 +1,189 @@
+package deploy_test
+
+// `ioc run` (every role in one process) connects each role to ClickHouse
+// with the account clickhouse.accounts gives it, and applies the migrations
+// with the administrative account: shown on a ClickHouse server of this
+// test (services.sh's accounts) through its own query log, with the real
+// local Kafka and Mosquitto (own topics, own MQTT mount point).
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
+)
+
+func TestRunConnectsEachRoleWithItsOwnAccount(t *testing.T) {
+	mqttURL, brokers := os.Getenv("IOC_MQTT_URL"), os.Getenv("IOC_KAFKA_BROKERS")
+	if mqttURL == "" || brokers == "" {
+		t.Skip("IOC_MQTT_URL / IOC_KAFKA_BROKERS not set: runs against the local services (make test)")
+	}
+	dir, port := startOwnClickHouse(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	secrets := filepath.Join(dir, "clickhouse", "secrets")
+	run := fmt.Sprintf("runacct%d", time.Now().UnixNano()%1e9)
+	opsPort, dashPort, httpPort := freeLocalPort(t), freeLocalPort(t), freeLocalPort(t)
+	token := run + "-0123456789abcdef0123"
+	cfg := fmt.Sprintf(`kafka:
+  brokers: [%q]
+  topic_prefix: %s.
+  partitions: 1
+  replication_factor: 1
+clickhouse:
+  addr: [%q]
+  database: ioc
+  username: default
+  accounts:
+    stream: {username: ioc_pipeline, password_file: %q}
+    dashboard: {username: ioc_dashboard, password_file: %q}
+    ingest: {username: ioc_ingest, password_file: %q}
+ingest:
+  mqtt: {url: %q, client_id: %s, mount_point: %s/}
+  registry_file: %q
+  http: {listen: "127.0.0.1:%d"}
+stream:
+  group_id: %s
+feeds:
+  group_id: %s-feeds
+dashboard:
+  listen: "127.0.0.1:%d"
+ops:
+  listen: "127.0.0.1:%d"
+`, strings.Split(brokers, ",")[0], run, addr,
+		filepath.Join(secrets, "ioc_pipeline.password"), filepath.Join(secrets, "ioc_dashboard.password"), filepath.Join(secrets, "ioc_ingest.password"),
+		mqttURL, run, run, repoPath("deploy/devices.csv"), httpPort, run, run, dashPort, opsPort)
+	path := filepath.Join(dir, "ioc.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		kc := &kafka.Client{Addr: kafka.TCP(strings.Split(brokers, ",")...), Timeout: 10 * time.Second}
+		md, err := kc.Metadata(context.Background(), &kafka.MetadataRequest{})
+		if err != nil {
+			return
+		}
+		var mine []string
+		for _, tp := range md.Topics {
+			if strings.HasPrefix(tp.Name, run+".") {
+				mine = append(mine, tp.Name)
+			}
+		}
+		if len(mine) > 0 {
+			_, _ = kc.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: mine})
+		}
+	})
+
+	var out lockedBuffer
+	cmd := exec.Command(iocBin, "run", "-config", path)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "IOC_INGEST_HTTP_TOKENS=eoffice " + token + " document"}
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		// Drop ingest's persistent session from the shared broker.
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(mqttURL).SetClientID(run).SetCleanSession(true))
+		if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			c.Disconnect(100)
+		}
+	})
+	testpoll.Eventually(t, 90*time.Second, "ioc run ready", func() (bool, string) {
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("ioc run exited: %v\n%s", err, out.String())
+		default:
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", opsPort))
+		if err != nil {
+			return false, err.Error() + "\n" + out.String()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	// A refused administrative post: ingest writes its audit event.
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/events/document", httpPort), "application/json", strings.NewReader(`[]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a post without a token answered %s", resp.Status)
+	}
+
+	admin := chconn.Config{Addr: []string{addr}}
+	admin.Defaults()
+	conn, err := admin.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	for _, c := range []struct{ user, like, what string }{
+		{"ioc_pipeline", "INSERT INTO ioc.devices%", "stream loads the registry"},
+		{"ioc_dashboard", "%FROM ioc_security.users%", "the dashboard reads the accounts"},
+		{"ioc_ingest", "INSERT INTO ioc_security.audit_log%", "ingest audits the refused post"},
+	} {
+		testpoll.Eventually(t, 30*time.Second, c.what+" as "+c.user, func() (bool, string) {
+			_ = conn.Exec(ctx, "SYSTEM FLUSH LOGS")
+			var n uint64
+			err := conn.QueryRow(ctx, "SELECT count() FROM system.query_log WHERE user = ? AND query LIKE ? AND exception = ''", c.user, c.like).Scan(&n)
+			return err == nil && n > 0, fmt.Sprint(n, err)
+		})
+	}
+	stop()
+	// Nothing the roles' accounts asked was refused, and the schema is
+	// complete (migrated as the administrative account before the roles).
+	_ = conn.Exec(ctx, "SYSTEM FLUSH LOGS")
+	var failed uint64
+	var sample string
+	if err := conn.QueryRow(ctx, "SELECT count(), any(exception) FROM system.query_log WHERE user IN ('ioc_pipeline', 'ioc_dashboard', 'ioc_ingest') AND exception != ''").Scan(&failed, &sample); err != nil || failed > 0 {
+		t.Errorf("%d queries of the roles' accounts failed (%v), e.g. %s\n%s", failed, err, sample, out.String())
+	}
+	var engine string
+	if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = 'ioc_security' AND name = 'audit_log'").Scan(&engine); err != nil || engine != "MergeTree" {
+		t.Errorf("audit log engine %q (%v) after ioc run's migration", engine, err)
+	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
