@@ -705,10 +705,14 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	demoted := watchWS(t, "?v=2&channels=wall,alerts", cookies(mp))
 	signedOut := watchWS(t, "?v=2&channels=wall", cookies(op))
 
+	// One command, one process: each change from a fresh access control,
+	// which reads the accounts as they are now.
 	yes, lead := true, auth.RoleLeadership
+	c, by = cli(t)
 	if _, err := c.SaveUser(ctx, auth.UserChange{Username: dname, Disabled: &yes}, by, ""); err != nil {
 		t.Fatal(err)
 	}
+	c, by = cli(t)
 	if _, err := c.SaveUser(ctx, auth.UserChange{Username: mname, Role: &lead}, by, ""); err != nil {
 		t.Fatal(err)
 	}
