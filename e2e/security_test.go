@@ -789,3 +789,24 @@ func TestRefusalFloodIsAuditedInAggregate(t *testing.T) {
 		t.Errorf("the sign-in amid the flood: %d rows, err %v", ok, err)
 	}
 }
+
+// One kiosk token holds at most ws_connections_per_principal (10)
+// websockets on the real dashboard; the next is refused with 429 and
+// audited as limited.
+func TestWebsocketsPerKioskAreCapped(t *testing.T) {
+	ua := agent(t)
+	_, tok, err := pipe.dash.Auth().CreateKiosk(context.Background(), "e2e capped "+pipe.run, auth.Principal{Name: "e2e", Role: auth.RoleAdmin}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + tok}}
+	for i := range 10 {
+		if code, _ := dialWS(t, "?v=2&channels=wall", h); code != http.StatusSwitchingProtocols {
+			t.Fatalf("connection %d of 10: %d", i+1, code)
+		}
+	}
+	if code, _ := dialWS(t, "?v=2&channels=wall", h); code != http.StatusTooManyRequests {
+		t.Fatalf("connection 11: %d, want 429", code)
+	}
+	audited(t, ua, "ws.connect", "limited", "too_many_connections")
+}
