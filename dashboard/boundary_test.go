@@ -76,6 +76,11 @@ func TestHistoryHoursRefusesNaNAndInfinities(t *testing.T) {
 // read stalls the writer at once instead of after megabytes.
 func kioskServer(t *testing.T, wall WallConfig, n int) (*Service, *httptest.Server, string) {
 	t.Helper()
+	return kioskServerBuffers(t, wall, n, true)
+}
+
+func kioskServerBuffers(t *testing.T, wall WallConfig, n int, small bool) (*Service, *httptest.Server, string) {
+	t.Helper()
 	s, err := New(Config{Listen: "127.0.0.1:0", Auth: auth.Config{Store: "memory"}, Wall: wall},
 		kafkaconn.Config{}, chconn.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
@@ -98,7 +103,9 @@ func kioskServer(t *testing.T, wall WallConfig, n int) (*Service, *httptest.Serv
 	}
 	s.wall.flush()
 	srv := httptest.NewUnstartedServer(s.routes())
-	srv.Listener = smallBuffers{srv.Listener}
+	if small {
+		srv.Listener = smallBuffers{srv.Listener}
+	}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { s.v2.closeAll("test over") })

@@ -705,10 +705,14 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	demoted := watchWS(t, "?v=2&channels=wall,alerts", cookies(mp))
 	signedOut := watchWS(t, "?v=2&channels=wall", cookies(op))
 
+	// One command, one process: each change from a fresh access control,
+	// which reads the accounts as they are now.
 	yes, lead := true, auth.RoleLeadership
+	c, by = cli(t)
 	if _, err := c.SaveUser(ctx, auth.UserChange{Username: dname, Disabled: &yes}, by, ""); err != nil {
 		t.Fatal(err)
 	}
+	c, by = cli(t)
 	if _, err := c.SaveUser(ctx, auth.UserChange{Username: mname, Role: &lead}, by, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -784,4 +788,25 @@ func TestRefusalFloodIsAuditedInAggregate(t *testing.T) {
 		" WHERE remote_addr = '127.0.0.2' AND user_agent = ? AND action = 'auth.login' AND outcome = 'ok'", ua).Scan(&ok); err != nil || ok != 1 {
 		t.Errorf("the sign-in amid the flood: %d rows, err %v", ok, err)
 	}
+}
+
+// One kiosk token holds at most ws_connections_per_principal (10)
+// websockets on the real dashboard; the next is refused with 429 and
+// audited as limited.
+func TestWebsocketsPerKioskAreCapped(t *testing.T) {
+	ua := agent(t)
+	_, tok, err := pipe.dash.Auth().CreateKiosk(context.Background(), "e2e capped "+pipe.run, auth.Principal{Name: "e2e", Role: auth.RoleAdmin}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"User-Agent": {ua}, "Authorization": {"Bearer " + tok}}
+	for i := range 10 {
+		if code, _ := dialWS(t, "?v=2&channels=wall", h); code != http.StatusSwitchingProtocols {
+			t.Fatalf("connection %d of 10: %d", i+1, code)
+		}
+	}
+	if code, _ := dialWS(t, "?v=2&channels=wall", h); code != http.StatusTooManyRequests {
+		t.Fatalf("connection 11: %d, want 429", code)
+	}
+	audited(t, ua, "ws.connect", "limited", "too_many_connections")
 }

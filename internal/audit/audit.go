@@ -68,7 +68,7 @@ type Config struct {
 	// one summary row per address, action, outcome and reason every
 	// SummaryEvery (default 10s); RefusalQueue refusals wait to be written
 	// (default 1000), RefusalAddresses addresses are tracked (default
-	// 10000).
+	// 1000; so at most about that many summary rows every SummaryEvery).
 	RefusalsPerAddress int
 	RefusalsPerMinute  int
 	RefusalQueue       int
@@ -118,7 +118,7 @@ func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg pro
 		cfg.RefusalQueue = 1000
 	}
 	if cfg.RefusalAddresses <= 0 {
-		cfg.RefusalAddresses = 10000
+		cfg.RefusalAddresses = 1000
 	}
 	if cfg.SummaryEvery <= 0 {
 		cfg.SummaryEvery = 10 * time.Second

@@ -69,7 +69,7 @@ type aggCount struct {
 
 // maxKeysPerAddr bounds the distinct (action, outcome, reason) counted for
 // one address; more are counted under reason "other".
-const maxKeysPerAddr = 64
+const maxKeysPerAddr = 16
 
 func newRefusalAgg(perAddrPerMinute, perMinute, maxAddrs int) *refusalAgg {
 	perMinute = max(perMinute, perAddrPerMinute)

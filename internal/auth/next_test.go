@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/oauth2"
 )
 
 // Every shape of `next` that a browser could read as another site comes
@@ -86,6 +88,29 @@ func TestSignInRedirectStaysOnTheSite(t *testing.T) {
 		u, err := base.Parse(seen)
 		if err != nil || u.Host != base.Host || loc != "/" {
 			t.Errorf("next %q: Location %q, which a browser reads as %v; want /", next, loc, u)
+		}
+	}
+}
+
+// The OIDC sign-in keeps next in its signed state cookie only as a path
+// of this site: the callback redirects there.
+func TestOIDCNextStaysOnTheSite(t *testing.T) {
+	a, err := New(Config{Store: "memory", OIDC: OIDCConfig{Issuer: "https://id.example", ClientID: "c", RedirectURL: "https://wall.example/auth/oidc/callback",
+		RoleMap: map[string]string{"ops": "operator"}}}, Options{Audit: &sink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.oidc.oauth = &oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: "https://id.example/auth", TokenURL: "https://id.example/token"}}
+	for next, want := range map[string]string{"/kpi/": "/kpi/", "/\t/evil.example": "/", "/\\evil.example": "/", "//evil.example": "/"} {
+		w := httptest.NewRecorder()
+		a.serveOIDCLogin(w, httptest.NewRequest("GET", "/auth/oidc/login?next="+url.QueryEscape(next), nil))
+		req := httptest.NewRequest("GET", "/auth/oidc/callback", nil)
+		for _, c := range w.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		st, ok := a.readOIDCState(req)
+		if !ok || st.Next != want {
+			t.Errorf("OIDC sign-in with next %q: state %+v (%v), want next %q", next, st, ok, want)
 		}
 	}
 }
