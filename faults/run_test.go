@@ -556,9 +556,22 @@ func (r *run) cleanup() {
 	}
 	_ = r.e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db+on)
 	_ = r.e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+r.db+"_security"+on)
+	// Every topic of the run: the roles create more than the readings and
+	// dead-letter topics (status, alerts, the administrative feeds, tiles),
+	// and each left behind costs a broker restart its log recovery.
 	client := &kafka.Client{Addr: kafka.TCP(r.e.brokers...), Timeout: 20 * time.Second}
-	_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{
-		r.prefix + event.TopicReadings, r.prefix + event.TopicDeadLetter}})
+	topics := []string{r.prefix + event.TopicReadings, r.prefix + event.TopicDeadLetter}
+	if md, err := client.Metadata(ctx, &kafka.MetadataRequest{}); err == nil {
+		topics = topics[:0]
+		for _, t := range md.Topics {
+			if strings.HasPrefix(t.Name, r.prefix) {
+				topics = append(topics, t.Name)
+			}
+		}
+	}
+	if len(topics) > 0 {
+		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+	}
 }
 
 // restart replaces a killed process of a role by a new one.

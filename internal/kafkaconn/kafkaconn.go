@@ -68,7 +68,11 @@ func (c *Config) Topic(name string) string { return c.TopicPrefix + name }
 // Transport is the connection pool shared by writers and admin calls.
 func (c *Config) Transport() *kafka.Transport {
 	m, t := c.security()
-	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 5 * time.Second, SASL: m, TLS: t}
+	// MetadataTTL: kafka-go learns that a partition has a new leader only
+	// at its next metadata refresh (6 s by default, not on errors); with a
+	// broker of a cluster down, writes to the partitions it led fail until
+	// then. 2 s shortens that wait for a few small requests a second.
+	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 5 * time.Second, SASL: m, TLS: t, MetadataTTL: 2 * time.Second}
 }
 
 // Dialer is what kafka-go readers use.
