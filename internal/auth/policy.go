@@ -278,6 +278,12 @@ func (a *Auth) originAllowed(r *http.Request) bool {
 	if o == "" {
 		return r.Header.Get("Sec-Fetch-Site") != "cross-site" // not a browser, or an old one on a same-origin request
 	}
+	if o == "null" {
+		// Browsers send "Origin: null" with a form posted from a page whose
+		// Referrer-Policy is no-referrer (ours: the sign-in form); their
+		// Sec-Fetch-Site, which no page can set, still says where it came from.
+		return r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
 	if slices.Contains(a.origins, o) {
 		return true
 	}

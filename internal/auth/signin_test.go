@@ -70,3 +70,38 @@ func TestSignInFailuresLookAlike(t *testing.T) {
 		}
 	}
 }
+
+// A browser posts the sign-in form with "Origin: null" (the page's
+// Referrer-Policy is no-referrer) and Sec-Fetch-Site: same-origin: that is
+// the site's own form. A null origin from anywhere else is refused.
+func TestNullOriginOnlyFromTheSameSite(t *testing.T) {
+	a, err := New(Config{Store: "memory"}, Options{Audit: &sink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		origin, site string
+		want         bool
+	}{
+		{"null", "same-origin", true},
+		{"null", "cross-site", false},
+		{"null", "same-site", false},
+		{"null", "none", false},
+		{"null", "", false},
+		{"https://evil.example", "same-origin", false},
+		{"http://wall.example", "", true},
+		{"", "cross-site", false},
+		{"", "", true},
+	} {
+		r := httptest.NewRequest("POST", "http://wall.example/login", nil)
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if c.site != "" {
+			r.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		if got := a.originAllowed(r); got != c.want {
+			t.Errorf("Origin %q, Sec-Fetch-Site %q: allowed %v, want %v", c.origin, c.site, got, c.want)
+		}
+	}
+}
