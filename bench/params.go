@@ -194,12 +194,3 @@ func (p *Params) Validate() error {
 	}
 	return nil
 }
-
-func (p *Params) skip(phase string) bool {
-	for _, s := range p.Skip {
-		if s == phase {
-			return true
-		}
-	}
-	return false
-}

@@ -116,13 +116,6 @@ func (c *channel) keys(prefix string) []string {
 	return out
 }
 
-// size is the number of entries.
-func (c *channel) size() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
 // frame writes a frame: {"type":…,"ch":…,"epoch":…,"seq":…,"from":…,
 // "server_ms":…,"set":{key:value,…},"del":[key,…]} with keys in order.
 func (c *channel) frame(typ, epoch string, from, seq uint64, set map[string]json.RawMessage, del []string, extra string) []byte {

@@ -436,7 +436,7 @@ func TestFirstMinutesInChromium(t *testing.T) {
 
 // goBinary is the go tool that runs this test.
 func goBinary() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) { //nolint:staticcheck // SA1019: a test binary runs where it was built, so its GOROOT is real
 		return p
 	}
 	return "go"

@@ -173,8 +173,13 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	req, _ := http.NewRequest("POST", srv.URL+"/logout", nil)
 	req.Header.Set("X-CSRF-Token", csrf)
 	req.Header.Set("Origin", srv.URL)
-	if resp, err := out.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign-out: %v %v", resp, err)
+	resp, err := out.Do(req)
+	if err != nil {
+		t.Fatalf("sign-out: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %v", resp)
 	}
 	signedOut.closedWith(t, bound, closeCredentialEnded, "session_signed_out")
 	stays.open(t)

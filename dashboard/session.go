@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -340,7 +341,7 @@ func (s *session) readLoop() {
 	for {
 		_, b, err := s.conn.ReadMessage()
 		if err != nil {
-			if err == websocket.ErrReadLimit {
+			if errors.Is(err, websocket.ErrReadLimit) {
 				s.close(closeMessageSize, "message larger than "+strconv.FormatInt(s.v2.maxIn, 10)+" bytes")
 			} else {
 				s.close(closeGoingAway, "connection closed")

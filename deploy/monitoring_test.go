@@ -176,9 +176,9 @@ func TestPromQLMetricExtraction(t *testing.T) {
 	for expr, want := range map[string][]string{
 		`up{job=~"ioc.*"} == 0`: {"up"},
 		`sum(rate(ioc_ingest_dead_letters_total[10m])) / clamp_min(sum(rate(ioc_ingest_mqtt_acked_total[10m])), 1) > 0.05`: {"ioc_ingest_dead_letters_total", "ioc_ingest_mqtt_acked_total"},
-		`histogram_quantile(0.99, sum by (le) (rate(ioc_stream_insert_seconds_bucket{job=~"$job"}[$__rate_interval])))`:      {"ioc_stream_insert_seconds_bucket"},
-		`ioc_stream_clickhouse_up == 0 and on (instance) rate(ioc_stream_insert_errors_total[2m]) > 1e-3`:                    {"ioc_stream_clickhouse_up", "ioc_stream_insert_errors_total"},
-		`sum without (reason) (ioc_ingest_dead_letters_total{reason!="bad_time"}) offset 5m`:                                 {"ioc_ingest_dead_letters_total"},
+		`histogram_quantile(0.99, sum by (le) (rate(ioc_stream_insert_seconds_bucket{job=~"$job"}[$__rate_interval])))`:    {"ioc_stream_insert_seconds_bucket"},
+		`ioc_stream_clickhouse_up == 0 and on (instance) rate(ioc_stream_insert_errors_total[2m]) > 1e-3`:                  {"ioc_stream_clickhouse_up", "ioc_stream_insert_errors_total"},
+		`sum without (reason) (ioc_ingest_dead_letters_total{reason!="bad_time"}) offset 5m`:                               {"ioc_ingest_dead_letters_total"},
 	} {
 		if got := promMetrics(expr); !slices.Equal(got, want) {
 			t.Errorf("promMetrics(%q) = %v, want %v", expr, got, want)
@@ -253,9 +253,9 @@ func TestGrafanaDashboard(t *testing.T) {
 		UID    string `json:"uid"`
 		Title  string `json:"title"`
 		Panels []struct {
-			ID      int    `json:"id"`
-			Type    string `json:"type"`
-			Title   string `json:"title"`
+			ID      int                      `json:"id"`
+			Type    string                   `json:"type"`
+			Title   string                   `json:"title"`
 			GridPos struct{ H, W, X, Y int } `json:"gridPos"`
 			Targets []struct {
 				Expr  string `json:"expr"`

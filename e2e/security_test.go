@@ -131,8 +131,13 @@ func TestKioskTokenOutsideTheWallChannelIsRefused(t *testing.T) {
 	// The wall's own data stays open to it.
 	req, _ := http.NewRequest("GET", pipe.wallURL+"/api/latest", nil)
 	req.Header = bearer.Clone()
-	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Errorf("kiosk GET /api/latest: %v %v, want 200", resp, err)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("kiosk GET /api/latest: %v, want 200", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("kiosk GET /api/latest: %v, want 200", resp)
 	}
 }
 

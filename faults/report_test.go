@@ -184,7 +184,9 @@ func procStatusKBFile(path, field string) int64 {
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			var n int64
-			fmt.Sscan(strings.TrimSpace(rest), &n)
+			if _, err := fmt.Sscan(strings.TrimSpace(rest), &n); err != nil {
+				return 0
+			}
 			return n
 		}
 	}

@@ -97,7 +97,6 @@ type device struct {
 	id, partner, kind string
 	phase             float64
 	level             float64 // slow random walk shared by its metrics
-	lightOn           bool
 }
 
 // Fleet builds the simulated devices.

@@ -96,7 +96,7 @@ func renderWith(t *testing.T, root, layout string, set map[string]any) (map[stri
 	if err != nil {
 		return nil, fmt.Errorf("values of %s: %w", layout, err)
 	}
-	out, err := engine.Engine{Strict: true}.Render(chrt, rv)
+	out, err := engine.Engine{Strict: true}.RenderWithContext(t.Context(), chrt, rv)
 	if err != nil {
 		return nil, fmt.Errorf("rendering the chart with the %s values: %w", layout, err)
 	}

@@ -393,7 +393,11 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, &tooBig) {
 		dl := event.NewDeadLetter("http", source, truncate(body, 64<<10), now.UnixMilli(),
 			event.Invalid(event.ReasonOversize, "request body exceeds %d bytes (ingest.http.max_body_bytes); first 64 KiB kept", s.cfg.MaxBodyBytes))
-		s.writeDead(r.Context(), []event.DeadLetter{dl})
+		if err := s.writeDead(r.Context(), []event.DeadLetter{dl}); err != nil {
+			w.Header().Set("Retry-After", "5")
+			s.reply(w, http.StatusServiceUnavailable, label, Response{Error: "kafka did not acknowledge: " + err.Error()})
+			return
+		}
 		s.reply(w, http.StatusRequestEntityTooLarge, label, Response{Error: dl.Detail})
 		return
 	}

@@ -2,14 +2,17 @@ package adminhttp
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
@@ -116,5 +119,34 @@ func TestRefusals(t *testing.T) {
 		if c.want == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
 			t.Errorf("401 without WWW-Authenticate")
 		}
+	}
+}
+
+// An oversized body whose dead letter Kafka does not take is answered 503
+// (retry later), like every other rejection whose dead letter was not
+// written: it is not reported as handled while its trace is lost.
+func TestOversizeDeadLetterNotAcknowledged(t *testing.T) {
+	s, err := New(Config{Listen: "127.0.0.1:0", MaxBodyBytes: 1024, Timeout: time.Second, Tokens: "igate " + tokA + " dossier"},
+		kafkaconn.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kafka down: a listener that refuses every connection.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s.writer = &kafka.Writer{Addr: kafka.TCP(addr), MaxAttempts: 1}
+	t.Cleanup(func() { s.writer.Close() })
+	req := httptest.NewRequest("POST", "/v1/events/dossier", strings.NewReader(`[`+strings.Repeat(" ", 2048)+`]`))
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("oversized body with Kafka down: %d (Retry-After %q), want 503 with Retry-After: %s",
+			rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
 }

@@ -26,7 +26,11 @@ func TestOIDCSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Shutdown()
+	t.Cleanup(func() {
+		if err := m.Shutdown(); err != nil {
+			t.Errorf("stopping the OIDC provider: %v", err)
+		}
+	})
 	secret := filepath.Join(t.TempDir(), "oidc.secret")
 	if err := os.WriteFile(secret, []byte(m.ClientSecret), 0o600); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 )
 
 // session is what the signed session cookie carries. It holds no secret:
@@ -117,7 +116,5 @@ func secretMatches(secret, hash string) bool {
 	got := hashSecret(secret)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1
 }
-
-func unix(t time.Time) int64 { return t.Unix() }
 
 func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }

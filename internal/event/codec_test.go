@@ -57,7 +57,7 @@ func TestEncodeLikeEncodingJSON(t *testing.T) {
 		{Kind: KindString, String: "Báo động 1", Ward: "Phường Chiềng Lề", Registered: true},
 		{String: `quote " back \ tab 	 nl` + "\n" + ` <b>&amp;`, Unit: "\x01\x7f", Ward: "line\u2028sep"},
 		{String: "bad \xff utf-8", Metric: "\xc3"},
-		{Value: 1e-7}, {Value: -1e21}, {Value: 123456789012345678901234.0}, {Value: 0.000001}, {Value: -0.0},
+		{Value: 1e-7}, {Value: -1e21}, {Value: 123456789012345678901234.0}, {Value: 0.000001}, {Value: math.Copysign(0, -1)},
 		{Value: math.MaxFloat64}, {Value: math.SmallestNonzeroFloat64}, {Value: 1e20}, {Value: 1.5e-300},
 		{Value: math.NaN()}, {Value: math.Inf(-1)},
 		{Kind: 255, Bool: true, TimeFromSource: true, Derived: true, ObservedMs: -5, ReceivedMs: math.MaxInt64},

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,15 @@ func TestPersonalDataDeadLetterKeepsNoValue(t *testing.T) {
 				t.Errorf("the other fields are lost: %s", back.Raw)
 			}
 		}
+	}
+}
+
+// A validation error wrapped with what was being done keeps its reason and
+// detail in the dead letter instead of becoming a generic bad_record.
+func TestDeadLetterReasonOfWrappedError(t *testing.T) {
+	err := fmt.Errorf("decoding reading: %w", Invalid(ReasonOversize, "too large"))
+	dl := NewDeadLetter("mqtt", "sensors/viettel/d1", []byte("x"), 1764000000000, err)
+	if dl.Reason != ReasonOversize || dl.Detail != "too large" {
+		t.Fatalf("wrapped validation error: reason %q detail %q, want %q %q", dl.Reason, dl.Detail, ReasonOversize, "too large")
 	}
 }

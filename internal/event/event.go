@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -262,7 +263,8 @@ func DeadLetterID(source, sourceTopic string, raw []byte, receivedMs int64) stri
 // and bounds the text fields. The id is computed over the whole input.
 func NewDeadLetter(source, sourceTopic string, raw []byte, receivedMs int64, err error) DeadLetter {
 	dl := DeadLetter{Source: clip(source, 64), SourceTopic: clip(sourceTopic, MaxDeadLetterText), ReceivedMs: receivedMs, Reason: ReasonBadRecord}
-	if ve, ok := err.(*ValidationError); ok {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
 		dl.Reason, dl.Detail = ve.Reason, ve.Detail
 		if ve.Reason == ReasonPersonalData && ve.Field != "" {
 			raw = redactField(raw, ve.Field)

@@ -28,7 +28,9 @@ func before(t *testing.T, n int) {
 	names, _ := fs.Glob(files, "sql/*.sql")
 	for _, name := range names {
 		var v int
-		fmt.Sscanf(strings.TrimPrefix(name, "sql/"), "%d", &v)
+		if _, err := fmt.Sscanf(strings.TrimPrefix(name, "sql/"), "%d", &v); err != nil {
+			t.Fatalf("migration %s: no leading number: %v", name, err)
+		}
 		if v < n {
 			b, _ := fs.ReadFile(files, name)
 			m[name] = &fstest.MapFile{Data: b}
