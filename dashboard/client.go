@@ -14,6 +14,7 @@ type client struct {
 	conn      *websocket.Conn
 	queue     chan []byte
 	done      chan struct{}
+	readDone  chan struct{} // closed when readLoop returns
 	closeOnce sync.Once
 	reason    string
 	code      int // close code; 0 picks 1001 at shutdown, 1008 otherwise
@@ -26,7 +27,7 @@ type client struct {
 }
 
 func newClient(conn *websocket.Conn, queue int) *client {
-	return &client{conn: conn, queue: make(chan []byte, queue), done: make(chan struct{})}
+	return &client{conn: conn, queue: make(chan []byte, queue), done: make(chan struct{}), readDone: make(chan struct{})}
 }
 
 // send queues a frame without blocking; false means the queue is full.
@@ -82,6 +83,7 @@ func (c *client) writeLoop(writeTimeout, pingEvery time.Duration) {
 			}
 			msg := websocket.FormatCloseMessage(code, truncate(c.reason, 120))
 			_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			awaitPeerClose(c.readDone)
 			return
 		}
 	}
@@ -93,6 +95,7 @@ func (c *client) readLoop(pongWait time.Duration) {
 	c.conn.SetReadLimit(max(c.maxMessage, 256))
 	_ = c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	defer close(c.readDone)
 	for {
 		if _, _, err := c.conn.ReadMessage(); err != nil {
 			c.close("connection closed")
@@ -100,7 +103,37 @@ func (c *client) readLoop(pongWait time.Duration) {
 		}
 		if c.limit != nil && !c.limit.Allow() {
 			c.close("too many messages from the client")
+			discardUntilClosed(c.conn)
 			return
 		}
+	}
+}
+
+// lingerClose bounds how long a closing server waits for the client's
+// answer to its close frame.
+const lingerClose = 2 * time.Second
+
+// discardUntilClosed reads and drops what the client still sends after the
+// server decided to close, until the client answers the close frame (or
+// lingerClose passes). Closing the socket with unread bytes in its receive
+// buffer makes the kernel send a reset, and the client would never read
+// the close frame that says why (it sees 1006 instead).
+func discardUntilClosed(conn *websocket.Conn) {
+	_ = conn.SetReadDeadline(time.Now().Add(lingerClose))
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// awaitPeerClose waits, after the close frame was written, until the read
+// side has ended (the client answered, or discardUntilClosed gave up).
+func awaitPeerClose(readDone <-chan struct{}) {
+	t := time.NewTimer(lingerClose)
+	defer t.Stop()
+	select {
+	case <-readDone:
+	case <-t.C:
 	}
 }

@@ -59,6 +59,7 @@ type session struct {
 
 	wake     chan struct{}
 	done     chan struct{}
+	readDone chan struct{} // closed when readLoop returns
 	lastRecv atomic.Int64
 }
 
@@ -76,7 +77,7 @@ type subscription struct {
 func newSession(conn *websocket.Conn, h *v2hub, allowed func(string) bool, limit *auth.MessageLimiter) *session {
 	s := &session{conn: conn, v2: h, allowed: allowed, limit: limit, subs: map[string]*subscription{},
 		subLimit: auth.NewMessageLimiterPerMinute(h.cfg.SubscribesPerMinute, h.cfg.SubscribeBurst),
-		wake:     make(chan struct{}, 1), done: make(chan struct{})}
+		wake:     make(chan struct{}, 1), done: make(chan struct{}), readDone: make(chan struct{})}
 	s.lastRecv.Store(time.Now().UnixMilli())
 	return s
 }
@@ -222,6 +223,7 @@ func (s *session) writeLoop(pingEvery time.Duration) {
 			code, reason := s.code, s.reason
 			s.mu.Unlock()
 			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, truncate(reason, 120)), time.Now().Add(5*time.Second))
+			awaitPeerClose(s.readDone)
 			return
 		case <-hb.C:
 			if time.Since(time.UnixMilli(s.lastRecv.Load())) > s.v2.cfg.HeartbeatTimeout {
@@ -338,6 +340,7 @@ type clientMsg struct {
 func (s *session) readLoop() {
 	s.conn.SetReadLimit(s.v2.maxIn)
 	s.conn.SetPongHandler(func(string) error { s.lastRecv.Store(time.Now().UnixMilli()); return nil })
+	defer close(s.readDone)
 	for {
 		_, b, err := s.conn.ReadMessage()
 		if err != nil {
@@ -351,11 +354,13 @@ func (s *session) readLoop() {
 		s.lastRecv.Store(time.Now().UnixMilli())
 		if s.limit != nil && !s.limit.Allow() {
 			s.close(closeTooMany, "too many messages from the client")
+			discardUntilClosed(s.conn)
 			return
 		}
 		var m clientMsg
 		if err := json.Unmarshal(b, &m); err != nil {
 			s.close(closeBadMessage, "not a protocol v2 message (JSON with op)")
+			discardUntilClosed(s.conn)
 			return
 		}
 		switch m.Op {
