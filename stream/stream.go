@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -88,61 +87,31 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: s.kafka.Brokers,
-		GroupID: s.cfg.GroupID,
-		GroupTopics: []string{s.kafka.Topic(event.TopicReadings), s.kafka.Topic(event.TopicDeadLetter),
-			s.kafka.Topic(event.TopicDeviceStatus), s.kafka.Topic(event.TopicAlerts)},
-		Dialer:        s.kafka.Dialer(),
-		QueueCapacity: 1000,
+	b := s.newBatch(conn)
+	gc := &kafkaconn.GroupConsumer{
+		Name:       "stream",
+		GroupID:    s.cfg.GroupID,
+		Topics:     []string{event.TopicReadings, event.TopicDeadLetter, event.TopicDeviceStatus, event.TopicAlerts},
+		MaxRows:    s.cfg.MaxRows,
+		MaxAge:     s.cfg.MaxAge,
+		FetchQueue: s.cfg.FetchQueue,
 		// Each fetch waits for 128 KiB of a partition or 500 ms: with a
 		// fetch returning at the first record, the three followers of the
 		// readings topic cost Kafka thousands of requests a second at
 		// 10,000 readings/s. ClickHouse gets a batch a second anyway.
-		MinBytes:              128 << 10,
-		MaxBytes:              8 << 20,
-		MaxWait:               kafkaconn.ReaderMaxWait(500 * time.Millisecond),
-		ReadBatchTimeout:      2 * time.Second,
-		CommitInterval:        0, // synchronous commits, issued by us after the insert
-		StartOffset:           kafka.FirstOffset,
-		WatchPartitionChanges: true, // a topic served late, or grown, triggers a rebalance
-		HeartbeatInterval:     min(3*time.Second, s.cfg.SessionTimeout/3),
-		SessionTimeout:        s.cfg.SessionTimeout,
-		RebalanceTimeout:      s.cfg.RebalanceTimeout,
-		JoinGroupBackoff:      time.Second,
-		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
-	})
-	defer reader.Close()
-
-	fetched := make(chan kafka.Message, s.cfg.FetchQueue)
-	// The writer keeps running after ctx ends, to flush what was fetched.
-	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelDrain()
+		Reader: kafkaconn.ReaderTuning{MinBytes: 128 << 10, MaxWait: 500 * time.Millisecond,
+			SessionTimeout: s.cfg.SessionTimeout, RebalanceTimeout: s.cfg.RebalanceTimeout},
+		UnsafeCommitBeforeInsert: s.cfg.UnsafeCommitBeforeInsert,
+		Hooks: kafkaconn.GroupHooks{
+			InsertFailed: func(error) { s.m.insertErrors.Inc(); s.m.clickhouseUp.Set(0) },
+			Written:      func(rows int, took time.Duration) { s.written(b, rows, took) },
+			CommitFailed: func(error) { s.m.commitErrors.Inc() },
+			Lag:          s.setLag,
+			LagFailed:    s.m.lagErrors.Inc,
+		},
+	}
 	var g errgroup.Group
-	g.Go(func() error {
-		defer close(fetched)
-		for {
-			m, err := reader.FetchMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				s.log.Warn("fetching from kafka", "err", err)
-				select {
-				case <-time.After(time.Second):
-				case <-ctx.Done():
-					return nil
-				}
-				continue
-			}
-			select {
-			case fetched <- m:
-			case <-ctx.Done():
-				return nil // not committed: fetched again after restart
-			}
-		}
-	})
-	g.Go(func() error { return s.write(drainCtx, conn, reader, fetched) })
+	g.Go(func() error { return gc.Run(ctx, &s.kafka, s.log, s.reg, b) })
 	if *s.cfg.Status.Enabled {
 		mon := monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
 		s.mon.Store(mon)
@@ -151,93 +120,64 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
 		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)
-	g.Go(func() error { s.watchLag(ctx); return nil }) // stream/lag.go: brokers' view, not the reader's
 	<-ctx.Done()
 	s.ready.Store(false)
-	timer := time.AfterFunc(30*time.Second, cancelDrain)
-	defer timer.Stop()
-	err = g.Wait()
+	err = g.Wait() // the consumer writes and commits what it fetched first
 	s.log.Info("stream stopped")
 	return err
 }
 
-// batch is what one flush writes and commits.
+// batch is what one flush writes: the stream's kafkaconn.Batch.
 type batch struct {
+	s        *Service
+	conn     driver.Conn
 	readings readingRows
 	dead     deadLetterRows
 	status   statusRows
 	alerts   alertRows
-	last     map[topicPartition]kafka.Message // newest message per topic and partition, to commit
-	ids      map[string]struct{}              // event ids of the readings, to count duplicates
-	first    time.Time
+	ids      map[string]struct{} // event ids of the readings, to count duplicates
+	// full topic names, to tell the records apart
+	readingsTopic, deadTopic, statusTopic string
 }
 
-type topicPartition struct {
-	topic     string
-	partition int
+func (s *Service) newBatch(conn driver.Conn) *batch {
+	return &batch{s: s, conn: conn, ids: map[string]struct{}{}, readingsTopic: s.kafka.Topic(event.TopicReadings),
+		deadTopic: s.kafka.Topic(event.TopicDeadLetter), statusTopic: s.kafka.Topic(event.TopicDeviceStatus)}
 }
 
-func (b *batch) size() int { return b.readings.len() + b.dead.len() + b.status.len() + b.alerts.len() }
+// Len is the rows of the batch, of every table.
+func (b *batch) Len() int { return b.readings.len() + b.dead.len() + b.status.len() + b.alerts.len() }
 
-// offsets lists the newest message of every partition in the batch: what
-// to commit once the batch is in ClickHouse.
-func (b *batch) offsets() []kafka.Message {
-	msgs := make([]kafka.Message, 0, len(b.last))
-	for _, m := range b.last {
-		msgs = append(msgs, m)
+// Add decodes a record of one of the four topics into its rows.
+func (b *batch) Add(m kafka.Message) {
+	s := b.s
+	switch m.Topic {
+	case b.readingsTopic:
+		s.m.consumed.WithLabelValues("readings").Inc()
+		s.addReading(b, m)
+	case b.deadTopic:
+		s.m.consumed.WithLabelValues("dead_letters").Inc()
+		s.addDeadLetter(b, m)
+	case b.statusTopic:
+		s.m.consumed.WithLabelValues("status").Inc()
+		s.addStatus(b, m)
+	default:
+		s.m.consumed.WithLabelValues("alerts").Inc()
+		s.addAlert(b, m)
 	}
-	return msgs
 }
 
-// write builds batches from fetched messages and flushes them by size and
-// age. It returns when fetched is closed and the last batch is committed.
-func (s *Service) write(ctx context.Context, conn driver.Conn, reader *kafka.Reader, fetched <-chan kafka.Message) error {
-	b := &batch{last: map[topicPartition]kafka.Message{}, ids: map[string]struct{}{}}
-	ticker := time.NewTicker(s.cfg.MaxAge / 4)
-	defer ticker.Stop()
-	readingsTopic := s.kafka.Topic(event.TopicReadings)
-	deadTopic := s.kafka.Topic(event.TopicDeadLetter)
-	statusTopic := s.kafka.Topic(event.TopicDeviceStatus)
-	for {
-		select {
-		case m, ok := <-fetched:
-			if !ok {
-				return s.flush(ctx, conn, reader, b)
-			}
-			if b.size() == 0 {
-				b.first = time.Now()
-			}
-			switch m.Topic {
-			case readingsTopic:
-				s.m.consumed.WithLabelValues("readings").Inc()
-				s.addReading(b, m)
-			case deadTopic:
-				s.m.consumed.WithLabelValues("dead_letters").Inc()
-				s.addDeadLetter(b, m)
-			case statusTopic:
-				s.m.consumed.WithLabelValues("status").Inc()
-				s.addStatus(b, m)
-			default:
-				s.m.consumed.WithLabelValues("alerts").Inc()
-				s.addAlert(b, m)
-			}
-			b.last[topicPartition{m.Topic, m.Partition}] = m
-			if b.size() >= s.cfg.MaxRows {
-				if err := s.flush(ctx, conn, reader, b); err != nil {
-					return err
-				}
-			}
-		case <-ticker.C:
-			if s.cfg.UnsafeCommitBeforeInsert {
-				s.unsafeCommit(ctx, reader, b)
-			}
-			if b.size() > 0 && time.Since(b.first) >= s.cfg.MaxAge {
-				if err := s.flush(ctx, conn, reader, b); err != nil {
-					return err
-				}
-			}
-		}
-	}
+// Flush writes the batch to ClickHouse (kafkaconn.GroupConsumer retries it
+// and commits after).
+func (b *batch) Flush(ctx context.Context) error { return b.s.insert(ctx, b.conn, b) }
+
+// Reset empties the batch once it is written and committed.
+func (b *batch) Reset() {
+	b.readings.reset()
+	b.dead.reset()
+	b.status.reset()
+	b.alerts.reset()
+	clear(b.ids)
 }
 
 func (s *Service) addReading(b *batch, m kafka.Message) {
@@ -248,8 +188,7 @@ func (s *Service) addReading(b *batch, m kafka.Message) {
 	}
 	if err != nil {
 		// A record that bypassed ingest's checks: keep it, with why.
-		src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
-		dl := event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), err)
+		dl := event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), err)
 		b.dead.add(&dl)
 		s.m.invalid.WithLabelValues(string(dl.Reason)).Inc()
 		return
@@ -286,8 +225,7 @@ func (s *Service) addAlert(b *batch, m kafka.Message) {
 }
 
 func (s *Service) deadRecord(b *batch, m kafka.Message, why string) {
-	src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
-	d := event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), event.Invalid(event.ReasonBadRecord, "%s", why))
+	d := event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), event.Invalid(event.ReasonBadRecord, "%s", why))
 	s.m.invalid.WithLabelValues(string(d.Reason)).Inc()
 	b.dead.add(&d)
 }
@@ -295,71 +233,25 @@ func (s *Service) deadRecord(b *batch, m kafka.Message, why string) {
 func (s *Service) addDeadLetter(b *batch, m kafka.Message) {
 	var d event.DeadLetter
 	if err := event.UnmarshalDeadLetter(m.Value, &d); err != nil || d.ID == "" {
-		src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
 		if err == nil {
 			err = event.Invalid(event.ReasonBadRecord, "dead letter without id")
 		}
-		d = event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), err)
+		d = event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), err)
 		s.m.invalid.WithLabelValues(string(d.Reason)).Inc()
 	}
 	b.dead.add(&d)
 }
 
-// flush inserts the batch, retrying until ClickHouse takes it (or shutdown
-// gives up), then commits the offsets.
-func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *kafka.Reader, b *batch) error {
-	if b.size() == 0 && len(b.last) == 0 {
-		return nil
-	}
-	var start time.Time
-	if err := InsertRetry(s.m.insertErrors, func(error) { s.m.clickhouseUp.Set(0) }).Retry(ctx, s.log,
-		fmt.Sprintf("writing a batch of %d rows to clickhouse (offsets not committed)", b.size()), func() error {
-			start = time.Now()
-			return s.insert(ctx, conn, b)
-		}); err != nil {
-		return fmt.Errorf("writing batch of %d rows to clickhouse at shutdown (not committed; replayed at next start): %w", b.size(), err)
-	}
-	s.m.insertSeconds.Observe(time.Since(start).Seconds())
+// written counts a batch ClickHouse took (before its offsets are
+// committed); it is the batch being flushed, not yet reset.
+func (s *Service) written(b *batch, rows int, took time.Duration) {
+	s.m.insertSeconds.Observe(took.Seconds())
 	s.m.clickhouseUp.Set(1)
 	s.m.rows.WithLabelValues("sensor_readings").Add(float64(b.readings.len()))
 	s.m.rows.WithLabelValues("dead_letters").Add(float64(b.dead.len()))
 	s.m.rows.WithLabelValues("device_status_events").Add(float64(b.status.len()))
 	s.m.rows.WithLabelValues("alert_events").Add(float64(b.alerts.len()))
-	s.m.batchRows.Observe(float64(b.size()))
-	if err := reader.CommitMessages(ctx, b.offsets()...); err != nil {
-		// After a rebalance the partition may belong to another instance,
-		// which replays from the last commit; the replay is deduplicated.
-		s.m.commitErrors.Inc()
-		s.log.Warn("committing offsets failed; the batch will be replayed and deduplicated", "err", err)
-	}
-	b.readings.reset()
-	b.dead.reset()
-	b.status.reset()
-	b.alerts.reset()
-	clear(b.last)
-	clear(b.ids)
-	return nil
-}
-
-// InsertRetry is how a batch insert is retried until ClickHouse takes it
-// (offsets stay uncommitted meanwhile): 200 ms after the first failure,
-// doubling up to 5 s; every failure counts in failures, then goes to also
-// (if set). The sensor stream and the administrative feeds share it.
-func InsertRetry(failures prometheus.Counter, also func(error)) backoff.Policy {
-	return backoff.Policy{First: 200 * time.Millisecond, Max: 5 * time.Second, OnFailure: func(err error) {
-		failures.Inc()
-		if also != nil {
-			also(err)
-		}
-	}}
-}
-
-// unsafeCommit commits the offsets of the batch being built, before it is
-// inserted: the deliberate bug of stream.unsafe_commit_before_insert.
-func (s *Service) unsafeCommit(ctx context.Context, reader *kafka.Reader, b *batch) {
-	if msgs := b.offsets(); len(msgs) > 0 {
-		_ = reader.CommitMessages(ctx, msgs...)
-	}
+	s.m.batchRows.Observe(float64(rows))
 }
 
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {

@@ -57,12 +57,13 @@ func TestConsumerLagGauge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := lagInterval
-	lagInterval = 50 * time.Millisecond
-	defer func() { lagInterval = old }()
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); s.watchLag(wctx) }()
+	go func() {
+		defer close(done)
+		kafkaconn.WatchGroupLag(wctx, kc, s.log, s.cfg.GroupID, topics, 50*time.Millisecond,
+			kafkaconn.LagGauges{Set: s.setLag, Failed: s.m.lagErrors.Inc})
+	}()
 	// lags reads ioc_feeds_consumer_lag from the registry, by topic.
 	lags := func() map[string]float64 {
 		out := map[string]float64{}
