@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
 )
 
@@ -339,8 +340,7 @@ func (s *Service) healthOnce(ctx context.Context) {
 // use.
 func (s *Service) kafkaWriter() *kafka.Writer {
 	s.writerOnce.Do(func() {
-		s.writer = &kafka.Writer{Addr: kafka.TCP(s.kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-			BatchTimeout: time.Millisecond, MaxAttempts: 3, Transport: s.kafka.Transport()}
+		s.writer = s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
 	})
 	return s.writer
 }

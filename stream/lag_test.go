@@ -45,8 +45,7 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
 	})
 	topic := kc.Topic(event.TopicReadings)
-	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, Transport: kc.Transport()}
+	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, Balancer: &kafka.RoundRobin{}, Linger: 10 * time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	produce := func(n int) {
 		t.Helper()

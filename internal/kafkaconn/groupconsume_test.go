@@ -86,7 +86,7 @@ func TestGroupConsumerCommitsAfterTheSink(t *testing.T) {
 		defer release()
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{c.Topic("a"), c.Topic("b")}})
 	})
-	w := c.NewWriter(WriterOptions{Linger: time.Millisecond})
+	w := c.NewWriter(WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	produce := func(from, n int) {
 		t.Helper()

@@ -21,4 +21,3 @@ func TestPartitionLag(t *testing.T) {
 		}
 	}
 }
-

@@ -44,8 +44,7 @@ func TestConsumerLagGauge(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
 	})
 	dossiers := kc.Topic(event.AdminTopic(event.KindDossier))
-	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: dossiers, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
-		AllowAutoTopicCreation: false}
+	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.AdminTopic(event.KindDossier), Linger: time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("a"), Value: []byte("{}")}, kafka.Message{Key: []byte("b"), Value: []byte("{}")},
 		kafka.Message{Key: []byte("c"), Value: []byte("{}")}); err != nil {
