@@ -120,11 +120,8 @@ func (s *Service) Engine() *kpi.Engine { return s.engine }
 // Run consumes until ctx is cancelled, then writes and commits what it
 // holds, lets the engine publish once more, and returns.
 func (s *Service) Run(ctx context.Context) error {
-	var conn driver.Conn
-	if err := backoff.Retry(ctx, s.log, "connecting to clickhouse", func() (err error) {
-		conn, err = s.ch.Open(ctx)
-		return err
-	}); err != nil {
+	conn, err := s.ch.OpenRetry(ctx, s.log)
+	if err != nil {
 		return err
 	}
 	defer conn.Close()
@@ -194,7 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("feeds running", "group", s.cfg.GroupID, "topics", len(topics), "max_age", s.cfg.MaxAge)
 	go func() { <-ctx.Done(); s.ready.Store(false) }()
-	err := gc.Run(ctx, &s.kafka, s.log, s.reg, b) // writes and commits what it fetched before returning
+	err = gc.Run(ctx, &s.kafka, s.log, s.reg, b) // writes and commits what it fetched before returning
 	s.ready.Store(false)
 	// The engine computes once more over what was just written, then stops.
 	time.AfterFunc(10*time.Second, stopEngine)
