@@ -77,7 +77,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
-		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter, event.TopicDeviceStatus, event.TopicAlerts)
+		return s.kafka.EnsureTopics(ctx, event.StoredTopics()...)
 	}); err != nil {
 		return err
 	}
