@@ -3,8 +3,6 @@ package dashboard
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/kafkatest"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -20,27 +19,9 @@ import (
 // process (as in Kubernetes) knows it. Records of the stream group's
 // topics that the group has not committed count; a commit brings it down.
 func TestStreamLagFromTheBrokers(t *testing.T) {
-	env := os.Getenv("IOC_KAFKA_BROKERS")
-	if env == "" {
-		t.Skip(`IOC_KAFKA_BROKERS not set: this test needs the real Kafka (eval "$(deploy/local/services.sh env)")`)
-	}
-	kc := kafkaconn.Config{Brokers: strings.Split(env, ","), TopicPrefix: fmt.Sprintf("dashlag%d.", time.Now().UnixNano()%1e9), Partitions: 2}
-	kc.Defaults()
+	kc := kafkatest.Topics(t, "dashlag", 2, event.StoredTopics()...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	names := event.StoredTopics()
-	if err := kc.EnsureTopics(ctx, names...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		client, release := kc.NewClient(10 * time.Second)
-		defer release()
-		full := make([]string, len(names))
-		for i, n := range names {
-			full[i] = kc.Topic(n)
-		}
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
-	})
 	w := kc.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	if err := w.WriteMessages(ctx,

@@ -1,12 +1,10 @@
-package kafkaconn
+package kafkaconn_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/kafkatest"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -30,7 +30,7 @@ type sink struct {
 func (s *sink) Add(m kafka.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending = append(s.pending, RecordSource(m))
+	s.pending = append(s.pending, kafkaconn.RecordSource(m))
 }
 
 func (s *sink) Len() int {
@@ -69,24 +69,11 @@ func (s *sink) counts() (pending, written int) {
 // consumer-labelled lag gauge says so. At shutdown what was fetched is
 // written and committed before Run returns.
 func TestGroupConsumerCommitsAfterTheSink(t *testing.T) {
-	env := os.Getenv("IOC_KAFKA_BROKERS")
-	if env == "" {
-		t.Skip(`IOC_KAFKA_BROKERS not set: this test needs the real Kafka (eval "$(deploy/local/services.sh env)")`)
-	}
-	c := Config{Brokers: strings.Split(env, ","), TopicPrefix: fmt.Sprintf("kcgroup%d.", time.Now().UnixNano()%1e9), Partitions: 3}
-	c.Defaults()
+	topics := []string{"a", "b"}
+	c := kafkatest.Topics(t, "kcgroup", 3, topics...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topics := []string{"a", "b"}
-	if err := c.EnsureTopics(ctx, topics...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		client, release := c.NewClient(10 * time.Second)
-		defer release()
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{c.Topic("a"), c.Topic("b")}})
-	})
-	w := c.NewWriter(WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
+	w := c.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	produce := func(from, n int) {
 		t.Helper()
@@ -102,23 +89,23 @@ func TestGroupConsumerCommitsAfterTheSink(t *testing.T) {
 	client, release := c.NewClient(10 * time.Second)
 	defer release()
 	brokerLag := func() (int64, string) {
-		lag, err := GroupLag(ctx, client, group, []string{c.Topic("a"), c.Topic("b")})
+		lag, err := kafkaconn.GroupLag(ctx, client, group, []string{c.Topic("a"), c.Topic("b")})
 		if err != nil {
 			return -1, err.Error()
 		}
 		return lag[c.Topic("a")] + lag[c.Topic("b")], fmt.Sprint(lag)
 	}
 
-	old := LagInterval
-	LagInterval = 100 * time.Millisecond
-	defer func() { LagInterval = old }()
+	old := kafkaconn.LagInterval
+	kafkaconn.LagInterval = 100 * time.Millisecond
+	defer func() { kafkaconn.LagInterval = old }()
 	reg := prometheus.NewRegistry()
 	s := &sink{written: map[string]bool{}}
 	s.failing.Store(true)
 	var insertFailures, written atomic.Int64
-	gc := &GroupConsumer{Name: "test", GroupID: group, Topics: topics, MaxRows: 20, MaxAge: 300 * time.Millisecond, FetchQueue: 100,
-		Reader: ReaderTuning{MinBytes: 1, MaxWait: 200 * time.Millisecond, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second},
-		Hooks: GroupHooks{
+	gc := &kafkaconn.GroupConsumer{Name: "test", GroupID: group, Topics: topics, MaxRows: 20, MaxAge: 300 * time.Millisecond, FetchQueue: 100,
+		Reader: kafkaconn.ReaderTuning{MinBytes: 1, MaxWait: 200 * time.Millisecond, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second},
+		Hooks: kafkaconn.GroupHooks{
 			InsertFailed: func(error) { insertFailures.Add(1) },
 			Written:      func(int, time.Duration) { written.Add(1) },
 		}}
