@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/stream"
 )
@@ -66,8 +67,7 @@ func TestReadingsVisibleOnceOnEveryServer(t *testing.T) {
 		}
 		return kafka.Message{Key: []byte(dev), Value: v}
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: kc.Topic(event.TopicReadings), Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, Transport: kc.Transport()}
+	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, Linger: 10 * time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	var all []kafka.Message
 	for i := 0; i < n; i++ {

@@ -64,6 +64,10 @@ type Config struct {
 	// up to FetchMaxWait of latency.
 	FetchMinBytes int           `yaml:"fetch_min_bytes"`
 	FetchMaxWait  time.Duration `yaml:"fetch_max_wait"`
+	// StreamGroup is the stream role's consumer group: the wall's pipeline
+	// indicator shows its lag, read from the brokers (default
+	// stream.group_id, "ioc-stream").
+	StreamGroup string `yaml:"stream_group"`
 	// Auth is who may see and change what (docs/security.md); closed by default.
 	Auth auth.Config `yaml:"auth"`
 	// HTTP timeouts of the dashboard's server: the request header must
@@ -113,6 +117,9 @@ func (c *Config) Defaults() {
 	}
 	if c.FetchMaxWait == 0 {
 		c.FetchMaxWait = 30 * time.Millisecond
+	}
+	if c.StreamGroup == "" {
+		c.StreamGroup = "ioc-stream"
 	}
 	if c.HTTPReadHeaderTimeout == 0 {
 		c.HTTPReadHeaderTimeout = 10 * time.Second
@@ -330,69 +337,25 @@ FROM %s WHERE observed_at >= now() - %d GROUP BY device_id, metric LIMIT %d`,
 	s.log.Info("wall seeded from clickhouse", "series", n)
 }
 
-// follow reads every partition of the readings topic from its end.
+// follow reads every partition of the readings topic from a little
+// before its end (kafkaconn.Tail): readings that were in Kafka but not yet
+// in ClickHouse when the seed ran are not missed, and replaying a few is
+// harmless (the hub keeps the newest per key).
 func (s *Service) follow(ctx context.Context) error {
-	topic := event.TopicReadings
-	var parts []int
-	if err := backoff.Retry(ctx, s.log, "listing kafka partitions", func() (err error) {
-		if err = s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter); err != nil {
-			return err
-		}
-		parts, err = s.kafka.PartitionIDs(ctx, topic)
-		return err
+	if err := backoff.Retry(ctx, s.log, "creating kafka topics", func() error {
+		return s.kafka.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter)
 	}); err != nil {
 		return nil // shutting down
 	}
-	// Start each partition a little before its end: readings that were in
-	// Kafka but not yet in ClickHouse when the seed ran are not missed, and
-	// replaying a few is harmless (the hub keeps the newest per key).
-	starts := make([]int64, len(parts))
-	for i, p := range parts {
-		if err := backoff.Retry(ctx, s.log, "reading kafka end offsets", func() error {
-			conn, err := s.kafka.DialLeader(ctx, topic, p)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			first, last, err := conn.ReadOffsets()
-			starts[i] = max(first, last-int64(s.cfg.Replay))
-			return err
-		}); err != nil {
-			return nil
+	return s.kafka.Tail(ctx, s.log, event.TopicReadings, s.cfg.Replay, func() { s.ready.Store(true) }, func(m kafka.Message) {
+		var rd event.Reading
+		if err := event.UnmarshalReading(m.Value, &rd); err != nil || rd.DeviceID == "" {
+			return // stream dead-letters it; the wall just skips it
 		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: s.kafka.Brokers, Topic: s.kafka.Topic(topic), Partition: p, Dialer: s.kafka.Dialer(),
-			MinBytes: s.cfg.FetchMinBytes, MaxBytes: 4 << 20, MaxWait: kafkaconn.ReaderMaxWait(s.cfg.FetchMaxWait), QueueCapacity: 1000,
-		})
-		if err := r.SetOffset(starts[i]); err != nil {
-			return fmt.Errorf("positioning the wall's reader on partition %d: %w", p, err)
-		}
-		g.Go(func() error {
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(gctx)
-				if err != nil {
-					if gctx.Err() != nil {
-						return nil
-					}
-					s.log.Warn("reading live readings from kafka", "partition", p, "err", err)
-					continue
-				}
-				var rd event.Reading
-				if err := event.UnmarshalReading(m.Value, &rd); err != nil || rd.DeviceID == "" {
-					continue // stream dead-letters it; the wall just skips it
-				}
-				s.m.readings.Inc()
-				s.hub.update(rd)
-				s.wall.reading(&rd)
-			}
-		})
-	}
-	s.ready.Store(true)
-	return g.Wait()
+		s.m.readings.Inc()
+		s.hub.update(rd)
+		s.wall.reading(&rd)
+	}, kafkaconn.Batched(s.cfg.FetchMinBytes, s.cfg.FetchMaxWait))
 }
 
 func (s *Service) routes() http.Handler {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
 )
 
@@ -282,13 +283,16 @@ func (s *Service) runWall(ctx context.Context) error {
 
 // checkHealth measures what the wall's pipeline indicator shows, every 10
 // s: ClickHouse reachable (and its round trip), how fresh the stored data
-// is, and, when the roles share a metrics registry (ioc run), the stream's
-// consumer lag. It also picks up a new registry version.
+// is, and the stream group's consumer lag, from the brokers (so it is
+// known when the dashboard runs as its own process). It also picks up a
+// new registry version.
 func (s *Service) checkHealth(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
+	client, release := s.kafka.NewClient(5 * time.Second)
+	defer release()
 	for i := 0; ; i++ {
-		s.healthOnce(ctx)
+		s.healthOnce(ctx, client)
 		if i%6 == 5 {
 			s.loadRegistry(ctx)
 		}
@@ -300,7 +304,7 @@ func (s *Service) checkHealth(ctx context.Context) {
 	}
 }
 
-func (s *Service) healthOnce(ctx context.Context) {
+func (s *Service) healthOnce(ctx context.Context, client *kafka.Client) {
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -317,15 +321,11 @@ func (s *Service) healthOnce(ctx context.Context) {
 		}
 	}
 	rtt := time.Since(start).Milliseconds()
-	lag := -1.0
-	if s.v2.gather != nil {
-		if fams, err := s.v2.gather.Gather(); err == nil {
-			for _, f := range fams {
-				if f.GetName() == "ioc_stream_consumer_lag" && len(f.GetMetric()) > 0 {
-					lag = f.GetMetric()[0].GetGauge().GetValue()
-				}
-			}
-		}
+	lag := -1.0 // unknown
+	if n, err := s.streamLag(hctx, client); err == nil {
+		lag = float64(n)
+	} else if ctx.Err() == nil {
+		s.log.Debug("measuring the stream's consumer lag", "group", s.cfg.StreamGroup, "err", err)
 	}
 	s.wall.setPipeline(func(p *pipelineLive) {
 		p.CHUp, p.CHMs, p.StreamLag, p.CheckedMs = up, rtt, lag, time.Now().UnixMilli()
@@ -339,8 +339,7 @@ func (s *Service) healthOnce(ctx context.Context) {
 // use.
 func (s *Service) kafkaWriter() *kafka.Writer {
 	s.writerOnce.Do(func() {
-		s.writer = &kafka.Writer{Addr: kafka.TCP(s.kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-			BatchTimeout: time.Millisecond, MaxAttempts: 3, Transport: s.kafka.Transport()}
+		s.writer = s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
 	})
 	return s.writer
 }
@@ -358,7 +357,6 @@ type wallParts struct {
 func (s *Service) initWall(reg prometheus.Registerer) {
 	s.cfg.Wall.writeTimeout = s.cfg.WriteTimeout
 	s.v2 = newV2Hub(s.cfg.Wall, s.cfg.Auth.WSMaxMessageBytes, reg)
-	s.v2.gather, _ = reg.(prometheus.Gatherer)
 	s.wall = newWallState(s.cfg.Wall, s.v2, s.cfg.MaxKeys)
 	// The registry file first, before anything is served: a registered
 	// device is never shown as unregistered while stream is still loading
@@ -370,4 +368,23 @@ func (s *Service) initWall(reg prometheus.Registerer) {
 			s.wall.setRegistry(reg.Devices(), "file:"+f)
 		}
 	}
+}
+
+// streamLag is the records of the stream group's topics not committed yet,
+// from the brokers (kafkaconn.GroupLag).
+func (s *Service) streamLag(ctx context.Context, client *kafka.Client) (int64, error) {
+	names := event.StoredTopics()
+	topics := make([]string, len(names))
+	for i, n := range names {
+		topics[i] = s.kafka.Topic(n)
+	}
+	lag, err := kafkaconn.GroupLag(ctx, client, s.cfg.StreamGroup, topics)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, n := range lag {
+		total += n
+	}
+	return total, nil
 }

@@ -754,7 +754,7 @@ func TestAdminEventsHTTPEndpoint(t *testing.T) {
 	})
 
 	t.Run("records produced straight to Kafka are validated by stream", func(t *testing.T) {
-		w := &kafka.Writer{Addr: kafka.TCP(pipe.kafka.Brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+		w := pipe.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
 		defer w.Close()
 		topic := pipe.kafka.Topic(event.AdminTopic(event.KindDocument))
 		good := doc("kafka-"+run, true)

@@ -71,7 +71,7 @@ func TestPipelineStalledAlertReachesTheWall(t *testing.T) {
 	})
 
 	// Both partners report every 300 ms while `live` holds their names.
-	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := kc.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	var mu sync.Mutex
 	live := map[string]string{"e2e-stall-a": "vnpt", "e2e-stall-b": "viettel"}

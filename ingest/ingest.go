@@ -188,16 +188,8 @@ const writerBatchSize = 256
 // in-sync replicas. The benchmark's Kafka hop uses it too, so that the hop
 // alone is measured with ingest's own settings.
 func NewWriter(cfg Config, kc kafkaconn.Config) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:         kafka.TCP(kc.Brokers...),
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: cfg.Linger,
-		BatchSize:    writerBatchSize,
-		BatchBytes:   int64(cmp.Or(cfg.KafkaBatchBytes, defaultKafkaBatchBytes)),
-		MaxAttempts:  3,
-		Transport:    kc.Transport(),
-	}
+	return kc.NewWriter(kafkaconn.WriterOptions{Linger: cfg.Linger, BatchSize: writerBatchSize,
+		BatchBytes: int64(cmp.Or(cfg.KafkaBatchBytes, defaultKafkaBatchBytes))})
 }
 
 func (s *Service) mqttOptions() *mqtt.ClientOptions {

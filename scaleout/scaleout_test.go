@@ -275,10 +275,7 @@ type producer struct {
 }
 
 func newProducer(devID string) *producer {
-	return &producer{devID: devID, base: time.Now().Add(-time.Hour).UnixMilli(), w: &kafka.Writer{
-		Addr: kafka.TCP(kc.Brokers...), Topic: kc.Topic(event.TopicReadings), Balancer: &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 1000,
-	}}
+	return &producer{devID: devID, base: time.Now().Add(-time.Hour).UnixMilli(), w: kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, BatchSize: 1000, MaxAttempts: 10})}
 }
 
 // send writes n new readings over 60 devices (so every partition gets some).

@@ -65,10 +65,7 @@ func RunScenario(ctx context.Context, opts ScenarioOptions, kc kafkaconn.Config,
 		if err := kc.EnsureTopics(ctx, event.AdminTopics()...); err != nil { // waits for their leaders
 			return err
 		}
-		w := &kafka.Writer{
-			Addr: kafka.TCP(kc.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-			BatchTimeout: 5 * time.Millisecond, BatchSize: 500, BatchBytes: 900 << 10, MaxAttempts: 5, Transport: kc.Transport(),
-		}
+		w := kc.NewWriter(kafkaconn.WriterOptions{BatchSize: 500, MaxAttempts: 5})
 		defer w.Close()
 		send = kafkaSender(w, kc)
 	}

@@ -17,27 +17,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 
-func TestPartitionLag(t *testing.T) {
-	for _, c := range []struct {
-		first, end, committed, want int64
-	}{
-		{0, 0, -1, 0},       // empty partition, nothing committed
-		{0, 10, -1, 10},     // nothing committed: from the log start
-		{4, 10, -1, 6},      // nothing committed, log start moved by retention
-		{0, 10, 7, 3},       // committed part of it
-		{0, 10, 10, 0},      // caught up
-		{8, 10, 3, 2},       // commit older than the log start
-		{0, 10, 12, 0},      // commit ahead of a (truncated) end: never negative
-		{-1, -1, -1, 0},     // offsets unknown
-		{100, 250, 180, 70}, // ordinary
-	} {
-		if got := partitionLag(c.first, c.end, c.committed); got != c.want {
-			t.Errorf("partitionLag(first %d, end %d, committed %d) = %d, want %d", c.first, c.end, c.committed, got, c.want)
-		}
-	}
-}
-
-// TestConsumerLagWhilePaused runs the stream's lag watcher against the
+// TestConsumerLagWhilePaused runs the stream's lag gauges against the
 // local Kafka: a group member fetches everything but commits nothing (as
 // the stream does while ClickHouse is stalled), so the reader itself sees
 // no lag, yet the gauge shows every record and grows as more arrive; once
@@ -47,10 +27,6 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 	if brokers == "" {
 		t.Skip("IOC_KAFKA_BROKERS is not set: this test needs the local Kafka (eval \"$(deploy/local/services.sh env)\")")
 	}
-	old := lagInterval
-	lagInterval = 300 * time.Millisecond
-	t.Cleanup(func() { lagInterval = old })
-
 	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), Partitions: 3,
 		TopicPrefix: fmt.Sprintf("lagtest%d.", time.Now().UnixNano())}
 	kc.Defaults()
@@ -69,8 +45,7 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
 	})
 	topic := kc.Topic(event.TopicReadings)
-	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, Transport: kc.Transport()}
+	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, Balancer: &kafka.RoundRobin{}, Linger: 10 * time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	produce := func(n int) {
 		t.Helper()
@@ -87,7 +62,11 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 		m: newMetrics(prometheus.NewRegistry())}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); s.watchLag(wctx) }()
+	go func() {
+		defer close(done)
+		kafkaconn.WatchGroupLag(wctx, kc, s.log, s.cfg.GroupID, names, 300*time.Millisecond,
+			kafkaconn.LagGauges{Set: s.setLag, Failed: s.m.lagErrors.Inc})
+	}()
 	defer func() { stop(); <-done }()
 	waitLag := func(what string, want float64) {
 		t.Helper()

@@ -150,6 +150,9 @@ func loadConfig(path string) (*Config, error) {
 	cfg.ClickHouse.Defaults()
 	cfg.Ingest.Defaults()
 	cfg.Stream.Defaults()
+	if cfg.Dashboard.StreamGroup == "" {
+		cfg.Dashboard.StreamGroup = cfg.Stream.GroupID // the wall shows this group's lag
+	}
 	cfg.Dashboard.Defaults()
 	cfg.Simulate.Defaults()
 	cfg.Feeds.Defaults()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -292,8 +293,7 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 		return res, nil
 	}
 	if len(records) > 0 {
-		w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-			BatchTimeout: 10 * time.Millisecond, BatchSize: 256, BatchBytes: 900 << 10, Transport: cfg.Kafka.Transport()}
+		w := cfg.Kafka.NewWriter(kafkaconn.WriterOptions{Linger: 10 * time.Millisecond, BatchSize: 256, MaxAttempts: 10})
 		if err := cfg.Kafka.EnsureTopics(ctx, event.TopicReadings); err != nil {
 			return res, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream"
 )
 
@@ -100,7 +101,7 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 	// An oversize payload whose kept 64 KiB prefix alone would decode: never replayed.
 	cut := event.NewDeadLetter("mqtt", "sensors/acme/aq-acme-2", []byte(fmt.Sprintf(`[{"n":"pm25","u":"ug/m3","v":1,"t":%.3f}]`, observed)+strings.Repeat(" ", 300<<10)),
 		received+3, event.Invalid(event.ReasonOversize, "payload is 307244 bytes, limit 262144"))
-	w := &kafka.Writer{Addr: kafka.TCP(cfg.Kafka.Brokers...), RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	w := cfg.Kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond, MaxAttempts: 10})
 	for _, d := range []event.DeadLetter{fixable, broken, fromKafka, cut} {
 		b, _ := event.MarshalDeadLetter(&d)
 		if err := w.WriteMessages(ctx, kafka.Message{Topic: cfg.Kafka.Topic(event.TopicDeadLetter), Value: b}); err != nil {

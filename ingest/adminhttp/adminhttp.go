@@ -232,16 +232,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return nil // shutting down
 	}
-	s.writer = &kafka.Writer{
-		Addr:         kafka.TCP(s.kafka.Brokers...),
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 2 * time.Millisecond,
-		BatchSize:    500,
-		BatchBytes:   900 << 10, // under the broker's message.max.bytes (1 MiB); a request is split
-		MaxAttempts:  3,
-		Transport:    s.kafka.Transport(),
-	}
+	s.writer = s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: 2 * time.Millisecond, BatchSize: 500})
 	defer s.writer.Close()
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {

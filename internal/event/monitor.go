@@ -148,3 +148,10 @@ func hashID(parts ...string) string {
 
 // Marshal encodes any of the monitor's records for Kafka.
 func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// StoredTopics are the topics the stream role's consumer group writes to
+// ClickHouse: readings, dead letters, device statuses and alert events.
+// Whoever shows the stream's lag measures it on these.
+func StoredTopics() []string {
+	return []string{TopicReadings, TopicDeadLetter, TopicDeviceStatus, TopicAlerts}
+}

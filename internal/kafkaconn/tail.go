@@ -16,11 +16,13 @@ import (
 // follower sees every record), starting `replay` records before each
 // partition's end, and hands each record to fn, one goroutine per
 // partition. positioned, if not nil, is called once every partition has its
-// start offset. Tail returns when ctx ends.
+// start offset. Tail returns when ctx ends, or with an error (and nothing
+// left running) when a reader cannot be positioned.
 //
-// The dashboard follows the live topics this way, and so does the stream's
-// monitor: both seed their state from ClickHouse first, and the replay
-// covers what was in Kafka but not yet in ClickHouse.
+// It is the one tail of the pipeline: the dashboard follows the live
+// topics this way, and so does the stream's monitor. Both seed their state
+// from ClickHouse first; the replay covers what was in Kafka but not yet
+// in ClickHouse.
 func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, replay int, positioned func(), fn func(kafka.Message), opts ...TailOption) error {
 	o := tailOptions{minBytes: 1, maxWait: 250 * time.Millisecond}
 	for _, opt := range opts {
@@ -48,16 +50,25 @@ func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, repla
 			return nil
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// Every reader is made and positioned before any reads: a failure
+	// closes them all and leaves nothing running.
+	readers := make([]*kafka.Reader, 0, len(parts))
 	for i, p := range parts {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: c.Brokers, Topic: c.Topic(topic), Partition: p, Dialer: c.Dialer(),
 			MinBytes: o.minBytes, MaxBytes: 4 << 20, MaxWait: ReaderMaxWait(o.maxWait), QueueCapacity: 1000,
 		})
-		if err := r.SetOffset(starts[i]); err != nil {
-			r.Close()
+		readers = append(readers, r)
+		if err := positionReader(r, starts[i]); err != nil {
+			for _, r := range readers {
+				r.Close()
+			}
 			return fmt.Errorf("positioning a reader on %s partition %d: %w", c.Topic(topic), p, err)
 		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range parts {
+		r := readers[i]
 		g.Go(func() error {
 			defer r.Close()
 			for {
@@ -66,6 +77,7 @@ func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, repla
 					if gctx.Err() != nil {
 						return nil
 					}
+					// A pause, not a spin: a broker away makes every read fail.
 					log.Warn("reading "+c.Topic(topic), "partition", p, "err", err)
 					select {
 					case <-time.After(time.Second):
@@ -83,6 +95,10 @@ func (c *Config) Tail(ctx context.Context, log *slog.Logger, topic string, repla
 	}
 	return g.Wait()
 }
+
+// positionReader sets where a reader of Tail starts (a variable for the
+// tests).
+var positionReader = func(r *kafka.Reader, offset int64) error { return r.SetOffset(offset) }
 
 // TailOption tunes the fetches of Tail.
 type TailOption func(*tailOptions)

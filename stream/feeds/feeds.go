@@ -15,20 +15,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
-	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/kpi"
 )
 
@@ -96,6 +93,7 @@ type Service struct {
 	log    *slog.Logger
 	m      *metrics
 	engine *kpi.Engine
+	reg    prometheus.Registerer
 	ready  atomic.Bool
 }
 
@@ -110,7 +108,7 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log, m: newMetrics(reg), engine: eng}, nil
+	return &Service{cfg: cfg, kafka: kc, ch: ch, log: log, m: newMetrics(reg), engine: eng, reg: reg}, nil
 }
 
 // Ready reports whether the consumer is consuming and the engine running.
@@ -122,11 +120,8 @@ func (s *Service) Engine() *kpi.Engine { return s.engine }
 // Run consumes until ctx is cancelled, then writes and commits what it
 // holds, lets the engine publish once more, and returns.
 func (s *Service) Run(ctx context.Context) error {
-	var conn driver.Conn
-	if err := backoff.Retry(ctx, s.log, "connecting to clickhouse", func() (err error) {
-		conn, err = s.ch.Open(ctx)
-		return err
-	}); err != nil {
+	conn, err := s.ch.OpenRetry(ctx, s.log)
+	if err != nil {
 		return err
 	}
 	defer conn.Close()
@@ -151,69 +146,53 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	full := make([]string, len(topics))
-	for i, t := range topics {
-		full[i] = s.kafka.Topic(t)
-	}
-	newReader := func() *kafka.Reader {
-		return kafka.NewReader(kafka.ReaderConfig{
-			Brokers:       s.kafka.Brokers,
-			GroupID:       s.cfg.GroupID,
-			GroupTopics:   full,
-			Dialer:        s.kafka.Dialer(),
-			QueueCapacity: 1000,
-			MinBytes:      1,
-			MaxBytes:      8 << 20,
-			// A fetch returns as soon as a record arrives (MinBytes 1):
-			// MaxWait only bounds the idle long poll of each partition.
-			// kafka-go asks the broker to answer MaxWait − min(1 s,
-			// MaxWait/4) and gives up at MaxWait: with 100 ms the broker has
-			// 25 ms of slack, and on a busy machine fetches time out, back
-			// off, and events wait seconds. 2 s leaves it 1 s.
-			MaxWait:          kafkaconn.ReaderMaxWait(time.Second),
-			ReadBatchTimeout: 2 * time.Second,
-			// After a broker hiccup every partition retries soon.
-			ReadBackoffMin:        50 * time.Millisecond,
-			ReadBackoffMax:        250 * time.Millisecond,
-			CommitInterval:        0, // synchronous commits, issued after the insert
-			StartOffset:           kafka.FirstOffset,
-			WatchPartitionChanges: true, // a topic served late, or grown, triggers a rebalance
-			HeartbeatInterval:     3 * time.Second,
-			SessionTimeout:        10 * time.Second,
-			RebalanceTimeout:      10 * time.Second,
-			JoinGroupBackoff:      time.Second,
-			ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
-		})
-	}
-	// The writer commits through the current reader; the fetch loop
-	// replaces a reader that keeps failing (see fetch).
-	var reader atomic.Pointer[kafka.Reader]
-	reader.Store(newReader())
-	defer func() { reader.Load().Close() }()
-
 	notify := make(chan struct{}, 1)
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- s.engine.Run(engineCtx, conn, notify) }()
 
-	fetched := make(chan kafka.Message, s.cfg.FetchQueue)
-	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelDrain()
-	var g errgroup.Group
-	g.Go(func() error {
-		defer close(fetched)
-		return s.fetch(ctx, &reader, newReader, fetched)
-	})
-	g.Go(func() error { return s.write(drainCtx, conn, &reader, fetched, notify) })
-	g.Go(func() error { s.watchLag(ctx); return nil }) // lag.go: the brokers' view, not the reader's
+	b := s.newBatch(conn)
+	gc := &kafkaconn.GroupConsumer{
+		Name:       "feeds",
+		GroupID:    s.cfg.GroupID,
+		Topics:     topics,
+		MaxRows:    s.cfg.MaxRows,
+		MaxAge:     s.cfg.MaxAge,
+		FetchQueue: s.cfg.FetchQueue,
+		// A batch is also written as soon as nothing more has come for
+		// 15 ms: a lone event (a late dossier posted by hand) does not wait
+		// for the batch to age, a burst still makes large inserts.
+		IdleFlush: 15 * time.Millisecond,
+		// A fetch returns as soon as a record arrives (MinBytes 1): MaxWait
+		// only bounds the idle long poll of each partition (see
+		// kafkaconn.ReaderMaxWait). After a broker hiccup every partition
+		// retries soon.
+		Reader: kafkaconn.ReaderTuning{MinBytes: 1, MaxWait: time.Second,
+			ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: 250 * time.Millisecond},
+		Hooks: kafkaconn.GroupHooks{
+			InsertFailed: func(error) { s.m.insertErrors.Inc() },
+			Written: func(int, time.Duration) {
+				s.written(b)
+				// The rows are in ClickHouse: the engine may compute (the
+				// commit that follows can take a while, and does not
+				// change what the tiles show).
+				select {
+				case notify <- struct{}{}:
+				default: // the engine already has a wake-up pending
+				}
+			},
+			CommitFailed:   func(error) { s.m.commitErrors.Inc() },
+			ReaderReplaced: s.m.readerResets.Inc,
+			Lag:            s.setLag,
+			LagFailed:      s.m.lagErrors.Inc,
+		},
+	}
 	s.ready.Store(true)
 	s.log.Info("feeds running", "group", s.cfg.GroupID, "topics", len(topics), "max_age", s.cfg.MaxAge)
-	<-ctx.Done()
+	go func() { <-ctx.Done(); s.ready.Store(false) }()
+	err = gc.Run(ctx, &s.kafka, s.log, s.reg, b) // writes and commits what it fetched before returning
 	s.ready.Store(false)
-	timer := time.AfterFunc(30*time.Second, cancelDrain)
-	defer timer.Stop()
-	err := g.Wait()
 	// The engine computes once more over what was just written, then stops.
 	time.AfterFunc(10*time.Second, stopEngine)
 	close(notify)
@@ -224,102 +203,46 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// fetch hands fetched records to the writer. kafka-go's group reader can
-// be left failing for good after the broker was disrupted (every fetch
-// answers "context canceled" or "Not Leader For Partition"); a reader that
-// has failed for readerResetAfter is replaced by a new one, which rejoins
-// the group and fetches again from the last commit (a replay, deduplicated).
-func (s *Service) fetch(ctx context.Context, reader *atomic.Pointer[kafka.Reader], newReader func() *kafka.Reader, fetched chan<- kafka.Message) error {
-	var failingSince time.Time
-	for {
-		m, err := reader.Load().FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if failingSince.IsZero() {
-				failingSince = time.Now()
-			}
-			if time.Since(failingSince) > readerResetAfter {
-				s.log.Warn("the kafka reader keeps failing; replacing it (uncommitted records are fetched again)", "err", err,
-					"failing_for", time.Since(failingSince).Round(time.Second))
-				old := reader.Swap(newReader())
-				_ = old.Close()
-				s.m.readerResets.Inc()
-				failingSince = time.Time{}
-				continue
-			}
-			s.log.Warn("fetching from kafka", "err", err)
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-				return nil
-			}
-			continue
-		}
-		failingSince = time.Time{}
-		select {
-		case fetched <- m:
-		case <-ctx.Done():
-			return nil // not committed: fetched again after restart
-		}
-	}
-}
-
-// readerResetAfter is how long fetches may fail before the reader is
-// replaced.
-const readerResetAfter = 10 * time.Second
-
-// batch is what one flush writes and commits.
+// batch is what one flush writes: the feeds' kafkaconn.Batch.
 type batch struct {
+	s    *Service
+	conn driver.Conn
 	// produced is the oldest and newest Kafka produce time (ms) of the batch.
 	produced [2]int64
 	rows     map[event.AdminKind]*rows
 	dead     deadRows
-	last     map[string]kafka.Message // newest message per topic/partition
 	n        int
 	first    time.Time
 }
 
-func newBatch() *batch {
-	return &batch{rows: map[event.AdminKind]*rows{}, last: map[string]kafka.Message{}}
+func (s *Service) newBatch(conn driver.Conn) *batch {
+	return &batch{s: s, conn: conn, rows: map[event.AdminKind]*rows{}}
 }
 
-func (s *Service) write(ctx context.Context, conn driver.Conn, reader *atomic.Pointer[kafka.Reader], fetched <-chan kafka.Message, notify chan<- struct{}) error {
-	b := newBatch()
-	// A batch is written when it is full, when it is MaxAge old, or as soon
-	// as nothing more has come for idleFlush: a lone event (a late dossier
-	// posted by hand) does not wait for the batch to age, a burst still
-	// makes large inserts.
-	const idleFlush = 15 * time.Millisecond
-	ticker := time.NewTicker(min(max(s.cfg.MaxAge/4, 5*time.Millisecond), idleFlush))
-	defer ticker.Stop()
-	var lastAdd time.Time
-	for {
-		select {
-		case m, ok := <-fetched:
-			if !ok {
-				return s.flush(ctx, conn, reader, b, notify)
-			}
-			if b.n == 0 {
-				b.first = time.Now()
-			}
-			lastAdd = time.Now()
-			s.add(b, m)
-			if b.n >= s.cfg.MaxRows {
-				if err := s.flush(ctx, conn, reader, b, notify); err != nil {
-					return err
-				}
-			}
-		case <-ticker.C:
-			if b.n > 0 && (time.Since(b.first) >= s.cfg.MaxAge || len(fetched) == 0 && time.Since(lastAdd) >= idleFlush) {
-				if err := s.flush(ctx, conn, reader, b, notify); err != nil {
-					return err
-				}
-			}
-		}
+// Add decodes and validates a record into the batch (Service.add).
+func (b *batch) Add(m kafka.Message) {
+	if b.n == 0 {
+		b.first = time.Now()
 	}
+	b.s.add(b, m)
 }
+
+// Len is the events of the batch, dead letters included.
+func (b *batch) Len() int { return b.n }
+
+// Flush tells the KPI engine which kinds change (before the rows are
+// visible), then writes the batch to ClickHouse.
+func (b *batch) Flush(ctx context.Context) error {
+	kinds := make([]event.AdminKind, 0, len(b.rows))
+	for k := range b.rows {
+		kinds = append(kinds, k)
+	}
+	b.s.engine.Flushed(kinds, b.produced[0], b.produced[1])
+	return b.s.insert(ctx, b.conn, b)
+}
+
+// Reset empties the batch once it is written and committed.
+func (b *batch) Reset() { *b = *b.s.newBatch(b.conn) }
 
 // add decodes and validates one record into the batch; an invalid record
 // becomes a dead letter with the raw bytes and the reason.
@@ -330,7 +253,6 @@ func (s *Service) add(b *batch, m kafka.Message) {
 		b.produced = [2]int64{min(b.produced[0], t), max(b.produced[1], t)}
 	}
 	b.n++
-	b.last[m.Topic+"/"+strconv.Itoa(m.Partition)] = m
 	kind, ok := event.KindOfTopic(m.Topic)
 	var ev event.AdminEvent
 	var err error
@@ -342,8 +264,7 @@ func (s *Service) add(b *batch, m kafka.Message) {
 		err = event.PrepareAdmin(ev, m.Time.UnixMilli(), event.DefaultAdminLimits)
 	}
 	if err != nil {
-		src := m.Topic + "/" + strconv.Itoa(m.Partition) + "/" + strconv.FormatInt(m.Offset, 10)
-		dl := event.NewDeadLetter("kafka", src, m.Value, m.Time.UnixMilli(), err)
+		dl := event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), err)
 		b.dead.add(&dl)
 		s.m.invalid.WithLabelValues(string(dl.Reason)).Inc()
 		return
@@ -356,49 +277,13 @@ func (s *Service) add(b *batch, m kafka.Message) {
 	r.add(ev, m.Partition, m.Offset)
 }
 
-// flush inserts the batch (retrying until ClickHouse takes it or shutdown
-// gives up), commits the offsets, and wakes the KPI engine.
-func (s *Service) flush(ctx context.Context, conn driver.Conn, reader *atomic.Pointer[kafka.Reader], b *batch, notify chan<- struct{}) error {
-	if b.n == 0 {
-		return nil
-	}
-	kinds := make([]event.AdminKind, 0, len(b.rows))
-	for k := range b.rows {
-		kinds = append(kinds, k)
-	}
-	s.engine.Flushed(kinds, b.produced[0], b.produced[1]) // before the rows are visible
-	var start time.Time
-	if err := stream.InsertRetry(s.m.insertErrors, nil).Retry(ctx, s.log,
-		fmt.Sprintf("writing %d administrative events to clickhouse (offsets not committed)", b.n), func() error {
-			start = time.Now()
-			return s.insert(ctx, conn, b)
-		}); err != nil {
-		return fmt.Errorf("writing %d administrative events to clickhouse at shutdown (not committed; replayed at next start): %w", b.n, err)
-	}
-	s.m.insertSeconds.Observe(time.Since(start).Seconds())
+// written counts a batch ClickHouse took, before it is committed.
+func (s *Service) written(b *batch) {
 	for kind, r := range b.rows {
 		s.m.rows.WithLabelValues(string(kind)).Add(float64(len(r.vals)))
 	}
 	s.m.rows.WithLabelValues("dead_letters").Add(float64(len(b.dead.vals)))
-	// The rows are in ClickHouse: the engine may compute (the commit below
-	// can take a while, and does not change what the tiles show).
-	select {
-	case notify <- struct{}{}:
-	default: // the engine already has a wake-up pending
-	}
-	msgs := make([]kafka.Message, 0, len(b.last))
-	for _, m := range b.last {
-		msgs = append(msgs, m)
-	}
-	if err := reader.Load().CommitMessages(ctx, msgs...); err != nil {
-		// After a rebalance another member replays from the last commit;
-		// the replay collapses on the tables' keys.
-		s.m.commitErrors.Inc()
-		s.log.Warn("committing offsets failed; the batch will be replayed and deduplicated", "err", err)
-	}
 	s.log.Debug("administrative events written", "events", b.n, "dead_letters", len(b.dead.vals), "age", time.Since(b.first).Round(time.Millisecond))
-	*b = *newBatch()
-	return nil
 }
 
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {

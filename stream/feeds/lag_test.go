@@ -44,8 +44,7 @@ func TestConsumerLagGauge(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
 	})
 	dossiers := kc.Topic(event.AdminTopic(event.KindDossier))
-	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: dossiers, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
-		AllowAutoTopicCreation: false}
+	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.AdminTopic(event.KindDossier), Linger: time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("a"), Value: []byte("{}")}, kafka.Message{Key: []byte("b"), Value: []byte("{}")},
 		kafka.Message{Key: []byte("c"), Value: []byte("{}")}); err != nil {
@@ -57,12 +56,13 @@ func TestConsumerLagGauge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := lagInterval
-	lagInterval = 50 * time.Millisecond
-	defer func() { lagInterval = old }()
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); s.watchLag(wctx) }()
+	go func() {
+		defer close(done)
+		kafkaconn.WatchGroupLag(wctx, kc, s.log, s.cfg.GroupID, topics, 50*time.Millisecond,
+			kafkaconn.LagGauges{Set: s.setLag, Failed: s.m.lagErrors.Inc})
+	}()
 	// lags reads ioc_feeds_consumer_lag from the registry, by topic.
 	lags := func() map[string]float64 {
 		out := map[string]float64{}

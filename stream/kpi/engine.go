@@ -481,15 +481,7 @@ func (e *Engine) Run(ctx context.Context, conn driver.Conn, notify <-chan struct
 	if err := backoff.Retry(ctx, e.log, "reading the published KPI tiles", func() error { return e.load(ctx) }); err != nil {
 		return nil
 	}
-	writer := &kafka.Writer{
-		Addr:         kafka.TCP(e.kafka.Brokers...),
-		Topic:        e.kafka.Topic(event.TopicKPITiles),
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 2 * time.Millisecond,
-		MaxAttempts:  3,
-		Transport:    e.kafka.Transport(),
-	}
+	writer := e.kafka.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicKPITiles, Linger: 2 * time.Millisecond})
 	defer writer.Close()
 	e.ready.Store(true)
 	defer e.ready.Store(false)

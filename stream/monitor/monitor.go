@@ -83,10 +83,7 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 	if err := backoff.Retry(ctx, m.log, "reading the monitor's state from clickhouse", func() error { return m.seed(ctx, conn) }); err != nil {
 		return nil
 	}
-	writer := &kafka.Writer{
-		Addr: kafka.TCP(m.kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond, BatchBytes: 8 << 20, MaxAttempts: 3, Transport: m.kafka.Transport(),
-	}
+	writer := m.kafka.NewWriter(kafkaconn.WriterOptions{BatchBytes: 8 << 20})
 	defer writer.Close()
 
 	in := make(chan input, 4096)

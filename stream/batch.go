@@ -1,0 +1,169 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+)
+
+// batch is what one flush writes: the stream's kafkaconn.Batch.
+type batch struct {
+	s        *Service
+	conn     driver.Conn
+	readings readingRows
+	dead     deadLetterRows
+	status   statusRows
+	alerts   alertRows
+	ids      map[string]struct{} // event ids of the readings, to count duplicates
+	// full topic names, to tell the records apart
+	readingsTopic, deadTopic, statusTopic string
+}
+
+func (s *Service) newBatch(conn driver.Conn) *batch {
+	return &batch{s: s, conn: conn, ids: map[string]struct{}{}, readingsTopic: s.kafka.Topic(event.TopicReadings),
+		deadTopic: s.kafka.Topic(event.TopicDeadLetter), statusTopic: s.kafka.Topic(event.TopicDeviceStatus)}
+}
+
+// Len is the rows of the batch, of every table.
+func (b *batch) Len() int { return b.readings.len() + b.dead.len() + b.status.len() + b.alerts.len() }
+
+// Add decodes a record of one of the four topics into its rows.
+func (b *batch) Add(m kafka.Message) {
+	s := b.s
+	switch m.Topic {
+	case b.readingsTopic:
+		s.m.consumed.WithLabelValues("readings").Inc()
+		s.addReading(b, m)
+	case b.deadTopic:
+		s.m.consumed.WithLabelValues("dead_letters").Inc()
+		s.addDeadLetter(b, m)
+	case b.statusTopic:
+		s.m.consumed.WithLabelValues("status").Inc()
+		s.addStatus(b, m)
+	default:
+		s.m.consumed.WithLabelValues("alerts").Inc()
+		s.addAlert(b, m)
+	}
+}
+
+// Flush writes the batch to ClickHouse (kafkaconn.GroupConsumer retries it
+// and commits after).
+func (b *batch) Flush(ctx context.Context) error { return b.s.insert(ctx, b.conn, b) }
+
+// Reset empties the batch once it is written and committed.
+func (b *batch) Reset() {
+	b.readings.reset()
+	b.dead.reset()
+	b.status.reset()
+	b.alerts.reset()
+	clear(b.ids)
+}
+
+func (s *Service) addReading(b *batch, m kafka.Message) {
+	var r event.Reading
+	err := event.UnmarshalReading(m.Value, &r)
+	if err == nil {
+		err = r.Validate(event.NoWindow)
+	}
+	if err != nil {
+		// A record that bypassed ingest's checks: keep it, with why.
+		dl := event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), err)
+		b.dead.add(&dl)
+		s.m.invalid.WithLabelValues(string(dl.Reason)).Inc()
+		return
+	}
+	if _, dup := b.ids[r.ID]; dup {
+		// Still inserted: the view keeps one row per event id, and which
+		// copy wins is ClickHouse's rule (the last inserted), not ours.
+		s.m.duplicates.Inc()
+	} else {
+		b.ids[r.ID] = struct{}{}
+	}
+	b.readings.add(&r, m.Partition, m.Offset)
+}
+
+// addStatus and addAlert keep the monitor's records; one that does not
+// decode becomes a dead letter like a broken reading.
+func (s *Service) addStatus(b *batch, m kafka.Message) {
+	var st event.DeviceStatus
+	if err := json.Unmarshal(m.Value, &st); err != nil || st.ID == "" || st.AtMs <= 0 || st.AtMs >= 4102444800000 {
+		s.deadRecord(b, m, "device status record without id or time")
+		return
+	}
+	b.status.add(&st)
+}
+
+func (s *Service) addAlert(b *batch, m kafka.Message) {
+	var a event.AlertEvent
+	if err := json.Unmarshal(m.Value, &a); err != nil || a.ID == "" || a.AlertID == "" || a.AtMs <= 0 || a.AtMs >= 4102444800000 ||
+		a.OpenedMs <= 0 || a.OpenedMs >= 4102444800000 {
+		s.deadRecord(b, m, "alert record without ids or times")
+		return
+	}
+	b.alerts.add(&a)
+}
+
+func (s *Service) deadRecord(b *batch, m kafka.Message, why string) {
+	d := event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), event.Invalid(event.ReasonBadRecord, "%s", why))
+	s.m.invalid.WithLabelValues(string(d.Reason)).Inc()
+	b.dead.add(&d)
+}
+
+func (s *Service) addDeadLetter(b *batch, m kafka.Message) {
+	var d event.DeadLetter
+	if err := event.UnmarshalDeadLetter(m.Value, &d); err != nil || d.ID == "" {
+		if err == nil {
+			err = event.Invalid(event.ReasonBadRecord, "dead letter without id")
+		}
+		d = event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), err)
+		s.m.invalid.WithLabelValues(string(d.Reason)).Inc()
+	}
+	b.dead.add(&d)
+}
+
+// written counts a batch ClickHouse took (before its offsets are
+// committed); it is the batch being flushed, not yet reset.
+func (s *Service) written(b *batch, rows int, took time.Duration) {
+	s.m.insertSeconds.Observe(took.Seconds())
+	s.m.clickhouseUp.Set(1)
+	s.m.rows.WithLabelValues("sensor_readings").Add(float64(b.readings.len()))
+	s.m.rows.WithLabelValues("dead_letters").Add(float64(b.dead.len()))
+	s.m.rows.WithLabelValues("device_status_events").Add(float64(b.status.len()))
+	s.m.rows.WithLabelValues("alert_events").Add(float64(b.alerts.len()))
+	s.m.batchRows.Observe(float64(rows))
+}
+
+// rowSender is one table's columns of a batch.
+type rowSender interface {
+	len() int
+	send(ctx context.Context, conn driver.Conn, table string) error
+}
+
+func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
+	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, t := range []struct {
+		rows        rowSender
+		table, what string
+	}{
+		{&b.readings, "sensor_readings_raw", "readings"},
+		{&b.dead, "dead_letters_raw", "dead letters"},
+		{&b.status, "device_status_events_raw", "status changes"},
+		{&b.alerts, "alert_events_raw", "alert transitions"},
+	} {
+		if t.rows.len() == 0 {
+			continue
+		}
+		if err := t.rows.send(ictx, conn, s.ch.Table(t.table)); err != nil {
+			return fmt.Errorf("writing %d %s to %s: %w", t.rows.len(), t.what, s.ch.Table(t.table), err)
+		}
+	}
+	return nil
+}
