@@ -132,8 +132,6 @@ type v2hub struct {
 	epoch string // changes at every start: sequences of another epoch mean nothing
 	maxIn int64
 	m     *v2metrics
-	// gather reads the shared metrics registry (ioc run) for the stream's lag.
-	gather prometheus.Gatherer
 	// closes remembers why recent clients were cut off, by client id.
 	closes map[string]closeNote
 
