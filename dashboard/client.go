@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"errors"
+	"io"
 	"sync"
 	"time"
 
@@ -99,6 +101,9 @@ func (c *client) readLoop(pongWait time.Duration) {
 	for {
 		if _, _, err := c.conn.ReadMessage(); err != nil {
 			c.close("connection closed")
+			if errors.Is(err, websocket.ErrReadLimit) {
+				discardUntilClosed(c.conn)
+			}
 			return
 		}
 		if c.limit != nil && !c.limit.Allow() {
@@ -118,13 +123,26 @@ const lingerClose = 2 * time.Second
 // lingerClose passes). Closing the socket with unread bytes in its receive
 // buffer makes the kernel send a reset, and the client would never read
 // the close frame that says why (it sees 1006 instead).
+//
+// After an error that ends frame reading for good (a message over the read
+// limit), the rest is drained from the socket itself.
 func discardUntilClosed(conn *websocket.Conn) {
-	_ = conn.SetReadDeadline(time.Now().Add(lingerClose))
+	deadline := time.Now().Add(lingerClose)
+	_ = conn.SetReadDeadline(deadline)
 	for {
-		if _, _, err := conn.NextReader(); err != nil {
-			return
+		_, _, err := conn.NextReader()
+		if err == nil {
+			continue
 		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return // the client answered the close frame
+		}
+		break
 	}
+	raw := conn.UnderlyingConn()
+	_ = raw.SetReadDeadline(deadline)
+	_, _ = io.Copy(io.Discard, raw)
 }
 
 // awaitPeerClose waits, after the close frame was written, until the read

@@ -346,6 +346,7 @@ func (s *session) readLoop() {
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				s.close(closeMessageSize, "message larger than "+strconv.FormatInt(s.v2.maxIn, 10)+" bytes")
+				discardUntilClosed(s.conn)
 			} else {
 				s.close(closeGoingAway, "connection closed")
 			}
