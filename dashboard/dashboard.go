@@ -40,8 +40,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// FlushInterval is how often changes are pushed to clients.
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	WriteTimeout time.Duration `yaml:"write_timeout"`
-	MaxClients   int           `yaml:"max_clients"`
+	WriteTimeout  time.Duration `yaml:"write_timeout"`
+	MaxClients    int           `yaml:"max_clients"`
 	// MaxKeys bounds the (device, metric) pairs held in memory.
 	MaxKeys int `yaml:"max_keys"`
 	// AllowedOrigins lists the Origins allowed to open /ws besides the
@@ -180,9 +180,9 @@ type Service struct {
 	log   *slog.Logger
 	m     *metrics
 	// hub is the newest reading per series, for GET /api/latest (latest.go).
-	hub   *latestReadings
-	kpis  kpiStore // the KPI tiles (kpis.go)
-	auth  *auth.Auth
+	hub  *latestReadings
+	kpis kpiStore // the KPI tiles (kpis.go)
+	auth *auth.Auth
 
 	// the wall model and websocket protocol v2 (wall.go, wsv2.go)
 	wallParts
