@@ -458,12 +458,8 @@ func (w *wallState) deadLetter(d *event.DeadLetter) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	partner := "?"
-	if d.Source == "mqtt" {
-		if i := strings.Index(d.SourceTopic, "sensors/"); i >= 0 {
-			if p, _, ok := strings.Cut(d.SourceTopic[i+len("sensors/"):], "/"); ok && p != "" {
-				partner = p
-			}
-		}
+	if p, ok := event.SensorTopicPartner(d.SourceTopic); ok && d.Source == "mqtt" {
+		partner = p
 	}
 	f := w.feeds[partner]
 	if f == nil {
