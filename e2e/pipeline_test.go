@@ -137,8 +137,10 @@ func TestVietnameseTextSurvivesEveryHop(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "Vietnamese string on the websocket", func() (bool, string) {
 		var d wallDevice
+		var meta map[string]any
 		ok := w.value("wall", "d/"+device, &d)
-		return ok && d.M[metric].S == text, fmt.Sprintf("%+v", d.M[metric])
+		w.value("wall", "meta", &meta)
+		return ok && d.M[metric].S == text, fmt.Sprintf("d/%s present %v, %d metrics, %s: %+v; meta %v", device, ok, len(d.M), metric, d.M[metric], meta)
 	})
 }
 
