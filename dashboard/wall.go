@@ -93,11 +93,6 @@ type unregLive struct {
 	Metrics []string `json:"m"`
 }
 
-const (
-	feedSlot  = 5 * time.Second
-	feedSlots = 60 // 5 minutes
-)
-
 type feedLive struct {
 	Status  string  `json:"status,omitempty"` // live, silent (stream monitor)
 	Since   int64   `json:"since,omitempty"`
@@ -110,8 +105,6 @@ type feedLive struct {
 	Offline int     `json:"offline"`
 	Unknown int     `json:"unknown"`
 	Total   int     `json:"total"`
-
-	readings, dead [feedSlots]int64
 }
 
 type pipelineLive struct {
@@ -181,14 +174,13 @@ type wallState struct {
 	unreg      map[string]*unregLive
 	unregDirty map[string]struct{}
 	feeds      map[string]*feedLive
-	slot       int64 // current feed slot number (time / feedSlot)
+	rates      *feedRates // readings and dead letters per partner (feedrates.go)
 	trends     map[string]*trendBucket
 	trendDirty map[string]struct{}
 	lastObs    map[string]int64 // device \0 metric → newest observation counted in a trend
 	alertSeq   map[string]int   // alert id → seq shown
 	resolvedAt map[string]int64 // alert id → when it was resolved
 	pipeline   pipelineLive
-	started    time.Time
 	devChans   map[string]*channel // open device:<id> channels
 }
 
@@ -197,8 +189,9 @@ func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
 		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
 		trends: map[string]*trendBucket{}, trendDirty: map[string]struct{}{}, lastObs: map[string]int64{},
-		alertSeq: map[string]int{}, resolvedAt: map[string]int64{}, pipeline: pipelineLive{StreamLag: -1}, started: time.Now(),
+		alertSeq: map[string]int{}, resolvedAt: map[string]int64{}, pipeline: pipelineLive{StreamLag: -1},
 		devChans: map[string]*channel{}}
+	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
 	h.device, h.devices = w.deviceChannel, w.deviceChannels
 	w.wall.set("meta", w.meta())
 	return w
@@ -300,7 +293,7 @@ func (w *wallState) reading(r *event.Reading) {
 		w.pipeline.LiveMs = max(w.pipeline.LiveMs, r.ReceivedMs)
 		if f := w.feed(r.Partner); f != nil {
 			f.Last = max(f.Last, r.ReceivedMs)
-			f.readings[w.slotIndex(now)]++
+			w.rates.reading(r.Partner)
 		}
 	}
 	if !w.applyDevice(r) && !r.Derived {
@@ -463,14 +456,11 @@ func (w *wallState) deadLetter(d *event.DeadLetter) {
 	}
 	f := w.feeds[partner]
 	if f == nil {
-		f = w.feeds["?"]
-		if f == nil && len(w.feeds) < 64 {
-			f = &feedLive{}
-			w.feeds["?"] = f
-		}
+		partner = "?"
+		f = w.feed(partner)
 	}
 	if f != nil {
-		f.dead[w.slotIndex(w.now())]++
+		w.rates.dead(partner)
 		f.Last = max(f.Last, d.ReceivedMs)
 	}
 }
@@ -526,21 +516,6 @@ func (w *wallState) openAlert(id string) (event.AlertEvent, bool, bool) {
 	return ev, true, ev.State != event.AlertResolved
 }
 
-func (w *wallState) slotIndex(now time.Time) int {
-	n := now.UnixNano() / int64(feedSlot)
-	if n != w.slot {
-		// Clear the slots skipped since the last message.
-		for s := max(w.slot+1, n-feedSlots+1); s <= n; s++ {
-			i := int(s % feedSlots)
-			for _, f := range w.feeds {
-				f.readings[i], f.dead[i] = 0, 0
-			}
-		}
-		w.slot = n
-	}
-	return int(n % feedSlots)
-}
-
 // flush moves what changed into the channels and sends the deltas.
 func (w *wallState) flush() {
 	w.mu.Lock()
@@ -573,11 +548,6 @@ func (w *wallState) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	w.slotIndex(now)
-	window := min(now.Sub(w.started), feedSlot*feedSlots).Minutes()
-	if window < 0.1 {
-		window = 0.1
-	}
 	counts := map[string]*feedLive{}
 	for p, f := range w.feeds {
 		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = 0, 0, 0, 0, 0
@@ -603,17 +573,9 @@ func (w *wallState) tick() {
 	}
 	var dlAll float64
 	for p, f := range w.feeds {
-		var r, d int64
-		for i := range f.readings {
-			r += f.readings[i]
-			d += f.dead[i]
-		}
-		f.Rate, f.DL = round1(float64(r)/window), round1(float64(d)/window)
-		f.DLPct = 0
-		if r+d > 0 {
-			f.DLPct = round1(100 * float64(d) / float64(r+d))
-		}
-		dlAll += float64(d) / window
+		r := w.rates.rate(p)
+		f.Rate, f.DL, f.DLPct = round1(r.Readings), round1(r.Dead), round1(r.DeadPct)
+		dlAll += r.Dead
 		w.wall.set("f/"+p, f)
 	}
 	w.pipeline.DL = round1(dlAll)
