@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -175,9 +173,7 @@ type wallState struct {
 	unregDirty map[string]struct{}
 	feeds      map[string]*feedLive
 	rates      *feedRates // readings and dead letters per partner (feedrates.go)
-	trends     map[string]*trendBucket
-	trendDirty map[string]struct{}
-	lastObs    map[string]int64 // device \0 metric → newest observation counted in a trend
+	trends     *trends // the trend minutes (trends.go)
 	alertSeq   map[string]int   // alert id → seq shown
 	resolvedAt map[string]int64 // alert id → when it was resolved
 	pipeline   pipelineLive
@@ -188,10 +184,11 @@ func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
 		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
-		trends: map[string]*trendBucket{}, trendDirty: map[string]struct{}{}, lastObs: map[string]int64{},
+
 		alertSeq: map[string]int{}, resolvedAt: map[string]int64{}, pipeline: pipelineLive{StreamLag: -1},
 		devChans: map[string]*channel{}}
 	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
+	w.trends = newTrends(func() time.Time { return w.now() }, cfg.TrendWindow, maxKeys)
 	h.device, h.devices = w.deviceChannel, w.deviceChannels
 	w.wall.set("meta", w.meta())
 	return w
@@ -288,7 +285,6 @@ func (w *wallState) seedReading(r *event.Reading) {
 func (w *wallState) reading(r *event.Reading) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.now()
 	if !r.Derived {
 		w.pipeline.LiveMs = max(w.pipeline.LiveMs, r.ReceivedMs)
 		if f := w.feed(r.Partner); f != nil {
@@ -299,7 +295,7 @@ func (w *wallState) reading(r *event.Reading) {
 	if !w.applyDevice(r) && !r.Derived {
 		w.applyUnregistered(r)
 	}
-	w.applyTrend(r, now)
+	w.trends.add(r)
 }
 
 // applyDevice updates a registered device; false when the device is not
@@ -361,65 +357,19 @@ func (w *wallState) applyUnregistered(r *event.Reading) {
 	w.unregDirty[r.DeviceID] = struct{}{}
 }
 
-func trendKey(series string, bucket int64) string {
-	return "t/" + series + "/" + strconv.FormatInt(bucket, 10)
-}
-
-// applyTrend counts a reading in its minute, once: a reading replayed from
-// Kafka that ClickHouse already had when the wall seeded its trends is not
-// newer than the newest one counted for its device and metric.
-func (w *wallState) applyTrend(r *event.Reading, now time.Time) {
-	s := seriesOf(r)
-	if s == nil {
-		return
-	}
-	k := r.Partner + "\x00" + r.DeviceID + "\x00" + r.Metric
-	last, ok := w.lastObs[k]
-	if ok && r.ObservedMs <= last {
-		return
-	}
-	if !ok && len(w.lastObs) >= w.maxKeys {
-		return
-	}
-	w.lastObs[k] = r.ObservedMs
-	bucket := r.ObservedMs - r.ObservedMs%60000
-	if bucket < now.Add(-w.cfg.TrendWindow).UnixMilli() || bucket > now.Add(time.Minute).UnixMilli() {
-		return
-	}
-	key := trendKey(s.ID, bucket)
-	b := w.trends[key]
-	if b == nil {
-		b = &trendBucket{Max: r.Value}
-		w.trends[key] = b
-	}
-	b.sum += r.Value
-	b.N++
-	b.Avg = b.sum / float64(b.N)
-	b.Max = max(b.Max, r.Value)
-	w.trendDirty[key] = struct{}{}
-}
-
-// seedTrend sets a minute of a trend read from ClickHouse and the newest
-// observation counted per device and metric.
+// seedTrend sets a minute of a trend read from ClickHouse.
 func (w *wallState) seedTrend(series string, bucket int64, sum, maxv float64, n int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := trendKey(series, bucket)
-	b := &trendBucket{sum: sum, Max: maxv, N: n}
-	if n > 0 {
-		b.Avg = sum / float64(n)
-	}
-	w.trends[key] = b
-	w.trendDirty[key] = struct{}{}
+	w.trends.seed(series, bucket, sum, maxv, n)
 }
 
+// seedLastObs records the newest observation ClickHouse counted in a
+// trend for a device's metric.
 func (w *wallState) seedLastObs(partner, device, metric string, ms int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	k := partner + "\x00" + device + "\x00" + metric
-	if len(w.lastObs) < w.maxKeys {
-		w.lastObs[k] = max(w.lastObs[k], ms)
-	}
+	w.trends.seedObserved(partner, device, metric, ms)
 }
 
 // status applies a device or feed status change from the stream's monitor.
@@ -531,12 +481,7 @@ func (w *wallState) flush() {
 		}
 	}
 	clear(w.unregDirty)
-	for k := range w.trendDirty {
-		if b := w.trends[k]; b != nil {
-			w.wall.set(k, b)
-		}
-	}
-	clear(w.trendDirty)
+	w.trends.changed(func(k string, b *trendBucket) { w.wall.set(k, b) })
 	w.mu.Unlock()
 	w.h.flush()
 }
@@ -580,14 +525,7 @@ func (w *wallState) tick() {
 	}
 	w.pipeline.DL = round1(dlAll)
 	w.wall.set("p", w.pipeline)
-	cut := now.Add(-w.cfg.TrendWindow).UnixMilli()
-	for k := range w.trends {
-		if ms, err := strconv.ParseInt(k[strings.LastIndexByte(k, '/')+1:], 10, 64); err == nil && ms < cut-60000 {
-			delete(w.trends, k)
-			delete(w.trendDirty, k)
-			w.wall.del(k)
-		}
-	}
+	w.trends.expire(w.wall.del)
 	w.sweepDeviceChannels()
 	keep := now.Add(-w.cfg.ResolvedKeep).UnixMilli()
 	for id, at := range w.resolvedAt {
