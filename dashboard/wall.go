@@ -174,8 +174,7 @@ type wallState struct {
 	feeds      map[string]*feedLive
 	rates      *feedRates // readings and dead letters per partner (feedrates.go)
 	trends     *trends // the trend minutes (trends.go)
-	alertSeq   map[string]int   // alert id → seq shown
-	resolvedAt map[string]int64 // alert id → when it was resolved
+	alertBook  *alertBook // which alerts the wall shows (alertbook.go)
 	pipeline   pipelineLive
 	devChans   map[string]*channel // open device:<id> channels
 }
@@ -185,9 +184,10 @@ func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
 		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
 
-		alertSeq: map[string]int{}, resolvedAt: map[string]int64{}, pipeline: pipelineLive{StreamLag: -1},
+		pipeline: pipelineLive{StreamLag: -1},
 		devChans: map[string]*channel{}}
 	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
+	w.alertBook = newAlertBook(func() time.Time { return w.now() }, cfg.MaxAlerts, cfg.ResolvedKeep)
 	w.trends = newTrends(func() time.Time { return w.now() }, cfg.TrendWindow, maxKeys)
 	h.device, h.devices = w.deviceChannel, w.deviceChannels
 	w.wall.set("meta", w.meta())
@@ -419,26 +419,12 @@ func (w *wallState) deadLetter(d *event.DeadLetter) {
 func (w *wallState) alert(ev *event.AlertEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if seq, ok := w.alertSeq[ev.AlertID]; ok && seq >= ev.Seq {
+	show, evicted := w.alertBook.take(ev)
+	if evicted != "" {
+		w.dropAlert(evicted)
+	}
+	if !show {
 		return
-	}
-	if _, ok := w.alertSeq[ev.AlertID]; !ok && len(w.alertSeq) >= w.cfg.MaxAlerts {
-		// Full: make room by forgetting the oldest resolved alert; with
-		// none resolved, the newest alerts still come in.
-		oldest, at := "", int64(1<<62)
-		for id, t := range w.resolvedAt {
-			if t < at {
-				oldest, at = id, t
-			}
-		}
-		if oldest == "" {
-			return
-		}
-		w.forgetAlert(oldest)
-	}
-	w.alertSeq[ev.AlertID] = ev.Seq
-	if ev.State == event.AlertResolved {
-		w.resolvedAt[ev.AlertID] = ev.AtMs
 	}
 	w.alerts.set("a/"+ev.AlertID, ev)
 	// The wall shows its alert ticker from its own channel: a kiosk may
@@ -446,9 +432,8 @@ func (w *wallState) alert(ev *event.AlertEvent) {
 	w.wall.set("a/"+ev.AlertID, ev)
 }
 
-func (w *wallState) forgetAlert(id string) {
-	delete(w.alertSeq, id)
-	delete(w.resolvedAt, id)
+// dropAlert takes an alert the book forgot off the channels.
+func (w *wallState) dropAlert(id string) {
 	w.alerts.del("a/" + id)
 	w.wall.del("a/" + id)
 }
@@ -527,12 +512,7 @@ func (w *wallState) tick() {
 	w.wall.set("p", w.pipeline)
 	w.trends.expire(w.wall.del)
 	w.sweepDeviceChannels()
-	keep := now.Add(-w.cfg.ResolvedKeep).UnixMilli()
-	for id, at := range w.resolvedAt {
-		if at < keep {
-			w.forgetAlert(id)
-		}
-	}
+	w.alertBook.expire(w.dropAlert)
 }
 
 // setPipeline records what the health check found.
