@@ -173,7 +173,7 @@ type wallState struct {
 	unregDirty map[string]struct{}
 	feeds      map[string]*feedLive
 	rates      *feedRates // readings and dead letters per partner (feedrates.go)
-	trends     *trends // the trend minutes (trends.go)
+	trends     *trends    // the trend minutes (trends.go)
 	alertBook  *alertBook // which alerts the wall shows (alertbook.go)
 	pipeline   pipelineLive
 	devChans   map[string]*channel // open device:<id> channels
