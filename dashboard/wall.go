@@ -176,7 +176,7 @@ type wallState struct {
 	trends     *trends    // the trend minutes (trends.go)
 	alertBook  *alertBook // which alerts the wall shows (alertbook.go)
 	pipeline   pipelineLive
-	devChans   map[string]*channel // open device:<id> channels
+	devChans   *deviceChans // open device:<id> channels (devchans.go)
 }
 
 func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
@@ -185,7 +185,7 @@ func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
 
 		pipeline: pipelineLive{StreamLag: -1},
-		devChans: map[string]*channel{}}
+		devChans: newDeviceChans(cfg.MaxDeviceChannels)}
 	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
 	w.alertBook = newAlertBook(func() time.Time { return w.now() }, cfg.MaxAlerts, cfg.ResolvedKeep)
 	w.trends = newTrends(func() time.Time { return w.now() }, cfg.TrendWindow, maxKeys)
@@ -324,7 +324,7 @@ func (w *wallState) applyDevice(r *event.Reading) bool {
 	m := metricOf(r)
 	d.M[r.Metric] = m
 	w.dirty[r.DeviceID] = struct{}{}
-	if ch := w.devChans[r.DeviceID]; ch != nil {
+	if ch := w.devChans.get(r.DeviceID); ch != nil {
 		ch.set("m/"+r.Metric, m)
 	}
 	return true
@@ -385,7 +385,7 @@ func (w *wallState) status(st *event.DeviceStatus) {
 		d.Status, d.Cause, d.Since = st.Status, st.Cause, st.AtMs
 		d.Last = max(d.Last, st.LastSeenMs)
 		w.dirty[st.DeviceID] = struct{}{}
-		if ch := w.devChans[st.DeviceID]; ch != nil {
+		if ch := w.devChans.get(st.DeviceID); ch != nil {
 			ch.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
 		}
 	case event.SubjectFeed:
@@ -511,7 +511,7 @@ func (w *wallState) tick() {
 	w.pipeline.DL = round1(dlAll)
 	w.wall.set("p", w.pipeline)
 	w.trends.expire(w.wall.del)
-	w.sweepDeviceChannels()
+	w.devChans.sweep()
 	w.alertBook.expire(w.dropAlert)
 }
 
@@ -527,49 +527,23 @@ func (w *wallState) setPipeline(f func(p *pipelineLive)) {
 func (w *wallState) deviceChannel(id string, open bool) *channel {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c := w.devChans[id]; c != nil || !open {
+	d := w.devs[id]
+	if c := w.devChans.get(id); c != nil || !open || d == nil {
 		return c
 	}
-	d := w.devs[id]
-	if d == nil || len(w.devChans) >= w.cfg.MaxDeviceChannels {
-		return nil
-	}
-	c := newChannel("device:"+id, 1000, 64<<10)
-	c.set("meta", w.reg[id])
-	for m, v := range d.M {
-		c.set("m/"+m, v)
-	}
-	c.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
-	w.devChans[id] = c
-	return c
+	return w.devChans.open(id, func(c *channel) {
+		c.set("meta", w.reg[id])
+		for m, v := range d.M {
+			c.set("m/"+m, v)
+		}
+		c.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
+	})
 }
 
 func (w *wallState) deviceChannels() []*channel {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]*channel, 0, len(w.devChans))
-	for _, c := range w.devChans {
-		out = append(out, c)
-	}
-	return out
-}
-
-// sweepDeviceChannels drops device channels nobody watched for a few
-// ticks; the caller holds w.mu.
-func (w *wallState) sweepDeviceChannels() {
-	for id, c := range w.devChans {
-		c.mu.Lock()
-		if len(c.subs) == 0 {
-			c.idle++
-			if c.idle >= 3 {
-				c.dead = true
-				delete(w.devChans, id)
-			}
-		} else {
-			c.idle = 0
-		}
-		c.mu.Unlock()
-	}
+	return w.devChans.all()
 }
 
 // devicesList is GET /api/devices: the registry with each device's status.
