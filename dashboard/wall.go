@@ -169,8 +169,7 @@ type wallState struct {
 	regVersion string
 	devs       map[string]*devLive
 	dirty      map[string]struct{}
-	unreg      map[string]*unregLive
-	unregDirty map[string]struct{}
+	unreg      *unregistered // devices that report unregistered (unregistered.go)
 	feeds      map[string]*feedLive
 	rates      *feedRates // readings and dead letters per partner (feedrates.go)
 	trends     *trends    // the trend minutes (trends.go)
@@ -182,7 +181,7 @@ type wallState struct {
 func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
-		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
+		unreg: newUnregistered(cfg.MaxUnregistered), feeds: map[string]*feedLive{},
 
 		pipeline: pipelineLive{StreamLag: -1},
 		devChans: newDeviceChans(cfg.MaxDeviceChannels)}
@@ -226,8 +225,7 @@ func (w *wallState) setRegistry(devs []*registry.Device, version string) {
 			w.devs[id] = &devLive{M: map[string]wallMetric{}}
 			w.dirty[id] = struct{}{}
 		}
-		if u := w.unreg[id]; u != nil && u.Partner == m.Partner {
-			delete(w.unreg, id)
+		if w.unreg.registered(id, m.Partner) {
 			w.wall.del("u/" + id)
 		}
 	}
@@ -331,30 +329,9 @@ func (w *wallState) applyDevice(r *event.Reading) bool {
 }
 
 func (w *wallState) applyUnregistered(r *event.Reading) {
-	u := w.unreg[r.DeviceID]
-	if u == nil {
-		if len(w.unreg) >= w.cfg.MaxUnregistered {
-			// The list keeps the devices heard from most recently.
-			oldest, at := "", int64(1<<62)
-			for id, x := range w.unreg {
-				if x.Last < at {
-					oldest, at = id, x.Last
-				}
-			}
-			delete(w.unreg, oldest)
-			delete(w.unregDirty, oldest)
-			w.wall.del("u/" + oldest)
-		}
-		u = &unregLive{Partner: r.Partner, First: r.ReceivedMs}
-		w.unreg[r.DeviceID] = u
+	if gone := w.unreg.add(r); gone != "" {
+		w.wall.del("u/" + gone)
 	}
-	u.Last = max(u.Last, r.ReceivedMs)
-	u.N++
-	if !slices.Contains(u.Metrics, r.Metric) && len(u.Metrics) < 8 {
-		u.Metrics = append(u.Metrics, r.Metric)
-		sort.Strings(u.Metrics)
-	}
-	w.unregDirty[r.DeviceID] = struct{}{}
 }
 
 // seedTrend sets a minute of a trend read from ClickHouse.
@@ -460,12 +437,7 @@ func (w *wallState) flush() {
 		}
 	}
 	clear(w.dirty)
-	for id := range w.unregDirty {
-		if u := w.unreg[id]; u != nil {
-			w.wall.set("u/"+id, u)
-		}
-	}
-	clear(w.unregDirty)
+	w.unreg.changed(func(id string, u *unregLive) { w.wall.set("u/"+id, u) })
 	w.trends.changed(func(k string, b *trendBucket) { w.wall.set(k, b) })
 	w.mu.Unlock()
 	w.h.flush()
