@@ -83,6 +83,32 @@ func (d *devLive) mapState(nowMs int64, intervalS int) string {
 	return ""
 }
 
+// deviceCounts is how many of a partner's registered devices the map shows
+// in each state.
+type deviceCounts struct{ Online, Stale, Offline, Unknown, Total int }
+
+// countDevices counts each partner's registered devices by map state
+// (mapState) at nowMs.
+func countDevices(reg map[string]devMeta, devs map[string]*devLive, nowMs int64) map[string]deviceCounts {
+	out := map[string]deviceCounts{}
+	for id, m := range reg {
+		c := out[m.Partner]
+		c.Total++
+		switch devs[id].mapState(nowMs, m.Interval) {
+		case event.StatusOnline:
+			c.Online++
+		case event.StatusStale:
+			c.Stale++
+		case event.StatusOffline:
+			c.Offline++
+		default:
+			c.Unknown++
+		}
+		out[m.Partner] = c
+	}
+	return out
+}
+
 type unregLive struct {
 	Partner string   `json:"p"`
 	First   int64    `json:"first"`
@@ -181,9 +207,7 @@ type wallState struct {
 func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
-		unreg: newUnregistered(cfg.MaxUnregistered), feeds: map[string]*feedLive{},
-
-		pipeline: pipelineLive{StreamLag: -1},
+		unreg: newUnregistered(cfg.MaxUnregistered), feeds: map[string]*feedLive{}, pipeline: pipelineLive{StreamLag: -1},
 		devChans: newDeviceChans(cfg.MaxDeviceChannels)}
 	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
 	w.alertBook = newAlertBook(func() time.Time { return w.now() }, cfg.MaxAlerts, cfg.ResolvedKeep)
@@ -450,28 +474,10 @@ func (w *wallState) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	counts := map[string]*feedLive{}
+	counts := countDevices(w.reg, w.devs, now.UnixMilli())
 	for p, f := range w.feeds {
-		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = 0, 0, 0, 0, 0
-		counts[p] = f
-	}
-	nowMs := now.UnixMilli()
-	for id, m := range w.reg {
-		f := counts[m.Partner]
-		if f == nil {
-			continue
-		}
-		f.Total++
-		switch w.devs[id].mapState(nowMs, m.Interval) {
-		case event.StatusOnline:
-			f.Online++
-		case event.StatusStale:
-			f.Stale++
-		case event.StatusOffline:
-			f.Offline++
-		default:
-			f.Unknown++
-		}
+		c := counts[p]
+		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = c.Online, c.Stale, c.Offline, c.Unknown, c.Total
 	}
 	var dlAll float64
 	for p, f := range w.feeds {
