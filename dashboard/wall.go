@@ -29,6 +29,13 @@ import (
 // The alerts channel holds a/<alert id> → the alert's latest transition,
 // resolved alerts for resolved_keep. device:<id> channels hold m/<metric>
 // and status for one device.
+//
+// wallState holds the registry view and each device's live state, and
+// puts the parts on the channels; each part has its own type and tests:
+// feedRates (feedrates.go: readings and dead letters per partner),
+// countDevices (the partner cards), trends (trends.go), alertBook
+// (alertbook.go), unregistered (unregistered.go), deviceChans
+// (devchans.go). The topic grammar is internal/event's.
 
 // devMeta is a registry entry as the wall shows it.
 type devMeta struct {
