@@ -11,7 +11,6 @@ import (
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 
-
 // A flood of random device ids from one partner is capped: the first
 // max_unregistered_devices are accepted (registered = 0), the next are
 // dead-lettered, devices already seen keep reporting, registered devices
