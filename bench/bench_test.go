@@ -106,9 +106,9 @@ func TestFrameTimes(t *testing.T) {
 		frame string
 		want  []int64
 	}{
-		{`{"type":"readings","server_ms":9,"readings":[{"id":"a","t":17,"rt":18,"ts_src":true},{"id":"b","t":20}]}`, []int64{17, 20}},
-		{`{"type":"snapshot","server_ms":9,"readings":[{"id":"a","t":17}]}`, nil},
-		{`{"type":"readings","server_ms":9,"readings":[]}`, nil},
+		{`{"type":"delta","ch":"wall","epoch":"e","seq":4,"from":4,"server_ms":9,"set":{"d/a":{"last":18,"m":{"pm25":{"v":1,"t":17},"pm10":{"v":2,"t":20}}}},"del":[]}`, []int64{17, 20}},
+		{`{"type":"snapshot","ch":"wall","epoch":"e","seq":3,"from":0,"server_ms":9,"part":0,"last":true,"set":{"d/a":{"m":{"pm25":{"v":1,"t":17}}}},"del":[]}`, nil},
+		{`{"type":"delta","ch":"wall","epoch":"e","seq":5,"from":5,"server_ms":9,"set":{"u/x":{"p":"vnpt","first":1,"last":2,"n":1,"m":["pm25"]},"t/aqi/60000":{"avg":1,"max":1,"n":1}},"del":[]}`, nil},
 	} {
 		var got []int64
 		frameTimes([]byte(tc.frame), func(v int64) { got = append(got, v) })

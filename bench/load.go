@@ -12,6 +12,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/mqttconn"
 )
 
@@ -296,7 +297,7 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 		if probe && s.OnProbe != nil {
 			s.OnProbe(dev, ms, now.UnixMicro())
 		}
-		tok := pc.c.Publish(l.prefix+"sensors/"+partner+"/"+dev, 1, false, buf)
+		tok := pc.c.Publish(l.prefix+event.SensorTopic(partner, dev), 1, false, buf)
 		l.Sent.Add(1)
 		l.outstanding.Add(1)
 		select {

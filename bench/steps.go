@@ -167,8 +167,17 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 		}
 	}()
 
-	s.Schedule = r.Load.Run(ctx, Schedule{Rate: rate, Duration: window, Devices: r.P.Devices,
-		Probe: r.P.ProbeFraction, OnProbe: probes.OnProbe})
+	sched := Schedule{Rate: rate, Duration: window, Devices: r.P.Devices, Probe: r.P.ProbeFraction, OnProbe: probes.OnProbe}
+	if r.Wall != nil {
+		// The wall channel shows values of registered devices only: the
+		// registry's devices report, so that publish → websocket is timed.
+		if fleet, err := registryFleet(r.P.Repo); err == nil && len(fleet) > 0 {
+			sched.Devices, sched.Fleet = len(fleet), fleet
+		} else {
+			r.Log.Warn("the registry's devices are unknown: the wall shows no values of this window", "err", err)
+		}
+	}
+	s.Schedule = r.Load.Run(ctx, sched)
 	s.Usage = meter.Stop()
 	stopSampling()
 	s.Window = round2(s.Schedule.Seconds)
@@ -435,7 +444,7 @@ func (r *Runner) fanoutWindow(ctx context.Context, fleet [][2]string, n, stalled
 	p := r.P
 	res := FanoutResult{Clients: n, Protocol: "v2 wall channel", UpdatesPerS: p.FanoutRate}
 	before, _ := r.Pipe.Scrape(ctx, "dashboard")
-	swarm, err := DialWallV2(ctx, r.Pipe.WallAddr, n, stalled)
+	swarm, err := DialWall(ctx, r.Pipe.WallAddr, n, stalled, false)
 	if err != nil {
 		res.Why = err.Error()
 		return res

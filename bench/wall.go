@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,14 +14,13 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-var snapshotPrefix = []byte(`{"type":"snapshot"`)
-
-// frameTimes calls fn with the observation time (ms) of every reading of a
-// dashboard "readings" frame. It scans for the "t" key instead of decoding
-// the frame, so that a client can keep up with the wall at full rate; the
-// readings the benchmark sends carry no text that could contain `"t":`.
+// frameTimes calls fn with the observation time (ms) of every metric value
+// of a wall delta (`"t"` in a device's value). It scans for the "t" key
+// instead of decoding the frame, so that a client can keep up with the
+// wall at full rate; the readings the benchmark sends carry no text that
+// could contain `"t":`. Snapshots count nothing.
 func frameTimes(frame []byte, fn func(ms int64)) {
-	if bytes.HasPrefix(frame, snapshotPrefix) {
+	if bytes.HasPrefix(frame, v2SnapshotPrefix) {
 		return
 	}
 	key := []byte(`"t":`)
@@ -82,40 +80,33 @@ type Wall struct {
 	wg      sync.WaitGroup
 	failed  atomic.Int64
 	connect time.Duration
-	v2      bool
 }
 
 type wallClient struct {
 	frames, readings, drops atomic.Int64
-	stalled                 bool        // v2: stops reading after its snapshot
-	ready                   atomic.Bool // v2: its snapshot has arrived
-	coalesced               atomic.Bool // v2: got a delta covering several sequences in the window
+	stalled                 bool        // stops reading after its snapshot
+	ready                   atomic.Bool // its snapshot has arrived
+	coalesced               atomic.Bool // got a delta covering several sequences in the window
 }
 
-// WallV2 is the URL of protocol v2's wall channel (docs/websocket.md), the
-// one the wall's pages use.
-const wallV2 = "/ws?v=2&channels=wall&client="
+// wallURL is the URL of the wall channel (docs/websocket.md), the one the
+// wall's pages use; each client adds its id.
+const wallURL = "/ws?channels=wall&client="
 
-// DialWall connects n clients to ws://addr/ws. With reconnect, a dropped
-// client dials again (the latency client); otherwise it stays dropped and
-// counts (the fan-out swarm).
-func DialWall(ctx context.Context, addr string, n int, reconnect bool) (*Wall, error) {
-	return dialWall(ctx, "ws://"+addr+"/ws", n, 0, reconnect)
-}
-
-// DialWallV2 connects n clients to the wall channel of protocol v2, as the
-// wall's pages do: each subscribes, sends a ping every 5 s (the server's
-// heartbeat timeout), and counts the deltas carrying readings of the
-// window (`"t"`, the observation time, of each metric in a device's value).
-// The first `stalled` clients stop reading once subscribed, with their
+// DialWall connects n clients to the wall channel, as the wall's pages do:
+// each subscribes, sends a ping every 5 s (within the server's heartbeat
+// timeout), and counts the deltas carrying readings of the window (`"t"`,
+// the observation time, of each metric in a device's value). With
+// reconnect, a dropped client dials again and resubscribes (the latency
+// client); otherwise it stays dropped and counts (the fan-out swarm). The
+// first `stalled` clients stop reading once subscribed, with their
 // connection open: what a frozen browser tab does to the server.
-func DialWallV2(ctx context.Context, addr string, n, stalled int) (*Wall, error) {
-	return dialWall(ctx, "ws://"+addr+wallV2, n, stalled, false)
+func DialWall(ctx context.Context, addr string, n, stalled int, reconnect bool) (*Wall, error) {
+	return dialWall(ctx, "ws://"+addr+wallURL, n, stalled, reconnect)
 }
 
 func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (*Wall, error) {
 	w := &Wall{url: url, clients: make([]*wallClient, n)}
-	w.v2 = strings.Contains(url, "v=2")
 	w.rec.Store(NewRecorder(1 << 20))
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	dialer := &websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 512, HandshakeTimeout: 60 * time.Second}
@@ -140,10 +131,7 @@ func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (
 		g.Go(func() error {
 			var conn *websocket.Conn
 			var err error
-			url := w.url
-			if w.v2 {
-				url += "bench-" + strconv.Itoa(i)
-			}
+			url := w.url + "bench-" + strconv.Itoa(i)
 			for attempt := 0; attempt < 3; attempt++ {
 				d := dialer
 				if i < stalled {
@@ -178,52 +166,37 @@ func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			if w.v2 {
-				w.readV2(conn, w.clients[i])
-				return
-			}
-			w.read(conn, dialer, w.clients[i], reconnect)
+			w.read(conn, dialer, w.url+"bench-"+strconv.Itoa(i), w.clients[i], reconnect)
 		}()
 	}
 	return w, nil
 }
 
-func (w *Wall) read(conn *websocket.Conn, dialer *websocket.Dialer, c *wallClient, reconnect bool) {
-	stop := context.AfterFunc(w.ctx, func() { conn.Close() })
-	defer func() { stop(); conn.Close() }()
-	var lat []int64
+// read runs a client's connections: with reconnect, a dropped one dials
+// again until the end.
+func (w *Wall) read(conn *websocket.Conn, dialer *websocket.Dialer, url string, c *wallClient, reconnect bool) {
 	for {
-		_, b, err := conn.ReadMessage()
-		if err != nil {
-			if w.ctx.Err() != nil {
-				return
-			}
-			c.drops.Add(1)
-			if !reconnect {
-				return
-			}
-			stop()
-			conn.Close()
-			for w.ctx.Err() == nil {
-				conn, _, err = dialer.DialContext(w.ctx, w.url, nil)
-				if err == nil {
-					break
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
-			if w.ctx.Err() != nil {
-				return
-			}
-			stop = context.AfterFunc(w.ctx, func() { conn.Close() })
-			continue
+		w.readConn(conn, c)
+		if !reconnect || w.ctx.Err() != nil {
+			return
 		}
-		lat = w.count(c, b, lat)
+		var err error
+		for w.ctx.Err() == nil {
+			if conn, _, err = dialer.DialContext(w.ctx, url, nil); err == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if w.ctx.Err() != nil {
+			return
+		}
 	}
 }
 
-// readV2 subscribes to the wall channel and reads its frames; a stalled
-// client stops reading once subscribed and waits for the end.
-func (w *Wall) readV2(conn *websocket.Conn, c *wallClient) {
+// readConn subscribes to the wall channel and reads its frames until the
+// connection ends; a stalled client stops reading once subscribed and
+// waits for the end.
+func (w *Wall) readConn(conn *websocket.Conn, c *wallClient) {
 	stop := context.AfterFunc(w.ctx, func() { conn.Close() })
 	defer func() { stop(); conn.Close() }()
 	var wmu sync.Mutex
@@ -322,7 +295,7 @@ func headInt(frame []byte, key string) int64 {
 	return v
 }
 
-// WaitSnapshots waits until every connected v2 client has its whole
+// WaitSnapshots waits until every connected client has its whole
 // snapshot (or timeout), so that a window measures the live updates, not
 // the connection storm. It returns how many have it.
 func (w *Wall) WaitSnapshots(ctx context.Context, timeout time.Duration) int {

@@ -271,3 +271,20 @@ func (c *channel) replay(since uint64) [][]byte {
 	}
 	return nil
 }
+
+// sweepIdle counts a sweep without subscribers; after limit of them in a
+// row the channel is marked dead (a subscriber that got it just before
+// asks again) and sweepIdle reports true.
+func (c *channel) sweepIdle(limit int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.subs) > 0 {
+		c.idle = 0
+		return false
+	}
+	c.idle++
+	if c.idle >= limit {
+		c.dead = true
+	}
+	return c.dead
+}

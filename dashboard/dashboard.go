@@ -18,11 +18,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
@@ -42,11 +40,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// FlushInterval is how often changes are pushed to clients.
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// ClientQueue bounds frames waiting for one client; a client that falls
-	// this far behind is disconnected as slow.
-	ClientQueue  int           `yaml:"client_queue"`
-	WriteTimeout time.Duration `yaml:"write_timeout"`
-	MaxClients   int           `yaml:"max_clients"`
+	WriteTimeout  time.Duration `yaml:"write_timeout"`
+	MaxClients    int           `yaml:"max_clients"`
 	// MaxKeys bounds the (device, metric) pairs held in memory.
 	MaxKeys int `yaml:"max_keys"`
 	// AllowedOrigins lists the Origins allowed to open /ws besides the
@@ -93,9 +88,6 @@ func (c *Config) Defaults() {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = 25 * time.Millisecond
-	}
-	if c.ClientQueue == 0 {
-		c.ClientQueue = 64
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -146,8 +138,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dashboard.fetch_min_bytes: %d is outside 1..4194304", c.FetchMinBytes)
 	case c.FetchMaxWait < 10*time.Millisecond:
 		return fmt.Errorf("dashboard.fetch_max_wait: %s is below 10ms", c.FetchMaxWait)
-	case c.ClientQueue < 2:
-		return fmt.Errorf("dashboard.client_queue: %d must be at least 2", c.ClientQueue)
 	case c.HTTPReadHeaderTimeout < time.Second || c.HTTPReadTimeout < c.HTTPReadHeaderTimeout || c.HTTPIdleTimeout < time.Second:
 		return fmt.Errorf("dashboard.http_read_header_timeout (%s) must be at least 1s, http_read_timeout (%s) at least that, "+
 			"and http_idle_timeout (%s) at least 1s", c.HTTPReadHeaderTimeout, c.HTTPReadTimeout, c.HTTPIdleTimeout)
@@ -196,9 +186,10 @@ type Service struct {
 	ch    chconn.Config
 	log   *slog.Logger
 	m     *metrics
-	hub   *hub
-	kpis  kpiStore // the KPI tiles (kpis.go)
-	auth  *auth.Auth
+	// hub is the newest reading per series, for GET /api/latest (latest.go).
+	hub  *latestReadings
+	kpis kpiStore // the KPI tiles (kpis.go)
+	auth *auth.Auth
 
 	// the wall model and websocket protocol v2 (wall.go, wsv2.go)
 	wallParts
@@ -218,7 +209,7 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newHub(cfg.MaxKeys, m), auth: a}
+	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "dashboard"), m: m, hub: newLatestReadings(cfg.MaxKeys, m), auth: a}
 	s.initWall(reg)
 	return s, nil
 }
@@ -261,7 +252,6 @@ func (s *Service) Run(ctx context.Context) error {
 		s.seedWall(gctx)
 		return s.follow(gctx)
 	})
-	g.Go(func() error { s.hub.run(gctx, s.cfg.FlushInterval); return nil })
 	g.Go(func() error { return s.followKPIs(gctx) })
 	g.Go(func() error { return s.runWall(gctx) })
 	g.Go(func() error { return s.auth.Run(gctx) })
@@ -272,11 +262,6 @@ func (s *Service) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
-	s.hub.mu.Lock()
-	for c := range s.hub.clients {
-		c.close("server shutting down")
-	}
-	s.hub.mu.Unlock()
 	err = g.Wait()
 	s.log.Info("dashboard stopped")
 	return err
@@ -366,7 +351,7 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		_ = json.NewEncoder(w).Encode(Frame{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
+		_ = json.NewEncoder(w).Encode(LatestResponse{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
 	})
 	s.wallRoutes(mux)
 	s.kpiRoutes(mux)
@@ -382,52 +367,6 @@ func (s *Service) routes() http.Handler {
 		}
 		guarded.ServeHTTP(w, r)
 	})
-}
-
-func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
-	if wantsV2(r) {
-		s.serveWS2(w, r)
-		return
-	}
-	s.hub.mu.Lock()
-	full := len(s.hub.clients) >= s.cfg.MaxClients
-	s.hub.mu.Unlock()
-	if full {
-		http.Error(w, "too many wall clients (dashboard.max_clients)", http.StatusServiceUnavailable)
-		return
-	}
-	up := newUpgrader(s.checkOrigin)
-	conn, err := up.Upgrade(w, r, nil)
-	if err != nil {
-		s.m.rejected.Inc()
-		return // Upgrade already answered with the error
-	}
-	c := newClient(conn, s.cfg.ClientQueue)
-	c.maxMessage, c.limit = s.cfg.Auth.WSMaxMessageBytes, auth.NewMessageLimiter(s.cfg.Auth.WSMessagesPerSecond)
-	c.who, _ = auth.FromContext(r.Context())
-	c.remote = s.auth.ClientIP(r)
-	if !s.hub.join(c) {
-		conn.Close()
-		return
-	}
-	s.joinKPIs(c, r)
-	go c.readLoop(2 * time.Minute)
-	c.writeLoop(s.cfg.WriteTimeout, 30*time.Second)
-	s.hub.leave(c)
-	s.leaveKPIs(c)
-}
-
-// wsWriteBuffers lends write buffers to websocket connections while they
-// write a frame. Without it gorilla/websocket keeps a 16 KiB buffer per
-// connection for its lifetime: 160 MB for 10,000 wall clients that each
-// receive a frame a second (docs/performance.md).
-var wsWriteBuffers sync.Pool
-
-func newUpgrader(checkOrigin func(*http.Request) bool) websocket.Upgrader {
-	return websocket.Upgrader{
-		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &wsWriteBuffers, EnableCompression: false,
-		CheckOrigin: checkOrigin,
-	}
 }
 
 // checkOrigin allows same-host pages and the configured origins.

@@ -38,7 +38,7 @@ func fp(v float64) *float64 { return &v }
 
 // TestKPIPageInChromium loads the leadership page in a real browser: large
 // tiles with Vietnamese labels and numbers, the English toggle, a tile that
-// changes live over the websocket (kpi channel), a restatement shown, and
+// changes live over the websocket (protocol v2, kpi channel), a restatement shown, and
 // no console error or CSP violation.
 func TestKPIPageInChromium(t *testing.T) {
 	s, err := New(Config{Listen: "127.0.0.1:0", FlushInterval: 50 * time.Millisecond,
@@ -63,7 +63,7 @@ func TestKPIPageInChromium(t *testing.T) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				s.flushKPIs()
+				s.v2.flush()
 			}
 		}
 	}()
@@ -77,8 +77,16 @@ func TestKPIPageInChromium(t *testing.T) {
 	procs := kpiTile("procedures.published", "procedures", "Thủ tục hành chính đã công bố", "Administrative procedures published", "count", 4,
 		186, 186, nil, nil, asOf)
 	procs.Breakdown = []event.Part{{Key: "justice", LabelVI: "Tư pháp", LabelEN: "Justice", Value: 38}}
+	put := func(tl event.Tile) {
+		t.Helper()
+		raw, err := event.MarshalTile(&tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.putTile(tl, raw)
+	}
 	for _, tl := range []event.Tile{tasks, docs, budget, procs} {
-		s.kpis.put(tl)
+		put(tl)
 	}
 
 	b := startBrowser(t, 1920, 1080)
@@ -118,7 +126,7 @@ func TestKPIPageInChromium(t *testing.T) {
 	// A late document restates March: the tile moves live, with a note.
 	late := kpiTile("documents.signed", "e_government", docs.LabelVI, docs.LabelEN, "percent", 2, 4704.0/4911*100, 4704, fp(4911), fp(100), asOf)
 	late.Restated = &event.Restatement{AtMs: time.Now().UnixMilli(), Months: []string{"2021-03"}, PreviousValue: docs.Value}
-	s.kpis.put(late)
+	put(late)
 	b.waitJS("the restated tile", `[...document.querySelectorAll('.tile')].some(e => e.dataset.id === 'documents.signed' &&
 		e.querySelector('.restated') && e.querySelector('.detail').textContent.includes('4,911'))`, 10*time.Second)
 	var note string

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,20 +17,10 @@ import (
 // The leadership's KPI tiles: the KPI engine (stream role) publishes each
 // tile to the compacted topic ioc.kpi.tiles.v1 whenever it changes; the
 // dashboard reads the topic from its beginning (a few dozen records) and
-// keeps the newest tile per id. It serves them at GET /api/kpis and pushes
-// them over /ws to the clients that asked for the "kpi" channel
-// (/ws?channel=kpi, which needs the kpi.view permission): all tiles when a
-// client joins, then the tiles that changed, in "kpis" frames (protocol
-// v1). Protocol v2 clients subscribe to the channel "kpi", whose keys are
-// the tile ids. The KPI page is /kpi/ (web/kpi.html, kpi.js, kpi.css).
-
-// KPIFrame is the websocket frame of KPI tiles.
-type KPIFrame struct {
-	Type     string       `json:"type"` // "kpis"
-	ServerMs int64        `json:"server_ms"`
-	Full     bool         `json:"full"` // every tile (on join), or only those that changed
-	Tiles    []event.Tile `json:"tiles"`
-}
+// keeps the newest tile per id. It serves them at GET /api/kpis and on the
+// websocket channel "kpi" (/ws?channels=kpi, which needs the kpi.view
+// permission), whose keys are the tile ids (docs/websocket.md). The KPI
+// page is /kpi/ (web/kpi.html, kpi.js, kpi.css).
 
 // KPIResponse is the body of GET /api/kpis.
 type KPIResponse struct {
@@ -39,27 +28,19 @@ type KPIResponse struct {
 	Tiles    []event.Tile `json:"tiles"`
 }
 
-// kpiStore holds the newest tile per id and the clients of the kpi
-// channel. Its zero value is ready to use.
+// kpiStore holds the newest tile per id. Its zero value is ready to use.
 type kpiStore struct {
-	mu      sync.Mutex // also orders snapshots before deltas for a joining client
-	tiles   map[string]event.Tile
-	pending map[string]struct{}
-	subs    map[*client]struct{}
-}
-
-func (k *kpiStore) init() {
-	if k.tiles == nil {
-		k.tiles, k.pending, k.subs = map[string]event.Tile{}, map[string]struct{}{}, map[*client]struct{}{}
-	}
+	mu    sync.Mutex
+	tiles map[string]event.Tile
 }
 
 func (k *kpiStore) put(t event.Tile) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.init()
+	if k.tiles == nil {
+		k.tiles = map[string]event.Tile{}
+	}
 	k.tiles[t.ID] = t
-	k.pending[t.ID] = struct{}{}
 }
 
 func sortTiles(ts []event.Tile) {
@@ -81,21 +62,18 @@ func (k *kpiStore) all() []event.Tile {
 	return out
 }
 
-// followKPIs keeps the store up to date from the tiles topic, and pushes
-// changes to websocket clients every flush interval.
+// putTile keeps a tile (raw is its encoding, from the topic) for
+// GET /api/kpis and on the kpi channel, key = tile id (docs/websocket.md).
+func (s *Service) putTile(t event.Tile, raw []byte) {
+	s.kpis.put(t)
+	if c := s.v2.channel("kpi", false); c != nil {
+		c.setRaw(t.ID, raw)
+	}
+}
+
+// followKPIs keeps the store and the kpi channel up to date from the
+// tiles topic.
 func (s *Service) followKPIs(ctx context.Context) error {
-	go func() {
-		t := time.NewTicker(s.cfg.FlushInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.flushKPIs()
-			}
-		}
-	}()
 	for ctx.Err() == nil {
 		err := backoff.Retry(ctx, s.log, "creating the KPI tiles topic", func() error {
 			return s.kafka.EnsureCompactedTopic(ctx, event.TopicKPITiles)
@@ -106,11 +84,7 @@ func (s *Service) followKPIs(ctx context.Context) error {
 				if err := event.UnmarshalTile(m.Value, &t); err != nil || t.ID != string(m.Key) {
 					return
 				}
-				s.kpis.put(t)
-				// Protocol v2: the kpi channel, key = tile id (docs/websocket.md).
-				if c := s.v2.channel("kpi", false); c != nil {
-					c.setRaw(t.ID, m.Value)
-				}
+				s.putTile(t, m.Value)
 			})
 		}
 		if err != nil && ctx.Err() == nil {
@@ -122,72 +96,6 @@ func (s *Service) followKPIs(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// flushKPIs sends the tiles that changed to every client.
-func (s *Service) flushKPIs() {
-	k := &s.kpis
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if len(k.pending) == 0 {
-		return
-	}
-	f := KPIFrame{Type: "kpis", ServerMs: time.Now().UnixMilli()}
-	for id := range k.pending {
-		f.Tiles = append(f.Tiles, k.tiles[id])
-	}
-	clear(k.pending)
-	sortTiles(f.Tiles)
-	buf, err := json.Marshal(f)
-	if err != nil {
-		return
-	}
-	for c := range k.subs {
-		if !c.send(buf) {
-			delete(k.subs, c)
-			s.m.slowClients.Inc()
-			c.close("slow consumer: send queue full")
-		}
-	}
-}
-
-// wantsKPIs reports whether a websocket request asked for the kpi channel
-// (?channel=kpi or ?channels=wall,kpi); the access policy has already
-// checked that its principal may see it.
-func wantsKPIs(r *http.Request) bool {
-	q := r.URL.Query()
-	for _, v := range append(q["channel"], q["channels"]...) {
-		for _, c := range strings.Split(v, ",") {
-			if strings.TrimSpace(c) == "kpi" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// joinKPIs subscribes a client that asked for the kpi channel and sends it
-// every tile.
-func (s *Service) joinKPIs(c *client, r *http.Request) {
-	if !wantsKPIs(r) {
-		return
-	}
-	k := &s.kpis
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.init()
-	k.subs[c] = struct{}{}
-	buf, err := json.Marshal(KPIFrame{Type: "kpis", ServerMs: time.Now().UnixMilli(), Full: true, Tiles: k.all()})
-	if err == nil && !c.send(buf) {
-		c.close("slow consumer: send queue full")
-	}
-}
-
-// leaveKPIs forgets a client that went away.
-func (s *Service) leaveKPIs(c *client) {
-	s.kpis.mu.Lock()
-	delete(s.kpis.subs, c)
-	s.kpis.mu.Unlock()
 }
 
 // kpiRoutes adds GET /api/kpis, GET /api/kpis/{id} and the page at /kpi/.

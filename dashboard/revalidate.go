@@ -39,29 +39,13 @@ func (s *Service) revalidate(ctx context.Context) {
 }
 
 func (s *Service) revalidateOnce() {
-	s.hub.mu.Lock()
-	v1 := make([]*client, 0, len(s.hub.clients))
-	for c := range s.hub.clients {
-		v1 = append(v1, c)
-	}
-	s.hub.mu.Unlock()
-	for _, c := range v1 {
-		select {
-		case <-c.done:
-			continue // closed already, leaving
-		default:
-		}
-		if code, reason := s.credentialEnded(c.who, c.remote); code != 0 {
-			c.closeWith(code, reason)
-		}
-	}
 	s.v2.mu.Lock()
-	v2 := make([]*session, 0, len(s.v2.sessions))
+	all := make([]*session, 0, len(s.v2.sessions))
 	for sess := range s.v2.sessions {
-		v2 = append(v2, sess)
+		all = append(all, sess)
 	}
 	s.v2.mu.Unlock()
-	for _, sess := range v2 {
+	for _, sess := range all {
 		sess.mu.Lock()
 		closed, who := sess.closed, sess.who
 		sess.mu.Unlock()

@@ -118,7 +118,7 @@ func signInHTTP(t *testing.T, srv *httptest.Server, name, pw string) (*http.Clie
 }
 
 // An open websocket whose credential ends is closed within revoke_within
-// with a code saying why: a revoked kiosk token (v1 and v2), a disabled or
+// with a code saying why: a revoked kiosk token, a disabled or
 // demoted account, a sign-out. Connections whose credential holds stay.
 func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	s, srv := v2Server(t, WallConfig{})
@@ -136,13 +136,13 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	_, tok2, _ := a.CreateKiosk(ctx, "wall 2", admin, "")
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 	v2 := dialWith(t, srv, "?v=2&channels=wall", bearer(tok1))
-	v1 := dialWith(t, srv, "", bearer(tok1))
+	bare := dialWith(t, srv, "", bearer(tok1)) // /ws with no parameter: the wall channel
 	other := dialWith(t, srv, "?v=2&channels=wall", bearer(tok2))
 	if err := a.RevokeKiosk(ctx, k1.ID, admin, ""); err != nil {
 		t.Fatal(err)
 	}
 	v2.closedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
-	v1.closedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
+	bare.closedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
 	other.open(t)
 
 	pw := "a-long-enough-password"
@@ -158,7 +158,7 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	_, hs, _ := signInHTTP(t, srv, "op-stays", pw)
 	disabled := dialWith(t, srv, "?v=2&channels=wall,alerts", hd)
 	demoted := dialWith(t, srv, "?v=2&channels=wall,alerts", hm)
-	signedOut := dialWith(t, srv, "?channel=kpi", ho) // v1, as the KPI page
+	signedOut := dialWith(t, srv, "?channels=kpi", ho) // as the KPI page
 	stays := dialWith(t, srv, "?v=2&channels=wall", hs)
 
 	yes, lead := true, auth.RoleLeadership

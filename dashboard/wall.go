@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +29,13 @@ import (
 // The alerts channel holds a/<alert id> → the alert's latest transition,
 // resolved alerts for resolved_keep. device:<id> channels hold m/<metric>
 // and status for one device.
+//
+// wallState holds the registry view and each device's live state, and
+// puts the parts on the channels; each part has its own type and tests:
+// feedRates (feedrates.go: readings and dead letters per partner),
+// countDevices (the partner cards), trends (trends.go), alertBook
+// (alertbook.go), unregistered (unregistered.go), deviceChans
+// (devchans.go). The topic grammar is internal/event's.
 
 // devMeta is a registry entry as the wall shows it.
 type devMeta struct {
@@ -85,6 +90,32 @@ func (d *devLive) mapState(nowMs int64, intervalS int) string {
 	return ""
 }
 
+// deviceCounts is how many of a partner's registered devices the map shows
+// in each state.
+type deviceCounts struct{ Online, Stale, Offline, Unknown, Total int }
+
+// countDevices counts each partner's registered devices by map state
+// (mapState) at nowMs.
+func countDevices(reg map[string]devMeta, devs map[string]*devLive, nowMs int64) map[string]deviceCounts {
+	out := map[string]deviceCounts{}
+	for id, m := range reg {
+		c := out[m.Partner]
+		c.Total++
+		switch devs[id].mapState(nowMs, m.Interval) {
+		case event.StatusOnline:
+			c.Online++
+		case event.StatusStale:
+			c.Stale++
+		case event.StatusOffline:
+			c.Offline++
+		default:
+			c.Unknown++
+		}
+		out[m.Partner] = c
+	}
+	return out
+}
+
 type unregLive struct {
 	Partner string   `json:"p"`
 	First   int64    `json:"first"`
@@ -92,11 +123,6 @@ type unregLive struct {
 	N       int64    `json:"n"`
 	Metrics []string `json:"m"`
 }
-
-const (
-	feedSlot  = 5 * time.Second
-	feedSlots = 60 // 5 minutes
-)
 
 type feedLive struct {
 	Status  string  `json:"status,omitempty"` // live, silent (stream monitor)
@@ -110,8 +136,6 @@ type feedLive struct {
 	Offline int     `json:"offline"`
 	Unknown int     `json:"unknown"`
 	Total   int     `json:"total"`
-
-	readings, dead [feedSlots]int64
 }
 
 type pipelineLive struct {
@@ -178,27 +202,23 @@ type wallState struct {
 	regVersion string
 	devs       map[string]*devLive
 	dirty      map[string]struct{}
-	unreg      map[string]*unregLive
-	unregDirty map[string]struct{}
+	unreg      *unregistered // devices that report unregistered (unregistered.go)
 	feeds      map[string]*feedLive
-	slot       int64 // current feed slot number (time / feedSlot)
-	trends     map[string]*trendBucket
-	trendDirty map[string]struct{}
-	lastObs    map[string]int64 // device \0 metric → newest observation counted in a trend
-	alertSeq   map[string]int   // alert id → seq shown
-	resolvedAt map[string]int64 // alert id → when it was resolved
+	rates      *feedRates // readings and dead letters per partner (feedrates.go)
+	trends     *trends    // the trend minutes (trends.go)
+	alertBook  *alertBook // which alerts the wall shows (alertbook.go)
 	pipeline   pipelineLive
-	started    time.Time
-	devChans   map[string]*channel // open device:<id> channels
+	devChans   *deviceChans // open device:<id> channels (devchans.go)
 }
 
 func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
-		unreg: map[string]*unregLive{}, unregDirty: map[string]struct{}{}, feeds: map[string]*feedLive{},
-		trends: map[string]*trendBucket{}, trendDirty: map[string]struct{}{}, lastObs: map[string]int64{},
-		alertSeq: map[string]int{}, resolvedAt: map[string]int64{}, pipeline: pipelineLive{StreamLag: -1}, started: time.Now(),
-		devChans: map[string]*channel{}}
+		unreg: newUnregistered(cfg.MaxUnregistered), feeds: map[string]*feedLive{}, pipeline: pipelineLive{StreamLag: -1},
+		devChans: newDeviceChans(cfg.MaxDeviceChannels)}
+	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
+	w.alertBook = newAlertBook(func() time.Time { return w.now() }, cfg.MaxAlerts, cfg.ResolvedKeep)
+	w.trends = newTrends(func() time.Time { return w.now() }, cfg.TrendWindow, maxKeys)
 	h.device, h.devices = w.deviceChannel, w.deviceChannels
 	w.wall.set("meta", w.meta())
 	return w
@@ -236,8 +256,7 @@ func (w *wallState) setRegistry(devs []*registry.Device, version string) {
 			w.devs[id] = &devLive{M: map[string]wallMetric{}}
 			w.dirty[id] = struct{}{}
 		}
-		if u := w.unreg[id]; u != nil && u.Partner == m.Partner {
-			delete(w.unreg, id)
+		if w.unreg.registered(id, m.Partner) {
 			w.wall.del("u/" + id)
 		}
 	}
@@ -295,18 +314,17 @@ func (w *wallState) seedReading(r *event.Reading) {
 func (w *wallState) reading(r *event.Reading) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.now()
 	if !r.Derived {
 		w.pipeline.LiveMs = max(w.pipeline.LiveMs, r.ReceivedMs)
 		if f := w.feed(r.Partner); f != nil {
 			f.Last = max(f.Last, r.ReceivedMs)
-			f.readings[w.slotIndex(now)]++
+			w.rates.reading(r.Partner)
 		}
 	}
 	if !w.applyDevice(r) && !r.Derived {
 		w.applyUnregistered(r)
 	}
-	w.applyTrend(r, now)
+	w.trends.add(r)
 }
 
 // applyDevice updates a registered device; false when the device is not
@@ -335,98 +353,31 @@ func (w *wallState) applyDevice(r *event.Reading) bool {
 	m := metricOf(r)
 	d.M[r.Metric] = m
 	w.dirty[r.DeviceID] = struct{}{}
-	if ch := w.devChans[r.DeviceID]; ch != nil {
+	if ch := w.devChans.get(r.DeviceID); ch != nil {
 		ch.set("m/"+r.Metric, m)
 	}
 	return true
 }
 
 func (w *wallState) applyUnregistered(r *event.Reading) {
-	u := w.unreg[r.DeviceID]
-	if u == nil {
-		if len(w.unreg) >= w.cfg.MaxUnregistered {
-			// The list keeps the devices heard from most recently.
-			oldest, at := "", int64(1<<62)
-			for id, x := range w.unreg {
-				if x.Last < at {
-					oldest, at = id, x.Last
-				}
-			}
-			delete(w.unreg, oldest)
-			delete(w.unregDirty, oldest)
-			w.wall.del("u/" + oldest)
-		}
-		u = &unregLive{Partner: r.Partner, First: r.ReceivedMs}
-		w.unreg[r.DeviceID] = u
+	if gone := w.unreg.add(r); gone != "" {
+		w.wall.del("u/" + gone)
 	}
-	u.Last = max(u.Last, r.ReceivedMs)
-	u.N++
-	if !slices.Contains(u.Metrics, r.Metric) && len(u.Metrics) < 8 {
-		u.Metrics = append(u.Metrics, r.Metric)
-		sort.Strings(u.Metrics)
-	}
-	w.unregDirty[r.DeviceID] = struct{}{}
 }
 
-func trendKey(series string, bucket int64) string {
-	return "t/" + series + "/" + strconv.FormatInt(bucket, 10)
-}
-
-// applyTrend counts a reading in its minute, once: a reading replayed from
-// Kafka that ClickHouse already had when the wall seeded its trends is not
-// newer than the newest one counted for its device and metric.
-func (w *wallState) applyTrend(r *event.Reading, now time.Time) {
-	s := seriesOf(r)
-	if s == nil {
-		return
-	}
-	k := r.Partner + "\x00" + r.DeviceID + "\x00" + r.Metric
-	last, ok := w.lastObs[k]
-	if ok && r.ObservedMs <= last {
-		return
-	}
-	if !ok && len(w.lastObs) >= w.maxKeys {
-		return
-	}
-	w.lastObs[k] = r.ObservedMs
-	bucket := r.ObservedMs - r.ObservedMs%60000
-	if bucket < now.Add(-w.cfg.TrendWindow).UnixMilli() || bucket > now.Add(time.Minute).UnixMilli() {
-		return
-	}
-	key := trendKey(s.ID, bucket)
-	b := w.trends[key]
-	if b == nil {
-		b = &trendBucket{Max: r.Value}
-		w.trends[key] = b
-	}
-	b.sum += r.Value
-	b.N++
-	b.Avg = b.sum / float64(b.N)
-	b.Max = max(b.Max, r.Value)
-	w.trendDirty[key] = struct{}{}
-}
-
-// seedTrend sets a minute of a trend read from ClickHouse and the newest
-// observation counted per device and metric.
+// seedTrend sets a minute of a trend read from ClickHouse.
 func (w *wallState) seedTrend(series string, bucket int64, sum, maxv float64, n int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := trendKey(series, bucket)
-	b := &trendBucket{sum: sum, Max: maxv, N: n}
-	if n > 0 {
-		b.Avg = sum / float64(n)
-	}
-	w.trends[key] = b
-	w.trendDirty[key] = struct{}{}
+	w.trends.seed(series, bucket, sum, maxv, n)
 }
 
+// seedLastObs records the newest observation ClickHouse counted in a
+// trend for a device's metric.
 func (w *wallState) seedLastObs(partner, device, metric string, ms int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	k := partner + "\x00" + device + "\x00" + metric
-	if len(w.lastObs) < w.maxKeys {
-		w.lastObs[k] = max(w.lastObs[k], ms)
-	}
+	w.trends.seedObserved(partner, device, metric, ms)
 }
 
 // status applies a device or feed status change from the stream's monitor.
@@ -442,7 +393,7 @@ func (w *wallState) status(st *event.DeviceStatus) {
 		d.Status, d.Cause, d.Since = st.Status, st.Cause, st.AtMs
 		d.Last = max(d.Last, st.LastSeenMs)
 		w.dirty[st.DeviceID] = struct{}{}
-		if ch := w.devChans[st.DeviceID]; ch != nil {
+		if ch := w.devChans.get(st.DeviceID); ch != nil {
 			ch.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
 		}
 	case event.SubjectFeed:
@@ -458,23 +409,16 @@ func (w *wallState) deadLetter(d *event.DeadLetter) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	partner := "?"
-	if d.Source == "mqtt" {
-		if i := strings.Index(d.SourceTopic, "sensors/"); i >= 0 {
-			if p, _, ok := strings.Cut(d.SourceTopic[i+len("sensors/"):], "/"); ok && p != "" {
-				partner = p
-			}
-		}
+	if p, ok := event.SensorTopicPartner(d.SourceTopic); ok && d.Source == "mqtt" {
+		partner = p
 	}
 	f := w.feeds[partner]
 	if f == nil {
-		f = w.feeds["?"]
-		if f == nil && len(w.feeds) < 64 {
-			f = &feedLive{}
-			w.feeds["?"] = f
-		}
+		partner = "?"
+		f = w.feed(partner)
 	}
 	if f != nil {
-		f.dead[w.slotIndex(w.now())]++
+		w.rates.dead(partner)
 		f.Last = max(f.Last, d.ReceivedMs)
 	}
 }
@@ -483,26 +427,12 @@ func (w *wallState) deadLetter(d *event.DeadLetter) {
 func (w *wallState) alert(ev *event.AlertEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if seq, ok := w.alertSeq[ev.AlertID]; ok && seq >= ev.Seq {
+	show, evicted := w.alertBook.take(ev)
+	if evicted != "" {
+		w.dropAlert(evicted)
+	}
+	if !show {
 		return
-	}
-	if _, ok := w.alertSeq[ev.AlertID]; !ok && len(w.alertSeq) >= w.cfg.MaxAlerts {
-		// Full: make room by forgetting the oldest resolved alert; with
-		// none resolved, the newest alerts still come in.
-		oldest, at := "", int64(1<<62)
-		for id, t := range w.resolvedAt {
-			if t < at {
-				oldest, at = id, t
-			}
-		}
-		if oldest == "" {
-			return
-		}
-		w.forgetAlert(oldest)
-	}
-	w.alertSeq[ev.AlertID] = ev.Seq
-	if ev.State == event.AlertResolved {
-		w.resolvedAt[ev.AlertID] = ev.AtMs
 	}
 	w.alerts.set("a/"+ev.AlertID, ev)
 	// The wall shows its alert ticker from its own channel: a kiosk may
@@ -510,9 +440,8 @@ func (w *wallState) alert(ev *event.AlertEvent) {
 	w.wall.set("a/"+ev.AlertID, ev)
 }
 
-func (w *wallState) forgetAlert(id string) {
-	delete(w.alertSeq, id)
-	delete(w.resolvedAt, id)
+// dropAlert takes an alert the book forgot off the channels.
+func (w *wallState) dropAlert(id string) {
 	w.alerts.del("a/" + id)
 	w.wall.del("a/" + id)
 }
@@ -530,21 +459,6 @@ func (w *wallState) openAlert(id string) (event.AlertEvent, bool, bool) {
 	return ev, true, ev.State != event.AlertResolved
 }
 
-func (w *wallState) slotIndex(now time.Time) int {
-	n := now.UnixNano() / int64(feedSlot)
-	if n != w.slot {
-		// Clear the slots skipped since the last message.
-		for s := max(w.slot+1, n-feedSlots+1); s <= n; s++ {
-			i := int(s % feedSlots)
-			for _, f := range w.feeds {
-				f.readings[i], f.dead[i] = 0, 0
-			}
-		}
-		w.slot = n
-	}
-	return int(n % feedSlots)
-}
-
 // flush moves what changed into the channels and sends the deltas.
 func (w *wallState) flush() {
 	w.mu.Lock()
@@ -554,18 +468,8 @@ func (w *wallState) flush() {
 		}
 	}
 	clear(w.dirty)
-	for id := range w.unregDirty {
-		if u := w.unreg[id]; u != nil {
-			w.wall.set("u/"+id, u)
-		}
-	}
-	clear(w.unregDirty)
-	for k := range w.trendDirty {
-		if b := w.trends[k]; b != nil {
-			w.wall.set(k, b)
-		}
-	}
-	clear(w.trendDirty)
+	w.unreg.changed(func(id string, u *unregLive) { w.wall.set("u/"+id, u) })
+	w.trends.changed(func(k string, b *trendBucket) { w.wall.set(k, b) })
 	w.mu.Unlock()
 	w.h.flush()
 }
@@ -577,66 +481,23 @@ func (w *wallState) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	w.slotIndex(now)
-	window := min(now.Sub(w.started), feedSlot*feedSlots).Minutes()
-	if window < 0.1 {
-		window = 0.1
-	}
-	counts := map[string]*feedLive{}
+	counts := countDevices(w.reg, w.devs, now.UnixMilli())
 	for p, f := range w.feeds {
-		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = 0, 0, 0, 0, 0
-		counts[p] = f
-	}
-	nowMs := now.UnixMilli()
-	for id, m := range w.reg {
-		f := counts[m.Partner]
-		if f == nil {
-			continue
-		}
-		f.Total++
-		switch w.devs[id].mapState(nowMs, m.Interval) {
-		case event.StatusOnline:
-			f.Online++
-		case event.StatusStale:
-			f.Stale++
-		case event.StatusOffline:
-			f.Offline++
-		default:
-			f.Unknown++
-		}
+		c := counts[p]
+		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = c.Online, c.Stale, c.Offline, c.Unknown, c.Total
 	}
 	var dlAll float64
 	for p, f := range w.feeds {
-		var r, d int64
-		for i := range f.readings {
-			r += f.readings[i]
-			d += f.dead[i]
-		}
-		f.Rate, f.DL = round1(float64(r)/window), round1(float64(d)/window)
-		f.DLPct = 0
-		if r+d > 0 {
-			f.DLPct = round1(100 * float64(d) / float64(r+d))
-		}
-		dlAll += float64(d) / window
+		r := w.rates.rate(p)
+		f.Rate, f.DL, f.DLPct = round1(r.Readings), round1(r.Dead), round1(r.DeadPct)
+		dlAll += r.Dead
 		w.wall.set("f/"+p, f)
 	}
 	w.pipeline.DL = round1(dlAll)
 	w.wall.set("p", w.pipeline)
-	cut := now.Add(-w.cfg.TrendWindow).UnixMilli()
-	for k := range w.trends {
-		if ms, err := strconv.ParseInt(k[strings.LastIndexByte(k, '/')+1:], 10, 64); err == nil && ms < cut-60000 {
-			delete(w.trends, k)
-			delete(w.trendDirty, k)
-			w.wall.del(k)
-		}
-	}
-	w.sweepDeviceChannels()
-	keep := now.Add(-w.cfg.ResolvedKeep).UnixMilli()
-	for id, at := range w.resolvedAt {
-		if at < keep {
-			w.forgetAlert(id)
-		}
-	}
+	w.trends.expire(w.wall.del)
+	w.devChans.sweep()
+	w.alertBook.expire(w.dropAlert)
 }
 
 // setPipeline records what the health check found.
@@ -651,49 +512,23 @@ func (w *wallState) setPipeline(f func(p *pipelineLive)) {
 func (w *wallState) deviceChannel(id string, open bool) *channel {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c := w.devChans[id]; c != nil || !open {
+	d := w.devs[id]
+	if c := w.devChans.get(id); c != nil || !open || d == nil {
 		return c
 	}
-	d := w.devs[id]
-	if d == nil || len(w.devChans) >= w.cfg.MaxDeviceChannels {
-		return nil
-	}
-	c := newChannel("device:"+id, 1000, 64<<10)
-	c.set("meta", w.reg[id])
-	for m, v := range d.M {
-		c.set("m/"+m, v)
-	}
-	c.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
-	w.devChans[id] = c
-	return c
+	return w.devChans.open(id, func(c *channel) {
+		c.set("meta", w.reg[id])
+		for m, v := range d.M {
+			c.set("m/"+m, v)
+		}
+		c.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
+	})
 }
 
 func (w *wallState) deviceChannels() []*channel {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]*channel, 0, len(w.devChans))
-	for _, c := range w.devChans {
-		out = append(out, c)
-	}
-	return out
-}
-
-// sweepDeviceChannels drops device channels nobody watched for a few
-// ticks; the caller holds w.mu.
-func (w *wallState) sweepDeviceChannels() {
-	for id, c := range w.devChans {
-		c.mu.Lock()
-		if len(c.subs) == 0 {
-			c.idle++
-			if c.idle >= 3 {
-				c.dead = true
-				delete(w.devChans, id)
-			}
-		} else {
-			c.idle = 0
-		}
-		c.mu.Unlock()
-	}
+	return w.devChans.all()
 }
 
 // devicesList is GET /api/devices: the registry with each device's status.

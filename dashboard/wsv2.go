@@ -156,17 +156,17 @@ type v2metrics struct {
 
 func newV2Metrics(reg prometheus.Registerer) *v2metrics {
 	m := &v2metrics{
-		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_dashboard_v2_sessions",
-			Help: "Connected websocket clients of protocol v2."}),
-		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_v2_frames_sent_total",
-			Help: "Frames written to protocol v2 clients."}),
-		coalesced: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_v2_coalesced_total",
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_dashboard_clients",
+			Help: "Connected websocket clients."}),
+		frames: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_frames_total",
+			Help: "Frames written to websocket clients."}),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_coalesced_total",
 			Help: "Deltas not queued because a client's queue was full (dashboard.wall.client_queue_bytes); it gets a catch-up instead."}),
-		catchUps: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_v2_catchups_total",
+		catchUps: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_catchups_total",
 			Help: "Catch-up deltas (latest value per key) sent to clients that lagged."}),
-		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_v2_slow_disconnects_total",
-			Help: "Protocol v2 clients disconnected as slow (dashboard.wall.slow_timeout)."}),
-		subscribes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_dashboard_v2_subscribes_total",
+		slow: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_dashboard_slow_clients_total",
+			Help: "Websocket clients disconnected as slow (dashboard.wall.slow_timeout)."}),
+		subscribes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_dashboard_subscribes_total",
 			Help: "Subscriptions by how they started: snapshot, replay (from the ring) or catchup."}, []string{"mode"}),
 		acks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_dashboard_alert_acks_total",
 			Help: "Alert acknowledgements received, by result."}, []string{"result"}),
@@ -300,35 +300,20 @@ func (h *v2hub) closeAll(reason string) {
 	}
 }
 
-// wantsV2 tells a protocol-v2 client (/ws?v=2, or the ioc.v2 subprotocol)
-// from a first-generation one, which keeps its "snapshot"/"readings" frames.
-func wantsV2(r *http.Request) bool {
-	if r.URL.Query().Get("v") == "2" {
-		return true
-	}
-	for _, p := range websocket.Subprotocols(r) {
-		if p == "ioc.v2" {
-			return true
-		}
-	}
-	return false
-}
-
-// serveWS2 upgrades a protocol-v2 client. The access policy (internal/auth)
-// has already checked the session or kiosk token, the Origin and the
-// channels named in the URL.
-func (s *Service) serveWS2(w http.ResponseWriter, r *http.Request) {
-	if s.v2.count()+s.hubClients() >= s.cfg.MaxClients {
+// serveWS upgrades a websocket client (protocol v2, docs/websocket.md;
+// /ws?v=2 and the subprotocol ioc.v2 are accepted as before). The access
+// policy (internal/auth) has already checked the session or kiosk token,
+// the Origin and the channels named in the URL.
+func (s *Service) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.v2.count() >= s.cfg.MaxClients {
 		http.Error(w, "too many wall clients (dashboard.max_clients)", http.StatusServiceUnavailable)
 		return
 	}
-	up := websocket.Upgrader{
-		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &wsWriteBuffers, CheckOrigin: s.checkOrigin, Subprotocols: []string{"ioc.v2"},
-	}
+	up := newUpgrader(s.checkOrigin)
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		s.m.rejected.Inc()
-		return
+		return // Upgrade already answered with the error
 	}
 	q := r.URL.Query()
 	sess := newSession(conn, s.v2, channelsAllowed(append(q["channels"], q["channel"]...)),
@@ -344,8 +329,15 @@ func (s *Service) serveWS2(w http.ResponseWriter, r *http.Request) {
 
 var clientIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
 
-func (s *Service) hubClients() int {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	return len(s.hub.clients)
+// wsWriteBuffers lends write buffers to websocket connections while they
+// write a frame. Without it gorilla/websocket keeps a 16 KiB buffer per
+// connection for its lifetime: 160 MB for 10,000 wall clients that each
+// receive a frame a second (docs/performance.md).
+var wsWriteBuffers sync.Pool
+
+func newUpgrader(checkOrigin func(*http.Request) bool) websocket.Upgrader {
+	return websocket.Upgrader{
+		ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &wsWriteBuffers, EnableCompression: false,
+		CheckOrigin: checkOrigin, Subprotocols: []string{"ioc.v2"},
+	}
 }

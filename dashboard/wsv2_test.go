@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -381,4 +382,57 @@ func testCounter(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// /ws speaks protocol v2 whatever the URL says (the first protocol is
+// gone): a client with no parameter gets a hello and the wall channel, and
+// the KPI page's URL (/ws?channels=kpi) gets every tile on the kpi channel,
+// then the tiles that change, keyed by tile id.
+func TestOneProtocolOnWS(t *testing.T) {
+	s, srv := v2Server(t, WallConfig{})
+	tile := func(id string, v float64) {
+		tl := event.Tile{ID: id, Value: &v, ComputedMs: time.Now().UnixMilli()}
+		raw, err := event.MarshalTile(&tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.putTile(tl, raw)
+	}
+	tile("reform_plan.done", 51.4)
+	for _, query := range []string{"", "?channels=kpi"} {
+		url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" + query
+		conn, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {srv.URL}})
+		if err != nil {
+			t.Fatalf("dial %s: %v (%v)", url, err, resp)
+		}
+		c := &v2Client{t: t, conn: conn}
+		t.Cleanup(func() { conn.Close() })
+		go c.readAll()
+		c.wait("hello of protocol 2 on /ws"+query, func(msgs []map[string]any) bool {
+			return len(msgs) > 0 && msgs[0]["type"] == "hello" && msgs[0]["v"] == float64(2)
+		})
+		if query == "" {
+			c.send(map[string]any{"op": "subscribe", "ch": "wall"})
+			c.wait("wall snapshot", func(msgs []map[string]any) bool {
+				return slices.ContainsFunc(msgs, func(m map[string]any) bool { return m["type"] == "snapshot" && m["ch"] == "wall" })
+			})
+			continue
+		}
+		c.send(map[string]any{"op": "subscribe", "ch": "kpi"})
+		c.wait("kpi snapshot with the tile", func(msgs []map[string]any) bool {
+			return slices.ContainsFunc(msgs, func(m map[string]any) bool {
+				set, _ := m["set"].(map[string]any)
+				return m["type"] == "snapshot" && m["ch"] == "kpi" && set["reform_plan.done"] != nil
+			})
+		})
+		tile("documents.signed", 95.8)
+		s.v2.flush()
+		c.wait("kpi delta with the new tile", func(msgs []map[string]any) bool {
+			return slices.ContainsFunc(msgs, func(m map[string]any) bool {
+				set, _ := m["set"].(map[string]any)
+				tl, _ := set["documents.signed"].(map[string]any)
+				return m["type"] == "delta" && m["ch"] == "kpi" && tl != nil && tl["value"] == 95.8
+			})
+		})
+	}
 }

@@ -49,73 +49,155 @@ func count(t *testing.T, query string, args ...any) uint64 {
 	return n
 }
 
-// wall is a websocket client of the dashboard that records every reading
-// it receives.
-type wall struct {
-	conn *websocket.Conn
-	mu   sync.Mutex
-	seen []event.Reading
-	snap bool
-	err  error
+// socket is a client of the dashboard's websocket (protocol v2,
+// docs/websocket.md): it subscribes to its channels once the server says
+// hello, keeps every channel's state (key → value) and records, with when
+// it arrived, every value the server set.
+type socket struct {
+	conn   *websocket.Conn
+	wmu    sync.Mutex
+	mu     sync.Mutex
+	state  map[string]map[string]json.RawMessage
+	sets   []arrival
+	errors []string // the codes of "error" frames
+	snap   map[string]bool
+	err    error
 }
 
-func dialWall(t *testing.T) *wall {
+// arrival is one value set on a channel, with when it arrived.
+type arrival struct {
+	at      time.Time
+	ch, key string
+	value   json.RawMessage
+}
+
+// v2Frame is what the tests read of the server's frames.
+type v2Frame struct {
+	Type string                     `json:"type"`
+	Ch   string                     `json:"ch"`
+	Code string                     `json:"code"`
+	Last bool                       `json:"last"`
+	Part int                        `json:"part"`
+	Set  map[string]json.RawMessage `json:"set"`
+	Del  []string                   `json:"del"`
+}
+
+// dialSocket opens /ws<query> with the headers h and subscribes to the
+// channels given.
+func dialSocket(t *testing.T, query string, h http.Header, channels ...string) *socket {
 	t.Helper()
-	url := strings.Replace(pipe.wallURL, "http://", "ws://", 1) + "/ws"
-	conn, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + pipe.kiosk}})
+	u := strings.Replace(pipe.wallURL, "http://", "ws://", 1) + "/ws" + query
+	conn, _, err := websocket.DefaultDialer.Dial(u, h)
 	if err != nil {
-		t.Fatalf("dialing the wall websocket %s: %v", url, err)
+		t.Fatalf("dialing %s: %v", u, err)
 	}
-	w := &wall{conn: conn}
-	go w.read()
+	s := &socket{conn: conn, state: map[string]map[string]json.RawMessage{}, snap: map[string]bool{}}
 	t.Cleanup(func() { conn.Close() })
-	eventually(t, 10*time.Second, "snapshot frame arrives first", func() (bool, string) {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return w.snap, fmt.Sprint(w.err)
+	go s.read(channels)
+	return s
+}
+
+func (s *socket) send(m string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.conn.WriteMessage(websocket.TextMessage, []byte(m))
+}
+
+func (s *socket) read(channels []string) {
+	for {
+		_, b, err := s.conn.ReadMessage()
+		now := time.Now()
+		if err != nil {
+			s.mu.Lock()
+			s.err = err
+			s.mu.Unlock()
+			return
+		}
+		var f v2Frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			s.mu.Lock()
+			s.err = fmt.Errorf("bad frame %q: %w", b, err)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Lock()
+		switch f.Type {
+		case "hello":
+			for _, ch := range channels {
+				go s.send(`{"op":"subscribe","ch":"` + ch + `"}`)
+			}
+		case "error":
+			s.errors = append(s.errors, f.Code)
+		case "snapshot", "delta":
+			st := s.state[f.Ch]
+			if st == nil || f.Type == "snapshot" && f.Part == 0 {
+				st = map[string]json.RawMessage{}
+				s.state[f.Ch] = st
+			}
+			for _, k := range f.Del {
+				delete(st, k)
+			}
+			for k, v := range f.Set {
+				st[k] = v
+				s.sets = append(s.sets, arrival{now, f.Ch, k, v})
+			}
+			if f.Type == "snapshot" && f.Last {
+				s.snap[f.Ch] = true
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// waitSnapshot waits for the whole snapshot of a channel.
+func (s *socket) waitSnapshot(t *testing.T, ch string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "snapshot of "+ch+" arrives", func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.snap[ch], fmt.Sprint(s.err)
 	})
+}
+
+// value decodes the current value of a key into v; false if absent.
+func (s *socket) value(ch, key string, v any) bool {
+	s.mu.Lock()
+	raw, ok := s.state[ch][key]
+	s.mu.Unlock()
+	return ok && json.Unmarshal(raw, v) == nil
+}
+
+// errorCodes returns the codes of the error frames received.
+func (s *socket) errorCodes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.errors...)
+}
+
+// dialWall opens the wall channel as a kiosk does.
+func dialWall(t *testing.T) *socket {
+	t.Helper()
+	w := dialSocket(t, "?channels=wall", http.Header{"Authorization": {"Bearer " + pipe.kiosk}}, "wall")
+	w.waitSnapshot(t, "wall")
 	return w
 }
 
-func (w *wall) read() {
-	for {
-		_, b, err := w.conn.ReadMessage()
-		if err != nil {
-			w.mu.Lock()
-			w.err = err
-			w.mu.Unlock()
-			return
-		}
-		var f struct {
-			Type     string          `json:"type"`
-			Readings []event.Reading `json:"readings"`
-		}
-		if err := json.Unmarshal(b, &f); err != nil {
-			w.mu.Lock()
-			w.err = fmt.Errorf("bad frame %q: %w", b, err)
-			w.mu.Unlock()
-			return
-		}
-		w.mu.Lock()
-		if f.Type == "snapshot" {
-			w.snap = true
-		}
-		w.seen = append(w.seen, f.Readings...)
-		w.mu.Unlock()
-	}
+// wallDevice is what the wall channel shows of a registered device
+// (d/<device>): the latest value of each metric.
+type wallDevice struct {
+	M map[string]struct {
+		V *float64 `json:"v"`
+		S string   `json:"s"`
+		T int64    `json:"t"`
+	} `json:"m"`
 }
 
-// find returns the readings received for a device.
-func (w *wall) find(device string) []event.Reading {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []event.Reading
-	for _, r := range w.seen {
-		if r.DeviceID == device {
-			out = append(out, r)
-		}
-	}
-	return out
+// wallUnregistered is what the wall channel shows of a device that
+// reports without being registered (u/<device>).
+type wallUnregistered struct {
+	Partner string   `json:"p"`
+	N       int64    `json:"n"`
+	Metrics []string `json:"m"`
 }
 
 // readTopic returns the records of a topic that match, reading from the

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -263,63 +262,26 @@ func tileByID(tiles []event.Tile, id string) *event.Tile {
 	return nil
 }
 
-// kpiSocket records the "kpis" frames of a websocket client, with when
-// each arrived.
-type kpiSocket struct {
-	mu     sync.Mutex
-	frames []kpiArrival
-}
-
-type kpiArrival struct {
-	at    time.Time
-	frame dashboard.KPIFrame
-}
-
-func dialKPIs(t *testing.T) *kpiSocket {
+// dialKPIs opens the kpi channel as the KPI page does.
+func dialKPIs(t *testing.T) *socket {
 	t.Helper()
-	return dialSocket(t, "/ws?channel=kpi", dashHeader(t))
-}
-
-// dialSocket opens a websocket to the dashboard and records its "kpis"
-// frames.
-func dialSocket(t *testing.T, path string, h http.Header) *kpiSocket {
-	t.Helper()
-	u := strings.Replace(pipe.wallURL, "http://", "ws://", 1) + path
-	conn, _, err := websocket.DefaultDialer.Dial(u, h)
-	if err != nil {
-		t.Fatalf("dialing %s: %v", u, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	k := &kpiSocket{}
-	go func() {
-		for {
-			_, b, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			var f dashboard.KPIFrame
-			if json.Unmarshal(b, &f) == nil && f.Type == "kpis" {
-				k.mu.Lock()
-				k.frames = append(k.frames, kpiArrival{time.Now(), f})
-				k.mu.Unlock()
-			}
-		}
-	}()
+	k := dialSocket(t, "?channels=kpi", dashHeader(t), "kpi")
+	k.waitSnapshot(t, "kpi")
 	return k
 }
 
-// first returns when a tile first arrived satisfying cond after since.
-func (k *kpiSocket) first(id string, since time.Time, cond func(event.Tile) bool) (time.Time, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, a := range k.frames {
-		if a.at.Before(since) {
+// tileArrived returns when a tile first arrived on the kpi channel
+// satisfying cond after since.
+func (s *socket) tileArrived(id string, since time.Time, cond func(event.Tile) bool) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.sets {
+		if a.ch != "kpi" || a.key != id || a.at.Before(since) {
 			continue
 		}
-		for _, t := range a.frame.Tiles {
-			if t.ID == id && cond(t) {
-				return a.at, true
-			}
+		var tl event.Tile
+		if event.UnmarshalTile(a.value, &tl) == nil && cond(tl) {
+			return a.at, true
 		}
 	}
 	return time.Time{}, false
@@ -533,7 +495,8 @@ func TestKPIScenarioH12021(t *testing.T) {
 	t.Run("a late event restates the closed months within 2 s", func(t *testing.T) {
 		ws := dialKPIs(t)
 		// A wall's kiosk may see the wall, not the KPI tiles.
-		kiosk := dialSocket(t, "/ws", http.Header{"Authorization": {"Bearer " + pipe.kiosk}})
+		// It asks for them anyway, and is refused.
+		kiosk := dialSocket(t, "", http.Header{"Authorization": {"Bearer " + pipe.kiosk}}, "kpi")
 		// The feeds have been quiet for longer than feeds.kpi.settle: the
 		// tiles count as shown, and a change of a closed month restates them.
 		time.Sleep(kpiSettle + 500*time.Millisecond)
@@ -552,7 +515,7 @@ func TestKPIScenarioH12021(t *testing.T) {
 		var seen time.Time
 		eventually(t, 10*time.Second, "the websocket shows the late dossier", func() (bool, string) {
 			var ok bool
-			seen, ok = ws.first("dossiers.late", start, func(tl event.Tile) bool { return tl.Numerator == 1 })
+			seen, ok = ws.tileArrived("dossiers.late", start, func(tl event.Tile) bool { return tl.Numerator == 1 })
 			return ok, "no frame yet"
 		})
 		if lat := seen.Sub(start); lat > 2*time.Second {
@@ -560,8 +523,11 @@ func TestKPIScenarioH12021(t *testing.T) {
 		} else {
 			t.Logf("event posted → tile on the websocket: %s", lat.Round(time.Millisecond))
 		}
-		if _, ok := kiosk.first("dossiers.late", time.Time{}, func(event.Tile) bool { return true }); ok {
+		if _, ok := kiosk.tileArrived("dossiers.late", time.Time{}, func(event.Tile) bool { return true }); ok {
 			t.Errorf("a kiosk socket (wall only) received KPI tiles")
+		}
+		if codes := kiosk.errorCodes(); !slices.Contains(codes, "forbidden") {
+			t.Errorf("a kiosk subscribing to the kpi channel: errors %v, want forbidden", codes)
 		}
 		tiles := getKPIs(t, pipe.wallURL).Tiles
 		onTime := tileByID(tiles, "dossiers.on_time")

@@ -131,7 +131,10 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 	da, err := dashboard.New(dashboard.Config{Listen: "127.0.0.1:0", FlushInterval: 50 * time.Millisecond,
 		// Every test signs in from 127.0.0.1: the per-address sign-in limit
 		// is raised so that only the per-account one (tested) bites.
-		Auth: auth.Config{SessionKeyFile: e.keyFile, LoginPerIPPerMinute: 6000}}, e.kafka, e.ch, log, reg)
+		Auth: auth.Config{SessionKeyFile: e.keyFile, LoginPerIPPerMinute: 6000},
+		// As `ioc dashboard` does (ingest.registry_file): the wall knows the
+		// registered devices before the stream has loaded ClickHouse's table.
+		Wall: dashboard.WallConfig{RegistryFile: e.registry}}, e.kafka, e.ch, log, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,9 +27,13 @@ func TestSenMLReadingReachesClickHouseAndWall(t *testing.T) {
 		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = ? AND metric = 'pm25' AND value = 42.5 AND unit = 'ug/m3' AND partner = 'vnpt'", device)
 		return n == 1, fmt.Sprintf("%d rows", n)
 	})
-	eventually(t, 10*time.Second, "reading on the wall websocket", func() (bool, string) {
-		got := w.find(device)
-		return len(got) > 0 && got[0].Value == 42.5 && got[0].Metric == "pm25", fmt.Sprintf("%+v", got)
+	// The wall lists a device that is not registered, with its partner and
+	// metrics (u/<device>); values are shown for registered devices only
+	// (TestVietnameseTextSurvivesEveryHop).
+	eventually(t, 10*time.Second, "unregistered device on the wall websocket", func() (bool, string) {
+		var u wallUnregistered
+		ok := w.value("wall", "u/"+device, &u)
+		return ok && u.Partner == "vnpt" && slices.Contains(u.Metrics, "pm25") && u.N >= 1, fmt.Sprintf("%+v", u)
 	})
 }
 
@@ -114,23 +119,28 @@ func TestMalformedPayloadsAreDeadLettered(t *testing.T) {
 }
 
 // Vietnamese text survives MQTT, Kafka, ClickHouse and the websocket
-// byte for byte.
+// byte for byte (a registered device: the wall shows its values).
 func TestVietnameseTextSurvivesEveryHop(t *testing.T) {
 	w := dialWall(t)
-	device := "water-vi-" + pipe.run
+	device, metric := "aq-chieng-le", "status_vi_"+pipe.run
 	text := "Cảnh báo: mực nước suối Nậm La vượt báo động 2 — phường Chiềng Lề, xã Hua La"
-	publish(t, pipe.mount+"sensors/viettel/"+device, []byte(fmt.Sprintf(`[{"n":"status","vs":%q}]`, text)))
+	publish(t, pipe.mount+"sensors/viettel/"+device, []byte(fmt.Sprintf(`[{"n":%q,"vs":%q}]`, metric, text)))
 	eventually(t, 20*time.Second, "Vietnamese string in ClickHouse", func() (bool, string) {
-		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = ? AND value_string = ?", device, text)
+		n := count(t, "SELECT count() FROM {db}.sensor_readings WHERE device_id = ? AND metric = ? AND value_string = ?", device, metric, text)
 		return n == 1, fmt.Sprintf("%d rows", n)
 	})
-	msgs := readTopic(t, event.TopicReadings, func(m kafka.Message) bool { return string(m.Key) == device }, 20*time.Second)
+	msgs := readTopic(t, event.TopicReadings, func(m kafka.Message) bool {
+		return string(m.Key) == device && bytes.Contains(m.Value, []byte(metric))
+	}, 20*time.Second)
 	if len(msgs) != 1 || !bytes.Contains(msgs[0].Value, []byte(text)) {
 		t.Errorf("kafka record for %s does not carry the text unchanged: %d records", device, len(msgs))
 	}
 	eventually(t, 10*time.Second, "Vietnamese string on the websocket", func() (bool, string) {
-		got := w.find(device)
-		return len(got) > 0 && got[0].String == text, fmt.Sprintf("%+v", got)
+		var d wallDevice
+		var meta map[string]any
+		ok := w.value("wall", "d/"+device, &d)
+		w.value("wall", "meta", &meta)
+		return ok && d.M[metric].S == text, fmt.Sprintf("d/%s present %v, %d metrics, %s: %+v; meta %v", device, ok, len(d.M), metric, d.M[metric], meta)
 	})
 }
 

@@ -283,7 +283,7 @@ func (s *Service) Decode(topic string, body []byte, now time.Time) ([]event.Read
 }
 
 func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Reading, error) {
-	partner, device, err := ParseTopic(topic, s.cfg.MQTT.MountPoint)
+	partner, device, err := event.ParseSensorTopic(topic, s.cfg.MQTT.MountPoint)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +423,7 @@ func (s *Service) deliver(ctx context.Context, w *kafka.Writer, batch []item) er
 func (s *Service) drop(it *item, reason string, err error) {
 	s.m.dropped.WithLabelValues(reason).Inc()
 	topic := clipTopic(it.msg.Topic())
-	_, device, _ := ParseTopic(it.msg.Topic(), s.cfg.MQTT.MountPoint)
+	_, device, _ := event.ParseSensorTopic(it.msg.Topic(), s.cfg.MQTT.MountPoint)
 	s.log.Error("kafka refused a message and its dead letter for good; acknowledged and dropped so that intake goes on",
 		"topic", topic, "device", device, "bytes", len(it.msg.Payload()), "reason", reason, "err", err)
 }
@@ -600,46 +600,6 @@ func (s *Service) checkTopicLimits(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// ParseTopic splits sensors/{partner}/{device_id} (after the mount point,
-// if any). Partner and device ids are 1 to 128 bytes of [A-Za-z0-9._:-]
-// and do not start with a symbol: no MQTT wildcard (+ #), no $SYS-like
-// "$" prefix, no markup, quotes, spaces or control characters, so an id is
-// safe in a log line, a SQL literal and the wall's HTML.
-func ParseTopic(topic, mount string) (partner, device string, err error) {
-	if mount != "" {
-		rest, ok := strings.CutPrefix(topic, mount)
-		if !ok {
-			return "", "", event.Invalid(event.ReasonBadTopic, "topic %q is outside the mount point %q", topic, mount)
-		}
-		topic = rest
-	}
-	parts := strings.Split(topic, "/")
-	if len(parts) != 3 || parts[0] != "sensors" {
-		return "", "", event.Invalid(event.ReasonBadTopic, "topic %q is not sensors/{partner}/{device_id}", topic)
-	}
-	for _, id := range parts[1:] {
-		if !validID(id) {
-			return "", "", event.Invalid(event.ReasonBadTopic, "topic %q: %q is not 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit", topic, id)
-		}
-	}
-	return parts[1], parts[2], nil
-}
-
-func validID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			i > 0 && (c == '-' || c == '.' || c == '_' || c == ':')
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // deviceCap remembers up to max distinct unregistered devices per partner

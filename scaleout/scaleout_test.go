@@ -440,22 +440,23 @@ func writeMigrateConfig(t *testing.T) string {
 	return p
 }
 
-// wallClient records the latest value per device seen on one websocket.
+// wallClient keeps the wall channel's state seen on one websocket
+// (protocol v2, docs/websocket.md): key → value.
 type wallClient struct {
-	mu     sync.Mutex
-	snap   bool
-	latest map[string]float64
-	err    error
+	mu    sync.Mutex
+	snap  bool
+	state map[string]json.RawMessage
+	err   error
 }
 
 func dial(t *testing.T, web string) *wallClient {
 	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial("ws://"+web+"/ws", nil)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+web+"/ws?channels=wall", nil)
 	if err != nil {
 		t.Fatalf("dialing ws://%s/ws: %v", web, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	w := &wallClient{latest: map[string]float64{}}
+	w := &wallClient{state: map[string]json.RawMessage{}}
 	go func() {
 		for {
 			_, b, err := c.ReadMessage()
@@ -466,17 +467,34 @@ func dial(t *testing.T, web string) *wallClient {
 				return
 			}
 			var f struct {
-				Type     string          `json:"type"`
-				Readings []event.Reading `json:"readings"`
+				Type string                     `json:"type"`
+				Ch   string                     `json:"ch"`
+				Part int                        `json:"part"`
+				Last bool                       `json:"last"`
+				Set  map[string]json.RawMessage `json:"set"`
+				Del  []string                   `json:"del"`
 			}
 			if json.Unmarshal(b, &f) != nil {
 				continue
 			}
-			w.mu.Lock()
-			w.snap = w.snap || f.Type == "snapshot"
-			for _, r := range f.Readings {
-				w.latest[r.DeviceID+"/"+r.Metric] = r.Value
+			if f.Type == "hello" {
+				_ = c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","ch":"wall"}`))
+				continue
 			}
+			if f.Ch != "wall" {
+				continue
+			}
+			w.mu.Lock()
+			if f.Type == "snapshot" && f.Part == 0 {
+				clear(w.state)
+			}
+			for _, k := range f.Del {
+				delete(w.state, k)
+			}
+			for k, v := range f.Set {
+				w.state[k] = v
+			}
+			w.snap = w.snap || f.Type == "snapshot" && f.Last
 			w.mu.Unlock()
 		}
 	}()
@@ -488,13 +506,22 @@ func dial(t *testing.T, web string) *wallClient {
 	return w
 }
 
-func (w *wallClient) values(prefix string) map[string]float64 {
+// counts returns, for the unregistered devices whose id starts with prefix
+// (u/<device> on the wall), how many readings the wall counted.
+func (w *wallClient) counts(prefix string) map[string]int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := map[string]float64{}
-	for k, v := range w.latest {
-		if strings.HasPrefix(k, prefix) {
-			out[k] = v
+	out := map[string]int64{}
+	for k, v := range w.state {
+		id, ok := strings.CutPrefix(k, "u/")
+		if !ok || !strings.HasPrefix(id, prefix) {
+			continue
+		}
+		var u struct {
+			N int64 `json:"n"`
+		}
+		if json.Unmarshal(v, &u) == nil {
+			out[id] = u.N
 		}
 	}
 	return out
@@ -517,13 +544,15 @@ func TestTwoDashboardsServeTheSameLiveData(t *testing.T) {
 	prod := newProducer(prefix)
 	defer prod.w.Close()
 	prod.send(t, 120) // 60 devices, each updated twice
-	want := map[string]float64{}
-	for k := 60; k < 120; k++ {
-		want[fmt.Sprintf("%s-%02d/level", prefix, k%60)] = float64(k)
+	// The devices are not registered: the wall lists each (u/<device>)
+	// with the readings it counted, on every client of either instance.
+	want := map[string]int64{}
+	for k := 0; k < 60; k++ {
+		want[fmt.Sprintf("%s-%02d", prefix, k)] = 2
 	}
 	for i, c := range clients {
-		testpoll.Eventually(t, 20*time.Second, fmt.Sprintf("client %d of %s has the latest value of all 60 devices", i%2, walls[i/2].name), func() (bool, string) {
-			got := c.values(prefix)
+		testpoll.Eventually(t, 20*time.Second, fmt.Sprintf("client %d of %s has both readings of all 60 devices", i%2, walls[i/2].name), func() (bool, string) {
+			got := c.counts(prefix)
 			diff := 0
 			for k, v := range want {
 				if got[k] != v {

@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/registry"
 )
 
@@ -201,7 +202,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		} else {
 			body = dev.payload(now, rng)
 		}
-		topic := "sensors/" + dev.partner + "/" + dev.id
+		topic := event.SensorTopic(dev.partner, dev.id)
 		select {
 		case tokens <- clients[i%len(clients)].Publish(topic, 1, false, body):
 			sent++
@@ -244,7 +245,7 @@ func backfill(ctx context.Context, cfg Config, fleet []*device, clients []mqtt.C
 			if !at.Before(now) {
 				continue
 			}
-			topic := "sensors/" + dev.partner + "/" + dev.id
+			topic := event.SensorTopic(dev.partner, dev.id)
 			select {
 			case tokens <- clients[i%len(clients)].Publish(topic, 1, false, dev.payload(at, rng)):
 				sent++

@@ -336,7 +336,7 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, pr *poisonR
 		}
 	}
 	defer closeLoad()
-	wall, err := bench.DialWall(ctx, pipe.WallAddr, 1, true)
+	wall, err := bench.DialWall(ctx, pipe.WallAddr, 1, 0, true)
 	if err != nil {
 		return res, err
 	}

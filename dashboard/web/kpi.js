@@ -1,5 +1,5 @@
 // Leadership KPI page: the administrative-reform tiles, live over the same
-// websocket as the wall (/ws, frames of type "kpis"). Vietnamese by default,
+// websocket as the wall (/ws, protocol v2, channel "kpi"). Vietnamese by default,
 // English on a toggle. No framework, no build step, nothing inline: every
 // element is built with the DOM API and filled with textContent.
 'use strict';
@@ -281,22 +281,73 @@
     .then((body) => { if (body && tiles.size === 0) take(body.tiles, true); })
     .catch(() => {});
 
-  let delay = 1000;
+  // Websocket protocol v2 (docs/websocket.md): the channel "kpi", keys are
+  // tile ids, values whole tiles. Snapshot (in parts), then deltas; a gap
+  // or a heartbeat naming another sequence resubscribes with epoch and
+  // sequence, which resumes exactly.
+  const PING_MS = 10000;
+  const kpi = { epoch: '', seq: 0, parts: null };
+  let attempt = 0, pingTimer = 0;
   function connect() {
-    const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?channel=kpi');
-    ws.onopen = () => { delay = 1000; setConn('live'); };
+    const url = new URL('/ws', location.href);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.searchParams.set('channels', 'kpi');
+    let ws;
+    try { ws = new WebSocket(url.href); } catch (e) { retry(); return; }
+    const send = (m) => { if (ws.readyState === 1) ws.send(JSON.stringify(m)); };
+    const subscribe = () => send(kpi.epoch ? { op: 'subscribe', ch: 'kpi', epoch: kpi.epoch, seq: kpi.seq } : { op: 'subscribe', ch: 'kpi' });
     ws.onmessage = (ev) => {
-      let f;
-      try { f = JSON.parse(ev.data); } catch { return; }
-      if (f && f.type === 'kpis') take(f.tiles, f.full === true);
+      let m;
+      try { m = JSON.parse(ev.data); } catch { return; }
+      if (!m) return;
+      switch (m.type) {
+        case 'hello':
+          subscribe();
+          clearInterval(pingTimer);
+          pingTimer = setInterval(() => send({ op: 'ping', id: Date.now() }), PING_MS);
+          break;
+        case 'subscribed':
+          attempt = 0;
+          setConn('live');
+          break;
+        case 'snapshot':
+          if (m.ch !== 'kpi') return;
+          if (m.part === 0) kpi.parts = {};
+          if (!kpi.parts) return;
+          Object.assign(kpi.parts, m.set);
+          if (m.last) {
+            take(Object.values(kpi.parts), true);
+            kpi.parts = null;
+            kpi.epoch = m.epoch;
+            kpi.seq = m.seq;
+          }
+          break;
+        case 'delta':
+          if (m.ch !== 'kpi') return;
+          if (m.epoch !== kpi.epoch || m.from !== kpi.seq + 1) { subscribe(); return; } // a gap: resume
+          for (const id of m.del || []) tiles.delete(id);
+          take(Object.values(m.set || {}), false);
+          kpi.seq = m.seq;
+          break;
+        case 'heartbeat':
+          if (m.seqs && typeof m.seqs.kpi === 'number' && m.seqs.kpi !== kpi.seq && !kpi.parts) subscribe();
+          break;
+        default:
+      }
     };
     ws.onclose = (ev) => {
+      clearInterval(pingTimer);
       // 4401 credentials ended, 4403 revoked (docs/websocket.md): sign in again.
       if (ev.code === 4401 || ev.code === 4403) { location.assign('/login?next=' + encodeURIComponent(location.pathname)); return; }
-      setConn('down');
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+      retry();
     };
+  }
+
+  function retry() {
+    setConn('down');
+    const base = Math.min(RECONNECT_MAX_MS, 1000 * 2 ** attempt);
+    attempt = Math.min(attempt + 1, 16);
+    setTimeout(connect, base / 2 + Math.random() * base / 2);
   }
 
   applyLang();
