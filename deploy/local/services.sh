@@ -788,6 +788,10 @@ ensure_started() {
     local svc="$1" pid p
     if pid="$(our_pid "$svc")"; then
         if [[ "$(proc_state "$pid")" == T ]]; then STARTED[$svc]=paused; else STARTED[$svc]=ours-old; fi
+        # An upgrade may bring new accounts or settings: ClickHouse reloads
+        # users.xml by itself when the file changes, so a server an earlier
+        # version started gets them without a restart.
+        [[ $svc == clickhouse ]] && clickhouse_configure
         return 0
     fi
     rm -f "$(pidfile "$svc")"
