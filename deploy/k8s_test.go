@@ -197,7 +197,7 @@ func workloads(objs []k8sObject) []workload {
 }
 
 // roleDrain is how long each role may take to stop after SIGTERM, read from
-// its source: the drain timer of ingest and stream, the HTTP shutdown of the
+// its source: the drain timer of ingest and of the group consumer (stream), the HTTP shutdown of the
 // wall, plus the ops endpoint's shutdown in main.go.
 func roleDrain(t *testing.T) map[string]int {
 	t.Helper()
@@ -216,7 +216,7 @@ func roleDrain(t *testing.T) map[string]int {
 	ops := read("cmd/ioc/main.go", `sctx, cancel := context\.WithTimeout\(context\.Background\(\), (\d+)\*time\.Second\)`)
 	return map[string]int{
 		"ingest":    read("ingest/ingest.go", `time\.AfterFunc\((\d+)\*time\.Second, cancelDrain\)`) + ops,
-		"stream":    read("stream/stream.go", `time\.AfterFunc\((\d+)\*time\.Second, cancelDrain\)`) + ops,
+		"stream":    read("internal/kafkaconn/groupconsume.go", `gc\.Drain = (\d+) \* time\.Second`) + ops,
 		"dashboard": read("dashboard/dashboard.go", `context\.WithTimeout\(context\.WithoutCancel\(ctx\), (\d+)\*time\.Second\)`) + ops,
 	}
 }

@@ -30,6 +30,7 @@ var policy = []rule{
 	{"*", "/login", PermPublic},
 	{"GET", "/kiosk", PermPublic},
 	{"GET", "/auth/static/", PermPublic},
+	{"GET", "/favicon.svg", PermPublic}, // the icon of every page, the sign-in page too
 	{"*", "/auth/oidc/", PermPublic},
 	{"POST", "/logout", PermSignedIn},
 	{"GET", "/api/me", PermSignedIn},
