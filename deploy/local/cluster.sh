@@ -398,26 +398,7 @@ background.threads=2
 log.retention.hours=168
 log.segment.bytes=134217728
 EOF
-    cat >"$dir/log4j2.properties" <<EOF
-status = warn
-appender.file.type = RollingFile
-appender.file.name = FILE
-appender.file.fileName = $dir/log/server.log
-appender.file.filePattern = $dir/log/server.log.%i
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-appender.file.policies.type = Policies
-appender.file.policies.size.type = SizeBasedTriggeringPolicy
-appender.file.policies.size.size = 20MB
-appender.file.strategy.type = DefaultRolloverStrategy
-appender.file.strategy.max = 3
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
-logger.statechange.name = state.change.logger
-logger.statechange.level = WARN
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-EOF
+    kafka_log4j2 "$dir" 20MB
     # Format once: meta.properties means formatted (formatting again would lose the data).
     if [[ ! -f $dir/data/meta.properties ]]; then
         id="$(ck_cluster_id)"
