@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -33,20 +32,8 @@ func TestServicesUpGivesARunningClickHouseTodaysAccounts(t *testing.T) {
 	local := t.TempDir()
 	port := freeLoopbackPort(t)
 	httpPort := freeLoopbackPort(t, port)
-	script, err := filepath.Abs("local/services.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "IOC_LOCAL_DIR="+local,
+	sh := servicesSh(t, "IOC_LOCAL_DIR="+local,
 		fmt.Sprintf("IOC_CH_PORT=%d", port), fmt.Sprintf("IOC_CH_HTTP_PORT=%d", httpPort))
-	sh := func(args ...string) (string, error) {
-		cmd := exec.Command("bash", append([]string{script}, args...)...)
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
-	}
 	t.Cleanup(func() {
 		if out, err := sh("down", "clickhouse"); err != nil {
 			t.Logf("services.sh down clickhouse: %v\n%s", err, out)

@@ -65,24 +65,10 @@ func TestServicesKafkaStartsWithASavedClusterIDBeginningWithDash(t *testing.T) {
 	}
 	kport := freeLoopbackPort(t)
 	cport := freeLoopbackPort(t, kport)
-	script, err := filepath.Abs("local/services.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(),
-		"IOC_LOCAL_DIR="+local,
+	sh := servicesSh(t, "IOC_LOCAL_DIR="+local,
 		fmt.Sprintf("IOC_KAFKA_PORT=%d", kport),
 		fmt.Sprintf("IOC_KAFKA_CONTROLLER_PORT=%d", cport),
-		"IOC_KAFKA_HEAP_OPTS=-Xms128m -Xmx512m",
-	)
-	sh := func(args ...string) (string, error) {
-		cmd := exec.Command("bash", append([]string{script}, args...)...)
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
-	}
+		"IOC_KAFKA_HEAP_OPTS=-Xms128m -Xmx512m")
 	t.Cleanup(func() {
 		if out, err := sh("down", "kafka"); err != nil {
 			t.Errorf("services.sh down kafka: %v\n%s", err, out)
@@ -141,5 +127,24 @@ func TestServicesKafkaRefusesBadPorts(t *testing.T) {
 			t.Errorf("IOC_KAFKA_PORT=%q IOC_KAFKA_CONTROLLER_PORT=%q: err=%v, want a refusal with %q:\n%s",
 				tc.port, tc.ctrl, err, tc.want, out)
 		}
+	}
+}
+
+// servicesSh runs deploy/local/services.sh with the environment plus env,
+// and returns what it printed.
+func servicesSh(t *testing.T, env ...string) func(args ...string) (string, error) {
+	t.Helper()
+	script, err := filepath.Abs("local/services.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = append(os.Environ(), env...)
+	return func(args ...string) (string, error) {
+		cmd := exec.Command("bash", append([]string{script}, args...)...)
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
 	}
 }
