@@ -337,34 +337,8 @@ func (pl *Pipeline) Cleanup(ctx context.Context, mqttURL string) {
 		}
 		conn.Close()
 	}
-	DeleteTopicsWithPrefix(ctx, pl.Kafka)
+	_, _ = pl.Kafka.DeleteTopicsWithPrefix(ctx)
 	clearSession(mqttURL, pl.ClientID)
-}
-
-// DeleteTopicsWithPrefix removes every topic of a run (the roles create
-// more than the readings and dead-letter topics).
-func DeleteTopicsWithPrefix(ctx context.Context, kc kafkaconn.Config) {
-	conn, err := kc.Dial(ctx)
-	if err != nil {
-		return
-	}
-	parts, err := conn.ReadPartitions()
-	conn.Close()
-	if err != nil || kc.TopicPrefix == "" {
-		return
-	}
-	seen := map[string]bool{}
-	req := &kafka.DeleteTopicsRequest{}
-	for _, p := range parts {
-		if strings.HasPrefix(p.Topic, kc.TopicPrefix) && !seen[p.Topic] {
-			seen[p.Topic] = true
-			req.Topics = append(req.Topics, p.Topic)
-		}
-	}
-	if len(req.Topics) > 0 {
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(ctx, req)
-	}
 }
 
 // DeleteTopics removes topics of a run.

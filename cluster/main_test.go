@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
@@ -122,27 +121,8 @@ func dropTopics(t *testing.T, kc kafkaconn.Config) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := kc.Dial(ctx)
-		if err != nil {
-			return
-		}
-		parts, err := conn.ReadPartitions()
-		conn.Close()
-		if err != nil {
-			return
-		}
-		seen := map[string]bool{}
-		var topics []string
-		for _, p := range parts {
-			if strings.HasPrefix(p.Topic, kc.TopicPrefix) && !seen[p.Topic] {
-				seen[p.Topic] = true
-				topics = append(topics, p.Topic)
-			}
-		}
-		client, release := kc.NewClient(20 * time.Second)
-		defer release()
-		if len(topics) > 0 {
-			_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+		if _, err := kc.DeleteTopicsWithPrefix(ctx); err != nil {
+			t.Logf("dropping the run's topics: %v", err)
 		}
 	})
 }

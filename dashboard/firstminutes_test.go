@@ -243,7 +243,9 @@ func TestFirstMinutesInChromium(t *testing.T) {
 	ch := chconn.Config{Addr: strings.Split(chAddr, ","), Database: "ioc_first_" + run}
 	ch.Defaults()
 	t.Cleanup(func() {
-		dropTopicsWithPrefix(kc)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = kc.DeleteTopicsWithPrefix(ctx)
 		if conn, err := ch.Open(context.Background()); err == nil {
 			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database+"_security")
@@ -443,32 +445,6 @@ func goBinary() string {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// dropTopicsWithPrefix deletes the run's Kafka topics.
-func dropTopicsWithPrefix(kc kafkaconn.Config) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := kc.Dialer().DialContext(ctx, "tcp", kc.Brokers[0])
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions()
-	if err != nil {
-		return
-	}
-	seen := map[string]bool{}
-	var topics []string
-	for _, p := range parts {
-		if strings.HasPrefix(p.Topic, kc.TopicPrefix) && !seen[p.Topic] {
-			seen[p.Topic] = true
-			topics = append(topics, p.Topic)
-		}
-	}
-	if len(topics) > 0 {
-		_ = conn.DeleteTopics(topics...)
-	}
-}
 
 // syncBuffer collects a process's output.
 type syncBuffer struct {

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/segmentio/kafka-go"
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 
@@ -106,22 +105,8 @@ func (s *scratch) drop(t *testing.T) {
 		}
 		conn.Close()
 	}
-	client, release := s.kafka.NewClient(15 * time.Second)
-	defer release()
-	if md, err := client.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
-		t.Errorf("listing topics to drop: %v", err)
-	} else {
-		var mine []string
-		for _, tp := range md.Topics {
-			if strings.HasPrefix(tp.Name, s.prefix) {
-				mine = append(mine, tp.Name)
-			}
-		}
-		if len(mine) > 0 {
-			if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: mine}); err != nil {
-				t.Errorf("deleting topics %v: %v", mine, err)
-			}
-		}
+	if _, err := s.kafka.DeleteTopicsWithPrefix(ctx); err != nil {
+		t.Errorf("dropping the run's topics: %v", err)
 	}
 	// ingest's persistent session would queue every sensor message for ever.
 	for _, id := range s.clientIDs {

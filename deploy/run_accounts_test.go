@@ -20,9 +20,9 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -70,20 +70,8 @@ ops:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		kc := &kafka.Client{Addr: kafka.TCP(strings.Split(brokers, ",")...), Timeout: 10 * time.Second}
-		md, err := kc.Metadata(context.Background(), &kafka.MetadataRequest{})
-		if err != nil {
-			return
-		}
-		var mine []string
-		for _, tp := range md.Topics {
-			if strings.HasPrefix(tp.Name, run+".") {
-				mine = append(mine, tp.Name)
-			}
-		}
-		if len(mine) > 0 {
-			_, _ = kc.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: mine})
-		}
+		kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), TopicPrefix: run + "."}
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
 	})
 
 	var out lockedBuffer

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 
 // run is one scenario's pipeline: its own partner (and MQTT topics),
@@ -559,19 +560,8 @@ func (r *run) cleanup() {
 	// Every topic of the run: the roles create more than the readings and
 	// dead-letter topics (status, alerts, the administrative feeds, tiles),
 	// and each left behind costs a broker restart its log recovery.
-	client := &kafka.Client{Addr: kafka.TCP(r.e.brokers...), Timeout: 20 * time.Second}
-	topics := []string{r.prefix + event.TopicReadings, r.prefix + event.TopicDeadLetter}
-	if md, err := client.Metadata(ctx, &kafka.MetadataRequest{}); err == nil {
-		topics = topics[:0]
-		for _, t := range md.Topics {
-			if strings.HasPrefix(t.Name, r.prefix) {
-				topics = append(topics, t.Name)
-			}
-		}
-	}
-	if len(topics) > 0 {
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-	}
+	kc := kafkaconn.Config{Brokers: r.e.brokers, TopicPrefix: r.prefix}
+	_, _ = kc.DeleteTopicsWithPrefix(ctx)
 }
 
 // restart replaces a killed process of a role by a new one.

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
@@ -119,26 +117,5 @@ func cleanupRun(t *testing.T, brokers, chAddrs []string, prefix, db string) {
 	}
 	kc := kafkaconn.Config{Brokers: brokers, TopicPrefix: prefix}
 	kc.Defaults()
-	conn, err := kc.Dial(ctx)
-	if err != nil {
-		return
-	}
-	parts, err := conn.ReadPartitions()
-	conn.Close()
-	if err != nil {
-		return
-	}
-	seen := map[string]bool{}
-	var topics []string
-	for _, p := range parts {
-		if strings.HasPrefix(p.Topic, prefix) && !seen[p.Topic] {
-			seen[p.Topic] = true
-			topics = append(topics, p.Topic)
-		}
-	}
-	client, release := kc.NewClient(20 * time.Second)
-	defer release()
-	if len(topics) > 0 {
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-	}
+	_, _ = kc.DeleteTopicsWithPrefix(ctx)
 }

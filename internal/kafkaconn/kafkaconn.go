@@ -171,3 +171,32 @@ func (c *Config) PartitionIDs(ctx context.Context, topic string) ([]int, error) 
 	}
 	return ids, nil
 }
+
+// DeleteTopicsWithPrefix deletes every topic whose name begins with the
+// configured TopicPrefix (a run's, a test's, a benchmark's: the roles create
+// more than the readings and dead-letter topics) and returns their names.
+// An empty prefix is refused: it would name every topic of the cluster.
+func (c *Config) DeleteTopicsWithPrefix(ctx context.Context) ([]string, error) {
+	if c.TopicPrefix == "" {
+		return nil, errors.New("deleting topics by prefix: the prefix is empty; it would delete every topic")
+	}
+	client, release := c.NewClient(20 * time.Second)
+	defer release()
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("listing topics to delete: %w", err)
+	}
+	var mine []string
+	for _, tp := range md.Topics {
+		if strings.HasPrefix(tp.Name, c.TopicPrefix) {
+			mine = append(mine, tp.Name)
+		}
+	}
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: mine}); err != nil {
+		return mine, fmt.Errorf("deleting topics %v: %w", mine, err)
+	}
+	return mine, nil
+}
