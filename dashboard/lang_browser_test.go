@@ -12,22 +12,6 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
-// pageText is what the language test reads of a page: its language, the
-// text of a few elements and whether the switch is bound.
-type pageText struct {
-	Lang  string
-	Ready bool
-	Texts []string
-}
-
-func readPage(b *browser, selectors ...string) pageText {
-	var p pageText
-	q := "['" + strings.Join(selectors, "','") + "']"
-	b.eval(`(() => ({ Lang: document.documentElement.lang, Ready: !!document.getElementById('lang').dataset.lang,
-		Texts: `+q+`.map((s) => { const e = document.querySelector(s); return e ? e.textContent.trim() : '(missing ' + s + ')'; }) }))()`, &p)
-	return p
-}
-
 // waitPage waits until the page's modules ran in language lang and every
 // selector's text contains its wanted part.
 func waitPage(b *browser, what, lang string, want map[string]string) {
@@ -46,7 +30,7 @@ func waitPage(b *browser, what, lang string, want map[string]string) {
 // re-renders only what changed: over two clock seconds without new data its
 // keyed panels are not touched, and one new reading changes only its tile.
 func TestEveryPageSwitchesLanguageInChromium(t *testing.T) {
-	s, srv, _ := kioskServerBuffers(t, WallConfig{}, 12, false)
+	s, srv, kiosk := kioskServerBuffers(t, WallConfig{}, 12, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	admin := auth.Principal{Name: "test", Role: auth.RoleAdmin}
@@ -162,6 +146,15 @@ func TestEveryPageSwitchesLanguageInChromium(t *testing.T) {
 	}
 	if len(muts) == 0 {
 		t.Error("the new reading changed nothing the observer saw")
+	}
+
+	// A kiosk link with &lang=en opens the wall pinned to English.
+	b.navigate(srv.URL + "/kiosk?token=" + kiosk + "&lang=en")
+	waitPage(b, "the kiosk wall pinned to English", "en", map[string]string{"#map-count": "12 devices", "#conn-text": "Live"})
+	var search string
+	b.eval(`location.pathname + location.search`, &search)
+	if search != "/?lang=en" {
+		t.Errorf("the kiosk link with &lang=en opened %q, want /?lang=en", search)
 	}
 
 	for _, e := range b.errors() {

@@ -227,6 +227,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {
 
 // serveKiosk turns a kiosk link (/kiosk?token=ik_…) into an HttpOnly
 // cookie and opens the wall, so the token leaves the address bar at once.
+// A link with &lang=vi or &lang=en opens the wall pinned to that language.
 func (a *Auth) serveKiosk(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	p, why := a.checkKiosk(r, tok)
@@ -243,7 +244,11 @@ func (a *Auth) serveKiosk(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, r, sessionCookie)
 	http.SetCookie(w, &http.Cookie{Name: kioskCookie, Value: tok, Path: "/", HttpOnly: true, Expires: p.Exp,
 		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	wall := "/"
+	if lang := r.URL.Query().Get("lang"); lang == "vi" || lang == "en" {
+		wall = "/?lang=" + lang
+	}
+	http.Redirect(w, r, wall, http.StatusSeeOther)
 }
 
 // Me is what /api/me answers: who is signed in, what they may do, and the

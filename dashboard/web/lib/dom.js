@@ -43,10 +43,11 @@ export function toggleClass(node, cls, on) {
 
 // setParts replaces a node's children with parts (strings become text,
 // [text] becomes <b>text</b>) only when the text they make differs.
+const partsOf = new WeakMap(); // node -> the key of the parts it shows
 export function setParts(node, parts) {
   const key = parts.map((p) => (Array.isArray(p) ? '\u0001' + p[0] + '\u0002' : String(p))).join('');
-  if (node.dataset.parts === key) return;
-  node.dataset.parts = key;
+  if (partsOf.get(node) === key) return;
+  partsOf.set(node, key);
   node.replaceChildren(...parts.map((p) => (Array.isArray(p) ? el('b', '', String(p[0])) : document.createTextNode(String(p)))));
 }
 

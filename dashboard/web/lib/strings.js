@@ -187,7 +187,7 @@ export default {
   "kiosks.by": {"vi": "Người tạo", "en": "Created by"},
   "kiosks.expires": {"vi": "Hết hạn", "en": "Expires"},
   "kiosks.placeholder": {"vi": "Tên màn hình (ví dụ wall-1)", "en": "Kiosk name (e.g. wall-1)"},
-  "kiosks.once": {"vi": "Chỉ hiện một lần:", "en": "Shown once:"},
+  "kiosks.once": {"vi": "Chỉ hiện một lần (thêm &lang=en để ghim tiếng Anh):", "en": "Shown once (add &lang=en to pin the wall to English):"},
   "audit.title": {"vi": "Nhật ký kiểm toán", "en": "Audit log"},
   "audit.when": {"vi": "Thời điểm", "en": "When"},
   "audit.actor": {"vi": "Người thực hiện", "en": "Actor"},
