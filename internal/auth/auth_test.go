@@ -24,6 +24,8 @@ func TestPolicyTable(t *testing.T) {
 		{"POST", "/login", PermPublic},
 		{"GET", "/kiosk", PermPublic},
 		{"GET", "/auth/static/auth.css", PermPublic},
+		{"GET", "/lib/i18n.js", PermPublic},
+		{"GET", "/wall/map.js", PermWall},
 		{"GET", "/", PermWall},
 		{"GET", "/app.js", PermWall},
 		{"GET", "/ws", PermWall},

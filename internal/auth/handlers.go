@@ -24,11 +24,37 @@ var webFS embed.FS
 
 var loginPage = template.Must(template.ParseFS(webFS, "web/login.html"))
 
+// WebFiles are the sign-in and administration pages and their assets,
+// served under /auth/static/ (the dashboard's page test reads them).
+func WebFiles() fs.FS {
+	static, _ := fs.Sub(webFS, "web")
+	return static
+}
+
+// loginMessages are the sign-in page's errors by their key in the pages'
+// translation table (dashboard/web/lib/strings.js, section "login"); the
+// text here is what the page shows until its script translates the key.
+var loginMessages = map[string]string{
+	"login.err.refused": "Yêu cầu bị từ chối · request refused",
+	"login.err.expired": "Phiên đăng nhập hết hạn, thử lại · the form expired, try again",
+	"login.err.limited": "Quá nhiều lần thử, chờ một phút · too many attempts, wait a minute",
+	"login.err.wrong":   "Sai tên hoặc mật khẩu · wrong name or password",
+	"login.err.oidc":    "Đăng nhập không thành công · sign-in refused ({arg})",
+}
+
+// LoginMessageKeys lists the keys of the sign-in page's errors.
+func LoginMessageKeys() []string {
+	keys := make([]string, 0, len(loginMessages))
+	for k := range loginMessages {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
 // Mount adds the sign-in, kiosk, account and audit routes to mux. Handler
 // must wrap the mux: these handlers rely on its checks.
 func (a *Auth) Mount(mux *http.ServeMux) {
-	static, _ := fs.Sub(webFS, "web")
-	mux.Handle("GET /auth/static/", http.StripPrefix("/auth/static/", http.FileServerFS(static)))
+	mux.Handle("GET /auth/static/", http.StripPrefix("/auth/static/", http.FileServerFS(WebFiles())))
 	mux.HandleFunc("GET /login", a.serveLoginPage)
 	mux.HandleFunc("POST /login", a.serveLogin)
 	mux.HandleFunc("POST /logout", a.serveLogout)
@@ -52,23 +78,31 @@ func (a *Auth) Mount(mux *http.ServeMux) {
 }
 
 type loginView struct {
-	CSRF  string
-	Next  string
-	Error string
-	OIDC  bool
+	CSRF     string
+	Next     string
+	Error    string
+	ErrorKey string // key of loginMessages
+	ErrorArg string
+	OIDC     bool
 }
 
 func (a *Auth) serveLoginPage(w http.ResponseWriter, r *http.Request) {
-	a.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("next"), "")
+	a.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("next"), "", "")
 }
 
-func (a *Auth) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, msg string) {
+// renderLogin shows the sign-in form, with the error of loginMessages
+// named by key (none when key is empty); arg fills its {arg}.
+func (a *Auth) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, key, arg string) {
 	tok := randomID(18)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, MaxAge: 3600,
 		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteStrictMode})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = loginPage.Execute(w, loginView{CSRF: tok, Next: SafeNext(next), Error: msg, OIDC: a.oidc != nil})
+	v := loginView{CSRF: tok, Next: SafeNext(next), OIDC: a.oidc != nil}
+	if key != "" {
+		v.Error, v.ErrorKey, v.ErrorArg = strings.ReplaceAll(loginMessages[key], "{arg}", arg), key, arg
+	}
+	_ = loginPage.Execute(w, v)
 }
 
 // SafeNext keeps a post-sign-in redirect on this site: it returns next
@@ -114,29 +148,29 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 	next := r.PostFormValue("next")
 	ip := a.clientIP(r)
 	rec := audit.Event{Actor: name, Action: "auth.login", Target: "local", Remote: ip, UserAgent: r.UserAgent()}
-	refuse := func(status int, outcome, reason, msg string) {
+	refuse := func(status int, outcome, reason, key string) {
 		rec.Outcome, rec.Reason = outcome, reason
 		a.audit.Record(rec)
 		a.m.logins.WithLabelValues(outcome).Inc()
-		a.renderLogin(w, r, status, next, msg)
+		a.renderLogin(w, r, status, next, key, "")
 	}
 	if len(name) > 64 {
 		name, rec.Actor = name[:64], name[:64]
 	}
 	if !a.originAllowed(r) {
-		refuse(http.StatusForbidden, audit.Denied, "foreign_origin: "+r.Header.Get("Origin"), "Yêu cầu bị từ chối · request refused")
+		refuse(http.StatusForbidden, audit.Denied, "foreign_origin: "+r.Header.Get("Origin"), "login.err.refused")
 		return
 	}
 	c, err := r.Cookie(loginCookie)
 	form := r.PostFormValue("csrf")
 	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
-		refuse(http.StatusForbidden, audit.Denied, "csrf_token_mismatch", "Phiên đăng nhập hết hạn, thử lại · the form expired, try again")
+		refuse(http.StatusForbidden, audit.Denied, "csrf_token_mismatch", "login.err.expired")
 		return
 	}
 	if !a.ipLimit.allow(ip) || !a.userLimit.allow(name) {
 		a.m.limited.Inc()
 		w.Header().Set("Retry-After", "60")
-		refuse(http.StatusTooManyRequests, audit.Limited, "too_many_attempts", "Quá nhiều lần thử, chờ một phút · too many attempts, wait a minute")
+		refuse(http.StatusTooManyRequests, audit.Limited, "too_many_attempts", "login.err.limited")
 		return
 	}
 	u, ok := a.user(r.Context(), name)
@@ -151,7 +185,7 @@ func (a *Auth) serveLogin(w http.ResponseWriter, r *http.Request) {
 	a.hashSem <- struct{}{}
 	good := VerifyPassword(hash, pw) && ok && u.PasswordHash != ""
 	<-a.hashSem
-	const wrong = "Sai tên hoặc mật khẩu · wrong name or password"
+	const wrong = "login.err.wrong"
 	switch {
 	case !ok:
 		refuse(http.StatusUnauthorized, audit.Denied, "unknown_account", wrong)
@@ -193,6 +227,7 @@ func (a *Auth) serveLogout(w http.ResponseWriter, r *http.Request) {
 
 // serveKiosk turns a kiosk link (/kiosk?token=ik_…) into an HttpOnly
 // cookie and opens the wall, so the token leaves the address bar at once.
+// A link with &lang=vi or &lang=en opens the wall pinned to that language.
 func (a *Auth) serveKiosk(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	p, why := a.checkKiosk(r, tok)
@@ -209,7 +244,11 @@ func (a *Auth) serveKiosk(w http.ResponseWriter, r *http.Request) {
 	a.clearCookie(w, r, sessionCookie)
 	http.SetCookie(w, &http.Cookie{Name: kioskCookie, Value: tok, Path: "/", HttpOnly: true, Expires: p.Exp,
 		Secure: a.cfg.SecureCookies || a.overTLS(r), SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	wall := "/"
+	if lang := r.URL.Query().Get("lang"); lang == "vi" || lang == "en" {
+		wall = "/?lang=" + lang
+	}
+	http.Redirect(w, r, wall, http.StatusSeeOther)
 }
 
 // Me is what /api/me answers: who is signed in, what they may do, and the

@@ -114,3 +114,51 @@ func TestOIDCNextStaysOnTheSite(t *testing.T) {
 		}
 	}
 }
+
+// A kiosk link opens the wall; with &lang=vi or &lang=en, the wall pinned
+// to that language; any other value is dropped, never copied into Location.
+func TestKioskLinkPinsTheWallsLanguage(t *testing.T) {
+	a, err := New(Config{Store: "memory"}, Options{Audit: &sink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := a.CreateKiosk(t.Context(), "wall", Principal{Name: "test", Role: RoleAdmin}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	a.Mount(mux)
+	for _, c := range []struct{ lang, want string }{
+		{"", "/"}, {"en", "/?lang=en"}, {"vi", "/?lang=vi"}, {"fr", "/"}, {"en&next=//evil.example", "/"}, {"//evil.example", "/"},
+	} {
+		q := url.Values{"token": {tok}}
+		if c.lang != "" {
+			q.Set("lang", c.lang)
+		}
+		w := httptest.NewRecorder()
+		a.Handler(mux).ServeHTTP(w, httptest.NewRequest("GET", "/kiosk?"+q.Encode(), nil))
+		if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || loc != c.want {
+			t.Errorf("kiosk link with lang=%q: %d Location %q, want 303 %q", c.lang, w.Code, loc, c.want)
+		}
+	}
+}
+
+// A refused sign-in names its message by the key of the pages' translation
+// table, so the page shows it in the reader's language.
+func TestSignInErrorCarriesItsTranslationKey(t *testing.T) {
+	a, err := New(Config{Store: "memory"}, Options{Audit: &sink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	a.Mount(mux)
+	req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"username": {"nobody"}, "password": {"x"}, "csrf": {"tok"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: loginCookie, Value: "tok"})
+	w := httptest.NewRecorder()
+	a.Handler(mux).ServeHTTP(w, req)
+	body := w.Body.String()
+	if w.Code != http.StatusUnauthorized || !strings.Contains(body, `data-i18n="login.err.wrong"`) || !strings.Contains(body, loginMessages["login.err.wrong"]) {
+		t.Errorf("refused sign-in: %d, want 401 with the key login.err.wrong and its text:\n%s", w.Code, body)
+	}
+}

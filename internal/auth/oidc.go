@@ -98,7 +98,7 @@ func (a *Auth) serveOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		rec.Outcome, rec.Reason = audit.Denied, reason
 		a.audit.Record(rec)
 		a.m.logins.WithLabelValues(audit.Denied).Inc()
-		a.renderLogin(w, r, http.StatusForbidden, "/", "Đăng nhập không thành công · sign-in refused ("+reason+")")
+		a.renderLogin(w, r, http.StatusForbidden, "/", "login.err.oidc", reason)
 	}
 	oc, verifier := a.oidc.ready()
 	if oc == nil {

@@ -31,6 +31,7 @@ var policy = []rule{
 	{"GET", "/kiosk", PermPublic},
 	{"GET", "/auth/static/", PermPublic},
 	{"GET", "/favicon.svg", PermPublic}, // the icon of every page, the sign-in page too
+	{"GET", "/lib/", PermPublic},        // the modules every page shares, the sign-in page too: code and translations, no data
 	{"*", "/auth/oidc/", PermPublic},
 	{"POST", "/logout", PermSignedIn},
 	{"GET", "/api/me", PermSignedIn},
