@@ -13,7 +13,6 @@
 package schema
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 //go:embed sql/*.sql
@@ -144,15 +144,15 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 				return nil, fmt.Errorf("schema file %s: bad min_server line: %w", base, err)
 			}
 		}
-		tmpl, err := template.New(base).Funcs(funcs).Parse(string(body))
+		set, err := sqltmpl.Parse(source, nil, funcs, name)
 		if err != nil {
 			return nil, fmt.Errorf("schema file %s: %w", base, err)
 		}
-		var buf bytes.Buffer
-		if err := tmpl.Execute(&buf, p); err != nil {
+		text, err := set.Render(base, p)
+		if err != nil {
 			return nil, fmt.Errorf("schema file %s: %w", base, err)
 		}
-		m.Statements, m.Guards = splitGuarded(buf.String())
+		m.Statements, m.Guards = splitGuarded(text)
 		out = append(out, m)
 	}
 	return out, nil
