@@ -175,7 +175,8 @@ type Engine struct {
 // event written to ClickHouse before then is in the published tiles.
 func (e *Engine) LastComputed() time.Time { return time.UnixMilli(e.lastStart.Load()) }
 
-// NewEngine parses the embedded SQL.
+// NewEngine parses the embedded SQL. Its log lines add sub=kpi to the
+// component of log (feeds, or kpi when run alone).
 func NewEngine(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -193,7 +194,7 @@ func NewEngine(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logg
 			return nil, fmt.Errorf("tile %s: no sql/%s.breakdown.sql", d.ID, d.ID)
 		}
 	}
-	return &Engine{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "kpi"), m: newMetrics(reg), tmpl: tmpl,
+	return &Engine{cfg: cfg, kafka: kc, ch: ch, log: log.With("sub", "kpi"), m: newMetrics(reg), tmpl: tmpl,
 		published: map[string]event.Tile{}}, nil
 }
 

@@ -47,10 +47,11 @@ type Monitor struct {
 	adminDropped int64
 }
 
-// New prepares the monitor over a registry.
+// New prepares the monitor over a registry. It runs inside stream: its log
+// lines add sub=monitor to the component of log.
 func New(status StatusConfig, alerts AlertsConfig, kc kafkaconn.Config, ch chconn.Config, reg *registry.Registry,
 	log *slog.Logger, promReg prometheus.Registerer) *Monitor {
-	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("component", "monitor"), m: newMetrics(promReg)}
+	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("sub", "monitor"), m: newMetrics(promReg)}
 }
 
 // Ready reports whether the monitor follows the live readings.
