@@ -88,9 +88,10 @@ func runMain(m *testing.M) int {
 	if os.Getenv("IOC_TEST_KEEP") == "" {
 		cctx, c := context.WithTimeout(context.Background(), 30*time.Second)
 		defer c()
+		// TestMain has no testing.TB for chtest.DropOnCleanup: the same drops.
 		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+ch.Database)
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
+		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
+		_, _ = kc.DeleteTopicsWithPrefix(cctx) // every topic the roles created
 	}
 	conn.Close()
 	return code

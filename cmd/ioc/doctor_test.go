@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/dashboard"
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -43,6 +43,7 @@ func setupStack(t *testing.T) localStack {
 	kc.Defaults()
 	ch := chconn.Config{Addr: strings.Split(os.Getenv("IOC_CLICKHOUSE_ADDR"), ","), Database: st.db}
 	ch.Defaults()
+	chtest.DropOnCleanup(t, ch)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	conn, err := ch.Open(ctx)
@@ -53,10 +54,8 @@ func setupStack(t *testing.T) localStack {
 		cancel()
 		cctx, c := context.WithTimeout(context.Background(), 20*time.Second)
 		defer c()
-		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+st.db)
 		conn.Close()
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
+		_, _ = kc.DeleteTopicsWithPrefix(cctx) // every topic the roles created
 	})
 	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
 		t.Fatal(err)

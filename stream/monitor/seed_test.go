@@ -2,9 +2,7 @@ package monitor
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -22,23 +20,14 @@ import (
 // alert, one resolved and one administrative alert older than the window
 // come back as the engine's open alerts.
 func TestSeedReadsClickHouse(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set (deploy/local/services.sh env)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_monseed_%d", time.Now().UnixNano())}
-	ch.Defaults()
+	ch := chtest.Scratch(t, "ioc_monseed")
 	conn, err := ch.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-		conn.Close()
-	})
+	defer conn.Close()
 	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
