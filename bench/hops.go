@@ -193,7 +193,7 @@ func KafkaHop(ctx context.Context, p *Params, run string, procs []Proc, latRate 
 		res.fail("%v", err)
 		return res
 	}
-	defer DeleteTopics(context.WithoutCancel(ctx), kc, event.TopicReadings)
+	defer func() { _, _ = kc.DeleteTopicsWithPrefix(context.WithoutCancel(ctx)) }()
 	topic := kc.Topic(event.TopicReadings)
 	pool, err := hopMessages(p, 20000, topic)
 	if err != nil {

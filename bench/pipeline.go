@@ -15,7 +15,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/segmentio/kafka-go"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
@@ -339,16 +338,6 @@ func (pl *Pipeline) Cleanup(ctx context.Context, mqttURL string) {
 	}
 	_, _ = pl.Kafka.DeleteTopicsWithPrefix(ctx)
 	clearSession(mqttURL, pl.ClientID)
-}
-
-// DeleteTopics removes topics of a run.
-func DeleteTopics(ctx context.Context, kc kafkaconn.Config, names ...string) {
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-	req := &kafka.DeleteTopicsRequest{}
-	for _, n := range names {
-		req.Topics = append(req.Topics, kc.Topic(n))
-	}
-	_, _ = client.DeleteTopics(ctx, req)
 }
 
 // clearSession removes the persistent MQTT session of a client id.

@@ -64,15 +64,6 @@ func (e *env) startFeeds(log *slog.Logger, reg prometheus.Registerer) (*feeds.Se
 }
 
 // dropFeedTopics deletes the administrative and tile topics of the run.
-func dropFeedTopics(ctx context.Context, kc kafkaconn.Config) {
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-	topics := []string{kc.Topic(event.TopicKPITiles)}
-	for _, t := range event.AdminTopics() {
-		topics = append(topics, kc.Topic(t))
-	}
-	_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-}
-
 func quietLog() *slog.Logger {
 	if os.Getenv("IOC_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -200,8 +200,7 @@ func (e *env) cleanup() {
 		_ = e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.ch.SecurityDatabase())
 		e.conn.Close()
 	}
-	dropTopics(ctx, e.kafka)
-	dropFeedTopics(ctx, e.kafka)
+	_, _ = e.kafka.DeleteTopicsWithPrefix(ctx) // every topic of the prefix, also those the roles created
 	clearSession(e.mqttURL, "e2e-ingest-"+e.run)
 	_ = os.Remove(e.registry)
 	_ = os.Remove(e.keyFile)

@@ -37,12 +37,7 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second, Transport: kc.Transport()}
-		var full []string
-		for _, n := range names {
-			full = append(full, kc.Topic(n))
-		}
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
 	})
 	topic := kc.Topic(event.TopicReadings)
 	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, Balancer: &kafka.RoundRobin{}, Linger: 10 * time.Millisecond, MaxAttempts: 10})

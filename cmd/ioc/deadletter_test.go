@@ -65,9 +65,7 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database)
 		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.SecurityDatabase())
 		conn.Close()
-		client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{cfg.Kafka.Topic(event.TopicReadings),
-			cfg.Kafka.Topic(event.TopicDeadLetter), cfg.Kafka.Topic(event.TopicDeviceStatus), cfg.Kafka.Topic(event.TopicAlerts)}})
+		_, _ = cfg.Kafka.DeleteTopicsWithPrefix(cctx) // every topic of the prefix, also those the roles created
 	})
 	for deadline := time.Now().Add(60 * time.Second); !st.Ready(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {

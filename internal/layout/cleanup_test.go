@@ -18,17 +18,27 @@ var (
 	dropsBoth = regexp.MustCompile(`chtest\.(Scratch|DropOnCleanup)|tp\.dropOnCluster`)
 	dropsDB   = regexp.MustCompile(`DROP DATABASE`)
 	dropsSec  = regexp.MustCompile(`SecurityDatabase\(\)|_security|startsWith\(name`)
+
+	// Topics of a prefix of its own, and their clean-up: every topic of
+	// the prefix, since the roles under test create more than the test
+	// names.
+	topicPrefix = regexp.MustCompile(`TopicPrefix(:| =)`)
+	dropsTopics = regexp.MustCompile(`DeleteTopicsWithPrefix|kafkatest\.Topics\(|dropTopics\(t, `)
+	// Files that set a prefix but reach no broker.
+	noBroker = map[string]bool{"internal/kafkaconn/writer_test.go": true}
 )
 
 // Every test file (and test harness file: bench, faults) that creates a
 // ClickHouse database drops it and its security database: tests drop what
 // they create. Use chtest.Scratch or chtest.DropOnCleanup.
+//
+// The same for Kafka topics under a prefix of the test's.
 func TestScratchDatabasesAreDropped(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bad []string // files naming a scratch database they do not drop
+	var bad []string // what a file creates and does not drop
 	checked := 0
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -57,7 +67,10 @@ func TestScratchDatabasesAreDropped(t *testing.T) {
 		}
 		src := string(b)
 		if scratchDB.MatchString(src) && !dropsBoth.MatchString(src) && !(dropsDB.MatchString(src) && dropsSec.MatchString(src)) {
-			bad = append(bad, rel)
+			bad = append(bad, rel+" creates a ClickHouse database but does not drop it and its security database: use chtest.Scratch or chtest.DropOnCleanup")
+		}
+		if topicPrefix.MatchString(src) && !dropsTopics.MatchString(src) && !noBroker[filepath.ToSlash(rel)] {
+			bad = append(bad, rel+" creates Kafka topics under a prefix of its own but does not delete them: kafkatest.Topics, or DeleteTopicsWithPrefix in a t.Cleanup")
 		}
 		return nil
 	})
@@ -68,6 +81,6 @@ func TestScratchDatabasesAreDropped(t *testing.T) {
 		t.Fatalf("only %d files scanned: the walk misses the module", checked)
 	}
 	for _, f := range bad {
-		t.Errorf("%s creates a ClickHouse database but does not drop it and its security database: use chtest.Scratch or chtest.DropOnCleanup", f)
+		t.Error(f)
 	}
 }
