@@ -15,6 +15,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // TestConsumerLagWhilePaused runs the stream's lag gauges against the
@@ -65,17 +66,10 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 	defer func() { stop(); <-done }()
 	waitLag := func(what string, want float64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got := gaugeValue(t, s.m.lag)
-			if got == want && gaugeValue(t, s.m.topicLag.WithLabelValues(event.TopicReadings)) == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: ioc_stream_consumer_lag = %v, want %v", what, got, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		testpoll.Eventually(t, 30*time.Second, what, func() (bool, string) {
+			got, topic := gaugeValue(t, s.m.lag), gaugeValue(t, s.m.topicLag.WithLabelValues(event.TopicReadings))
+			return got == want && topic == want, fmt.Sprintf("ioc_stream_consumer_lag = %v (readings %v), want %v", got, topic, want)
+		})
 	}
 
 	produce(40)

@@ -19,6 +19,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -68,13 +69,7 @@ func setupStack(t *testing.T) localStack {
 		t.Fatal(err)
 	}
 	go func() { _ = da.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for da.Addr() == nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if da.Addr() == nil {
-		t.Fatal("dashboard did not listen within 30s")
-	}
+	testpoll.Eventually(t, 30*time.Second, "dashboard listening", func() (bool, string) { return da.Addr() != nil, "no address" })
 	st.wall = "http://" + da.Addr().String() + "/"
 	t.Setenv("IOC_KAFKA_TOPIC_PREFIX", st.prefix)
 	t.Setenv("IOC_CLICKHOUSE_DATABASE", st.db)
