@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/ingest/payload"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // PoisonClass is one kind of bad input a poison window publishes: a class
@@ -254,9 +255,8 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 	// The dead letters travel with the readings, which have drained; wait
 	// up to a minute longer for the last of them all the same (on a loaded
 	// machine the drain may also have given up early).
-	deadline := time.Now().Add(60 * time.Second)
 	var byReason map[string]int64
-	for {
+	testpoll.Poll(60*time.Second, 250*time.Millisecond, func() bool {
 		var err error
 		byReason, err = r.CH.PoisonDeadLetters(ctx, r.Pipe.MountPoint, from)
 		var n int64
@@ -267,11 +267,8 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 		if err != nil {
 			r.Log.Warn("counting the poison's dead letters", "err", err)
 		}
-		if n >= res.Poison.Acked || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return n >= res.Poison.Acked || ctx.Err() != nil
+	})
 	res.Poison.ByReason, res.Poison.Mismatch = comparePoison(counts, byReason)
 	if after, err := r.Pipe.Scrape(ctx, "ingest"); err == nil && ingestBefore != nil {
 		n := after.Sum("ioc_ingest_dead_letters_total") - ingestBefore.Sum("ioc_ingest_dead_letters_total")
