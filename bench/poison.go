@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/ingest/payload"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -280,12 +282,20 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 	return res
 }
 
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
 // PoisonDeadLetters counts, per reason, the dead letters of the poison
 // devices under the run's mount point received since fromMs.
 func (w *CHWatch) PoisonDeadLetters(ctx context.Context, mount string, fromMs int64) (map[string]int64, error) {
-	q := fmt.Sprintf(`SELECT toString(reason), count() FROM %s.dead_letters
- WHERE source = 'mqtt' AND startsWith(source_topic, '%s') AND source_topic LIKE '%%/poison%%' AND received_ms >= %d
- GROUP BY reason`, w.DB, strings.ReplaceAll(mount+"sensors/", "'", ""), fromMs)
+	set, err := sqltmpl.Parse(sqlFS, nil, nil, "sql/poison_dead_letters.sql")
+	if err != nil {
+		return nil, err
+	}
+	q, err := set.Render("poison_dead_letters.sql", map[string]any{"DB": w.DB, "Prefix": mount + "sensors/", "FromMs": fromMs})
+	if err != nil {
+		return nil, err
+	}
 	rows, err := w.Conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("counting dead letters in %s.dead_letters: %w", w.DB, err)

@@ -32,6 +32,9 @@ import (
 //go:embed sql/*.sql
 var files embed.FS
 
+//go:embed bootstrap.sql
+var bootstrapFS embed.FS
+
 // source is what Render reads; tests swap in other files.
 var source fs.FS = files
 
@@ -234,11 +237,15 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg chconn.Config, log *slog
 		// migration reaches next time knows what was applied.
 		migrationsEngine = fmt.Sprintf("ReplicatedReplacingMergeTree('/clickhouse/tables/all/%s/schema_migrations', '{replica}') ORDER BY version", cfg.Database)
 	}
-	for _, q := range []string{
-		"CREATE DATABASE IF NOT EXISTS " + cfg.Database + onCluster,
-		"CREATE TABLE IF NOT EXISTS " + cfg.Database + ".schema_migrations" + onCluster +
-			" (version UInt32, name String, server String, applied_at DateTime DEFAULT now()) ENGINE = " + migrationsEngine,
-	} {
+	boot, err := sqltmpl.Parse(bootstrapFS, nil, nil, "bootstrap.sql")
+	if err != nil {
+		return err
+	}
+	text, err := boot.Render("bootstrap.sql", map[string]any{"DB": cfg.Database, "OnCluster": onCluster, "Engine": migrationsEngine})
+	if err != nil {
+		return err
+	}
+	for _, q := range split(text) {
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("creating the migrations table: %w", err)
 		}
