@@ -327,8 +327,11 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 		}
 	}
 	now := time.Now()
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+cfg.ClickHouse.Table("dead_letter_replays")+
-		" (dl_id, replayed_at, replayed_ms, outcome, reason, detail, old_reason, source_topic, event_ids, operator, note)")
+	insert, err := dlQuery(cfg, "deadletter_replays_insert.sql", "", 0)
+	if err != nil {
+		return res, err
+	}
+	batch, err := conn.PrepareBatch(ctx, insert)
 	if err != nil {
 		return res, fmt.Errorf("recording the replay: %w", err)
 	}

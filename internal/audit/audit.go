@@ -347,8 +347,15 @@ func (w *Writer) write(ctx context.Context, batch []Event) error {
 	if err != nil {
 		return err
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+w.ch.SecurityTable("audit_log")+
-		" (event_id, at, at_ms, actor, actor_role, action, target, outcome, reason, remote_addr, user_agent, detail, service)")
+	set, err := sqltmpl.Parse(sqlFS, &w.ch, nil, "sql/insert.sql")
+	if err != nil {
+		return err
+	}
+	q, err := set.Render("insert.sql", nil)
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		w.close() // reconnect next time
 		return fmt.Errorf("preparing audit insert: %w", err)

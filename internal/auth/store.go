@@ -219,8 +219,11 @@ func (s *CHStore) PutUser(ctx context.Context, u User) error {
 	if err != nil {
 		return err
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.ch.SecurityTable("users")+
-		" (username, display_name, role, password_hash, disabled, epoch, updated_by, updated_ms, version)")
+	q, err := s.query("users_insert.sql")
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		s.reset()
 		return fmt.Errorf("saving account %s: %w", u.Username, err)
@@ -272,8 +275,11 @@ func (s *CHStore) PutKiosk(ctx context.Context, k Kiosk) error {
 	if err != nil {
 		return err
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.ch.SecurityTable("kiosk_tokens")+
-		" (id, name, secret_hash, scope, revoked, created_by, created_ms, expires_ms, updated_by, version)")
+	q, err := s.query("kiosks_insert.sql")
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		s.reset()
 		return fmt.Errorf("saving kiosk token %s: %w", k.ID, err)
