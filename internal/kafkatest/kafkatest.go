@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 )
 

@@ -190,7 +190,7 @@ func NewEngine(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logg
 		if !tmpl.Has(d.Query + ".sql") {
 			return nil, fmt.Errorf("tile %s: no sql/%s.sql", d.ID, d.Query)
 		}
-		if d.Breakdown != nil && !tmpl.Has(d.ID + ".breakdown.sql") {
+		if d.Breakdown != nil && !tmpl.Has(d.ID+".breakdown.sql") {
 			return nil, fmt.Errorf("tile %s: no sql/%s.breakdown.sql", d.ID, d.ID)
 		}
 	}
