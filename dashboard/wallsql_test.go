@@ -2,12 +2,10 @@ package dashboard
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +13,9 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/slogcheck"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
-
-// records keeps what a logger wrote, for tests.
-type records struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (h *records) Enabled(context.Context, slog.Level) bool { return true }
-func (h *records) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *records) WithGroup(string) slog.Handler            { return h }
-func (h *records) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	h.mu.Lock()
-	h.recs = append(h.recs, b.String())
-	h.mu.Unlock()
-	return nil
-}
 
 // TestWallQueriesRunOnClickHouse renders every query of sql/ as the
 // dashboard does and runs it on a fresh database of the local ClickHouse:
@@ -66,8 +46,8 @@ func TestWallQueriesRunOnClickHouse(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	h := &records{}
-	s, err := New(Config{}, kafkaconn.Config{Brokers: []string{"127.0.0.1:1"}}, ch, slog.New(h), prometheus.NewRegistry())
+	log, lines := slogcheck.Logger(t) // also fails on a key repeated in a line
+	s, err := New(Config{}, kafkaconn.Config{Brokers: []string{"127.0.0.1:1"}}, ch, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +63,9 @@ func TestWallQueriesRunOnClickHouse(t *testing.T) {
 			t.Errorf("%s: %d %s", path, w.Code, w.Body)
 		}
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	seeded := false
-	for _, r := range h.recs {
+	recs := lines.All()
+	for _, r := range recs {
 		if strings.HasPrefix(r, "WARN") || strings.HasPrefix(r, "ERROR") {
 			t.Errorf("logged: %s", r)
 		}
@@ -95,6 +74,6 @@ func TestWallQueriesRunOnClickHouse(t *testing.T) {
 		}
 	}
 	if !seeded {
-		t.Errorf("no log line says one alert was seeded: %q", h.recs)
+		t.Errorf("no log line says one alert was seeded: %q", recs)
 	}
 }

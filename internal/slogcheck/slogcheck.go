@@ -19,7 +19,7 @@ func Logger(t testing.TB) (*slog.Logger, *Lines) {
 	return slog.New(&handler{t: t, lines: l}), l
 }
 
-// Lines are the logged records as "message key=value ..." strings.
+// Lines are the logged records as "LEVEL message key=value ..." strings.
 type Lines struct {
 	mu    sync.Mutex
 	lines []string
@@ -59,7 +59,7 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool { own = append(own, a); return true })
 	all = append(all, prefixed(h.prefix, own)...)
 	var b strings.Builder
-	b.WriteString(r.Message)
+	b.WriteString(r.Level.String() + " " + r.Message)
 	seen := map[string]bool{}
 	for _, a := range all {
 		if seen[a.Key] {

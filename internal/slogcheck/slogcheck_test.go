@@ -49,7 +49,7 @@ func TestRepeatedKeyFails(t *testing.T) {
 func TestLines(t *testing.T) {
 	l, lines := Logger(t)
 	l.With("component", "c").Info("hello", "n", 1)
-	if got := lines.All(); len(got) != 1 || got[0] != "hello component=c n=1" {
+	if got := lines.All(); len(got) != 1 || got[0] != "INFO hello component=c n=1" {
 		t.Errorf("lines %q", got)
 	}
 }

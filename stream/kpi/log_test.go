@@ -17,7 +17,7 @@ func TestLogKeysAreNotRepeated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.log.Info("hello", "n", 1)
-	if got := lines.All(); len(got) != 1 || got[0] != "hello component=feeds sub=kpi n=1" {
+	if got := lines.All(); len(got) != 1 || got[0] != "INFO hello component=feeds sub=kpi n=1" {
 		t.Errorf("logged %q", got)
 	}
 }

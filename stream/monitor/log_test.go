@@ -17,7 +17,7 @@ func TestLogKeysAreNotRepeated(t *testing.T) {
 	m := New(testStatusConfig(), AlertsConfig{}, kafkaconn.Config{}, chconn.Config{}, testReg(t),
 		log.With("component", "stream"), prometheus.NewRegistry())
 	m.log.Info("hello", "n", 1)
-	if got := lines.All(); len(got) != 1 || got[0] != "hello component=stream sub=monitor n=1" {
+	if got := lines.All(); len(got) != 1 || got[0] != "INFO hello component=stream sub=monitor n=1" {
 		t.Errorf("logged %q", got)
 	}
 }
