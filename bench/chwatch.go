@@ -20,9 +20,8 @@ type CHWatch struct {
 // table, from system.parts: instant, whatever the table's size. Every
 // reading of a run has its own key, so merges do not change the count.
 func (w *CHWatch) Rows(ctx context.Context) (rows, parts uint64, err error) {
-	q := fmt.Sprintf(`SELECT toUInt64(sum(rows)), count() FROM system.parts
- WHERE database = '%s' AND table = 'sensor_readings_raw' AND active`, w.DB)
-	err = w.Conn.QueryRow(ctx, q).Scan(&rows, &parts)
+	const q = "SELECT toUInt64(sum(rows)), count() FROM system.parts WHERE database = ? AND table = 'sensor_readings_raw' AND active"
+	err = w.Conn.QueryRow(ctx, q, w.DB).Scan(&rows, &parts)
 	return rows, parts, err
 }
 

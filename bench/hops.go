@@ -24,6 +24,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/mqttconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // HopResult is one hop measured alone, with the same readings the
@@ -127,9 +128,7 @@ func BrokerHop(ctx context.Context, p *Params, run string, procs []Proc, latRate
 	load.WaitAcks(ctx, 30*time.Second)
 	want := load.AckedReadings.Load()
 	deadline := time.Now().Add(60 * time.Second)
-	for received.Load() < want && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Poll(time.Until(deadline), 20*time.Millisecond, func() bool { return received.Load() >= want })
 	res.Usage = meter.Stop()
 	res.Readings = received.Load()
 	res.Seconds = float64(lastRecv.Load()-start.UnixMicro()) / 1e6
@@ -144,9 +143,7 @@ func BrokerHop(ctx context.Context, p *Params, run string, procs []Proc, latRate
 		load.Run(ctx, Schedule{Rate: latRate, Duration: hopLatencyWindow(p), Devices: p.Devices, MicroTime: true})
 		load.WaitAcks(ctx, 30*time.Second)
 		want := before + load.AckedReadings.Load() - want
-		for received.Load() < want && time.Now().Before(deadline.Add(60*time.Second)) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		testpoll.Poll(time.Until(deadline.Add(60*time.Second)), 20*time.Millisecond, func() bool { return received.Load() >= want })
 		res.Latency = rec.Load().Summary()
 	}
 	return res
@@ -193,7 +190,7 @@ func KafkaHop(ctx context.Context, p *Params, run string, procs []Proc, latRate 
 		res.fail("%v", err)
 		return res
 	}
-	defer DeleteTopics(context.WithoutCancel(ctx), kc, event.TopicReadings)
+	defer func() { _, _ = kc.DeleteTopicsWithPrefix(context.WithoutCancel(ctx)) }()
 	topic := kc.Topic(event.TopicReadings)
 	pool, err := hopMessages(p, 20000, topic)
 	if err != nil {
@@ -249,10 +246,7 @@ func KafkaHop(ctx context.Context, p *Params, run string, procs []Proc, latRate 
 		res.fail("producing: %v", err)
 		return res
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for consumed.Load() < 100 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Poll(60*time.Second, 20*time.Millisecond, func() bool { return consumed.Load() >= 100 })
 	base := consumed.Load()
 
 	meter := StartMeter(procs)
@@ -279,10 +273,7 @@ func KafkaHop(ctx context.Context, p *Params, run string, procs []Proc, latRate 
 		res.fail("producing: %v", err)
 	}
 	want := base + produced.Load()
-	deadline = time.Now().Add(60 * time.Second)
-	for consumed.Load() < want && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Poll(60*time.Second, 20*time.Millisecond, func() bool { return consumed.Load() >= want })
 	res.Usage = meter.Stop()
 	res.Readings = consumed.Load() - base
 	res.Seconds = float64(lastRecv.Load()-start.UnixMicro()) / 1e6
@@ -354,10 +345,7 @@ func kafkaOpenLoop(ctx context.Context, w *kafka.Writer, pool []kafka.Message, r
 	if err := g.Wait(); err != nil {
 		return Summary{}, fmt.Errorf("producing: %w", err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for consumed.Load() < before+produced.Load() && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Poll(60*time.Second, 20*time.Millisecond, func() bool { return consumed.Load() >= before+produced.Load() })
 	return rec.Load().Summary(), nil
 }
 
@@ -503,7 +491,7 @@ func ClickHouseHop(ctx context.Context, p *Params, db string, procs []Proc, latR
 				break
 			}
 			rec.Add(time.Since(t).Microseconds())
-			time.Sleep(time.Second - min(time.Second, time.Since(t)))
+			time.Sleep(time.Second - min(time.Second, time.Since(t))) // the pace: one insert a second, as stream does
 		}
 		res.Latency = rec.Summary()
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/mqttconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // Load is the simulated fleet: many MQTT connections publishing SenML packs
@@ -108,14 +109,9 @@ func (l *Load) Close() {
 
 // WaitAcks waits until every publish is acknowledged or failed.
 func (l *Load) WaitAcks(ctx context.Context, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for l.outstanding.Load() > 0 {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
+	return testpoll.Poll(timeout, 20*time.Millisecond, func() bool {
+		return l.outstanding.Load() == 0 || ctx.Err() != nil
+	}) && ctx.Err() == nil
 }
 
 // Schedule is one window of load.

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/segmentio/kafka-go"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // Pipeline is the ioc binary running the roles as OS processes with a
@@ -204,27 +204,31 @@ func (pl *Pipeline) start(ctx context.Context, name, cfgPath string) (*RoleProc,
 }
 
 func (r *RoleProc) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var stopped error
+	ready := testpoll.Poll(timeout, testpoll.Interval, func() bool {
 		select {
 		case <-r.exited:
-			return fmt.Errorf("ioc %s exited during start-up (%v); its log %s ends:\n%s", r.Name, r.err, r.Log, tail(r.Log, 20))
+			stopped = fmt.Errorf("ioc %s exited during start-up (%v); its log %s ends:\n%s", r.Name, r.err, r.Log, tail(r.Log, 20))
+			return true
 		case <-ctx.Done():
-			return ctx.Err()
+			stopped = ctx.Err()
+			return true
 		default:
 		}
 		res, err := http.Get("http://" + r.Ops + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ioc %s not ready after %s; its log %s ends:\n%s", r.Name, timeout, r.Log, tail(r.Log, 20))
-		}
-		time.Sleep(100 * time.Millisecond)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	switch {
+	case stopped != nil:
+		return stopped
+	case !ready:
+		return fmt.Errorf("ioc %s not ready after %s; its log %s ends:\n%s", r.Name, timeout, r.Log, tail(r.Log, 20))
 	}
+	return nil
 }
 
 // Restart stops a role (SIGTERM, as an operator would) and starts it again
@@ -339,16 +343,6 @@ func (pl *Pipeline) Cleanup(ctx context.Context, mqttURL string) {
 	}
 	_, _ = pl.Kafka.DeleteTopicsWithPrefix(ctx)
 	clearSession(mqttURL, pl.ClientID)
-}
-
-// DeleteTopics removes topics of a run.
-func DeleteTopics(ctx context.Context, kc kafkaconn.Config, names ...string) {
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-	req := &kafka.DeleteTopicsRequest{}
-	for _, n := range names {
-		req.Topics = append(req.Topics, kc.Topic(n))
-	}
-	_, _ = client.DeleteTopics(ctx, req)
 }
 
 // clearSession removes the persistent MQTT session of a client id.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"io"
 	"math"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/ingest/payload"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // PoisonClass is one kind of bad input a poison window publishes: a class
@@ -254,9 +257,8 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 	// The dead letters travel with the readings, which have drained; wait
 	// up to a minute longer for the last of them all the same (on a loaded
 	// machine the drain may also have given up early).
-	deadline := time.Now().Add(60 * time.Second)
 	var byReason map[string]int64
-	for {
+	testpoll.Poll(60*time.Second, 250*time.Millisecond, func() bool {
 		var err error
 		byReason, err = r.CH.PoisonDeadLetters(ctx, r.Pipe.MountPoint, from)
 		var n int64
@@ -267,11 +269,8 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 		if err != nil {
 			r.Log.Warn("counting the poison's dead letters", "err", err)
 		}
-		if n >= res.Poison.Acked || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return n >= res.Poison.Acked || ctx.Err() != nil
+	})
 	res.Poison.ByReason, res.Poison.Mismatch = comparePoison(counts, byReason)
 	if after, err := r.Pipe.Scrape(ctx, "ingest"); err == nil && ingestBefore != nil {
 		n := after.Sum("ioc_ingest_dead_letters_total") - ingestBefore.Sum("ioc_ingest_dead_letters_total")
@@ -283,12 +282,20 @@ func (r *Runner) Poison(ctx context.Context, rate float64, window time.Duration,
 	return res
 }
 
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
 // PoisonDeadLetters counts, per reason, the dead letters of the poison
 // devices under the run's mount point received since fromMs.
 func (w *CHWatch) PoisonDeadLetters(ctx context.Context, mount string, fromMs int64) (map[string]int64, error) {
-	q := fmt.Sprintf(`SELECT toString(reason), count() FROM %s.dead_letters
- WHERE source = 'mqtt' AND startsWith(source_topic, '%s') AND source_topic LIKE '%%/poison%%' AND received_ms >= %d
- GROUP BY reason`, w.DB, strings.ReplaceAll(mount+"sensors/", "'", ""), fromMs)
+	set, err := sqltmpl.Parse(sqlFS, nil, nil, "sql/poison_dead_letters.sql")
+	if err != nil {
+		return nil, err
+	}
+	q, err := set.Render("poison_dead_letters.sql", map[string]any{"DB": w.DB, "Prefix": mount + "sensors/", "FromMs": fromMs})
+	if err != nil {
+		return nil, err
+	}
 	rows, err := w.Conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("counting dead letters in %s.dead_letters: %w", w.DB, err)

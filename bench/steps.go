@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/internal/registry"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // Runner drives the pipeline phases of a run.
@@ -87,24 +88,27 @@ func (r *Runner) drained(ctx context.Context, timeout time.Duration) (bool, time
 	}
 	var last uint64
 	moved := time.Now()
-	for {
+	done := false
+	testpoll.Poll(timeout, testpoll.Interval, func() bool {
 		rows, _, err := r.CH.Rows(ctx)
 		if err == nil {
 			if int64(rows) >= r.Load.AckedReadings.Load()-r.missing {
-				return true, time.Since(start)
+				done = true
+				return true
 			}
 			if rows != last {
 				last, moved = rows, time.Now()
 			}
 		}
-		if time.Since(start) > timeout || time.Since(moved) > stall || ctx.Err() != nil {
+		if time.Since(moved) > stall || ctx.Err() != nil || time.Since(start) >= timeout {
 			if err == nil {
 				r.missing = r.Load.AckedReadings.Load() - int64(rows)
 			}
-			return false, time.Since(start)
+			return true
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
+	return done, time.Since(start)
 }
 
 // RunStep offers rate readings/s for window and judges the result.
@@ -188,7 +192,9 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	s.Acked = round1(float64(acked) / s.Schedule.Seconds)
 	ok, drain := r.drained(ctx, r.P.DrainTimeout)
 	s.Drain = round2(drain.Seconds())
-	// Let the last probes and frames arrive, then stop timing.
+	// Let the last probes and frames arrive, then stop timing: a tail of
+	// the measurement window (no event marks the last frame), not a wait
+	// for a condition.
 	time.Sleep(2 * r.P.CHPoll)
 	stopProbes()
 	bg.Wait()
@@ -452,7 +458,7 @@ func (r *Runner) fanoutWindow(ctx context.Context, fleet [][2]string, n, stalled
 	defer swarm.Close()
 	r.Log.Info("fan-out clients connected", "clients", n-int(swarm.failed.Load()), "stalled", stalled, "seconds", swarm.connect.Seconds())
 	ready := swarm.WaitSnapshots(ctx, 2*time.Minute)
-	time.Sleep(2 * time.Second) // the snapshots' last bytes and the first deltas
+	time.Sleep(2 * time.Second) // measurement window: the snapshots' last bytes and the first deltas
 	r.Log.Info("fan-out snapshots delivered", "clients", ready)
 	swarm.Begin()
 	meter := StartMeter(r.Procs)
@@ -462,7 +468,7 @@ func (r *Runner) fanoutWindow(ctx context.Context, fleet [][2]string, n, stalled
 	// wall channel carries each as its own key.
 	r.Load.Run(ctx, Schedule{Rate: p.FanoutRate * float64(p.Records), Duration: p.FanoutWindow, Devices: len(fleet), Fleet: fleet})
 	r.Load.WaitAcks(ctx, 10*time.Second)
-	time.Sleep(time.Second) // the last frame
+	time.Sleep(time.Second) // measurement tail: the last frame (no event marks it)
 	res.Usage = meter.Stop()
 	res.Wall = swarm.End()
 	if after, err := r.Pipe.Scrape(ctx, "dashboard"); err == nil && before != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // frameTimes calls fn with the observation time (ms) of every metric value
@@ -141,7 +143,7 @@ func dialWall(ctx context.Context, url string, n, stalled int, reconnect bool) (
 				if err == nil {
 					break
 				}
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(200 * time.Millisecond) // a pause between dial retries, not a wait for a condition
 			}
 			if err != nil {
 				w.failed.Add(1)
@@ -185,7 +187,7 @@ func (w *Wall) read(conn *websocket.Conn, dialer *websocket.Dialer, url string, 
 			if conn, _, err = dialer.DialContext(w.ctx, url, nil); err == nil {
 				break
 			}
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond) // a pause between dial retries
 		}
 		if w.ctx.Err() != nil {
 			return
@@ -299,19 +301,17 @@ func headInt(frame []byte, key string) int64 {
 // snapshot (or timeout), so that a window measures the live updates, not
 // the connection storm. It returns how many have it.
 func (w *Wall) WaitSnapshots(ctx context.Context, timeout time.Duration) int {
-	deadline := time.Now().Add(timeout)
-	for {
-		n := 0
+	n := 0
+	testpoll.Poll(timeout, testpoll.Interval, func() bool {
+		n = 0
 		for _, c := range w.clients {
 			if c.ready.Load() {
 				n++
 			}
 		}
-		if n >= len(w.clients)-int(w.failed.Load()) || time.Now().After(deadline) || ctx.Err() != nil {
-			return n
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return n >= len(w.clients)-int(w.failed.Load()) || ctx.Err() != nil
+	})
+	return n
 }
 
 // Begin starts a window: only readings observed from now on count.

@@ -154,8 +154,7 @@ func TestWallInChromium(t *testing.T) {
 		t.Fatalf("this test acknowledges an alert through Kafka: %v (run it with `make test`, which starts the services)", err)
 	}
 	defer func() {
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicAlertCommands)}})
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background()) // every topic of the prefix, also those the roles created
 	}()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -237,7 +236,7 @@ func TestWallInChromium(t *testing.T) {
 	b.waitJS("acknowledged on the ticker", `(() => { const e = document.querySelector('#alerts .alert[data-alert="a-aqi"]');
 		return e && e.classList.contains('acked') && e.querySelector('.meta').textContent.includes('Lò Thị Mai') && e.querySelector('.ack').hidden; })()`, 10*time.Second)
 
-	time.Sleep(1500 * time.Millisecond) // a moment for the charts and the clock
+	b.waitJS("charts drawn and the clock running", drawn, 10*time.Second)
 	dir := screenshotDir(t)
 	shot := filepath.Join(dir, "wall-1920x1080.png")
 	b.screenshot(shot)
@@ -250,7 +249,7 @@ func TestWallInChromium(t *testing.T) {
 	b.eval(`window.__wall ? window.__wall.epoch() : ''`, &epochBefore)
 	s.v2.closeAll("server shutting down")
 	srv.Close()
-	time.Sleep(300 * time.Millisecond)
+	b.waitJS("the page sees the dashboard gone", `!document.getElementById('conn').classList.contains('live')`, 10*time.Second)
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listening again on %s: %v", addr, err)
@@ -288,7 +287,7 @@ func TestWallInChromium(t *testing.T) {
 	b4 := startBrowser(t, 3840, 2160)
 	b4.navigate("http://" + addr + "/")
 	b4.waitJS("4K wall live", `document.getElementById('conn').classList.contains('live') && document.querySelectorAll('#map .dev').length === 65`, 30*time.Second)
-	time.Sleep(1500 * time.Millisecond)
+	b4.waitJS("4K charts drawn and the clock running", drawn, 10*time.Second)
 	shot4 := filepath.Join(dir, "wall-3840x2160.png")
 	b4.screenshot(shot4)
 	checkPNG(t, shot4, 3840, 2160)
@@ -296,6 +295,11 @@ func TestWallInChromium(t *testing.T) {
 		t.Errorf("the 4K page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
+
+// drawn holds once every chart has drawn and the clock shows the time:
+// what a screenshot should show.
+const drawn = `document.getElementById('clock-time').textContent !== '--:--:--' &&
+	[...document.querySelectorAll('.chart .plot')].every(p => p.childElementCount > 0)`
 
 func readCommand(t *testing.T, kc kafkaconn.Config, alert string) event.AlertCommand {
 	t.Helper()

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // browser is headless Chromium driven over the DevTools protocol: enough to
@@ -58,38 +60,31 @@ func startBrowser(t *testing.T, width, height int) *browser {
 		_ = os.RemoveAll(dir) // best effort: the browser's helpers may still be writing
 	})
 	var port string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	testpoll.Eventually(t, 30*time.Second, "chromium's DevTools port", func() (bool, string) {
 		f, err := os.Open(filepath.Join(dir, "DevToolsActivePort"))
 		if err != nil {
-			continue
+			return false, err.Error()
 		}
+		defer f.Close()
 		sc := bufio.NewScanner(f)
 		if sc.Scan() {
 			port = strings.TrimSpace(sc.Text())
 		}
-		f.Close()
-		if port != "" {
-			break
-		}
-	}
-	if port == "" {
-		t.Fatal("chromium did not open its DevTools port within 30s")
-	}
+		return port != "", "DevToolsActivePort empty"
+	})
 	var targets []struct {
 		Type string `json:"type"`
 		URL  string `json:"webSocketDebuggerUrl"`
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	testpoll.Eventually(t, 10*time.Second, "chromium's page target", func() (bool, string) {
 		resp, err := http.Get("http://127.0.0.1:" + port + "/json/list")
 		if err != nil {
-			continue
+			return false, err.Error()
 		}
+		defer resp.Body.Close()
 		_ = json.NewDecoder(resp.Body).Decode(&targets)
-		resp.Body.Close()
-		if len(targets) > 0 {
-			break
-		}
-	}
+		return len(targets) > 0, "no target"
+	})
 	for _, tg := range targets {
 		if tg.Type == "page" {
 			conn, _, err := websocket.DefaultDialer.Dial(tg.URL, nil)
@@ -223,12 +218,12 @@ func (b *browser) eval(js string, out any) {
 func (b *browser) waitJS(what, js string, within time.Duration) {
 	b.t.Helper()
 	var last string
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	if testpoll.Poll(within, testpoll.Interval, func() bool {
 		var ok bool
 		b.eval("(() => { try { return !!("+js+"); } catch (e) { return false; } })()", &ok)
-		if ok {
-			return
-		}
+		return ok
+	}) {
+		return
 	}
 	b.eval(`document.body ? document.body.innerText.slice(0, 1500) : ''`, &last)
 	b.t.Fatalf("%s: not true within %s (%s)\npage text:\n%s\nconsole:\n%s", what, within, js, last, strings.Join(b.logs, "\n"))

@@ -292,12 +292,11 @@ func (s *Service) seed(ctx context.Context) {
 		return
 	}
 	defer conn.Close()
-	q := fmt.Sprintf(`SELECT device_id, metric, argMax(partner, observed_ms), argMax(event_id, observed_ms),
- argMax(toInt8(value_kind), observed_ms), argMax(value, observed_ms), argMax(value_string, observed_ms),
- argMax(value_bool, observed_ms), argMax(unit, observed_ms), max(observed_ms), argMax(received_ms, observed_ms),
- argMax(ward, observed_ms), argMax(registered, observed_ms)
-FROM %s WHERE observed_at >= now() - %d GROUP BY device_id, metric LIMIT %d`,
-		s.ch.Table("sensor_readings_raw"), int(s.cfg.SeedWindow.Seconds()), s.cfg.MaxKeys)
+	q, err := s.wallQuery("latest.sql", map[string]any{"WindowS": int(s.cfg.SeedWindow.Seconds()), "Limit": s.cfg.MaxKeys})
+	if err != nil {
+		s.log.Error("wall starts empty", "err", err)
+		return
+	}
 	rows, err := conn.Query(sctx, q)
 	if err != nil {
 		s.log.Warn("wall starts empty: reading latest values from clickhouse", "err", err)

@@ -353,8 +353,11 @@ func TestFirstMinutesInChromium(t *testing.T) {
 	var last wallView
 	var lastKPI kpiView
 	var wallDone, kpiDone time.Duration // 0: not complete yet
+	// check looks at both pages every 500 ms until deadline after the wall
+	// answered, failing on any broken invariant; final stops it once both
+	// pages are complete.
 	check := func(deadline time.Duration, final bool) {
-		for {
+		testpoll.Poll(deadline-time.Since(answered), 500*time.Millisecond, func() bool {
 			var v wallView
 			wall.eval(readWall, &v)
 			for _, bad := range v.invariants() {
@@ -372,14 +375,8 @@ func TestFirstMinutesInChromium(t *testing.T) {
 			if kpiDone == 0 && len(k.complete()) == 0 {
 				kpiDone = time.Since(answered)
 			}
-			if time.Since(answered) >= deadline {
-				return
-			}
-			if final && wallDone > 0 && kpiDone > 0 {
-				return
-			}
-			time.Sleep(500 * time.Millisecond) // the pace of looking at the pages, not a synchronisation
-		}
+			return final && wallDone > 0 && kpiDone > 0
+		})
 	}
 	// 30 s: whatever is shown must already be true (invariants).
 	check(30*time.Second, false)

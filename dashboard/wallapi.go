@@ -94,10 +94,8 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
 		return
 	}
-	q := s.wallQuery("trend.sql", map[string]string{"metrics": quoteList(ser.Metrics),
-		"window_s": strconv.Itoa(int(hours * 3600)), "received": ""})
 	points := []HistoryPoint{}
-	err = s.scan(ctx, conn, q, func(rows driver.Rows) error {
+	err = s.query(ctx, conn, "trend.sql", map[string]any{"Metrics": ser.Metrics, "WindowS": int(hours * 3600), "CutoffMs": 0}, func(rows driver.Rows) error {
 		var minute, n uint64
 		var sum, mx float64
 		if err := rows.Scan(&minute, &sum, &mx, &n); err != nil {
@@ -220,7 +218,7 @@ func (s *Service) serveUnregistered(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.chConn(ctx)
 	if err == nil {
 		out := []UnregisteredDevice{}
-		err = s.scan(ctx, conn, s.wallQuery("unregistered.sql", map[string]string{"limit": "1000"}), func(rows driver.Rows) error {
+		err = s.query(ctx, conn, "unregistered.sql", map[string]any{"Limit": 1000}, func(rows driver.Rows) error {
 			var d UnregisteredDevice
 			if err := rows.Scan(&d.Partner, &d.DeviceID, &d.FirstMs, &d.LastMs, &d.Readings, &d.Metrics); err != nil {
 				return err

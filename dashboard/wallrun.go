@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,39 +14,28 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 //go:embed sql/*.sql
 var wallSQL embed.FS
 
-// wallQuery renders one of sql/*.sql with the pipeline's table names.
-func (s *Service) wallQuery(name string, vars map[string]string) string {
-	b, err := wallSQL.ReadFile("sql/" + name)
+// wallQuery renders one of sql/*.sql: {{.DB}} is the database, {{raw
+// "t"}} a table; vars hold the other values the file names.
+func (s *Service) wallQuery(name string, vars map[string]any) (string, error) {
+	set, err := sqltmpl.Parse(wallSQL, &s.ch, nil, "sql/"+name)
 	if err != nil {
-		panic(err) // embedded: a missing file is a build mistake
+		return "", err
 	}
-	pairs := []string{
-		"{db}", s.ch.Database,
-		"{readings_raw}", s.ch.Table("sensor_readings_raw"),
-		"{devices_raw}", s.ch.Table("devices_raw"),
-		"{status_raw}", s.ch.Table("device_status_events_raw"),
-		"{alerts_raw}", s.ch.Table("alert_events_raw"),
-	}
+	data := map[string]any{"DB": s.ch.Database}
 	for k, v := range vars {
-		pairs = append(pairs, "{"+k+"}", v)
+		data[k] = v
 	}
-	return strings.NewReplacer(pairs...).Replace(string(b))
-}
-
-func quoteList(xs []string) string {
-	q := make([]string, len(xs))
-	for i, x := range xs {
-		q[i] = "'" + strings.ReplaceAll(strings.ReplaceAll(x, `\`, `\\`), "'", `\'`) + "'"
-	}
-	return strings.Join(q, ", ")
+	return set.Render(name, data)
 }
 
 // chPool is the dashboard's ClickHouse connection for the wall: opened
@@ -95,12 +83,11 @@ func (s *Service) seedWall(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cutoff := time.Now().Add(-2 * time.Second).UnixMilli()
-	window := strconv.Itoa(int(s.cfg.Wall.TrendWindow.Seconds()) + 120)
+	window := int(s.cfg.Wall.TrendWindow.Seconds()) + 120
 	n := 0
 	for _, ser := range trendSeriesList {
-		q := s.wallQuery("trend.sql", map[string]string{"metrics": quoteList(ser.Metrics), "window_s": window,
-			"received": "AND received_ms <= " + strconv.FormatInt(cutoff, 10)})
-		err := s.scan(sctx, conn, q, func(r driver.Rows) error {
+		err := s.query(sctx, conn, "trend.sql", map[string]any{"Metrics": ser.Metrics, "WindowS": window,
+			"CutoffMs": cutoff}, func(r driver.Rows) error {
 			var minute, cnt uint64
 			var sum, mx float64
 			if err := r.Scan(&minute, &sum, &mx, &cnt); err != nil {
@@ -118,8 +105,8 @@ func (s *Service) seedWall(ctx context.Context) {
 	for _, ser := range trendSeriesList {
 		metrics = append(metrics, ser.Metrics...)
 	}
-	_ = s.scan(sctx, conn, s.wallQuery("trend_newest.sql", map[string]string{"metrics": quoteList(metrics), "window_s": window,
-		"cutoff_ms": strconv.FormatInt(cutoff, 10)}), func(r driver.Rows) error {
+	_ = s.query(sctx, conn, "trend_newest.sql", map[string]any{"Metrics": metrics, "WindowS": window,
+		"CutoffMs": cutoff}, func(r driver.Rows) error {
 		var p, d, m string
 		var ms int64
 		if err := r.Scan(&p, &d, &m, &ms); err != nil {
@@ -129,7 +116,7 @@ func (s *Service) seedWall(ctx context.Context) {
 		return nil
 	})
 	statuses := 0
-	if err := s.scan(sctx, conn, s.wallQuery("status.sql", nil), func(r driver.Rows) error {
+	if err := s.query(sctx, conn, "status.sql", nil, func(r driver.Rows) error {
 		var st event.DeviceStatus
 		if err := r.Scan(&st.Kind, &st.Partner, &st.DeviceID, &st.Status, &st.Cause, &st.AtMs, &st.LastSeenMs); err != nil {
 			return err
@@ -142,24 +129,40 @@ func (s *Service) seedWall(ctx context.Context) {
 	}
 	alerts := 0
 	keep := time.Now().Add(-s.cfg.Wall.ResolvedKeep).UnixMilli()
-	if err := s.scan(sctx, conn, s.wallQuery("alerts.sql", map[string]string{"window_s": strconv.Itoa(30 * 86400),
-		"keep_ms": strconv.FormatInt(keep, 10), "limit": strconv.Itoa(s.cfg.Wall.MaxAlerts)}), func(r driver.Rows) error {
-		var ev event.AlertEvent
-		var seq uint32
-		var level, acked uint8
-		if err := r.Scan(&ev.AlertID, &ev.ID, &ev.Rule, &ev.Kind, &ev.Severity, &ev.State, &seq, &level, &acked,
-			&ev.Subject, &ev.DeviceID, &ev.Partner, &ev.Ward, &ev.Metric, &ev.Value, &ev.Threshold, &ev.Stage,
-			&ev.Message, &ev.OpenedMs, &ev.AtMs, &ev.Operator, &ev.Note); err != nil {
-			return err
-		}
-		ev.Seq, ev.Level, ev.Acked = int(seq), int(level), acked == 1
-		s.wall.alert(&ev)
-		alerts++
-		return nil
-	}); err != nil {
+	aq, err := s.ch.AlertsQuery(chconn.AlertQuery{WindowS: 30 * 86400, KeepMs: keep, Limit: s.cfg.Wall.MaxAlerts})
+	if err == nil {
+		err = s.scan(sctx, conn, aq, func(r driver.Rows) error {
+			ev, err := chconn.ScanAlert(r)
+			if err != nil {
+				return err
+			}
+			s.wall.alert(&ev)
+			alerts++
+			return nil
+		})
+	}
+	if err != nil {
 		s.log.Warn("seeding alerts", "err", err)
 	}
 	s.log.Info("wall model seeded from clickhouse", "trend_minutes", n, "statuses", statuses, "alerts", alerts)
+}
+
+// query renders sql/name with vars (wallQuery) and calls row for each row.
+func (s *Service) query(ctx context.Context, conn driver.Conn, name string, vars map[string]any, row func(driver.Rows) error) error {
+	q, err := s.wallQuery(name, vars)
+	if err != nil {
+		return err
+	}
+	return s.scan(ctx, conn, q, row)
+}
+
+// queryRow renders sql/name and scans its one row into dest.
+func (s *Service) queryRow(ctx context.Context, conn driver.Conn, name string, dest ...any) error {
+	q, err := s.wallQuery(name, nil)
+	if err != nil {
+		return err
+	}
+	return conn.QueryRow(ctx, q).Scan(dest...)
 }
 
 func (s *Service) scan(ctx context.Context, conn driver.Conn, q string, row func(driver.Rows) error) error {
@@ -183,12 +186,12 @@ func (s *Service) loadRegistry(ctx context.Context) {
 		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
 		var version string
-		if err := conn.QueryRow(qctx, s.wallQuery("registry_version.sql", nil)).Scan(&version); err == nil && version != "" {
+		if err := s.queryRow(qctx, conn, "registry_version.sql", &version); err == nil && version != "" {
 			if version == s.wallRegVersion() {
 				return
 			}
 			var devs []*registry.Device
-			err := s.scan(qctx, conn, s.wallQuery("registry.sql", nil), func(r driver.Rows) error {
+			err := s.query(qctx, conn, "registry.sql", nil, func(r driver.Rows) error {
 				d := &registry.Device{}
 				var iv uint32
 				if err := r.Scan(&d.ID, &d.Partner, &d.Type, &d.Ward, &d.Name, &d.Lat, &d.Lon, &iv); err != nil {
@@ -313,7 +316,7 @@ func (s *Service) healthOnce(ctx context.Context, client *kafka.Client) {
 		if err := conn.Ping(hctx); err == nil {
 			up = true
 			var ms int64
-			if conn.QueryRow(hctx, s.wallQuery("freshness.sql", nil)).Scan(&ms) == nil {
+			if s.queryRow(hctx, conn, "freshness.sql", &ms) == nil {
 				stored = ms
 			}
 		} else {

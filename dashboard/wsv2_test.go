@@ -21,6 +21,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // v2Server is a dashboard without Kafka or ClickHouse: the test feeds its
@@ -103,13 +104,12 @@ func (c *v2Client) send(v any) {
 // wait polls until cond holds on the frames received.
 func (c *v2Client) wait(what string, cond func(msgs []map[string]any) bool) {
 	c.t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	if testpoll.Poll(10*time.Second, 10*time.Millisecond, func() bool {
 		c.mu.Lock()
-		ok := cond(c.msgs)
-		c.mu.Unlock()
-		if ok {
-			return
-		}
+		defer c.mu.Unlock()
+		return cond(c.msgs)
+	}) {
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -284,7 +284,10 @@ func TestProtocolV2SlowClient(t *testing.T) {
 	s.wall.flush()
 	c := dialV2(t, srv, "wall", false) // does not read yet
 	c.send(map[string]any{"op": "subscribe", "ch": "wall"})
-	time.Sleep(200 * time.Millisecond)
+	testpoll.Eventually(t, 10*time.Second, "the subscription taken", func() (bool, string) {
+		n := testCounter(t, s.v2.m.subscribes.WithLabelValues("snapshot"))
+		return n == 1, fmt.Sprintf("%v snapshot subscribes", n)
+	})
 	// Far more than the queue holds, in many flushes; the socket's buffers
 	// fill and the writer blocks, then the queue, then the channel lags.
 	pad := strings.Repeat("x", 20000)
@@ -324,7 +327,7 @@ func TestProtocolV2SlowClient(t *testing.T) {
 		s.wall.reading(&event.Reading{Partner: "viettel", DeviceID: "aq-1", Metric: "note", Kind: event.KindString,
 			String: pad + fmt.Sprint(i), ObservedMs: time.Now().UnixNano() / 1000, ReceivedMs: now.UnixMilli()})
 		s.wall.flush()
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // paces the flood: the writer's stall over time is the subject
 	}
 	if testCounter(t, s.v2.m.slow) == 0 {
 		t.Fatal("the stalled client was not disconnected")

@@ -14,8 +14,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/sonla-ioc/ioc/internal/event"
-	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -240,12 +238,6 @@ func readTopic(t *testing.T, topic string, match func(kafka.Message) bool, timeo
 }
 
 // dropTopics deletes the topics of this run.
-func dropTopics(ctx context.Context, kc kafkaconn.Config) {
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-	_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{
-		kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
-}
-
 // clearSession removes the persistent MQTT session of a client id.
 func clearSession(url, clientID string) {
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).SetCleanSession(true))

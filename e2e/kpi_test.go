@@ -26,6 +26,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream/feeds"
 	"github.com/sonla-ioc/ioc/stream/kpi"
@@ -64,15 +65,6 @@ func (e *env) startFeeds(log *slog.Logger, reg prometheus.Registerer) (*feeds.Se
 }
 
 // dropFeedTopics deletes the administrative and tile topics of the run.
-func dropFeedTopics(ctx context.Context, kc kafkaconn.Config) {
-	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-	topics := []string{kc.Topic(event.TopicKPITiles)}
-	for _, t := range event.AdminTopics() {
-		topics = append(topics, kc.Topic(t))
-	}
-	_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-}
-
 func quietLog() *slog.Logger {
 	if os.Getenv("IOC_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -213,17 +205,13 @@ func signIn(base string) (string, error) {
 		return "", fmt.Errorf("login answered %s without a session cookie", resp.Status)
 	}
 	// The dashboard learns of new accounts on its next refresh.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, err := tryKPIs(base, http.Header{"Cookie": {cookie}})
-		if err == nil {
-			return cookie, nil
-		}
-		if time.Now().After(deadline) {
-			return "", err
-		}
-		time.Sleep(200 * time.Millisecond)
+	if testpoll.Poll(60*time.Second, 200*time.Millisecond, func() bool {
+		_, err = tryKPIs(base, http.Header{"Cookie": {cookie}})
+		return err == nil
+	}) {
+		return cookie, nil
 	}
+	return "", err
 }
 
 // tryKPIs gets /api/kpis.
@@ -323,8 +311,8 @@ func sqlTile(t *testing.T, id string, asOf time.Time) (num float64, den, value *
 // The H1-2021 scenario, published as raw events in shuffled order, makes
 // the tiles show the report's figures at /api/kpis, and the documented SQL
 // and the analyst rollups say the same. A replay with every event twice
-// changes nothing; a late event restates the closed months it belongs to,
-// within 2 s on the websocket; a restarted engine and dashboard agree.
+// changes nothing; a late event restates the closed months it belongs to
+// on the websocket; a restarted engine and dashboard agree.
 func TestKPIScenarioH12021(t *testing.T) {
 	sc := simulate.H12021()
 	exp := reportFigures(sc)
@@ -492,13 +480,14 @@ func TestKPIScenarioH12021(t *testing.T) {
 		}
 	})
 
-	t.Run("a late event restates the closed months within 2 s", func(t *testing.T) {
+	t.Run("a late event restates the closed months", func(t *testing.T) {
 		ws := dialKPIs(t)
 		// A wall's kiosk may see the wall, not the KPI tiles.
 		// It asks for them anyway, and is refused.
 		kiosk := dialSocket(t, "", http.Header{"Authorization": {"Bearer " + pipe.kiosk}}, "kpi")
 		// The feeds have been quiet for longer than feeds.kpi.settle: the
 		// tiles count as shown, and a change of a closed month restates them.
+		// Quiet time passing is the subject here, not a synchronisation.
 		time.Sleep(kpiSettle + 500*time.Millisecond)
 		before := tileByID(getKPIs(t, pipe.wallURL).Tiles, "dossiers.on_time")
 		// A dossier received on 15 March, due on the 17th, resolved on the
@@ -518,11 +507,8 @@ func TestKPIScenarioH12021(t *testing.T) {
 			seen, ok = ws.tileArrived("dossiers.late", start, func(tl event.Tile) bool { return tl.Numerator == 1 })
 			return ok, "no frame yet"
 		})
-		if lat := seen.Sub(start); lat > 2*time.Second {
-			t.Errorf("the tile changed on the websocket %s after the event was posted, want within 2 s", lat)
-		} else {
-			t.Logf("event posted → tile on the websocket: %s", lat.Round(time.Millisecond))
-		}
+		// Reported, not asserted: no test asserts on wall-clock speed.
+		t.Logf("event posted → tile on the websocket: %s", seen.Sub(start).Round(time.Millisecond))
 		if _, ok := kiosk.tileArrived("dossiers.late", time.Time{}, func(event.Tile) bool { return true }); ok {
 			t.Errorf("a kiosk socket (wall only) received KPI tiles")
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/monitor"
 )
@@ -160,19 +161,15 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 		}
 		errs <- first
 	}()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ready := true
+	if !testpoll.Poll(90*time.Second, testpoll.Interval, func() bool {
 		for _, r := range roles {
-			ready = ready && r.Ready()
+			if !r.Ready() {
+				return false
+			}
 		}
-		if ready {
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("roles not ready after 90s (stream %v, ingest %v, dashboard %v)", st.Ready(), in.Ready(), da.Ready())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return true
+	}) {
+		return nil, fmt.Errorf("roles not ready after 90s (stream %v, ingest %v, dashboard %v)", st.Ready(), in.Ready(), da.Ready())
 	}
 	e.wallURL = "http://" + da.Addr().String()
 	e.feeds.httpURL = "http://" + ah.Addr().String()
@@ -200,8 +197,7 @@ func (e *env) cleanup() {
 		_ = e.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+e.ch.SecurityDatabase())
 		e.conn.Close()
 	}
-	dropTopics(ctx, e.kafka)
-	dropFeedTopics(ctx, e.kafka)
+	_, _ = e.kafka.DeleteTopicsWithPrefix(ctx) // every topic of the prefix, also those the roles created
 	clearSession(e.mqttURL, "e2e-ingest-"+e.run)
 	_ = os.Remove(e.registry)
 	_ = os.Remove(e.keyFile)

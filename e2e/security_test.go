@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sonla-ioc/ioc/internal/auth"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // agent is a user agent string unique to one test, so that its audit rows
@@ -65,21 +66,12 @@ func auditedTarget(t *testing.T, ua, action, outcome, reason, target string) {
 // auditedWithin reports whether a row of this user agent with the action,
 // outcome and reason appears in the audit log within d (polling).
 func auditedWithin(ua, action, outcome, reason string, d time.Duration) bool {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(d)
-	for {
+	return testpoll.Poll(d, 200*time.Millisecond, func() bool {
 		var n uint64
 		err := pipe.conn.QueryRow(context.Background(), "SELECT count() FROM "+pipe.ch.SecurityTable("audit_log")+
 			" WHERE user_agent = ? AND action = ? AND outcome = ? AND startsWith(reason, ?)", ua, action, outcome, reason).Scan(&n)
-		if err == nil && n > 0 {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
+		return err == nil && n > 0
+	})
 }
 
 // dialWS opens /ws with the given headers and query; it returns the HTTP

@@ -55,9 +55,7 @@ func TestPipelineStalledAlertReachesTheWall(t *testing.T) {
 		defer c()
 		_ = pipe.conn.Exec(cctx, "DROP DATABASE IF EXISTS "+ch.Database)
 		_ = pipe.conn.Exec(cctx, "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter),
-			kc.Topic(event.TopicDeviceStatus), kc.Topic(event.TopicAlerts), kc.Topic(event.TopicAlertCommands)}})
+		_, _ = kc.DeleteTopicsWithPrefix(cctx) // every topic of the prefix, also those the roles created
 		_ = os.Remove(reg.Name())
 	})
 	eventually(t, 90*time.Second, "the stall test's stream ready", func() (bool, string) {

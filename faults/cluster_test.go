@@ -20,6 +20,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 var clusterServices = []string{"zookeeper", "clickhouse-s1r1", "clickhouse-s1r2", "clickhouse-s2r1", "clickhouse-s2r2",
@@ -144,9 +145,8 @@ func (r *run) leadingBroker() string {
 // each shard hold the same raw rows (the one that was down caught up).
 func inEveryServer(r *run, res *result) {
 	start := time.Now()
-	deadline := start.Add(r.e.tm.converge)
 	var last string
-	for {
+	if !testpoll.Poll(r.e.tm.converge, time.Second, func() bool {
 		var states []string
 		ok := true
 		shardRows := map[int][]uint64{}
@@ -185,17 +185,13 @@ func inEveryServer(r *run, res *result) {
 			}
 		}
 		last = strings.Join(states, "; ")
-		if ok {
-			r.note("every server shows the %d readings once; both replicas of each shard hold the same rows (in step %.1f s after the readings converged)",
-				res.Stored, time.Since(start).Seconds())
-			return
-		}
-		if time.Now().After(deadline) {
-			r.errorf("servers disagree %s after convergence: %s", r.e.tm.converge, last)
-			return
-		}
-		time.Sleep(time.Second)
+		return ok
+	}) {
+		r.errorf("servers disagree %s after convergence: %s", r.e.tm.converge, last)
+		return
 	}
+	r.note("every server shows the %d readings once; both replicas of each shard hold the same rows (in step %.1f s after the readings converged)",
+		res.Stored, time.Since(start).Seconds())
 }
 
 var clusterScenarios = []scenario{
@@ -213,12 +209,12 @@ var clusterScenarios = []scenario{
 			// the writers see them at their next metadata refresh), at
 			// most 60 s.
 			resumed := time.Duration(0)
-			for time.Since(killed) < r.e.ctm().brokerDown || resumed == 0 && time.Since(killed) < time.Minute {
+			testpoll.Poll(max(r.e.ctm().brokerDown, time.Minute), 250*time.Millisecond, func() bool {
 				if resumed == 0 && in.metric("ioc_ingest_mqtt_acked_total") > acked0 {
 					resumed = time.Since(killed)
 				}
-				time.Sleep(250 * time.Millisecond)
-			}
+				return resumed != 0 && time.Since(killed) >= r.e.ctm().brokerDown
+			})
 			if resumed == 0 {
 				r.errorf("ingest acknowledged nothing in the 60 s %s was down: two brokers of three must take writes (min.insync.replicas 2)", b)
 			} else {

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // proc is one process of the ioc binary (ingest, stream or dashboard).
@@ -99,21 +101,26 @@ func (r *run) startProc(role string) (*proc, error) {
 
 // waitReady polls /readyz until the process answers 200.
 func (p *proc) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	client := http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
+	exited, ready := false, false
+	testpoll.Poll(timeout, testpoll.Interval, func() bool {
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.name, p.err, p.logPath)
+			exited = true
+			return true
 		default:
 		}
 		if resp, err := client.Get("http://" + p.ops + "/readyz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			ready = resp.StatusCode == http.StatusOK
 		}
-		time.Sleep(100 * time.Millisecond)
+		return ready
+	})
+	switch {
+	case exited:
+		return fmt.Errorf("%s exited before it was ready (%v); see %s", p.name, p.err, p.logPath)
+	case ready:
+		return nil
 	}
 	return fmt.Errorf("%s not ready after %s; see %s", p.name, timeout, p.logPath)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // run is one scenario's pipeline: its own partner (and MQTT topics),
@@ -194,24 +195,24 @@ func (r *run) recovered() {
 	r.recovery.done, r.recovery.stop = done, stop
 	go func() {
 		defer close(done)
-		deadline := r.recovery.at.Add(r.e.tm.converge)
-		for time.Now().Before(deadline) {
+		// 250 ms is the resolution of the recovery time measured.
+		testpoll.Poll(time.Until(r.recovery.at.Add(r.e.tm.converge)), 250*time.Millisecond, func() bool {
 			select {
 			case <-stop:
-				return
+				return true
 			default:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
 			var n uint64
 			err := r.e.conn.QueryRow(ctx, "SELECT count() FROM "+r.db+".sensor_readings WHERE observed_ms < ?",
 				r.load.observedMs(r.recovery.seq)).Scan(&n)
-			cancel()
 			if err == nil && int64(n) >= r.load.acked.countBelow(r.recovery.seq) {
 				r.recovery.took = time.Since(r.recovery.at)
-				return
+				return true
 			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			return false
+		})
 	}()
 }
 
@@ -329,13 +330,12 @@ func (r *run) execute() result {
 // waitFlowing waits until the first readings are in ClickHouse.
 func (r *run) waitFlowing() {
 	r.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if n, err := r.count("SELECT count() FROM {db}.sensor_readings"); err == nil && n > 0 {
-			r.logf("readings flowing into %s.sensor_readings", r.db)
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	if testpoll.Poll(90*time.Second, 200*time.Millisecond, func() bool {
+		n, err := r.count("SELECT count() FROM {db}.sensor_readings")
+		return err == nil && n > 0
+	}) {
+		r.logf("readings flowing into %s.sensor_readings", r.db)
+		return
 	}
 	r.t.Fatalf("no reading reached %s.sensor_readings within 90s; logs in %s", r.db, r.dir)
 }
@@ -353,29 +353,28 @@ func (r *run) count(query string, args ...any) (int64, error) {
 // and fills in the counts.
 func (r *run) converge(res *result) {
 	tm := r.e.tm
-	deadline := time.Now().Add(tm.converge)
 	var last int64 = -1
 	lastChange := time.Now()
 	var missing int64
-	for {
+	complete := false
+	testpoll.Poll(tm.converge, time.Second, func() bool {
 		stored, err := r.count("SELECT uniqExact(event_id) FROM {db}.sensor_readings")
 		if err == nil && stored != last {
 			last, lastChange = stored, time.Now()
 		}
 		if err == nil && stored >= res.Acked {
-			missing, err = r.diff(res)
-			if err == nil && missing == 0 {
-				break
+			if m, err := r.diff(res); err == nil && m == 0 {
+				complete = true
+				return true
 			}
 		}
-		if time.Since(lastChange) > tm.quiet || time.Now().After(deadline) {
-			missing, err = r.diff(res)
-			if err != nil {
-				r.t.Fatalf("comparing the ledger with ClickHouse: %v", err)
-			}
-			break
+		return time.Since(lastChange) > tm.quiet
+	})
+	if !complete {
+		var err error
+		if missing, err = r.diff(res); err != nil {
+			r.t.Fatalf("comparing the ledger with ClickHouse: %v", err)
 		}
-		time.Sleep(time.Second)
 	}
 	res.Lost = missing
 	// Duplicates an analyst would see, and those the view hides.

@@ -67,9 +67,7 @@ func startLive(t *testing.T, set func(*Config)) *live {
 	l.stop = func() { cancel(); wg.Wait() }
 	t.Cleanup(func() {
 		l.stop()
-		client, release := l.kc.NewClient(10 * time.Second)
-		defer release()
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{l.kc.Topic(event.TopicReadings), l.kc.Topic(event.TopicDeadLetter)}})
+		_, _ = l.kc.DeleteTopicsWithPrefix(context.Background())
 		clearTestSession(mqttURL, cfg.MQTT.ClientID)
 	})
 	return l
@@ -248,14 +246,12 @@ func TestStartRefusesTopicSmallerThanBatch(t *testing.T) {
 	_, brokers := needServices(t)
 	kc := kafkaconn.Config{Brokers: brokers, Partitions: 1, TopicPrefix: fmt.Sprintf("ingtestsz%d.", time.Now().UnixNano()%1e10)}
 	kc.Defaults()
-	client, release := kc.NewClient(15 * time.Second)
-	defer release()
 	ctx := context.Background()
 	if err := kc.EnsureTopics(ctx, event.TopicReadings, event.TopicDeadLetter); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
+		_, _ = kc.DeleteTopicsWithPrefix(ctx)
 	})
 	l := &live{kc: kc}
 	l.setTopicConfig(t, event.TopicDeadLetter, "max.message.bytes", "500000")

@@ -36,8 +36,7 @@ func BenchmarkKafkaWriter(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() {
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings)}})
+		_, _ = kc.DeleteTopicsWithPrefix(ctx)
 	}()
 	batch := benchRecords(b, kc.Topic(event.TopicReadings), 200)
 	cfg := Config{}

@@ -88,9 +88,10 @@ func runMain(m *testing.M) int {
 	if os.Getenv("IOC_TEST_KEEP") == "" {
 		cctx, c := context.WithTimeout(context.Background(), 30*time.Second)
 		defer c()
+		// TestMain has no testing.TB for chtest.DropOnCleanup: the same drops.
 		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+ch.Database)
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
+		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
+		_, _ = kc.DeleteTopicsWithPrefix(cctx) // every topic the roles created
 	}
 	conn.Close()
 	return code
@@ -372,16 +373,22 @@ func TestStreamInstancesShareAndTakeOver(t *testing.T) {
 			if sendErr = prod.trySend(100); sendErr != nil {
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the load's pace: 5000 readings/s
 		}
 	}()
-	time.Sleep(700 * time.Millisecond)
+	// The victim is killed in the middle of the traffic: once it has
+	// written some of the new readings.
+	written := victim.metric(`ioc_stream_rows_written_total{table="sensor_readings"}`)
+	testpoll.Eventually(t, 30*time.Second, "the victim writing the new traffic", func() (bool, string) {
+		w := victim.metric(`ioc_stream_rows_written_total{table="sensor_readings"}`)
+		return w > written, fmt.Sprintf("%v rows written, %v before", w, written)
+	})
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-victim.done
 	killedAt := time.Now()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // traffic goes on for a second without the victim: scenario timing
 	close(stop)
 	wg.Wait()
 	if sendErr != nil {

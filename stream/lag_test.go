@@ -15,6 +15,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // TestConsumerLagWhilePaused runs the stream's lag gauges against the
@@ -37,12 +38,7 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second, Transport: kc.Transport()}
-		var full []string
-		for _, n := range names {
-			full = append(full, kc.Topic(n))
-		}
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
 	})
 	topic := kc.Topic(event.TopicReadings)
 	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, Balancer: &kafka.RoundRobin{}, Linger: 10 * time.Millisecond, MaxAttempts: 10})
@@ -70,17 +66,10 @@ func TestConsumerLagWhilePaused(t *testing.T) {
 	defer func() { stop(); <-done }()
 	waitLag := func(what string, want float64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got := gaugeValue(t, s.m.lag)
-			if got == want && gaugeValue(t, s.m.topicLag.WithLabelValues(event.TopicReadings)) == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: ioc_stream_consumer_lag = %v, want %v", what, got, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		testpoll.Eventually(t, 30*time.Second, what, func() (bool, string) {
+			got, topic := gaugeValue(t, s.m.lag), gaugeValue(t, s.m.topicLag.WithLabelValues(event.TopicReadings))
+			return got == want && topic == want, fmt.Sprintf("ioc_stream_consumer_lag = %v (readings %v), want %v", got, topic, want)
+		})
 	}
 
 	produce(40)

@@ -67,9 +67,7 @@ func LoadRegistry(ctx context.Context, conn driver.Conn, ch chconn.Config, path 
 		log.Warn("device registry is empty; every device will be listed as unregistered", "file", path)
 		return reg, nil
 	}
-	insert := fmt.Sprintf(`INSERT INTO %s (device_id, partner, device_type, ward, name, lat, lon, interval_s,
- registry_sha256, version, loaded_at)`, ch.Table("devices_raw"))
-	if err := sendColumns(ctx, conn, insert, ids, partners, types, wards, names, lats, lons, intervals, digests, versions, loaded); err != nil {
+	if err := sendColumns(ctx, conn, "insert_devices.sql", ch.Table("devices_raw"), ids, partners, types, wards, names, lats, lons, intervals, digests, versions, loaded); err != nil {
 		return nil, fmt.Errorf("writing the device registry to %s: %w", ch.Table("devices_raw"), err)
 	}
 	log.Info("device registry loaded into clickhouse", "file", path, "devices", reg.Len(), "sha256", digest[:12])

@@ -2,12 +2,14 @@ package stream
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 // readingRows holds a batch of readings column by column, the form
@@ -54,15 +56,8 @@ func (b *readingRows) reset() {
 	}
 }
 
-// insertReadings names the table: database.sensor_readings_raw on one node,
-// the Distributed table database.sensor_readings_raw_all in cluster mode
-// (chconn.Config.Table).
-const insertReadings = `INSERT INTO %s (event_id, partner, device_id, metric, value_kind, value,
- value_string, value_bool, unit, observed_at, observed_ms, received_at, received_ms, time_from_source, ward, registered,
- kafka_partition, kafka_offset)`
-
 func (b *readingRows) send(ctx context.Context, conn driver.Conn, table string) error {
-	return sendColumns(ctx, conn, fmt.Sprintf(insertReadings, table),
+	return sendColumns(ctx, conn, "insert_readings.sql", table,
 		b.eventID, b.partner, b.device, b.metric, b.kind, b.value, b.vs, b.vb, b.unit,
 		b.observedAt, b.observedMs, b.receivedAt, b.receivedMs, b.fromSource, b.ward, b.registered, b.partition, b.offset)
 }
@@ -92,15 +87,24 @@ func (b *deadLetterRows) reset() {
 		detail: b.detail[:0], raw: b.raw[:0], receivedAt: b.receivedAt[:0], receivedMs: b.receivedMs[:0]}
 }
 
-const insertDeadLetters = `INSERT INTO %s (dl_id, source, source_topic, reason, detail, raw, received_at, received_ms)`
-
 func (b *deadLetterRows) send(ctx context.Context, conn driver.Conn, table string) error {
-	return sendColumns(ctx, conn, fmt.Sprintf(insertDeadLetters, table),
+	return sendColumns(ctx, conn, "insert_dead_letters.sql", table,
 		b.id, b.source, b.sourceTopic, b.reason, b.detail, b.raw, b.receivedAt, b.receivedMs)
 }
 
-// sendColumns runs one columnar INSERT.
-func sendColumns(ctx context.Context, conn driver.Conn, query string, cols ...any) error {
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
+// inserts are sql/insert_*.sql: the column list of each table's insert.
+var inserts = sqltmpl.MustParse(sqlFS, nil, nil, "sql/*.sql")
+
+// sendColumns runs one columnar INSERT: the statement of sql/file into
+// table, cols in the order of its column list.
+func sendColumns(ctx context.Context, conn driver.Conn, file, table string, cols ...any) error {
+	query, err := inserts.Render(file, map[string]any{"Table": table})
+	if err != nil {
+		return err
+	}
 	batch, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return fmt.Errorf("preparing insert: %w", err)
@@ -152,11 +156,8 @@ func (b *statusRows) add(s *event.DeviceStatus) {
 
 func (b *statusRows) reset() { *b = statusRows{} }
 
-const insertStatus = `INSERT INTO %s (event_id, kind, device_id, partner, device_type, ward, status, previous, cause,
- at, at_ms, last_seen_ms, interval_s)`
-
 func (b *statusRows) send(ctx context.Context, conn driver.Conn, table string) error {
-	return sendColumns(ctx, conn, fmt.Sprintf(insertStatus, table),
+	return sendColumns(ctx, conn, "insert_status.sql", table,
 		b.id, b.kind, b.device, b.partner, b.typ, b.ward, b.status, b.previous, b.cause, b.at, b.atMs, b.lastSeen, b.interval)
 }
 
@@ -201,11 +202,8 @@ func (b *alertRows) add(a *event.AlertEvent) {
 
 func (b *alertRows) reset() { *b = alertRows{} }
 
-const insertAlerts = `INSERT INTO %s (event_id, alert_id, rule, kind, severity, state, seq, level, acked, subject,
- device_id, partner, ward, metric, value, threshold, stage, message, opened_at, opened_ms, at, at_ms, operator, note)`
-
 func (b *alertRows) send(ctx context.Context, conn driver.Conn, table string) error {
-	return sendColumns(ctx, conn, fmt.Sprintf(insertAlerts, table),
+	return sendColumns(ctx, conn, "insert_alerts.sql", table,
 		b.id, b.alertID, b.rule, b.kind, b.severity, b.state, b.seq, b.level, b.acked, b.subject, b.device, b.partner,
 		b.ward, b.metric, b.value, b.threshold, b.stage, b.message, b.openedAt, b.openedMs, b.at, b.atMs, b.operator, b.note)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -131,6 +133,18 @@ func (f dlFilter) where() (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
+// dlQuery renders one of sql/deadletter_*.sql for a filter's conditions.
+func dlQuery(cfg *Config, name, where string, limit int) (string, error) {
+	set, err := sqltmpl.Parse(sqlFS, &cfg.ClickHouse, nil, "sql/"+name)
+	if err != nil {
+		return "", err
+	}
+	return set.Render(name, map[string]any{"DB": cfg.ClickHouse.Database, "Where": where, "Limit": limit})
+}
+
 func listDeadLetters(ctx context.Context, cfg *Config, f dlFilter, out io.Writer) error {
 	conn, err := cfg.ClickHouse.Open(ctx)
 	if err != nil {
@@ -139,7 +153,11 @@ func listDeadLetters(ctx context.Context, cfg *Config, f dlFilter, out io.Writer
 	defer conn.Close()
 	view := cfg.ClickHouse.Database + ".dead_letters"
 	where, args := f.where()
-	rows, err := conn.Query(ctx, "SELECT reason, count(), max(received_ms) FROM "+view+" WHERE "+where+" GROUP BY reason ORDER BY count() DESC", args...)
+	q, err := dlQuery(cfg, "deadletter_reasons.sql", where, f.limit)
+	if err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w (is the schema migrated? ioc migrate)", view, err)
 	}
@@ -159,8 +177,10 @@ func listDeadLetters(ctx context.Context, cfg *Config, f dlFilter, out io.Writer
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
-	rows, err = conn.Query(ctx, "SELECT dl_id, received_ms, reason, source_topic, detail, raw FROM "+view+" WHERE "+where+
-		fmt.Sprintf(" ORDER BY received_ms DESC LIMIT %d", f.limit), args...)
+	if q, err = dlQuery(cfg, "deadletter_list.sql", where, f.limit); err != nil {
+		return err
+	}
+	rows, err = conn.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", view, err)
 	}
@@ -218,8 +238,11 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 	}
 	view := cfg.ClickHouse.Database + ".dead_letters"
 	where, args := f.where()
-	rows, err := conn.Query(ctx, "SELECT dl_id, received_ms, source, source_topic, reason, detail, raw FROM "+view+" WHERE "+where+
-		fmt.Sprintf(" ORDER BY received_ms LIMIT %d", f.limit), args...)
+	q, err := dlQuery(cfg, "deadletter_replay.sql", where, f.limit)
+	if err != nil {
+		return res, err
+	}
+	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return res, fmt.Errorf("reading %s: %w", view, err)
 	}
@@ -304,8 +327,11 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 		}
 	}
 	now := time.Now()
-	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+cfg.ClickHouse.Table("dead_letter_replays")+
-		" (dl_id, replayed_at, replayed_ms, outcome, reason, detail, old_reason, source_topic, event_ids, operator, note)")
+	insert, err := dlQuery(cfg, "deadletter_replays_insert.sql", "", 0)
+	if err != nil {
+		return res, err
+	}
+	batch, err := conn.PrepareBatch(ctx, insert)
 	if err != nil {
 		return res, fmt.Errorf("recording the replay: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/stream"
 )
 
@@ -65,15 +66,9 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database)
 		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.SecurityDatabase())
 		conn.Close()
-		client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{cfg.Kafka.Topic(event.TopicReadings),
-			cfg.Kafka.Topic(event.TopicDeadLetter), cfg.Kafka.Topic(event.TopicDeviceStatus), cfg.Kafka.Topic(event.TopicAlerts)}})
+		_, _ = cfg.Kafka.DeleteTopicsWithPrefix(cctx) // every topic of the prefix, also those the roles created
 	})
-	for deadline := time.Now().Add(60 * time.Second); !st.Ready(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("stream not ready after 60 s")
-		}
-	}
+	testpoll.Eventually(t, 60*time.Second, "stream ready", func() (bool, string) { return st.Ready(), "not ready" })
 	count := func(q string, args ...any) uint64 {
 		var n uint64
 		if err := conn.QueryRow(ctx, strings.ReplaceAll(q, "{db}", cfg.ClickHouse.Database), args...).Scan(&n); err != nil {
@@ -83,11 +78,7 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 	}
 	eventually := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not true after 30 s", what)
-			}
-		}
+		testpoll.Eventually(t, 30*time.Second, what, func() (bool, string) { return cond(), "not yet" })
 	}
 
 	// Three dead letters as ingest would have written them (through Kafka

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/sonla-ioc/ioc/dashboard"
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -43,6 +43,7 @@ func setupStack(t *testing.T) localStack {
 	kc.Defaults()
 	ch := chconn.Config{Addr: strings.Split(os.Getenv("IOC_CLICKHOUSE_ADDR"), ","), Database: st.db}
 	ch.Defaults()
+	chtest.DropOnCleanup(t, ch)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	conn, err := ch.Open(ctx)
@@ -53,10 +54,8 @@ func setupStack(t *testing.T) localStack {
 		cancel()
 		cctx, c := context.WithTimeout(context.Background(), 20*time.Second)
 		defer c()
-		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+st.db)
 		conn.Close()
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(cctx, &kafka.DeleteTopicsRequest{Topics: []string{kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
+		_, _ = kc.DeleteTopicsWithPrefix(cctx) // every topic the roles created
 	})
 	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
 		t.Fatal(err)
@@ -69,13 +68,7 @@ func setupStack(t *testing.T) localStack {
 		t.Fatal(err)
 	}
 	go func() { _ = da.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for da.Addr() == nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if da.Addr() == nil {
-		t.Fatal("dashboard did not listen within 30s")
-	}
+	testpoll.Eventually(t, 30*time.Second, "dashboard listening", func() (bool, string) { return da.Addr() != nil, "no address" })
 	st.wall = "http://" + da.Addr().String() + "/"
 	t.Setenv("IOC_KAFKA_TOPIC_PREFIX", st.prefix)
 	t.Setenv("IOC_CLICKHOUSE_DATABASE", st.db)

@@ -64,7 +64,7 @@ func runKPIs(ctx context.Context, cfg *Config, asOf string, log *slog.Logger) er
 		return err
 	}
 	defer conn.Close()
-	eng, err := kpi.NewEngine(cfg.Feeds.KPI, cfg.Kafka, cfg.ClickHouse, log, nil)
+	eng, err := kpi.NewEngine(cfg.Feeds.KPI, cfg.Kafka, cfg.ClickHouse, log.With("component", "kpi"), nil)
 	if err != nil {
 		return err
 	}

@@ -331,8 +331,11 @@ func runRoles(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, o
 		defer cancel()
 		return ops.Shutdown(sctx)
 	})
-	// Intake stops first on shutdown: the simulator, then ingest, so that
-	// stream and dashboard still drain what is in flight.
+	// On shutdown every role and the simulator see gctx end at once; there
+	// is no stop order between them. Nothing is lost: ingest acknowledges
+	// an MQTT message only after Kafka took it, stream commits an offset
+	// only after ClickHouse took the batch, so what a role had in flight is
+	// delivered again at the next start.
 	for _, r := range roles {
 		g.Go(func() error { return r.Run(gctx) })
 	}

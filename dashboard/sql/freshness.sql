@@ -1,2 +1,2 @@
 -- How fresh ClickHouse is: the newest receive time stored.
-SELECT max(received_ms) FROM {readings_raw} WHERE received_at >= now() - 600
+SELECT max(received_ms) FROM {{raw "sensor_readings_raw"}} WHERE received_at >= now() - 600

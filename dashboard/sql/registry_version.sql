@@ -1,1 +1,1 @@
-SELECT argMax(registry_sha256, version) FROM {devices_raw}
+SELECT argMax(registry_sha256, version) FROM {{raw "devices_raw"}}

@@ -22,9 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
-	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
@@ -89,13 +87,7 @@ func TestServesTLS(t *testing.T) {
 	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), Partitions: 1, TopicPrefix: fmt.Sprintf("httptls%d.", time.Now().UnixNano()%1e10)}
 	kc.Defaults()
 	t.Cleanup(func() {
-		client, release := kc.NewClient(10 * time.Second)
-		defer release()
-		var topics []string
-		for _, n := range append(event.AdminTopics(), event.TopicDeadLetter) {
-			topics = append(topics, kc.Topic(n))
-		}
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: topics})
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
 	})
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir, "ingest")

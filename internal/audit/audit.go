@@ -15,6 +15,7 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 // Outcomes of an audited action.
@@ -345,8 +347,15 @@ func (w *Writer) write(ctx context.Context, batch []Event) error {
 	if err != nil {
 		return err
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+w.ch.SecurityTable("audit_log")+
-		" (event_id, at, at_ms, actor, actor_role, action, target, outcome, reason, remote_addr, user_agent, detail, service)")
+	set, err := sqltmpl.Parse(sqlFS, &w.ch, nil, "sql/insert.sql")
+	if err != nil {
+		return err
+	}
+	q, err := set.Render("insert.sql", nil)
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		w.close() // reconnect next time
 		return fmt.Errorf("preparing audit insert: %w", err)
@@ -374,7 +383,10 @@ type Filter struct {
 	Limit        int
 }
 
-// Query reads audit events, newest first.
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
+// Query reads audit events, newest first (sql/query.sql).
 func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([]Event, error) {
 	if f.Limit <= 0 || f.Limit > 5000 {
 		f.Limit = 500
@@ -396,13 +408,14 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 	if f.Outcome != "" {
 		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
 	}
-	// DISTINCT collapses only rows identical in every column (a batch sent
-	// again after an error); a row that reuses an event's id with other
-	// content is shown beside it, never merged into it (the table is
-	// append-only: 070_audit_log_append_only.sql).
-	q := fmt.Sprintf(`SELECT DISTINCT event_id, at_ms, actor, actor_role, action, target, outcome,
- reason, remote_addr, user_agent, detail, service
-FROM %s WHERE %s ORDER BY at_ms DESC, event_id LIMIT %d`, ch.SecurityTable("audit_log"), strings.Join(where, " AND "), f.Limit)
+	set, err := sqltmpl.Parse(sqlFS, &ch, nil, "sql/query.sql")
+	if err != nil {
+		return nil, err
+	}
+	q, err := set.Render("query.sql", map[string]any{"Where": where, "Limit": f.Limit})
+	if err != nil {
+		return nil, err
+	}
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)

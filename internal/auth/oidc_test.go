@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/sonla-ioc/ioc/internal/audit"
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // The whole OpenID Connect sign-in against a provider (mockoidc): redirect
@@ -51,14 +53,10 @@ func TestOIDCSignIn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = a.Run(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if oc, _ := a.oidc.ready(); oc != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("provider discovery did not finish")
-		}
-	}
+	testpoll.Eventually(t, 10*time.Second, "provider discovery", func() (bool, string) {
+		oc, err := a.oidc.ready()
+		return oc != nil, fmt.Sprint(err)
+	})
 	signIn := func(groups []string) (*http.Client, int) {
 		u := mockoidc.DefaultUser()
 		u.Groups, u.PreferredUsername = groups, "tran.thi.b"

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 // User is a dashboard account. PasswordHash is an argon2id PHC string (empty
@@ -169,6 +171,18 @@ func (s *CHStore) reset() {
 // Close releases the connection.
 func (s *CHStore) Close() { s.reset() }
 
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
+// query renders one of sql/*.sql with the store's table names.
+func (s *CHStore) query(name string) (string, error) {
+	set, err := sqltmpl.Parse(sqlFS, &s.ch, nil, "sql/"+name)
+	if err != nil {
+		return "", err
+	}
+	return set.Render(name, nil)
+}
+
 func (s *CHStore) Users(ctx context.Context) ([]User, error) {
 	conn, err := s.Conn(ctx)
 	if err != nil {
@@ -176,10 +190,11 @@ func (s *CHStore) Users(ctx context.Context) ([]User, error) {
 	}
 	h := horizon()
 	s.warnFuture(ctx, conn, s.ch.SecurityTable("users"), "username", h)
-	rows, err := conn.Query(ctx, `SELECT username, argMax(display_name, version), argMax(role, version),
- argMax(password_hash, version), argMax(disabled, version), argMax(epoch, version), argMax(updated_by, version),
- argMax(updated_ms, version), max(version)
-FROM `+s.ch.SecurityTable("users")+` WHERE version <= ? GROUP BY username ORDER BY username`, h)
+	q, err := s.query("users.sql")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q, h)
 	if err != nil {
 		s.reset()
 		return nil, fmt.Errorf("reading accounts from %s: %w (did the schema migration run? `ioc migrate`)", s.ch.SecurityTable("users"), err)
@@ -204,8 +219,11 @@ func (s *CHStore) PutUser(ctx context.Context, u User) error {
 	if err != nil {
 		return err
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.ch.SecurityTable("users")+
-		" (username, display_name, role, password_hash, disabled, epoch, updated_by, updated_ms, version)")
+	q, err := s.query("users_insert.sql")
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		s.reset()
 		return fmt.Errorf("saving account %s: %w", u.Username, err)
@@ -229,10 +247,11 @@ func (s *CHStore) Kiosks(ctx context.Context) ([]Kiosk, error) {
 	}
 	h := horizon()
 	s.warnFuture(ctx, conn, s.ch.SecurityTable("kiosk_tokens"), "id", h)
-	rows, err := conn.Query(ctx, `SELECT id, argMax(name, version), argMax(secret_hash, version), argMax(scope, version),
- argMax(revoked, version), argMax(created_by, version), argMax(created_ms, version), argMax(expires_ms, version),
- argMax(updated_by, version), max(version)
-FROM `+s.ch.SecurityTable("kiosk_tokens")+` WHERE version <= ? GROUP BY id ORDER BY min(created_ms)`, h)
+	q, err := s.query("kiosks.sql")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q, h)
 	if err != nil {
 		s.reset()
 		return nil, fmt.Errorf("reading kiosk tokens from %s: %w (did the schema migration run? `ioc migrate`)", s.ch.SecurityTable("kiosk_tokens"), err)
@@ -256,8 +275,11 @@ func (s *CHStore) PutKiosk(ctx context.Context, k Kiosk) error {
 	if err != nil {
 		return err
 	}
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.ch.SecurityTable("kiosk_tokens")+
-		" (id, name, secret_hash, scope, revoked, created_by, created_ms, expires_ms, updated_by, version)")
+	q, err := s.query("kiosks_insert.sql")
+	if err != nil {
+		return err
+	}
+	b, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		s.reset()
 		return fmt.Errorf("saving kiosk token %s: %w", k.ID, err)

@@ -37,9 +37,7 @@ func TestFirstBrokerDownIsPassedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		client, release := c.NewClient(10 * time.Second)
-		defer release()
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{c.Topic("t")}})
+		_, _ = c.DeleteTopicsWithPrefix(context.Background())
 	})
 	ids, err := c.PartitionIDs(ctx, "t")
 	if err != nil || len(ids) != 3 {

@@ -65,7 +65,9 @@ func (c *Config) Validate() error {
 // Topic returns the full name of a pipeline topic.
 func (c *Config) Topic(name string) string { return c.TopicPrefix + name }
 
-// Transport is the connection pool shared by writers and admin calls.
+// Transport returns a new connection pool: every call makes its own,
+// nothing is shared. Each writer (NewWriter) and each client (NewClient)
+// holds one of its own; NewClient says why it must be released.
 func (c *Config) Transport() *kafka.Transport {
 	m, t := c.security()
 	// MetadataTTL: kafka-go learns that a partition has a new leader only
@@ -154,7 +156,8 @@ func (c *Config) DialLeader(ctx context.Context, topic string, partition int) (*
 		c.Topic(topic), partition, strings.Join(c.Brokers, ","), errors.Join(errs...))
 }
 
-// PartitionIDs lists the partition ids of a topic.
+// PartitionIDs lists the partition ids of a topic, asking the first
+// broker of Brokers that answers (Dial).
 func (c *Config) PartitionIDs(ctx context.Context, topic string) ([]int, error) {
 	conn, err := c.Dial(ctx)
 	if err != nil {

@@ -18,15 +18,30 @@ const Interval = 100 * time.Millisecond
 // failing test says how far things got.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last string
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(Interval)
+	if !Poll(timeout, Interval, func() bool {
+		var ok bool
+		ok, last = cond()
+		return ok
+	}) {
+		t.Fatalf("%s: not true after %s (last: %s)", what, timeout, last)
 	}
-	t.Fatalf("%s: not true after %s (last: %s)", what, timeout, last)
+}
+
+// Poll calls cond every `every` until it reports true (Poll returns true)
+// or timeout has passed (false; cond is called once more at the end). It
+// is for callers that handle the timeout themselves: a helper returning an
+// error, a harness that records a failure and goes on, a measurement of
+// how long recovery took (every is then the resolution).
+func Poll(timeout, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(min(every, time.Until(deadline)+time.Millisecond))
+	}
 }

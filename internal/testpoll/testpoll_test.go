@@ -74,3 +74,21 @@ func TestEventuallyFailsWithLastState(t *testing.T) {
 		t.Errorf("cond called %d times; want several looks before giving up", calls)
 	}
 }
+
+func TestPoll(t *testing.T) {
+	calls := 0
+	if !Poll(10*time.Second, time.Millisecond, func() bool { calls++; return calls == 3 }) || calls != 3 {
+		t.Errorf("Poll of a condition true at the third look: calls %d", calls)
+	}
+	calls = 0
+	start := time.Now()
+	if Poll(50*time.Millisecond, 10*time.Millisecond, func() bool { calls++; return false }) {
+		t.Error("Poll reported true for a condition that never held")
+	}
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Errorf("Poll gave up after %s, before its timeout", took)
+	}
+	if calls < 3 {
+		t.Errorf("cond called %d times in 50 ms at 10 ms; want several", calls)
+	}
+}

@@ -36,12 +36,7 @@ func TestConsumerLagGauge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		full := make([]string, len(topics))
-		for i, tp := range topics {
-			full[i] = kc.Topic(tp)
-		}
-		client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
-		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: full})
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
 	})
 	dossiers := kc.Topic(event.AdminTopic(event.KindDossier))
 	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.AdminTopic(event.KindDossier), Linger: time.Millisecond, MaxAttempts: 10})

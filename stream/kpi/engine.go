@@ -26,7 +26,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/template"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -38,6 +37,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 //go:embed sql/*.sql
@@ -152,7 +152,7 @@ type Engine struct {
 	ch    chconn.Config
 	log   *slog.Logger
 	m     *metrics
-	tmpl  *template.Template
+	tmpl  *sqltmpl.Set
 	ready atomic.Bool
 
 	mu        sync.Mutex
@@ -175,25 +175,26 @@ type Engine struct {
 // event written to ClickHouse before then is in the published tiles.
 func (e *Engine) LastComputed() time.Time { return time.UnixMilli(e.lastStart.Load()) }
 
-// NewEngine parses the embedded SQL.
+// NewEngine parses the embedded SQL. Its log lines add sub=kpi to the
+// component of log (feeds, or kpi when run alone).
 func NewEngine(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tmpl, err := template.New("kpi").Funcs(template.FuncMap{"raw": ch.Table}).Option("missingkey=error").ParseFS(sqlFS, "sql/*.sql")
+	tmpl, err := sqltmpl.Parse(sqlFS, &ch, nil, "sql/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("parsing the KPI queries: %w", err)
 	}
 	for _, d := range Defs {
-		if tmpl.Lookup(d.Query+".sql") == nil {
+		if !tmpl.Has(d.Query + ".sql") {
 			return nil, fmt.Errorf("tile %s: no sql/%s.sql", d.ID, d.Query)
 		}
-		if d.Breakdown != nil && tmpl.Lookup(d.ID+".breakdown.sql") == nil {
+		if d.Breakdown != nil && !tmpl.Has(d.ID+".breakdown.sql") {
 			return nil, fmt.Errorf("tile %s: no sql/%s.breakdown.sql", d.ID, d.ID)
 		}
 	}
-	return &Engine{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "kpi"), m: newMetrics(reg), tmpl: tmpl,
+	return &Engine{cfg: cfg, kafka: kc, ch: ch, log: log.With("sub", "kpi"), m: newMetrics(reg), tmpl: tmpl,
 		published: map[string]event.Tile{}}, nil
 }
 
@@ -203,11 +204,7 @@ func (e *Engine) Ready() bool { return e.ready.Load() }
 
 // Render renders one query file with the parameters.
 func (e *Engine) Render(file string, p Params) (string, error) {
-	var buf bytes.Buffer
-	if err := e.tmpl.ExecuteTemplate(&buf, file, p); err != nil {
-		return "", fmt.Errorf("rendering %s: %w", file, err)
-	}
-	return buf.String(), nil
+	return e.tmpl.Render(file, p)
 }
 
 // Watermark returns as_of: the newest event time of the feeds not past

@@ -7,8 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 //go:embed sql/*.sql
@@ -47,10 +47,11 @@ type Monitor struct {
 	adminDropped int64
 }
 
-// New prepares the monitor over a registry.
+// New prepares the monitor over a registry. It runs inside stream: its log
+// lines add sub=monitor to the component of log.
 func New(status StatusConfig, alerts AlertsConfig, kc kafkaconn.Config, ch chconn.Config, reg *registry.Registry,
 	log *slog.Logger, promReg prometheus.Registerer) *Monitor {
-	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("component", "monitor"), m: newMetrics(promReg)}
+	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("sub", "monitor"), m: newMetrics(promReg)}
 }
 
 // Ready reports whether the monitor follows the live readings.
@@ -300,18 +301,14 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 	defer cancel()
 	// Readings received after the cutoff are replayed from Kafka instead.
 	cutoff := time.Now().Add(-2 * time.Second).UnixMilli()
-	vars := strings.NewReplacer(
-		"{readings}", m.ch.Table("sensor_readings_raw"), "{status}", m.ch.Table("device_status_events_raw"),
-		"{alerts}", m.ch.Table("alert_events_raw"), "{window_s}", strconv.Itoa(int(m.status.SeedWindow.Seconds())),
-		"{cutoff_ms}", strconv.FormatInt(cutoff, 10),
-		"{dossiers}", m.ch.Table("dossier_events_raw"), "{tasks}", m.ch.Table("task_events_raw"),
-		"{max_subjects}", strconv.Itoa(m.alerts.MaxAdminSubjects))
-	query := func(name string, scan func(driver.Rows) error, more ...string) error {
-		b, err := queries.ReadFile("sql/" + name)
-		if err != nil {
-			return err
-		}
-		rows, err := conn.Query(sctx, strings.NewReplacer(more...).Replace(vars.Replace(string(b))))
+	vars := map[string]any{"WindowS": int(m.status.SeedWindow.Seconds()), "CutoffMs": cutoff,
+		"MaxSubjects": m.alerts.MaxAdminSubjects}
+	set, err := sqltmpl.Parse(queries, &m.ch, nil, "sql/*.sql")
+	if err != nil {
+		return err
+	}
+	run := func(name, q string, scan func(driver.Rows) error) error {
+		rows, err := conn.Query(sctx, q)
 		if err != nil {
 			return fmt.Errorf("monitor seed %s: %w", name, err)
 		}
@@ -322,6 +319,21 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 			}
 		}
 		return rows.Err()
+	}
+	query := func(name string, scan func(driver.Rows) error, more ...map[string]any) error {
+		data := maps.Clone(vars)
+		for _, mm := range more {
+			maps.Copy(data, mm)
+		}
+		q, err := set.Render(name, data)
+		if err != nil {
+			return fmt.Errorf("monitor seed: %w", err)
+		}
+		return run(name, q, scan)
+	}
+	alertsQuery, err := m.ch.AlertsQuery(chconn.AlertQuery{WindowS: int64(m.status.SeedWindow.Seconds()), AdminAnyAge: true})
+	if err != nil {
+		return fmt.Errorf("monitor seed: %w", err)
 	}
 	var seen, statuses, bins, alerts, dossiers, tasks int
 	// The administrative rules' subjects: all open ones, and the closed
@@ -341,7 +353,7 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 			m.engine.mergeDossier(id, procedure, unit, v, received, due, closed, closedState)
 			dossiers++
 			return nil
-		}, "{since_ms}", strconv.FormatInt(now-r.Horizon.Milliseconds(), 10)))
+		}, map[string]any{"SinceMs": now - r.Horizon.Milliseconds()}))
 	}
 	if r := m.engine.admin.taskRule; r != nil {
 		adminErr = errors.Join(adminErr, query("admin_tasks.sql", func(rs driver.Rows) error {
@@ -356,9 +368,9 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 			m.engine.mergeTask(id, title, owner, plan, v, state, due)
 			tasks++
 			return nil
-		}, "{since_ms}", strconv.FormatInt(now-r.Horizon.Milliseconds(), 10)))
+		}, map[string]any{"SinceMs": now - r.Horizon.Milliseconds()}))
 	}
-	err := errors.Join(adminErr,
+	err = errors.Join(adminErr,
 		query("last_seen.sql", func(r driver.Rows) error {
 			var partner, device string
 			var last int64
@@ -395,16 +407,11 @@ func (m *Monitor) seed(ctx context.Context, conn driver.Conn) error {
 			bins++
 			return nil
 		}),
-		query("alerts.sql", func(r driver.Rows) error {
-			var ev event.AlertEvent
-			var seq uint32
-			var level, acked uint8
-			if err := r.Scan(&ev.AlertID, &ev.ID, &ev.Rule, &ev.Kind, &ev.Severity, &ev.State, &seq, &level, &acked,
-				&ev.Subject, &ev.DeviceID, &ev.Partner, &ev.Ward, &ev.Metric, &ev.Value, &ev.Threshold, &ev.Stage,
-				&ev.Message, &ev.OpenedMs, &ev.AtMs, &ev.Operator, &ev.Note); err != nil {
+		run("alerts.sql", alertsQuery, func(r driver.Rows) error {
+			ev, err := chconn.ScanAlert(r)
+			if err != nil {
 				return err
 			}
-			ev.Seq, ev.Level, ev.Acked = int(seq), int(level), acked == 1
 			m.engine.Restore(ev)
 			alerts++
 			return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
@@ -54,19 +54,13 @@ func TestTTLStatement(t *testing.T) {
 // On the local server (18.16: no TTL), retention drops the months older
 // than the retention and keeps the rest; a dry run changes nothing.
 func TestApplyRetentionOnLocalServer(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_retention_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
+	ch := chtest.Scratch(t, "ioc_retention")
 	ctx := context.Background()
 	conn, err := ch.Open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := Migrate(ctx, conn, ch, log); err != nil {
 		t.Fatal(err)

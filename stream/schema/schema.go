@@ -13,7 +13,6 @@
 package schema
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"fmt"
@@ -27,10 +26,14 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 //go:embed sql/*.sql
 var files embed.FS
+
+//go:embed bootstrap.sql
+var bootstrapFS embed.FS
 
 // source is what Render reads; tests swap in other files.
 var source fs.FS = files
@@ -144,15 +147,15 @@ func Render(cfg chconn.Config, server Version) ([]Migration, error) {
 				return nil, fmt.Errorf("schema file %s: bad min_server line: %w", base, err)
 			}
 		}
-		tmpl, err := template.New(base).Funcs(funcs).Parse(string(body))
+		set, err := sqltmpl.Parse(source, nil, funcs, name)
 		if err != nil {
 			return nil, fmt.Errorf("schema file %s: %w", base, err)
 		}
-		var buf bytes.Buffer
-		if err := tmpl.Execute(&buf, p); err != nil {
+		text, err := set.Render(base, p)
+		if err != nil {
 			return nil, fmt.Errorf("schema file %s: %w", base, err)
 		}
-		m.Statements, m.Guards = splitGuarded(buf.String())
+		m.Statements, m.Guards = splitGuarded(text)
 		out = append(out, m)
 	}
 	return out, nil
@@ -234,11 +237,15 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg chconn.Config, log *slog
 		// migration reaches next time knows what was applied.
 		migrationsEngine = fmt.Sprintf("ReplicatedReplacingMergeTree('/clickhouse/tables/all/%s/schema_migrations', '{replica}') ORDER BY version", cfg.Database)
 	}
-	for _, q := range []string{
-		"CREATE DATABASE IF NOT EXISTS " + cfg.Database + onCluster,
-		"CREATE TABLE IF NOT EXISTS " + cfg.Database + ".schema_migrations" + onCluster +
-			" (version UInt32, name String, server String, applied_at DateTime DEFAULT now()) ENGINE = " + migrationsEngine,
-	} {
+	boot, err := sqltmpl.Parse(bootstrapFS, nil, nil, "bootstrap.sql")
+	if err != nil {
+		return err
+	}
+	text, err := boot.Render("bootstrap.sql", map[string]any{"DB": cfg.Database, "OnCluster": onCluster, "Engine": migrationsEngine})
+	if err != nil {
+		return err
+	}
+	for _, q := range split(text) {
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("creating the migrations table: %w", err)
 		}

@@ -13,9 +13,9 @@ SELECT dossier_id,
 FROM (
     SELECT dossier_id, procedure_code, unit, at_ms, state, version, received_ms, due_ms,
            (at_ms, toUInt8(state), version) AS k
-    FROM {dossiers}
+    FROM {{raw "dossier_events_raw"}}
 )
 GROUP BY dossier_id
-HAVING closed_ms = 0 OR greatest(due, closed_ms) >= {since_ms}
+HAVING closed_ms = 0 OR greatest(due, closed_ms) >= {{.SinceMs}}
 ORDER BY due DESC
-LIMIT {max_subjects}
+LIMIT {{.MaxSubjects}}

@@ -9,9 +9,9 @@ SELECT task_id,
 FROM (
     SELECT task_id, title, owner_unit, plan, at_ms, state, version, due_ms,
            (at_ms, toUInt8(state), version) AS k
-    FROM {tasks}
+    FROM {{raw "task_events_raw"}}
 )
 GROUP BY task_id
-HAVING last_state != 'done' OR due >= {since_ms}
+HAVING last_state != 'done' OR due >= {{.SinceMs}}
 ORDER BY due DESC
-LIMIT {max_subjects}
+LIMIT {{.MaxSubjects}}

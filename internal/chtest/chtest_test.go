@@ -1,0 +1,43 @@
+package chtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
+)
+
+// A scratch database and its security database exist during the test and
+// are gone after its clean-up.
+func TestScratchIsDropped(t *testing.T) {
+	var ch chconn.Config
+	t.Run("create", func(t *testing.T) {
+		ch = Scratch(t, "ioc_chtest")
+		conn, err := ch.Open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, db := range []string{ch.Database, ch.SecurityDatabase()} {
+			if err := conn.Exec(context.Background(), "CREATE DATABASE "+db); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if ch.Database == "" {
+		t.Skip("no ClickHouse")
+	}
+	conn, err := ch.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM system.databases WHERE name IN (?, ?)",
+		ch.Database, ch.SecurityDatabase()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d of %s and %s left after the test", n, ch.Database, ch.SecurityDatabase())
+	}
+}

@@ -1,0 +1,77 @@
+package monitor
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sonla-ioc/ioc/internal/chtest"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream/schema"
+)
+
+// TestSeedReadsClickHouse renders every query of sql/ and the shared alert
+// query and runs them on a fresh database of the local ClickHouse: an open
+// alert, one resolved and one administrative alert older than the window
+// come back as the engine's open alerts.
+func TestSeedReadsClickHouse(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch := chtest.Scratch(t, "ioc_monseed")
+	conn, err := ch.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old := now.Add(-400 * 24 * time.Hour)
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Table("alert_events_raw")+
+		" (event_id, alert_id, rule, kind, severity, state, seq, level, subject, opened_at, opened_ms, at, at_ms)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		id, rule, kind, state string
+		opened                time.Time
+	}{
+		{"a-open", "water_level", "threshold", "open", now},
+		{"a-resolved", "rain_intensity", "threshold", "resolved", now},
+		{"a-task", "task_overdue", "task_overdue", "open", old},
+		{"a-old", "device_offline", "device_offline", "open", old},
+	} {
+		if err := b.Append(r.id+"-e", r.id, r.rule, r.kind, "warning", r.state, uint32(1), uint8(1), "s:"+r.id,
+			r.opened, r.opened.UnixMilli(), r.opened, r.opened.UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	alerts := AlertsConfig{} // the default rules, the administrative ones among them
+	alerts.Defaults()
+	if err := alerts.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
+	m.aqi = NewAQI(m.status)
+	m.engine = NewEngine(m.alerts, m.tracker.Device)
+	if err := m.seed(ctx, conn); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	var got []string
+	for _, a := range m.engine.Open() {
+		got = append(got, a.AlertID)
+	}
+	if s := strings.Join(slices.Sorted(slices.Values(got)), " "); s != "a-open a-task" {
+		t.Errorf("open alerts after seeding: %q, want %q", s, "a-open a-task")
+	}
+}
