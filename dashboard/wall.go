@@ -122,9 +122,9 @@ type wallState struct {
 	devs      *deviceStates // registered devices' live state (devstate.go)
 	unreg     *unregistered // devices that report unregistered (unregistered.go)
 	feeds     map[string]*feedLive
-	rates     *feedRates   // readings and dead letters per partner (feedrates.go)
-	trends    *trends      // the trend minutes (trends.go)
-	alertBook *alertBook   // which alerts the wall shows (alertbook.go)
+	rates     *feedRates // readings and dead letters per partner (feedrates.go)
+	trends    *trends    // the trend minutes (trends.go)
+	alertBook *alertBook // which alerts the wall shows (alertbook.go)
 	pipeline  pipelineLive
 	devChans  *deviceChans // open device:<id> channels (devchans.go)
 }
