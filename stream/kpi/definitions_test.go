@@ -195,8 +195,8 @@ func TestDueTimeAtThePoint(t *testing.T) {
 		value       string
 		denominator string
 	}{
-		{"dossiers.late", "2021-01-31", 1, "1", "1"},     // open on 31 January, due 20 January
-		{"dossiers.late", "2021-02-20", 0, "0", "1"},     // resolved on 15 February, due 26 February
+		{"dossiers.late", "2021-01-31", 1, "1", "1"},      // open on 31 January, due 20 January
+		{"dossiers.late", "2021-02-20", 0, "0", "1"},      // resolved on 15 February, due 26 February
 		{"dossiers.on_time", "2021-02-20", 1, "100", "1"}, // on time by the due time it had then
 		{"dossiers.near_due", "2021-01-31", 0, "0", "1"},
 	} {
