@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"slices"
 	"sort"
 	"sync"
@@ -322,16 +321,19 @@ func (w *wallState) dropAlert(id string) {
 }
 
 // openAlert returns an alert the wall holds and whether it is still open.
-func (w *wallState) openAlert(id string) (event.AlertEvent, bool, bool) {
-	raw, ok := w.alerts.get("a/" + id)
-	if !ok {
-		return event.AlertEvent{}, false, false
-	}
-	var ev event.AlertEvent
-	if json.Unmarshal(raw, &ev) != nil {
-		return event.AlertEvent{}, false, false
-	}
-	return ev, true, ev.State != event.AlertResolved
+func (w *wallState) openAlert(id string) (ev event.AlertEvent, known, open bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ev, known = w.alertBook.get(id)
+	return ev, known, known && ev.State != event.AlertResolved
+}
+
+// alertsList is GET /api/alerts: the transition shown of every alert the
+// wall holds, by alert id.
+func (w *wallState) alertsList() []event.AlertEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.alertBook.list()
 }
 
 // flush moves what changed into the channels and sends the deltas.

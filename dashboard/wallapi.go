@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -121,14 +120,7 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) serveAlerts(w http.ResponseWriter, r *http.Request) {
-	var out []json.RawMessage
-	for _, k := range s.wall.alerts.keys("a/") {
-		if v, ok := s.wall.alerts.get(k); ok {
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return string(out[i]) < string(out[j]) })
-	writeWallJSON(w, http.StatusOK, map[string]any{"server_ms": time.Now().UnixMilli(), "alerts": out})
+	writeWallJSON(w, http.StatusOK, map[string]any{"server_ms": time.Now().UnixMilli(), "alerts": s.wall.alertsList()})
 }
 
 // AckRequest is the body of POST /api/alerts/{id}/ack.
