@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sonla-ioc/ioc/internal/event"
@@ -16,22 +18,22 @@ type alertBook struct {
 	now      func() time.Time
 	max      int
 	keep     time.Duration
-	seq      map[string]int   // alert id → sequence shown
-	resolved map[string]int64 // alert id → when it was resolved, ms
+	shown    map[string]event.AlertEvent // alert id → the transition shown
+	resolved map[string]int64            // alert id → when it was resolved, ms
 }
 
 func newAlertBook(now func() time.Time, maxAlerts int, keep time.Duration) *alertBook {
-	return &alertBook{now: now, max: maxAlerts, keep: keep, seq: map[string]int{}, resolved: map[string]int64{}}
+	return &alertBook{now: now, max: maxAlerts, keep: keep, shown: map[string]event.AlertEvent{}, resolved: map[string]int64{}}
 }
 
 // take records a transition. show says whether the wall shows it; evicted
 // names an alert forgotten to make room ("" for none).
 func (b *alertBook) take(ev *event.AlertEvent) (show bool, evicted string) {
-	seq, known := b.seq[ev.AlertID]
-	if known && seq >= ev.Seq {
+	old, known := b.shown[ev.AlertID]
+	if known && old.Seq >= ev.Seq {
 		return false, ""
 	}
-	if !known && len(b.seq) >= b.max {
+	if !known && len(b.shown) >= b.max {
 		at := int64(1 << 62)
 		for id, t := range b.resolved {
 			if t < at {
@@ -43,15 +45,31 @@ func (b *alertBook) take(ev *event.AlertEvent) (show bool, evicted string) {
 		}
 		b.forget(evicted)
 	}
-	b.seq[ev.AlertID] = ev.Seq
+	b.shown[ev.AlertID] = *ev
 	if ev.State == event.AlertResolved {
 		b.resolved[ev.AlertID] = ev.AtMs
 	}
 	return true, evicted
 }
 
+// get returns the transition shown of an alert.
+func (b *alertBook) get(id string) (event.AlertEvent, bool) {
+	ev, ok := b.shown[id]
+	return ev, ok
+}
+
+// list returns the transitions shown, by alert id.
+func (b *alertBook) list() []event.AlertEvent {
+	out := make([]event.AlertEvent, 0, len(b.shown))
+	for _, ev := range b.shown {
+		out = append(out, ev)
+	}
+	slices.SortFunc(out, func(x, y event.AlertEvent) int { return strings.Compare(x.AlertID, y.AlertID) })
+	return out
+}
+
 func (b *alertBook) forget(id string) {
-	delete(b.seq, id)
+	delete(b.shown, id)
 	delete(b.resolved, id)
 }
 

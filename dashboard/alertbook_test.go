@@ -61,11 +61,42 @@ func TestAlertBookExpire(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	gone = nil
 	b.expire(func(id string) { gone = append(gone, id) })
-	if !slices.Equal(gone, []string{"recent"}) || len(b.seq) != 1 {
-		t.Errorf("2 minutes later expired %v, %d alerts held, want [recent] and 1", gone, len(b.seq))
+	if !slices.Equal(gone, []string{"recent"}) || len(b.list()) != 1 {
+		t.Errorf("2 minutes later expired %v, %d alerts held, want [recent] and 1", gone, len(b.list()))
 	}
 	// A forgotten alert's id may come back with a new transition.
 	if show, _ := b.take(&event.AlertEvent{AlertID: "old", Seq: 1, State: event.AlertOpen}); !show {
 		t.Error("an expired alert's new transition is not shown")
+	}
+}
+
+// The book answers with the transition it shows: the newest by sequence,
+// open or not, and lists the alerts by id.
+func TestAlertBookShows(t *testing.T) {
+	b := newAlertBook(time.Now, 10, time.Minute)
+	for _, ev := range []*event.AlertEvent{
+		{AlertID: "b", Seq: 1, State: event.AlertOpen},
+		{AlertID: "a", Seq: 2, State: event.AlertAcknowledged},
+		{AlertID: "a", Seq: 1, State: event.AlertOpen}, // late, older
+		{AlertID: "b", Seq: 2, State: event.AlertResolved, AtMs: time.Now().UnixMilli()},
+	} {
+		b.take(ev)
+	}
+	for _, c := range []struct {
+		id    string
+		known bool
+		state string
+	}{{"a", true, event.AlertAcknowledged}, {"b", true, event.AlertResolved}, {"c", false, ""}} {
+		ev, ok := b.get(c.id)
+		if ok != c.known || ev.State != c.state {
+			t.Errorf("get(%s) = %s, %v; want %s, %v", c.id, ev.State, ok, c.state, c.known)
+		}
+	}
+	var ids []string
+	for _, ev := range b.list() {
+		ids = append(ids, ev.AlertID)
+	}
+	if !slices.Equal(ids, []string{"a", "b"}) {
+		t.Errorf("list = %v, want [a b]", ids)
 	}
 }

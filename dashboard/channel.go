@@ -103,19 +103,6 @@ func (c *channel) get(key string) (json.RawMessage, bool) {
 	return e.data, true
 }
 
-// keys lists the current keys with a prefix.
-func (c *channel) keys(prefix string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for k := range c.entries {
-		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // frame writes a frame: {"type":…,"ch":…,"epoch":…,"seq":…,"from":…,
 // "server_ms":…,"set":{key:value,…},"del":[key,…]} with keys in order.
 func (c *channel) frame(typ, epoch string, from, seq uint64, set map[string]json.RawMessage, del []string, extra string) []byte {

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"slices"
 	"sort"
 	"sync"
@@ -30,91 +29,13 @@ import (
 // resolved alerts for resolved_keep. device:<id> channels hold m/<metric>
 // and status for one device.
 //
-// wallState holds the registry view and each device's live state, and
-// puts the parts on the channels; each part has its own type and tests:
-// feedRates (feedrates.go: readings and dead letters per partner),
-// countDevices (the partner cards), trends (trends.go), alertBook
-// (alertbook.go), unregistered (unregistered.go), deviceChans
-// (devchans.go). The topic grammar is internal/event's.
-
-// devMeta is a registry entry as the wall shows it.
-type devMeta struct {
-	Partner  string  `json:"p"`
-	Type     string  `json:"type"`
-	Ward     string  `json:"ward"`
-	Name     string  `json:"name"`
-	Lat      float64 `json:"lat"`
-	Lon      float64 `json:"lon"`
-	Interval int     `json:"iv"` // expected reporting interval, seconds
-}
-
-// wallMetric is the latest value of one metric.
-type wallMetric struct {
-	V *float64 `json:"v,omitempty"`
-	S string   `json:"s,omitempty"`
-	B *bool    `json:"b,omitempty"`
-	U string   `json:"u,omitempty"`
-	T int64    `json:"t"` // observation time, ms
-}
-
-// devLive is a registered device's live state.
-type devLive struct {
-	Status string                `json:"status,omitempty"` // online, stale, offline (stream monitor)
-	Cause  string                `json:"cause,omitempty"`
-	Since  int64                 `json:"since,omitempty"`
-	Last   int64                 `json:"last,omitempty"` // receive time of the newest measured reading
-	M      map[string]wallMetric `json:"m"`
-}
-
-// mapState is how the wall's map classes a device (app.js deviceState,
-// alerts aside), so that the partner cards count what the map shows: the
-// monitor's offline or stale first; then a last reading older than three
-// reporting intervals is stale; a recent one is online even before the
-// monitor's first status; nothing yet is online only if the monitor says so.
-func (d *devLive) mapState(nowMs int64, intervalS int) string {
-	if d == nil {
-		return ""
-	}
-	if d.Status == event.StatusOffline || d.Status == event.StatusStale {
-		return d.Status
-	}
-	if intervalS <= 0 {
-		intervalS = 60
-	}
-	switch {
-	case d.Last > 0 && nowMs-d.Last > 3*int64(intervalS)*1000:
-		return event.StatusStale
-	case d.Last > 0 || d.Status == event.StatusOnline:
-		return event.StatusOnline
-	}
-	return ""
-}
-
-// deviceCounts is how many of a partner's registered devices the map shows
-// in each state.
-type deviceCounts struct{ Online, Stale, Offline, Unknown, Total int }
-
-// countDevices counts each partner's registered devices by map state
-// (mapState) at nowMs.
-func countDevices(reg map[string]devMeta, devs map[string]*devLive, nowMs int64) map[string]deviceCounts {
-	out := map[string]deviceCounts{}
-	for id, m := range reg {
-		c := out[m.Partner]
-		c.Total++
-		switch devs[id].mapState(nowMs, m.Interval) {
-		case event.StatusOnline:
-			c.Online++
-		case event.StatusStale:
-			c.Stale++
-		case event.StatusOffline:
-			c.Offline++
-		default:
-			c.Unknown++
-		}
-		out[m.Partner] = c
-	}
-	return out
-}
+// wallState composes the parts and puts them on the channels; each part
+// has its own type and tests: registryView (regview.go: the registry as
+// the wall shows it), deviceStates (devstate.go: latest values, status,
+// the partner cards' counts), feedRates (feedrates.go: readings and dead
+// letters per partner), trends (trends.go), alertBook (alertbook.go),
+// unregistered (unregistered.go), deviceChans (devchans.go). The topic
+// grammar is internal/event's.
 
 type unregLive struct {
 	Partner string   `json:"p"`
@@ -186,8 +107,6 @@ func seriesOf(r *event.Reading) *trendSeries {
 	return nil
 }
 
-const maxMetricsPerDevice = 32
-
 // wallState is the model behind the wall, alerts and device channels.
 type wallState struct {
 	cfg     WallConfig
@@ -197,28 +116,28 @@ type wallState struct {
 	maxKeys int
 	now     func() time.Time
 
-	mu         sync.Mutex
-	reg        map[string]devMeta
-	regVersion string
-	devs       map[string]*devLive
-	dirty      map[string]struct{}
-	unreg      *unregistered // devices that report unregistered (unregistered.go)
-	feeds      map[string]*feedLive
-	rates      *feedRates // readings and dead letters per partner (feedrates.go)
-	trends     *trends    // the trend minutes (trends.go)
-	alertBook  *alertBook // which alerts the wall shows (alertbook.go)
-	pipeline   pipelineLive
-	devChans   *deviceChans // open device:<id> channels (devchans.go)
+	mu        sync.Mutex
+	reg       *registryView // the registry (regview.go)
+	devs      *deviceStates // registered devices' live state (devstate.go)
+	unreg     *unregistered // devices that report unregistered (unregistered.go)
+	feeds     map[string]*feedLive
+	rates     *feedRates // readings and dead letters per partner (feedrates.go)
+	trends    *trends    // the trend minutes (trends.go)
+	alertBook *alertBook // which alerts the wall shows (alertbook.go)
+	pipeline  pipelineLive
+	devChans  *deviceChans // open device:<id> channels (devchans.go)
 }
 
 func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
-		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
+		reg:   newRegistryView(),
 		unreg: newUnregistered(cfg.MaxUnregistered), feeds: map[string]*feedLive{}, pipeline: pipelineLive{StreamLag: -1},
 		devChans: newDeviceChans(cfg.MaxDeviceChannels)}
-	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
-	w.alertBook = newAlertBook(func() time.Time { return w.now() }, cfg.MaxAlerts, cfg.ResolvedKeep)
-	w.trends = newTrends(func() time.Time { return w.now() }, cfg.TrendWindow, maxKeys)
+	clock := func() time.Time { return w.now() }
+	w.devs = newDeviceStates(clock)
+	w.rates = newFeedRates(clock, 64)
+	w.alertBook = newAlertBook(clock, cfg.MaxAlerts, cfg.ResolvedKeep)
+	w.trends = newTrends(clock, cfg.TrendWindow, maxKeys)
 	h.device, h.devices = w.deviceChannel, w.deviceChannels
 	w.wall.set("meta", w.meta())
 	return w
@@ -231,7 +150,8 @@ func (w *wallState) meta() map[string]any {
 	}
 	// registry_loading: no registry known yet (neither file nor ClickHouse):
 	// the wall cannot tell registered devices from unregistered ones.
-	return map[string]any{"registry": w.regVersion, "registry_loading": w.regVersion == "", "devices": len(w.reg), "water_stages": w.cfg.WaterStages,
+	version := w.reg.registryVersion()
+	return map[string]any{"registry": version, "registry_loading": version == "", "devices": w.reg.len(), "water_stages": w.cfg.WaterStages,
 		"trend_window_ms": w.cfg.TrendWindow.Milliseconds(), "series": series}
 }
 
@@ -240,39 +160,34 @@ func (w *wallState) meta() map[string]any {
 func (w *wallState) setRegistry(devs []*registry.Device, version string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if version == w.regVersion && version != "" {
+	diff, ok := w.reg.replace(devs, version)
+	if !ok {
 		return
 	}
-	next := make(map[string]devMeta, len(devs))
-	for _, d := range devs {
-		next[d.ID] = devMeta{Partner: d.Partner, Type: d.Type, Ward: d.Ward, Name: d.Name, Lat: d.Lat, Lon: d.Lon,
-			Interval: int(d.Interval / time.Second)}
+	for _, id := range diff.Set {
+		m, _ := w.reg.lookup(id)
+		w.wall.set("g/"+id, m)
 	}
-	for id, m := range next {
-		if old, ok := w.reg[id]; !ok || old != m {
-			w.wall.set("g/"+id, m)
-		}
-		if w.devs[id] == nil {
-			w.devs[id] = &devLive{M: map[string]wallMetric{}}
-			w.dirty[id] = struct{}{}
-		}
+	for _, id := range diff.Removed {
+		w.wall.del("g/" + id)
+		w.wall.del("d/" + id)
+		w.devs.forget(id)
+	}
+	w.reg.each(func(id string, m devMeta) {
+		w.devs.track(id)
 		if w.unreg.registered(id, m.Partner) {
 			w.wall.del("u/" + id)
 		}
-	}
-	for id := range w.reg {
-		if _, ok := next[id]; !ok {
-			w.wall.del("g/" + id)
-			w.wall.del("d/" + id)
-			delete(w.devs, id)
-			delete(w.dirty, id)
-		}
-	}
-	w.reg, w.regVersion = next, version
-	for _, m := range next {
 		w.feed(m.Partner)
-	}
+	})
 	w.wall.set("meta", w.meta())
+}
+
+// registryVersion is the version of the registry the wall holds.
+func (w *wallState) registryVersion() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reg.registryVersion()
 }
 
 func (w *wallState) feed(partner string) *feedLive {
@@ -282,24 +197,6 @@ func (w *wallState) feed(partner string) *feedLive {
 		w.feeds[partner] = f
 	}
 	return f
-}
-
-func metricOf(r *event.Reading) wallMetric {
-	m := wallMetric{U: r.Unit, T: r.ObservedMs}
-	switch r.Kind {
-	case event.KindNumber:
-		v := r.Value
-		m.V = &v
-		if r.Derived {
-			m.S = r.String // vn_aqi: the dominant pollutant
-		}
-	case event.KindString:
-		m.S = r.String
-	case event.KindBool:
-		b := r.Bool
-		m.B = &b
-	}
-	return m
 }
 
 // seedReading takes a latest value read from ClickHouse at start: it fills
@@ -330,31 +227,13 @@ func (w *wallState) reading(r *event.Reading) {
 // applyDevice updates a registered device; false when the device is not
 // registered (to this partner).
 func (w *wallState) applyDevice(r *event.Reading) bool {
-	meta, ok := w.reg[r.DeviceID]
-	if !ok || meta.Partner != r.Partner {
+	if !w.reg.registeredTo(r.DeviceID, r.Partner) {
 		return false
 	}
-	d := w.devs[r.DeviceID]
-	if d == nil {
-		d = &devLive{M: map[string]wallMetric{}}
-		w.devs[r.DeviceID] = d
-	}
-	if !r.Derived {
-		d.Last = max(d.Last, r.ReceivedMs)
-	}
-	old, seen := d.M[r.Metric]
-	if seen && old.T > r.ObservedMs {
-		w.dirty[r.DeviceID] = struct{}{}
-		return true
-	}
-	if !seen && len(d.M) >= maxMetricsPerDevice {
-		return true
-	}
-	m := metricOf(r)
-	d.M[r.Metric] = m
-	w.dirty[r.DeviceID] = struct{}{}
-	if ch := w.devChans.get(r.DeviceID); ch != nil {
-		ch.set("m/"+r.Metric, m)
+	if m, latest := w.devs.reading(r); latest {
+		if ch := w.devChans.get(r.DeviceID); ch != nil {
+			ch.set("m/"+r.Metric, m)
+		}
 	}
 	return true
 }
@@ -386,15 +265,10 @@ func (w *wallState) status(st *event.DeviceStatus) {
 	defer w.mu.Unlock()
 	switch st.Kind {
 	case event.SubjectDevice:
-		d := w.devs[st.DeviceID]
-		if d == nil || st.AtMs < d.Since {
-			return
-		}
-		d.Status, d.Cause, d.Since = st.Status, st.Cause, st.AtMs
-		d.Last = max(d.Last, st.LastSeenMs)
-		w.dirty[st.DeviceID] = struct{}{}
-		if ch := w.devChans.get(st.DeviceID); ch != nil {
-			ch.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
+		if d := w.devs.status(st); d != nil {
+			if ch := w.devChans.get(st.DeviceID); ch != nil {
+				ch.set("status", d.statusEntry())
+			}
 		}
 	case event.SubjectFeed:
 		if f := w.feed(st.Partner); f != nil && st.AtMs >= f.Since {
@@ -447,27 +321,25 @@ func (w *wallState) dropAlert(id string) {
 }
 
 // openAlert returns an alert the wall holds and whether it is still open.
-func (w *wallState) openAlert(id string) (event.AlertEvent, bool, bool) {
-	raw, ok := w.alerts.get("a/" + id)
-	if !ok {
-		return event.AlertEvent{}, false, false
-	}
-	var ev event.AlertEvent
-	if json.Unmarshal(raw, &ev) != nil {
-		return event.AlertEvent{}, false, false
-	}
-	return ev, true, ev.State != event.AlertResolved
+func (w *wallState) openAlert(id string) (ev event.AlertEvent, known, open bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ev, known = w.alertBook.get(id)
+	return ev, known, known && ev.State != event.AlertResolved
+}
+
+// alertsList is GET /api/alerts: the transition shown of every alert the
+// wall holds, by alert id.
+func (w *wallState) alertsList() []event.AlertEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.alertBook.list()
 }
 
 // flush moves what changed into the channels and sends the deltas.
 func (w *wallState) flush() {
 	w.mu.Lock()
-	for id := range w.dirty {
-		if d := w.devs[id]; d != nil {
-			w.wall.set("d/"+id, d)
-		}
-	}
-	clear(w.dirty)
+	w.devs.changed(func(id string, d *devLive) { w.wall.set("d/"+id, d) })
 	w.unreg.changed(func(id string, u *unregLive) { w.wall.set("u/"+id, u) })
 	w.trends.changed(func(k string, b *trendBucket) { w.wall.set(k, b) })
 	w.mu.Unlock()
@@ -480,8 +352,7 @@ func (w *wallState) flush() {
 func (w *wallState) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.now()
-	counts := countDevices(w.reg, w.devs, now.UnixMilli())
+	counts := w.devs.counts(w.reg)
 	for p, f := range w.feeds {
 		c := counts[p]
 		f.Online, f.Stale, f.Offline, f.Unknown, f.Total = c.Online, c.Stale, c.Offline, c.Unknown, c.Total
@@ -512,16 +383,17 @@ func (w *wallState) setPipeline(f func(p *pipelineLive)) {
 func (w *wallState) deviceChannel(id string, open bool) *channel {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := w.devs[id]
-	if c := w.devChans.get(id); c != nil || !open || d == nil {
+	d := w.devs.get(id)
+	meta, registered := w.reg.lookup(id)
+	if c := w.devChans.get(id); c != nil || !open || d == nil || !registered {
 		return c
 	}
 	return w.devChans.open(id, func(c *channel) {
-		c.set("meta", w.reg[id])
+		c.set("meta", meta)
 		for m, v := range d.M {
 			c.set("m/"+m, v)
 		}
-		c.set("status", map[string]any{"status": d.Status, "cause": d.Cause, "at": d.Since, "last_seen": d.Last})
+		c.set("status", d.statusEntry())
 	})
 }
 
@@ -535,13 +407,29 @@ func (w *wallState) deviceChannels() []*channel {
 func (w *wallState) devicesList() []map[string]any {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]map[string]any, 0, len(w.reg))
-	for id, m := range w.reg {
-		d := w.devs[id]
+	out := make([]map[string]any, 0, w.reg.len())
+	w.reg.each(func(id string, m devMeta) {
+		var d devLive
+		if p := w.devs.get(id); p != nil {
+			d = *p
+		}
 		out = append(out, map[string]any{"id": id, "partner": m.Partner, "type": m.Type, "ward": m.Ward, "name": m.Name,
 			"lat": m.Lat, "lon": m.Lon, "interval_s": m.Interval, "status": d.Status, "since_ms": d.Since, "last_ms": d.Last})
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i]["id"].(string) < out[j]["id"].(string) })
+	return out
+}
+
+// unregisteredList is what the wall saw of the unregistered devices,
+// newest first.
+func (w *wallState) unregisteredList() []UnregisteredDevice {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]UnregisteredDevice, 0, w.unreg.len())
+	w.unreg.each(func(id string, u *unregLive) {
+		out = append(out, UnregisteredDevice{Partner: u.Partner, DeviceID: id, FirstMs: u.First, LastMs: u.Last, Readings: uint64(u.N), Metrics: u.Metrics})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].LastMs > out[j].LastMs })
 	return out
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -119,14 +118,7 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) serveAlerts(w http.ResponseWriter, r *http.Request) {
-	var out []json.RawMessage
-	for _, k := range s.wall.alerts.keys("a/") {
-		if v, ok := s.wall.alerts.get(k); ok {
-			out = append(out, v)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return string(out[i]) < string(out[j]) })
-	writeWallJSON(w, http.StatusOK, map[string]any{"server_ms": time.Now().UnixMilli(), "alerts": out})
+	writeWallJSON(w, http.StatusOK, map[string]any{"server_ms": time.Now().UnixMilli(), "alerts": s.wall.alertsList()})
 }
 
 // AckRequest is the body of POST /api/alerts/{id}/ack.
@@ -235,12 +227,5 @@ func (s *Service) serveUnregistered(w http.ResponseWriter, r *http.Request) {
 	if !errors.Is(err, context.Canceled) {
 		s.log.Warn("listing unregistered devices from clickhouse; answering what the wall saw", "err", err)
 	}
-	s.wall.mu.Lock()
-	out := make([]UnregisteredDevice, 0, s.wall.unreg.len())
-	s.wall.unreg.each(func(id string, u *unregLive) {
-		out = append(out, UnregisteredDevice{Partner: u.Partner, DeviceID: id, FirstMs: u.First, LastMs: u.Last, Readings: uint64(u.N), Metrics: u.Metrics})
-	})
-	s.wall.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].LastMs > out[j].LastMs })
-	writeWallJSON(w, http.StatusOK, map[string]any{"server_ms": time.Now().UnixMilli(), "source": "live", "devices": out})
+	writeWallJSON(w, http.StatusOK, map[string]any{"server_ms": time.Now().UnixMilli(), "source": "live", "devices": s.wall.unregisteredList()})
 }

@@ -221,12 +221,10 @@ func (s *Service) loadRegistry(ctx context.Context) {
 }
 
 func (s *Service) wallRegVersion() string {
-	s.wall.mu.Lock()
-	defer s.wall.mu.Unlock()
-	if strings.HasPrefix(s.wall.regVersion, "file:") {
-		return ""
+	if v := s.wall.registryVersion(); !strings.HasPrefix(v, "file:") {
+		return v
 	}
-	return s.wall.regVersion
+	return ""
 }
 
 // runWall runs the wall model: it follows the monitor's status and alert

@@ -131,10 +131,23 @@ func NewParams(db string, asOf time.Time) Params {
 		prev = append(prev, time.Date(year-1, m+1, 1, 0, 0, 0, 0, event.Location).UnixMilli()-1)
 	}
 	pts = append(pts, p.AsOf)
-	prev = append(prev, asOf.AddDate(-1, 0, 0).UnixMilli())
+	prev = append(prev, YearBefore(asOf).UnixMilli())
 	p.points = pts
 	p.Points, p.PrevPoints = array(pts), array(prev)
 	return p
+}
+
+// YearBefore is the same calendar time a year before t (city time). A
+// day that year lacks (29 February) becomes the last day of the same month
+// at the same time of day: the year before 29 February 2024 10:00 is 28
+// February 2023 10:00, never 1 March.
+func YearBefore(t time.Time) time.Time {
+	t = t.In(event.Location)
+	y, m, d := t.Date()
+	if last := time.Date(y-1, m+1, 0, 0, 0, 0, 0, event.Location).Day(); d > last {
+		d = last
+	}
+	return time.Date(y-1, m, d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), event.Location)
 }
 
 func array(v []int64) string {
@@ -374,15 +387,11 @@ func (e *Engine) tile(ctx context.Context, conn driver.Conn, d Def, p Params, ro
 			t.Value, t.Numerator, t.Denominator, t.Target = r.value, r.numerator, r.denominator, r.target
 		}
 	}
-	if t.Target == nil {
-		// A point without rows has no target row either: the target is a
-		// constant of the tile's SQL, read from any row.
-		for _, r := range rows {
-			if r.target != nil {
-				t.Target = r.target
-				break
-			}
-		}
+	if t.Target == nil && d.Target != nil {
+		// A point without rows has no target row either: the target is
+		// part of the tile's definition (the same constant as its SQL's).
+		v := *d.Target
+		t.Target = &v
 	}
 	if d.Breakdown != nil {
 		parts, err := e.breakdown(ctx, conn, d, p)

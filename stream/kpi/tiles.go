@@ -28,7 +28,13 @@ type Def struct {
 	// Kinds are the feeds the tile reads: a batch of other kinds leaves it
 	// as it is (unless as_of moves).
 	Kinds []event.AdminKind
+	// Target is the tile's target (the law's or the plan's), nil for none.
+	// The tile shows it even while no event gives a row: the SQL returns
+	// the same constant with every row.
+	Target *float64
 }
+
+func target(v float64) *float64 { return &v }
 
 var (
 	tasks     = []event.AdminKind{event.KindTask}
@@ -63,33 +69,33 @@ var MainTaskLabels = map[string][2]string{
 // Defs lists every tile in page order. Ids are stable: they key the tiles
 // topic, /api/kpis and the page.
 var Defs = []Def{
-	{ID: "reform_plan.done", Query: "reform_plan", Kinds: tasks, Group: "reform_plan", Shape: Percent, Breakdown: MainTaskLabels,
+	{ID: "reform_plan.done", Target: target(100), Query: "reform_plan", Kinds: tasks, Group: "reform_plan", Shape: Percent, Breakdown: MainTaskLabels,
 		LabelVI: "Nhiệm vụ kế hoạch CCHC đã hoàn thành", LabelEN: "Reform plan tasks done"},
 	{ID: "reform_plan.in_progress", Query: "reform_plan", Kinds: tasks, Group: "reform_plan", Shape: Count,
 		LabelVI: "Nhiệm vụ đang thực hiện", LabelEN: "Reform plan tasks in progress"},
-	{ID: "reform_plan.overdue", Query: "reform_plan", Kinds: tasks, Group: "reform_plan", Shape: Count,
+	{ID: "reform_plan.overdue", Target: target(0), Query: "reform_plan", Kinds: tasks, Group: "reform_plan", Shape: Count,
 		LabelVI: "Nhiệm vụ trễ hạn, quá hạn", LabelEN: "Reform plan tasks overdue"},
-	{ID: "dossiers.on_time", Query: "dossiers", Kinds: dossiers, Group: "dossiers", Shape: Percent,
+	{ID: "dossiers.on_time", Target: target(100), Query: "dossiers", Kinds: dossiers, Group: "dossiers", Shape: Percent,
 		LabelVI: "Hồ sơ giải quyết đúng hạn", LabelEN: "Dossiers resolved on time"},
 	{ID: "dossiers.settled", Query: "dossiers", Kinds: dossiers, Group: "dossiers", Shape: Percent,
 		LabelVI: "Hồ sơ tiếp nhận đã giải quyết", LabelEN: "Received dossiers settled"},
-	{ID: "dossiers.late", Query: "dossiers", Kinds: dossiers, Group: "dossiers", Shape: Count,
+	{ID: "dossiers.late", Target: target(0), Query: "dossiers", Kinds: dossiers, Group: "dossiers", Shape: Count,
 		LabelVI: "Hồ sơ trễ hẹn", LabelEN: "Dossiers late"},
 	{ID: "dossiers.near_due", Query: "dossiers", Kinds: dossiers, Group: "dossiers", Shape: Count,
 		LabelVI: "Hồ sơ sắp đến hạn (24 giờ)", LabelEN: "Dossiers due within 24 hours"},
 	{ID: "procedures.published", Query: "procedures", Kinds: []event.AdminKind{event.KindProcedure}, Group: "procedures", Shape: Count, Breakdown: FieldLabels,
 		LabelVI: "Thủ tục hành chính đã công bố", LabelEN: "Administrative procedures published"},
-	{ID: "one_stop.excellent", Query: "one_stop", Kinds: []event.AdminKind{event.KindUnit, event.KindRating}, Group: "one_stop", Shape: Percent,
+	{ID: "one_stop.excellent", Target: target(100), Query: "one_stop", Kinds: []event.AdminKind{event.KindUnit, event.KindRating}, Group: "one_stop", Shape: Percent,
 		LabelVI: "Bộ phận một cửa được tỉnh xếp loại xuất sắc", LabelEN: "One-stop shops rated excellent by the province"},
-	{ID: "documents.signed", Query: "documents", Kinds: documents, Group: "e_government", Shape: Percent,
+	{ID: "documents.signed", Target: target(100), Query: "documents", Kinds: documents, Group: "e_government", Shape: Percent,
 		LabelVI: "Văn bản UBND thành phố ban hành có ký số", LabelEN: "City People's Committee documents signed digitally"},
-	{ID: "signing.departments", Query: "signing", Kinds: registry, Group: "e_government", Shape: Percent,
+	{ID: "signing.departments", Target: target(100), Query: "signing", Kinds: registry, Group: "e_government", Shape: Percent,
 		LabelVI: "Phòng, ban ứng dụng chữ ký số", LabelEN: "Departments using digital signatures"},
-	{ID: "signing.communes", Query: "signing", Kinds: registry, Group: "e_government", Shape: Percent,
+	{ID: "signing.communes", Target: target(100), Query: "signing", Kinds: registry, Group: "e_government", Shape: Percent,
 		LabelVI: "UBND xã, phường ứng dụng chữ ký số", LabelEN: "Ward and commune committees using digital signatures"},
-	{ID: "budget.vs_province", Query: "budget", Kinds: budget, Group: "budget", Shape: Percent,
+	{ID: "budget.vs_province", Target: target(100), Query: "budget", Kinds: budget, Group: "budget", Shape: Percent,
 		LabelVI: "Thu ngân sách so với dự toán tỉnh giao", LabelEN: "Budget revenue against the province's estimate"},
-	{ID: "budget.vs_council", Query: "budget", Kinds: budget, Group: "budget", Shape: Percent,
+	{ID: "budget.vs_council", Target: target(100), Query: "budget", Kinds: budget, Group: "budget", Shape: Percent,
 		LabelVI: "Thu ngân sách so với dự toán HĐND thành phố", LabelEN: "Budget revenue against the city council's estimate"},
 	{ID: "budget.yoy", Query: "budget", Kinds: budget, Group: "budget", Shape: PercentChange,
 		LabelVI: "Thu ngân sách so với cùng kỳ năm trước", LabelEN: "Budget revenue against the same period last year"},

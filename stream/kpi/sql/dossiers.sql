@@ -1,9 +1,11 @@
 -- Tiles dossiers.on_time, dossiers.settled, dossiers.late, dossiers.near_due.
--- One row per dossier from its events (duplicates and replays change no
--- min and no argMax; a correction wins by its version). A dossier exists at
--- a point once an event of it happened; its due time is that of its latest
--- event (a request for additional documents sets a new one). The period
--- runs from 1 January to the point.
+-- One row per dossier and point from its events up to the point
+-- (duplicates and replays change no min and no argMax; a correction wins by
+-- its version). A dossier exists at a point once an event of it happened;
+-- its due time at a point is that of its latest event at that point (a
+-- request for additional documents sets a new one, from then on: a month
+-- already closed keeps the due time it had). The period runs from 1
+-- January to the point.
 --   on_time   resolved in the period on or before the due time, of all
 --             resolved in the period (%; target 100)
 --   settled   received in the period and resolved or returned by the point,
@@ -26,8 +28,7 @@ FROM (
            countIf(NOT (closed_ms > 0 AND closed_ms <= p) AND due >= p AND due < p + {{.NearDue}}) AS near,
            countIf(NOT (closed_ms > 0 AND closed_ms <= p)) AS open
     FROM (
-        SELECT dossier_id,
-               min(at_ms) AS first_ms,
+        SELECT p, dossier_id,
                argMax(received_ms, (at_ms, toUInt8(state), version)) AS rcv_ms,
                argMax(due_ms, (at_ms, toUInt8(state), version)) AS due,
                minIf(at_ms, state = 'resolved') AS resolved_ms,
@@ -35,10 +36,10 @@ FROM (
                minIf(at_ms, state IN ('resolved', 'returned', 'withdrawn')) AS closed_ms,
                minIf(at_ms, state = 'withdrawn') AS withdrawn_ms
         FROM {{raw "dossier_events_raw"}}
-        GROUP BY dossier_id
+        ARRAY JOIN {{.Points}} AS p
+        WHERE at_ms <= p
+        GROUP BY p, dossier_id
     )
-    ARRAY JOIN {{.Points}} AS p
-    WHERE first_ms <= p
     GROUP BY p
 )
 ARRAY JOIN
