@@ -37,7 +37,9 @@ type Service struct {
 	kafka    kafkaconn.Config
 	log      *slog.Logger
 	m        *metrics
-	reg      *registry.Registry
+	// reg is the registry in force: the CSV file's, then the live one
+	// (registry.Follow) as soon as the registry topic is read.
+	reg      atomic.Pointer[registry.Registry]
 	decoder  payload.Decoder
 	partners map[string]bool
 	// unregistered caps the distinct devices outside the registry per
@@ -86,7 +88,7 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		cfg.MQTT.Password = strings.TrimSpace(string(b))
 	}
 	s := &Service{
-		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize, cfg.MaxUnackedAge.Seconds()), reg: devices,
+		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize, cfg.MaxUnackedAge.Seconds()),
 		decoder:      payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
 		partners:     map[string]bool{},
 		unregistered: newDeviceCap(cfg.MaxUnregistered),
@@ -95,6 +97,7 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		oldest:       make([]atomic.Int64, cfg.Producers),
 		now:          time.Now,
 	}
+	s.reg.Store(devices)
 	s.decoder.MaxRecords = cfg.MaxRecords
 	for _, p := range cfg.Partners {
 		s.partners[p] = true
@@ -150,6 +153,15 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.produce(drainCtx, writer, &s.oldest[i]) })
 	}
 	go s.watchAge(drainCtx)
+	// The live registry: devices added, edited or retired from the admin
+	// page or `ioc device` apply without a restart.
+	go func() {
+		base := s.reg.Load()
+		_ = registry.Follow(ctx, s.kafka, s.log, base, func(r *registry.Registry) {
+			s.reg.Store(r)
+			s.log.Info("device registry updated", "devices", r.Len())
+		}, nil)
+	}()
 
 	tok := client.Connect()
 	tok.Wait()
@@ -161,7 +173,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("ingest running", "max_payload_bytes", s.cfg.MaxPayloadBytes, "kafka_batch_bytes", s.cfg.KafkaBatchBytes,
 		"max_unacked_age", s.cfg.MaxUnackedAge, "mqtt", s.cfg.MQTT.URL, "topic", s.cfg.MQTT.Topic, "kafka", strings.Join(s.kafka.Brokers, ","),
-		"registry_devices", s.reg.Len())
+		"registry_devices", s.reg.Load().Len())
 
 	<-ctx.Done()
 	// Shutdown: readiness off, stop intake, drain and acknowledge, disconnect.
@@ -294,12 +306,12 @@ func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Read
 	if err != nil {
 		return nil, err
 	}
-	dev := s.reg.Lookup(device)
+	dev := s.reg.Load().Lookup(device)
 	if dev != nil && dev.Partner != partner {
 		// The broker's ACL keeps each partner to sensors/{partner}/#; the
 		// registry says which partner runs which device. A contradiction is
 		// a partner speaking for another's device: refused, with the reason.
-		return nil, event.Invalid(event.ReasonPartnerMismatch, "device %q is registered to partner %q, not %q (deploy/devices.csv)", device, dev.Partner, partner)
+		return nil, event.Invalid(event.ReasonPartnerMismatch, "device %q is registered to partner %q, not %q (device registry: ioc device list)", device, dev.Partner, partner)
 	}
 	if dev == nil && !s.unregistered.admit(partner, device) {
 		return nil, event.Invalid(event.ReasonUnregisteredLimit, "partner %q already has %d devices not in the registry (ingest.max_unregistered_devices); declare this one in %s",

@@ -19,6 +19,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/stream/monitor"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -106,11 +107,21 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var g errgroup.Group
 	g.Go(func() error { return gc.Run(ctx, &s.kafka, s.log, s.reg, b) })
+	var mon *monitor.Monitor
 	if *s.cfg.Status.Enabled {
-		mon := monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
+		mon = monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
 		s.mon.Store(mon)
 		g.Go(func() error { return mon.Run(ctx, conn) })
 	}
+	// The live registry (registry_live.go): changes reach the monitor
+	// without a restart.
+	g.Go(func() error {
+		return followRegistry(ctx, s.kafka, s.ch, conn, reg, s.log, func(r *registry.Registry) {
+			if mon != nil {
+				mon.SetRegistry(r)
+			}
+		})
+	})
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
 		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)

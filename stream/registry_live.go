@@ -1,0 +1,77 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/sonla-ioc/ioc/internal/backoff"
+	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
+)
+
+// followRegistry keeps stream's registry live (registry.Follow): it seeds
+// the registry topic with the CSV file's devices the topic does not hold
+// yet, stores every record newer than what ClickHouse has in
+// device_registry_raw (one insert per record: registry changes are rare),
+// and hands every new registry in force to set (the monitor).
+func followRegistry(ctx context.Context, kc kafkaconn.Config, ch chconn.Config, conn driver.Conn, file *registry.Registry,
+	log *slog.Logger, set func(*registry.Registry)) error {
+	log = log.With("component", "registry")
+	w := kc.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+	defer w.Close()
+	if err := backoff.Retry(ctx, log, "seeding the device registry topic from the csv file", func() error {
+		n, err := registry.Seed(ctx, kc, w, file, "system:stream", time.Now())
+		if n > 0 {
+			log.Info("device registry topic seeded from the csv file", "devices", n)
+		}
+		return err
+	}); err != nil {
+		return nil
+	}
+	var stored int64
+	q := fmt.Sprintf("SELECT max(version) FROM %s", ch.Table("device_registry_raw"))
+	if err := backoff.Retry(ctx, log, "reading the newest stored registry version", func() error {
+		return conn.QueryRow(ctx, q).Scan(&stored)
+	}); err != nil {
+		return nil
+	}
+	return registry.Follow(ctx, kc, log, file, func(r *registry.Registry) {
+		log.Info("device registry in force", "devices", r.Len())
+		set(r)
+	}, func(r registry.Record) {
+		if r.Version <= stored {
+			return
+		}
+		_ = backoff.Retry(ctx, log, "storing device "+r.ID+" in "+ch.Table("device_registry_raw"), func() error {
+			return storeRecord(ctx, conn, ch, r)
+		})
+	})
+}
+
+// storeRecord inserts one registry record.
+func storeRecord(ctx context.Context, conn driver.Conn, ch chconn.Config, r registry.Record) error {
+	alarms, _ := json.Marshal(r.Alarms)
+	windows, _ := json.Marshal(r.Maintenance)
+	if r.Alarms == nil {
+		alarms = []byte("[]")
+	}
+	if r.Maintenance == nil {
+		windows = []byte("[]")
+	}
+	retired := uint8(0)
+	if r.Retired {
+		retired = 1
+	}
+	q := fmt.Sprintf(`INSERT INTO %s (device_id, partner, device_type, ward, name, lat, lon, interval_s, alarms, maintenance,
+ retired, version, actor, source, note, changed_at)`, ch.Table("device_registry_raw"))
+	return sendColumns(ctx, conn, q, []string{r.ID}, []string{r.Partner}, []string{r.Type}, []string{r.Ward}, []string{r.Name},
+		[]float64{r.Lat}, []float64{r.Lon}, []uint32{uint32(r.IntervalS)}, []string{string(alarms)}, []string{string(windows)},
+		[]uint8{retired}, []int64{r.Version}, []string{r.Actor}, []string{r.Source}, []string{r.Note},
+		[]time.Time{time.UnixMilli(r.Version)})
+}
