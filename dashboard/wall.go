@@ -46,6 +46,9 @@ type devMeta struct {
 	Lat      float64 `json:"lat"`
 	Lon      float64 `json:"lon"`
 	Interval int     `json:"iv"` // expected reporting interval, seconds
+	// MaintTo is the end (unix ms) of the maintenance window the device
+	// is in now, 0 when none: the wall shows it as under maintenance.
+	MaintTo int64 `json:"mt,omitempty"`
 }
 
 // wallMetric is the latest value of one metric.
@@ -209,13 +212,15 @@ type wallState struct {
 	alertBook  *alertBook // which alerts the wall shows (alertbook.go)
 	pipeline   pipelineLive
 	devChans   *deviceChans // open device:<id> channels (devchans.go)
+	// maint holds the maintenance windows of the devices that have some.
+	maint map[string][]registry.Window
 }
 
 func newWallState(cfg WallConfig, h *v2hub, maxKeys int) *wallState {
 	w := &wallState{cfg: cfg, h: h, wall: h.channels["wall"], alerts: h.channels["alerts"], maxKeys: maxKeys, now: time.Now,
 		reg: map[string]devMeta{}, devs: map[string]*devLive{}, dirty: map[string]struct{}{},
 		unreg: newUnregistered(cfg.MaxUnregistered), feeds: map[string]*feedLive{}, pipeline: pipelineLive{StreamLag: -1},
-		devChans: newDeviceChans(cfg.MaxDeviceChannels)}
+		devChans: newDeviceChans(cfg.MaxDeviceChannels), maint: map[string][]registry.Window{}}
 	w.rates = newFeedRates(func() time.Time { return w.now() }, 64)
 	w.alertBook = newAlertBook(func() time.Time { return w.now() }, cfg.MaxAlerts, cfg.ResolvedKeep)
 	w.trends = newTrends(func() time.Time { return w.now() }, cfg.TrendWindow, maxKeys)
@@ -235,18 +240,25 @@ func (w *wallState) meta() map[string]any {
 		"trend_window_ms": w.cfg.TrendWindow.Milliseconds(), "series": series}
 }
 
-// setRegistry replaces the registry (from ClickHouse's devices table or
-// the file).
+// setRegistry replaces the registry (the file's, then the live one from
+// the registry topic).
 func (w *wallState) setRegistry(devs []*registry.Device, version string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if version == w.regVersion && version != "" {
 		return
 	}
+	nowMs := w.now().UnixMilli()
 	next := make(map[string]devMeta, len(devs))
+	clear(w.maint)
 	for _, d := range devs {
-		next[d.ID] = devMeta{Partner: d.Partner, Type: d.Type, Ward: d.Ward, Name: d.Name, Lat: d.Lat, Lon: d.Lon,
+		m := devMeta{Partner: d.Partner, Type: d.Type, Ward: d.Ward, Name: d.Name, Lat: d.Lat, Lon: d.Lon,
 			Interval: int(d.Interval / time.Second)}
+		if len(d.Maintenance) > 0 {
+			w.maint[d.ID] = d.Maintenance
+			_, m.MaintTo = d.InMaintenance(nowMs)
+		}
+		next[d.ID] = m
 	}
 	for id, m := range next {
 		if old, ok := w.reg[id]; !ok || old != m {
@@ -481,6 +493,17 @@ func (w *wallState) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
+	for id, ws := range w.maint {
+		// A maintenance window starts or ends: the map shows it.
+		if m, ok := w.reg[id]; ok {
+			_, to := (&registry.Device{Maintenance: ws}).InMaintenance(now.UnixMilli())
+			if to != m.MaintTo {
+				m.MaintTo = to
+				w.reg[id] = m
+				w.wall.set("g/"+id, m)
+			}
+		}
+	}
 	counts := countDevices(w.reg, w.devs, now.UnixMilli())
 	for p, f := range w.feeds {
 		c := counts[p]

@@ -86,7 +86,6 @@ func (s *Service) chFailed(conn driver.Conn) {
 // readings replayed from Kafka are not counted twice). Each part is
 // optional: the wall works without ClickHouse, with less history.
 func (s *Service) seedWall(ctx context.Context) {
-	s.loadRegistry(ctx)
 	conn, err := s.chConn(ctx)
 	if err != nil {
 		s.log.Warn("wall model starts without history: clickhouse unreachable", "err", err)
@@ -176,56 +175,6 @@ func (s *Service) scan(ctx context.Context, conn driver.Conn, q string, row func
 	return rows.Err()
 }
 
-// loadRegistry reads the registry from ClickHouse (what stream loaded), or
-// from dashboard.wall.registry_file when ClickHouse has none.
-func (s *Service) loadRegistry(ctx context.Context) {
-	if conn, err := s.chConn(ctx); err == nil {
-		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		var version string
-		if err := conn.QueryRow(qctx, s.wallQuery("registry_version.sql", nil)).Scan(&version); err == nil && version != "" {
-			if version == s.wallRegVersion() {
-				return
-			}
-			var devs []*registry.Device
-			err := s.scan(qctx, conn, s.wallQuery("registry.sql", nil), func(r driver.Rows) error {
-				d := &registry.Device{}
-				var iv uint32
-				if err := r.Scan(&d.ID, &d.Partner, &d.Type, &d.Ward, &d.Name, &d.Lat, &d.Lon, &iv); err != nil {
-					return err
-				}
-				d.Interval = time.Duration(iv) * time.Second
-				devs = append(devs, d)
-				return nil
-			})
-			if err == nil {
-				s.wall.setRegistry(devs, version)
-				return
-			}
-			s.log.Warn("reading the device registry from clickhouse", "err", err)
-		} else if err != nil {
-			s.chFailed(conn)
-		}
-	}
-	if s.cfg.Wall.RegistryFile != "" && s.wallRegVersion() == "" {
-		reg, err := registry.Load(s.cfg.Wall.RegistryFile)
-		if err != nil {
-			s.log.Warn("reading the device registry file", "err", err)
-			return
-		}
-		s.wall.setRegistry(reg.Devices(), "file:"+s.cfg.Wall.RegistryFile)
-	}
-}
-
-func (s *Service) wallRegVersion() string {
-	s.wall.mu.Lock()
-	defer s.wall.mu.Unlock()
-	if strings.HasPrefix(s.wall.regVersion, "file:") {
-		return ""
-	}
-	return s.wall.regVersion
-}
-
 // runWall runs the wall model: it follows the monitor's status and alert
 // topics and the dead letters, sends the channels' deltas every flush
 // interval, and checks the pipeline's health.
@@ -278,14 +227,14 @@ func (s *Service) runWall(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { s.checkHealth(gctx); return nil })
+	g.Go(func() error { return s.followRegistry(gctx) })
 	return g.Wait()
 }
 
 // checkHealth measures what the wall's pipeline indicator shows, every 10
 // s: ClickHouse reachable (and its round trip), how fresh the stored data
 // is, and the stream group's consumer lag, from the brokers (so it is
-// known when the dashboard runs as its own process). It also picks up a
-// new registry version.
+// known when the dashboard runs as its own process).
 func (s *Service) checkHealth(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
@@ -293,9 +242,6 @@ func (s *Service) checkHealth(ctx context.Context) {
 	defer release()
 	for i := 0; ; i++ {
 		s.healthOnce(ctx, client)
-		if i%6 == 5 {
-			s.loadRegistry(ctx)
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -351,6 +297,10 @@ type wallParts struct {
 	chp        chPool
 	writerOnce sync.Once
 	writer     *kafka.Writer
+	// regFile is the registry file's devices (nil without a file),
+	// devices the admin page's view of the live registry.
+	regFile *registry.Registry
+	devices *deviceBook
 }
 
 // initWall prepares the wall model and protocol v2 (called by New).
@@ -363,11 +313,13 @@ func (s *Service) initWall(reg prometheus.Registerer) {
 	// the registry into ClickHouse (seedWall then takes ClickHouse's).
 	if f := s.cfg.Wall.RegistryFile; f != "" {
 		if reg, err := registry.Load(f); err != nil {
-			s.log.Warn("reading the device registry file; the wall waits for stream's registry in clickhouse", "file", f, "err", err)
+			s.log.Warn("reading the device registry file; the wall waits for the registry topic", "file", f, "err", err)
 		} else {
+			s.regFile = reg
 			s.wall.setRegistry(reg.Devices(), "file:"+f)
 		}
 	}
+	s.devices = newDeviceBook(s.regFile)
 }
 
 // streamLag is the records of the stream group's topics not committed yet,
@@ -387,4 +339,15 @@ func (s *Service) streamLag(ctx context.Context, client *kafka.Client) (int64, e
 		total += n
 	}
 	return total, nil
+}
+
+// followRegistry keeps the wall's registry live: the registry topic over
+// the file's devices (registry.Follow), so a device added, edited or
+// retired from /admin or `ioc device` shows within about a second.
+func (s *Service) followRegistry(ctx context.Context) error {
+	n := 0
+	return registry.Follow(ctx, s.kafka, s.log, s.regFile, func(r *registry.Registry) {
+		n++
+		s.wall.setRegistry(r.Devices(), "live:"+strconv.Itoa(n))
+	}, func(rec registry.Record) { s.devices.record(rec) })
 }
