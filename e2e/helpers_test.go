@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -243,7 +244,7 @@ func readTopic(t *testing.T, topic string, match func(kafka.Message) bool, timeo
 func dropTopics(ctx context.Context, kc kafkaconn.Config) {
 	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
 	_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{
-		kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter)}})
+		kc.Topic(event.TopicReadings), kc.Topic(event.TopicDeadLetter), kc.Topic(registry.TopicDevices)}})
 }
 
 // clearSession removes the persistent MQTT session of a client id.

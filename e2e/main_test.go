@@ -107,7 +107,11 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 	// defaults).
 	st, err := stream.New(stream.Config{GroupID: "e2e-stream-" + e.run, MaxAge: 200 * time.Millisecond, RegistryFile: e.registry,
 		Status: monitor.StatusConfig{StaleAfter: 2, OfflineAfter: 4, MinOffline: time.Millisecond, FeedSilentAfter: 3 * time.Second,
-			Tick: 100 * time.Millisecond}}, e.kafka, e.ch, log, reg)
+			Tick: 100 * time.Millisecond},
+		// The default rules, and a rate rule whose levels are set per
+		// device from the admin API (devreg_test.go).
+		Alerts: monitor.AlertsConfig{Rules: append(monitor.DefaultRules(), monitor.Rule{Name: "water_rise", Kind: monitor.KindRate,
+			Metrics: []string{"level"}, Window: 30 * time.Minute, PerDevice: true})}}, e.kafka, e.ch, log, reg)
 	if err != nil {
 		return nil, err
 	}
