@@ -301,6 +301,7 @@ type wallParts struct {
 	// devices the admin page's view of the live registry.
 	regFile *registry.Registry
 	devices *deviceBook
+	regf    *registry.Follower
 }
 
 // initWall prepares the wall model and protocol v2 (called by New).
@@ -320,6 +321,7 @@ func (s *Service) initWall(reg prometheus.Registerer) {
 		}
 	}
 	s.devices = newDeviceBook(s.regFile)
+	s.regf = s.newRegistryFollower(reg)
 }
 
 // streamLag is the records of the stream group's topics not committed yet,
@@ -342,12 +344,18 @@ func (s *Service) streamLag(ctx context.Context, client *kafka.Client) (int64, e
 }
 
 // followRegistry keeps the wall's registry live: the registry topic over
-// the file's devices (registry.Follow), so a device added, edited or
+// the file's devices (registry.Follower), so a device added, edited or
 // retired from /admin or `ioc device` shows within about a second.
 func (s *Service) followRegistry(ctx context.Context) error {
+	return s.regf.Run(ctx)
+}
+
+func (s *Service) newRegistryFollower(reg prometheus.Registerer) *registry.Follower {
 	n := 0
-	return registry.Follow(ctx, s.kafka, s.log, s.regFile, func(r *registry.Registry) {
-		n++
-		s.wall.setRegistry(r.Devices(), "live:"+strconv.Itoa(n))
-	}, func(rec registry.Record) { s.devices.record(rec) })
+	return &registry.Follower{Kafka: s.kafka, Log: s.log, Base: s.regFile, Role: "dashboard", Reg: reg,
+		Set: func(r *registry.Registry) {
+			n++
+			s.wall.setRegistry(r.Devices(), "live:"+strconv.Itoa(n))
+		},
+		Record: s.devices.record}
 }

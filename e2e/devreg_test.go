@@ -58,7 +58,42 @@ func (a *deviceAdmin) change(t *testing.T, method, path string, body any) regist
 	if code := a.call(t, method, path, body, &ans); code != http.StatusOK || !ans.Applied {
 		t.Fatalf("%s %s: %d applied=%v %s", method, path, code, ans.Applied, ans.Error)
 	}
+	appliedEverywhere(t, ans.Device.Version)
 	return ans.Device
+}
+
+// appliedEverywhere waits until ingest, stream and the dashboard have
+// applied a registry change (ioc_registry_version_ms{role}), as an
+// operator would check after a change (docs/operations.md).
+func appliedEverywhere(t *testing.T, version int64) {
+	t.Helper()
+	start := time.Now()
+	eventually(t, 30*time.Second, fmt.Sprintf("registry version %d applied by every role", version), func() (bool, string) {
+		mfs, err := pipe.metrics.Gather()
+		if err != nil {
+			return false, err.Error()
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "ioc_registry_version_ms" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "role" {
+						got[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		for _, role := range []string{"ingest", "stream", "dashboard"} {
+			if int64(got[role]) < version {
+				return false, fmt.Sprintf("%v", got)
+			}
+		}
+		return true, ""
+	})
+	t.Logf("registry change %d applied by every role %s after the API answered", version, time.Since(start).Round(time.Millisecond))
 }
 
 // newStation is a water-level station of this run with its own levels.
@@ -122,7 +157,7 @@ func TestDeviceAddedFromAdminAlertsWithoutRestart(t *testing.T) {
 	p.level(t, id, 3.0, t0)
 	stored(t, id, t0, true)
 	p.level(t, id, 4.5, t0+1000)
-	stage, threshold, opened := openedAlert(t, "water_level", id, t0)
+	stage, threshold, opened := openedAlert(t, "water_level", id, t0-60_000)
 	if stage != "Mức riêng 1" || threshold != 4.0 || opened != t0+1000 {
 		t.Errorf("alert opened at %d (readings at %d, %d) at stage %q threshold %v, want the station's own level 4.0 at the second reading",
 			opened, t0, t0+1000, stage, threshold)

@@ -42,6 +42,7 @@ type env struct {
 	dash     *dashboard.Service
 	kiosk    string // a wall kiosk token: how the tests' websocket clients get in
 	keyFile  string // the dashboard's session signing key
+	metrics  *prometheus.Registry // every role's metrics
 }
 
 var pipe *env
@@ -97,6 +98,7 @@ func runMain(m *testing.M) int {
 // all three are ready.
 func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error) {
 	reg := prometheus.NewRegistry()
+	e.metrics = reg
 	var err error
 	if e.registry, err = testRegistry(); err != nil {
 		return nil, err

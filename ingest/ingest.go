@@ -40,6 +40,7 @@ type Service struct {
 	// reg is the registry in force: the CSV file's, then the live one
 	// (registry.Follow) as soon as the registry topic is read.
 	reg      atomic.Pointer[registry.Registry]
+	regf     *registry.Follower
 	decoder  payload.Decoder
 	partners map[string]bool
 	// unregistered caps the distinct devices outside the registry per
@@ -98,6 +99,10 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		now:          time.Now,
 	}
 	s.reg.Store(devices)
+	s.regf = &registry.Follower{Kafka: kc, Log: s.log, Base: devices, Role: "ingest", Reg: reg, Set: func(r *registry.Registry) {
+		s.reg.Store(r)
+		s.log.Info("device registry updated", "devices", r.Len())
+	}}
 	s.decoder.MaxRecords = cfg.MaxRecords
 	for _, p := range cfg.Partners {
 		s.partners[p] = true
@@ -105,10 +110,11 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 	return s, nil
 }
 
-// Ready reports whether the role is connected and taking messages, and
-// its intake is not stalled (UnackedAge within ingest.max_unacked_age).
+// Ready reports whether the role is connected and taking messages, its
+// intake is not stalled (UnackedAge within ingest.max_unacked_age), and it
+// has read the live device registry.
 func (s *Service) Ready() bool {
-	return s.ready.Load() && s.connected.Load() && s.UnackedAge() <= s.cfg.MaxUnackedAge
+	return s.ready.Load() && s.connected.Load() && s.UnackedAge() <= s.cfg.MaxUnackedAge && s.regf.Ready()
 }
 
 // UnackedAge is how long the oldest MQTT message ingest holds has waited
@@ -155,13 +161,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go s.watchAge(drainCtx)
 	// The live registry: devices added, edited or retired from the admin
 	// page or `ioc device` apply without a restart.
-	go func() {
-		base := s.reg.Load()
-		_ = registry.Follow(ctx, s.kafka, s.log, base, func(r *registry.Registry) {
-			s.reg.Store(r)
-			s.log.Info("device registry updated", "devices", r.Len())
-		}, nil)
-	}()
+	go func() { _ = s.regf.Run(ctx) }()
 
 	tok := client.Connect()
 	tok.Wait()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/chconn"
@@ -15,43 +17,34 @@ import (
 	"github.com/sonla-ioc/ioc/internal/registry"
 )
 
-// followRegistry keeps stream's registry live (registry.Follow): it seeds
-// the registry topic with the CSV file's devices the topic does not hold
-// yet, stores every record newer than what ClickHouse has in
+// registryFollower keeps stream's registry live (registry.Follower): it
+// seeds the registry topic with the CSV file's devices the topic does not
+// hold yet, stores every record newer than what ClickHouse had at start in
 // device_registry_raw (one insert per record: registry changes are rare),
 // and hands every new registry in force to set (the monitor).
-func followRegistry(ctx context.Context, kc kafkaconn.Config, ch chconn.Config, conn driver.Conn, file *registry.Registry,
-	log *slog.Logger, set func(*registry.Registry)) error {
+func registryFollower(ctx context.Context, kc kafkaconn.Config, ch chconn.Config, conn driver.Conn, file *registry.Registry,
+	log *slog.Logger, reg prometheus.Registerer, w *kafka.Writer, set func(*registry.Registry)) (*registry.Follower, error) {
 	log = log.With("component", "registry")
-	w := kc.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
-	defer w.Close()
-	if err := backoff.Retry(ctx, log, "seeding the device registry topic from the csv file", func() error {
-		n, err := registry.Seed(ctx, kc, w, file, "system:stream", time.Now())
-		if n > 0 {
-			log.Info("device registry topic seeded from the csv file", "devices", n)
-		}
-		return err
-	}); err != nil {
-		return nil
-	}
 	var stored int64
 	q := fmt.Sprintf("SELECT max(version) FROM %s", ch.Table("device_registry_raw"))
 	if err := backoff.Retry(ctx, log, "reading the newest stored registry version", func() error {
 		return conn.QueryRow(ctx, q).Scan(&stored)
 	}); err != nil {
-		return nil
+		return nil, err
 	}
-	return registry.Follow(ctx, kc, log, file, func(r *registry.Registry) {
-		log.Info("device registry in force", "devices", r.Len())
-		set(r)
-	}, func(r registry.Record) {
-		if r.Version <= stored {
-			return
-		}
-		_ = backoff.Retry(ctx, log, "storing device "+r.ID+" in "+ch.Table("device_registry_raw"), func() error {
-			return storeRecord(ctx, conn, ch, r)
-		})
-	})
+	return &registry.Follower{Kafka: kc, Log: log, Base: file, Role: "stream", Reg: reg, Seed: true, Writer: w,
+		Set: func(r *registry.Registry) {
+			log.Info("device registry in force", "devices", r.Len())
+			set(r)
+		},
+		Record: func(r registry.Record) {
+			if r.Version <= stored {
+				return
+			}
+			_ = backoff.Retry(ctx, log, "storing device "+r.ID+" in "+ch.Table("device_registry_raw"), func() error {
+				return storeRecord(ctx, conn, ch, r)
+			})
+		}}, nil
 }
 
 // storeRecord inserts one registry record.

@@ -34,6 +34,7 @@ type Service struct {
 	reg   prometheus.Registerer
 	ready atomic.Bool
 	mon   atomic.Pointer[monitor.Monitor]
+	regf  atomic.Pointer[registry.Follower]
 }
 
 // New checks the configuration and prepares the role.
@@ -51,7 +52,10 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 }
 
 // Ready reports whether the role is consuming.
-func (s *Service) Ready() bool { return s.ready.Load() }
+func (s *Service) Ready() bool {
+	rf := s.regf.Load()
+	return s.ready.Load() && rf != nil && rf.Ready()
+}
 
 // MonitorReady reports whether the monitor (device status, VN_AQI, alerts)
 // follows the live readings; false while it starts or when disabled.
@@ -115,13 +119,18 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	// The live registry (registry_live.go): changes reach the monitor
 	// without a restart.
-	g.Go(func() error {
-		return followRegistry(ctx, s.kafka, s.ch, conn, reg, s.log, func(r *registry.Registry) {
-			if mon != nil {
-				mon.SetRegistry(r)
-			}
-		})
+	regw := s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+	defer regw.Close()
+	rf, err := registryFollower(ctx, s.kafka, s.ch, conn, reg, s.log, s.reg, regw, func(r *registry.Registry) {
+		if mon != nil {
+			mon.SetRegistry(r)
+		}
 	})
+	if err != nil {
+		return nil // shutting down
+	}
+	s.regf.Store(rf)
+	g.Go(func() error { return rf.Run(ctx) })
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
 		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)

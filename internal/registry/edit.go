@@ -108,6 +108,9 @@ func (e *Editor) apply(ctx context.Context, op string, r Record, base int64, who
 	if exists && r.Version <= cur.Version {
 		r.Version = cur.Version + 1 // a clock behind the last change still orders after it
 	}
+	if err := r.Validate(); err != nil {
+		return Record{}, err
+	}
 	if err := Publish(ctx, e.Writer, e.Kafka, r); err != nil {
 		return Record{}, err
 	}
