@@ -44,6 +44,22 @@ func TestAdminAddsDeviceInChromium(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.regf.Run(ctx) }()
+	go func() { // the wall's flush and tick, as runWall does
+		flush, tick := time.NewTicker(50*time.Millisecond), time.NewTicker(time.Second)
+		defer flush.Stop()
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-flush.C:
+				s.wall.flush()
+			case <-tick.C:
+				s.wall.tick()
+			}
+		}
+	}()
+	t.Cleanup(func() { s.v2.closeAll("test over") })
 	testpoll.Eventually(t, 30*time.Second, "the dashboard reads the registry topic", func() (bool, string) { return s.regf.Ready(), "" })
 	srv := httptest.NewServer(s.routes())
 	defer srv.Close()
@@ -98,6 +114,14 @@ func TestAdminAddsDeviceInChromium(t *testing.T) {
 		m := s.wall.reg["water-browser-1"]
 		return m.Name == "Trạm đã sửa" && m.MaintTo > time.Now().UnixMilli(), fmt.Sprint(m)
 	})
+
+	// The wall's map shows it under maintenance.
+	b.navigate(srv.URL + "/")
+	b.waitJS("the wall shows the station under maintenance",
+		`document.querySelector('circle[data-device="water-browser-1"]').classList.contains('maintenance')`, 30*time.Second)
+	b.screenshot(filepath.Join(screenshotDir(t), "wall-maintenance.png"))
+	b.navigate(srv.URL + "/admin")
+	b.waitJS("the admin page again", `!!document.querySelector('#devices tr[data-device="water-browser-1"] button[name="retire"]')`, 30*time.Second)
 
 	// Retire.
 	b.eval(`(() => { window.confirm = () => true;

@@ -20,7 +20,7 @@
     { hi: 150, name: 'Kém', color: '#ff7e00' }, { hi: 200, name: 'Xấu', color: '#ff0000' },
     { hi: 300, name: 'Rất xấu', color: '#8f3f97' }, { hi: Infinity, name: 'Nguy hại', color: '#7e0023' },
   ];
-  const STATE_NAMES = { ok: 'Bình thường', warning: 'Cảnh báo', alert: 'Báo động', offline: 'Mất kết nối', stale: 'Chậm dữ liệu', unknown: 'Chưa có dữ liệu' };
+  const STATE_NAMES = { ok: 'Bình thường', warning: 'Cảnh báo', alert: 'Báo động', offline: 'Mất kết nối', stale: 'Chậm dữ liệu', unknown: 'Chưa có dữ liệu', maintenance: 'Đang bảo trì' };
   const SEV_NAMES = { warning: 'Cảnh báo', alert: 'Báo động', critical: 'Khẩn cấp' };
   const PARTNERS = { viettel: 'Viettel', vnpt: 'VNPT' };
 
@@ -295,13 +295,17 @@
       const cur = byDev.get(a.device_id);
       if (!cur || rank[a.severity] > rank[cur]) byDev.set(a.device_id, a.severity);
     }
-    const counts = { ok: 0, warning: 0, alert: 0, offline: 0, stale: 0, unknown: 0 };
+    const counts = { ok: 0, warning: 0, alert: 0, offline: 0, stale: 0, unknown: 0, maintenance: 0 };
     const byPartner = new Map(); // partner -> {online, offline, total}: the feed cards count what the map shows
     for (const [id, c] of dots) {
       const d = state.get('d/' + id), g = state.get('g/' + id);
       const s = deviceState(id, d, byDev, g);
       counts[s]++;
-      c.setAttribute('class', 'dev ' + s);
+      // A registry maintenance window (its alerts are silenced): shown as
+      // such on the map; the partner cards count its state underneath.
+      const maint = !!(g && g.mt > now());
+      if (maint) counts.maintenance++;
+      c.setAttribute('class', 'dev ' + (maint ? 'maintenance' : s));
       if (!g) continue;
       let pc = byPartner.get(g.p);
       if (!pc) { pc = { online: 0, offline: 0, total: 0 }; byPartner.set(g.p, pc); }
@@ -313,7 +317,7 @@
       : dots.size + ' thiết bị · ' + counts.ok + ' bình thường · ' + (counts.warning + counts.alert) + ' cảnh báo · ' + counts.offline + ' mất kết nối';
     const lg = $('legend');
     if (!lg.childElementCount) {
-      for (const s of ['ok', 'warning', 'alert', 'offline', 'stale']) {
+      for (const s of ['ok', 'warning', 'alert', 'offline', 'stale', 'maintenance']) {
         const span = el('span', '');
         const i = el('i', '');
         i.style.background = getComputedStyle(document.documentElement).getPropertyValue('--' + (s === 'alert' ? 'critical' : s));
