@@ -151,4 +151,3 @@ func (s *Service) serveDeviceChange(w http.ResponseWriter, r *http.Request, op s
 		writeWallJSON(w, http.StatusOK, map[string]any{"device": out, "applied": applied})
 	}
 }
-

@@ -40,8 +40,8 @@ type env struct {
 	// tests, which report every second (monitor_test.go).
 	registry string
 	dash     *dashboard.Service
-	kiosk    string // a wall kiosk token: how the tests' websocket clients get in
-	keyFile  string // the dashboard's session signing key
+	kiosk    string               // a wall kiosk token: how the tests' websocket clients get in
+	keyFile  string               // the dashboard's session signing key
 	metrics  *prometheus.Registry // every role's metrics
 }
 

@@ -33,10 +33,10 @@ import (
 
 // Service runs the ingest role.
 type Service struct {
-	cfg      Config
-	kafka    kafkaconn.Config
-	log      *slog.Logger
-	m        *metrics
+	cfg   Config
+	kafka kafkaconn.Config
+	log   *slog.Logger
+	m     *metrics
 	// reg is the registry in force: the CSV file's, then the live one
 	// (registry.Follow) as soon as the registry topic is read.
 	reg      atomic.Pointer[registry.Registry]

@@ -113,12 +113,12 @@ func (c *StatusConfig) Validate() error {
 
 // Rule kinds.
 const (
-	KindAQI           = "aqi"            // VN_AQI category at or above min_category for `for`
-	KindThreshold     = "threshold"      // a metric above (or below: direction) a stage for `for`
+	KindAQI       = "aqi"       // VN_AQI category at or above min_category for `for`
+	KindThreshold = "threshold" // a metric above (or below: direction) a stage for `for`
 	// KindRate: a metric's change within `window` (newest reading minus the
 	// oldest one inside the window) above a stage (a rise), or below one
 	// with direction below (a fall, stages negative).
-	KindRate = "rate"
+	KindRate          = "rate"
 	KindDeviceOffline = "device_offline" // a registered device offline (not when its whole feed is silent)
 	KindFeedSilent    = "feed_silent"    // a partner feed silent
 	// KindPipelineStalled: every partner feed silent at once. Readings

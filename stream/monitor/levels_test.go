@@ -97,9 +97,9 @@ func TestRateRule(t *testing.T) {
 		Stages: []Stage{{Name: "Lên nhanh", Above: 0.5, Severity: "warning"}, {Name: "Lũ quét", Above: 1.0, Severity: "critical"}}}
 	e, _ := liveEngine(t, []Rule{rise})
 	runLevels(t, e, "water-1", "level", []lvStep{
-		{0, 1.0, ""},     // one reading: no change to measure
-		{600, 1.3, ""},   // +0.3 in 10 min
-		{1200, 1.6, "water_rise/water-1 open L0 warning [Lên nhanh] @1200"}, // +0.6 in 20 min
+		{0, 1.0, ""},   // one reading: no change to measure
+		{600, 1.3, ""}, // +0.3 in 10 min
+		{1200, 1.6, "water_rise/water-1 open L0 warning [Lên nhanh] @1200"},     // +0.6 in 20 min
 		{1800, 2.1, "water_rise/water-1 escalated L1 critical [Lũ quét] @1800"}, // +1.1 in 30 min
 		// 40 min: the window holds 600..2400 s (1.3 → 2.1): +0.8, still rising
 		{2400, 2.1, ""},
