@@ -33,6 +33,10 @@ const deviceUsage = `ioc device — the live device registry (Kafka topic ioc.de
 Every role (ingest, stream, dashboard) applies a change within seconds, without a restart.
 `
 
+// loadDeviceConfig loads the configuration of `ioc device` (tests set
+// their own).
+var loadDeviceConfig = loadConfig
+
 // deviceCommand runs `ioc device …`.
 func deviceCommand(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" {
@@ -62,7 +66,7 @@ func deviceCommand(ctx context.Context, args []string, out io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	cfg, err := loadConfig(*configPath)
+	cfg, err := loadDeviceConfig(*configPath)
 	if err != nil {
 		return err
 	}
