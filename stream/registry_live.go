@@ -32,6 +32,21 @@ func registryFollower(ctx context.Context, kc kafkaconn.Config, ch chconn.Config
 	}); err != nil {
 		return nil, err
 	}
+	// Records are stored by a goroutine of their own, in order: ClickHouse
+	// being away delays the table, never the monitor's registry.
+	toStore := make(chan registry.Record, 4096)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case r := <-toStore:
+				_ = backoff.Retry(ctx, log, "storing device "+r.ID+" in "+ch.Table("device_registry_raw"), func() error {
+					return storeRecord(ctx, conn, ch, r)
+				})
+			}
+		}
+	}()
 	return &registry.Follower{Kafka: kc, Log: log, Base: file, Role: "stream", Reg: reg, Seed: true, Writer: w,
 		Set: func(r *registry.Registry) {
 			log.Info("device registry in force", "devices", r.Len())
@@ -41,9 +56,10 @@ func registryFollower(ctx context.Context, kc kafkaconn.Config, ch chconn.Config
 			if r.Version <= stored {
 				return
 			}
-			_ = backoff.Retry(ctx, log, "storing device "+r.ID+" in "+ch.Table("device_registry_raw"), func() error {
-				return storeRecord(ctx, conn, ch, r)
-			})
+			select {
+			case toStore <- r:
+			case <-ctx.Done():
+			}
 		}}, nil
 }
 

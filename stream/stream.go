@@ -86,6 +86,20 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// The live registry (registry_live.go): changes reach the monitor
+	// without a restart.
+	var mon *monitor.Monitor
+	regw := s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+	defer regw.Close()
+	rf, err := registryFollower(ctx, s.kafka, s.ch, conn, reg, s.log, s.reg, regw, func(r *registry.Registry) {
+		if mon != nil {
+			mon.SetRegistry(r)
+		}
+	})
+	if err != nil {
+		return nil // shutting down
+	}
+	s.regf.Store(rf)
 	b := s.newBatch(conn)
 	gc := &kafkaconn.GroupConsumer{
 		Name:       "stream",
@@ -111,25 +125,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var g errgroup.Group
 	g.Go(func() error { return gc.Run(ctx, &s.kafka, s.log, s.reg, b) })
-	var mon *monitor.Monitor
 	if *s.cfg.Status.Enabled {
 		mon = monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
 		s.mon.Store(mon)
 		g.Go(func() error { return mon.Run(ctx, conn) })
 	}
-	// The live registry (registry_live.go): changes reach the monitor
-	// without a restart.
-	regw := s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
-	defer regw.Close()
-	rf, err := registryFollower(ctx, s.kafka, s.ch, conn, reg, s.log, s.reg, regw, func(r *registry.Registry) {
-		if mon != nil {
-			mon.SetRegistry(r)
-		}
-	})
-	if err != nil {
-		return nil // shutting down
-	}
-	s.regf.Store(rf)
 	g.Go(func() error { return rf.Run(ctx) })
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
