@@ -241,6 +241,11 @@ func TestDeviceEditMaintenanceRetireWithoutRestart(t *testing.T) {
 	// Retired: ingest no longer counts it as registered.
 	admin.change(t, "POST", "/api/admin/devices/"+id+"/retire", map[string]any{"note": "dỡ bỏ"})
 	auditedTarget(t, agent(t), "device.retire", "ok", "", id)
+	// Its open alerts resolve: nobody is paged for a device that is gone.
+	eventually(t, 30*time.Second, "the retired device's alerts resolved", func() (bool, string) {
+		s := alertStates(t, time.UnixMilli(t0), "water_level", id) + " / " + alertStates(t, time.UnixMilli(t0), "water_rise", id)
+		return strings.HasSuffix(strings.Split(s, " / ")[0], "resolved") && strings.HasSuffix(s, "resolved"), s
+	})
 	eventually(t, 30*time.Second, id+" gone from {db}.devices", func() (bool, string) {
 		n := count(t, "SELECT count() FROM {db}.devices WHERE device_id = ?", id)
 		return n == 0, fmt.Sprintf("%d rows", n)

@@ -441,6 +441,32 @@ func (e *Engine) Tick(nowMs int64) []event.AlertEvent {
 	return out
 }
 
+// Retired resolves the open alerts of devices that left the registry
+// (retired from /admin or `ioc device`): nobody is paged for a device
+// that no longer exists. ids are the devices gone, at the time nowMs.
+func (e *Engine) Retired(ids map[string]bool, nowMs int64) []event.AlertEvent {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(e.open))
+	for k, a := range e.open {
+		if a.ev.DeviceID != "" && ids[a.ev.DeviceID] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []event.AlertEvent
+	for _, k := range keys {
+		out = append(out, e.resolve(e.open[k], nowMs, "Thiết bị đã ngừng sử dụng"))
+	}
+	for k := range e.conds {
+		if _, dev, ok := strings.Cut(k, "\x00"); ok && ids[dev] {
+			delete(e.conds, k)
+		}
+	}
+	return out
+}
+
 // Open lists the open alerts (for the wall's snapshot and tests).
 func (e *Engine) Open() []event.AlertEvent {
 	out := make([]event.AlertEvent, 0, len(e.open))

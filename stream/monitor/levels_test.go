@@ -178,3 +178,15 @@ func TestRateAndBelowRulesValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestRetiredDeviceAlertsResolve(t *testing.T) {
+	e, _ := liveEngine(t, nil)
+	runLevels(t, e, "water-1", "level", []lvStep{{0, 2.6, "water_level/water-1 open L0 critical [Báo động 3] @0"}})
+	runLevels(t, e, "water-2", "level", []lvStep{{0, 2.6, "water_level/water-2 open L0 critical [Báo động 3] @0"}})
+	if got := transitions(e.Retired(map[string]bool{"water-1": true}, t0+sec(60))); got != "water_level/water-1 resolved L0 critical [Báo động 3] @60" {
+		t.Errorf("retiring water-1: %q", got)
+	}
+	if open := e.Open(); len(open) != 1 || open[0].DeviceID != "water-2" {
+		t.Errorf("open after retiring water-1: %+v", open)
+	}
+}

@@ -216,8 +216,18 @@ func (m *Monitor) loop(ctx context.Context, in <-chan input, w *kafka.Writer) er
 		case <-ctx.Done():
 			return nil
 		case r := <-m.regq:
+			gone := map[string]bool{}
+			for id := range m.tracker.devices {
+				if r.Lookup(id) == nil {
+					gone[id] = true
+				}
+			}
 			m.tracker.SetRegistry(r)
-			m.log.Info("monitor follows a new registry", "devices", r.Len())
+			m.log.Info("monitor follows a new registry", "devices", r.Len(), "gone", len(gone))
+			m.publishAlerts(m.engine.Retired(gone, time.Now().UnixMilli()), &o)
+			if err := flush(); err != nil {
+				return err
+			}
 		case x := <-in:
 			m.handle(x, time.Now(), &o)
 			// Take what else is queued before writing: one Kafka write per burst.
