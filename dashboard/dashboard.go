@@ -217,8 +217,9 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 // Auth is the dashboard's access control: accounts, kiosk tokens, audit.
 func (s *Service) Auth() *auth.Auth { return s.auth }
 
-// Ready reports whether the wall is serving live data.
-func (s *Service) Ready() bool { return s.ready.Load() }
+// Ready reports whether the wall is serving live data and has read the
+// live device registry.
+func (s *Service) Ready() bool { return s.ready.Load() && s.regf.Ready() }
 
 // Addr is the address the dashboard listens on, once it does.
 func (s *Service) Addr() net.Addr {
@@ -354,6 +355,7 @@ func (s *Service) routes() http.Handler {
 	})
 	s.wallRoutes(mux)
 	s.kpiRoutes(mux)
+	s.deviceRoutes(mux)
 	s.auth.Mount(mux)
 	guarded := s.auth.Handler(mux) // access policy, security headers and body limits on every route
 	// /healthz answers before the access policy, whatever the sign-in

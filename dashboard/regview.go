@@ -16,6 +16,9 @@ type devMeta struct {
 	Lat      float64 `json:"lat"`
 	Lon      float64 `json:"lon"`
 	Interval int     `json:"iv"` // expected reporting interval, seconds
+	// MaintTo is the end (unix ms) of the maintenance window the device
+	// is in now, 0 when none: the wall shows it as under maintenance.
+	MaintTo int64 `json:"mt,omitempty"`
 }
 
 // registryView is the device registry as the wall shows it, and the
@@ -24,6 +27,8 @@ type devMeta struct {
 type registryView struct {
 	devs    map[string]devMeta
 	version string
+	// maint holds the maintenance windows of the devices that have some.
+	maint map[string][]registry.Window
 }
 
 // regDiff is what replacing the registry changed, each list sorted.
@@ -32,18 +37,27 @@ type regDiff struct {
 	Removed []string // devices no longer registered
 }
 
-func newRegistryView() *registryView { return &registryView{devs: map[string]devMeta{}} }
+func newRegistryView() *registryView {
+	return &registryView{devs: map[string]devMeta{}, maint: map[string][]registry.Window{}}
+}
 
-// replace takes a registry; ok is false when it is the version already
-// held (a non-empty one), so nothing changed.
-func (v *registryView) replace(devs []*registry.Device, version string) (diff regDiff, ok bool) {
+// replace takes a registry at nowMs (which devices are in a maintenance
+// window); ok is false when it is the version already held (a non-empty
+// one), so nothing changed.
+func (v *registryView) replace(devs []*registry.Device, version string, nowMs int64) (diff regDiff, ok bool) {
 	if version == v.version && version != "" {
 		return regDiff{}, false
 	}
 	next := make(map[string]devMeta, len(devs))
+	clear(v.maint)
 	for _, d := range devs {
-		next[d.ID] = devMeta{Partner: d.Partner, Type: d.Type, Ward: d.Ward, Name: d.Name, Lat: d.Lat, Lon: d.Lon,
+		m := devMeta{Partner: d.Partner, Type: d.Type, Ward: d.Ward, Name: d.Name, Lat: d.Lat, Lon: d.Lon,
 			Interval: int(d.Interval / time.Second)}
+		if len(d.Maintenance) > 0 {
+			v.maint[d.ID] = d.Maintenance
+			_, m.MaintTo = d.InMaintenance(nowMs)
+		}
+		next[d.ID] = m
 	}
 	for id, m := range next {
 		if old, had := v.devs[id]; !had || old != m {
@@ -59,6 +73,25 @@ func (v *registryView) replace(devs []*registry.Device, version string) (diff re
 	sort.Strings(diff.Removed)
 	v.devs, v.version = next, version
 	return diff, true
+}
+
+// maintenance updates which devices are in a maintenance window at nowMs
+// and returns those whose window started or ended, sorted.
+func (v *registryView) maintenance(nowMs int64) []string {
+	var changed []string
+	for id, ws := range v.maint {
+		m, ok := v.devs[id]
+		if !ok {
+			continue
+		}
+		if _, to := (&registry.Device{Maintenance: ws}).InMaintenance(nowMs); to != m.MaintTo {
+			m.MaintTo = to
+			v.devs[id] = m
+			changed = append(changed, id)
+		}
+	}
+	sort.Strings(changed)
+	return changed
 }
 
 // lookup returns a device's entry.

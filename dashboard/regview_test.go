@@ -36,7 +36,7 @@ func TestRegistryView(t *testing.T) {
 			regDiff{Removed: []string{"c"}}, 1},
 		{"and again", []*registry.Device{dev("a", "viettel", "A2")}, "", true, regDiff{}, 1},
 	} {
-		diff, ok := v.replace(tc.devs, tc.version)
+		diff, ok := v.replace(tc.devs, tc.version, 0)
 		if ok != tc.ok || !slices.Equal(diff.Set, tc.want.Set) || !slices.Equal(diff.Removed, tc.want.Removed) || v.len() != tc.n {
 			t.Errorf("%s: %+v, %v, %d devices; want %+v, %v, %d", tc.name, diff, ok, v.len(), tc.want, tc.ok, tc.n)
 		}

@@ -155,12 +155,12 @@ func (w *wallState) meta() map[string]any {
 		"trend_window_ms": w.cfg.TrendWindow.Milliseconds(), "series": series}
 }
 
-// setRegistry replaces the registry (from ClickHouse's devices table or
-// the file).
+// setRegistry replaces the registry (the file's, then the live one from
+// the registry topic).
 func (w *wallState) setRegistry(devs []*registry.Device, version string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	diff, ok := w.reg.replace(devs, version)
+	diff, ok := w.reg.replace(devs, version, w.now().UnixMilli())
 	if !ok {
 		return
 	}
@@ -181,13 +181,6 @@ func (w *wallState) setRegistry(devs []*registry.Device, version string) {
 		w.feed(m.Partner)
 	})
 	w.wall.set("meta", w.meta())
-}
-
-// registryVersion is the version of the registry the wall holds.
-func (w *wallState) registryVersion() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.reg.registryVersion()
 }
 
 func (w *wallState) feed(partner string) *feedLive {
@@ -352,6 +345,11 @@ func (w *wallState) flush() {
 func (w *wallState) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for _, id := range w.reg.maintenance(w.now().UnixMilli()) {
+		// A maintenance window starts or ends: the map shows it.
+		m, _ := w.reg.lookup(id)
+		w.wall.set("g/"+id, m)
+	}
 	counts := w.devs.counts(w.reg)
 	for p, f := range w.feeds {
 		c := counts[p]
@@ -414,7 +412,8 @@ func (w *wallState) devicesList() []map[string]any {
 			d = *p
 		}
 		out = append(out, map[string]any{"id": id, "partner": m.Partner, "type": m.Type, "ward": m.Ward, "name": m.Name,
-			"lat": m.Lat, "lon": m.Lon, "interval_s": m.Interval, "status": d.Status, "since_ms": d.Since, "last_ms": d.Last})
+			"lat": m.Lat, "lon": m.Lon, "interval_s": m.Interval, "status": d.Status, "since_ms": d.Since, "last_ms": d.Last,
+			"maintenance_to_ms": m.MaintTo})
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i]["id"].(string) < out[j]["id"].(string) })
 	return out

@@ -4,7 +4,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -74,7 +74,6 @@ func (s *Service) chFailed(conn driver.Conn) {
 // readings replayed from Kafka are not counted twice). Each part is
 // optional: the wall works without ClickHouse, with less history.
 func (s *Service) seedWall(ctx context.Context) {
-	s.loadRegistry(ctx)
 	conn, err := s.chConn(ctx)
 	if err != nil {
 		s.log.Warn("wall model starts without history: clickhouse unreachable", "err", err)
@@ -179,54 +178,6 @@ func (s *Service) scan(ctx context.Context, conn driver.Conn, q string, row func
 	return rows.Err()
 }
 
-// loadRegistry reads the registry from ClickHouse (what stream loaded), or
-// from dashboard.wall.registry_file when ClickHouse has none.
-func (s *Service) loadRegistry(ctx context.Context) {
-	if conn, err := s.chConn(ctx); err == nil {
-		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		var version string
-		if err := s.queryRow(qctx, conn, "registry_version.sql", &version); err == nil && version != "" {
-			if version == s.wallRegVersion() {
-				return
-			}
-			var devs []*registry.Device
-			err := s.query(qctx, conn, "registry.sql", nil, func(r driver.Rows) error {
-				d := &registry.Device{}
-				var iv uint32
-				if err := r.Scan(&d.ID, &d.Partner, &d.Type, &d.Ward, &d.Name, &d.Lat, &d.Lon, &iv); err != nil {
-					return err
-				}
-				d.Interval = time.Duration(iv) * time.Second
-				devs = append(devs, d)
-				return nil
-			})
-			if err == nil {
-				s.wall.setRegistry(devs, version)
-				return
-			}
-			s.log.Warn("reading the device registry from clickhouse", "err", err)
-		} else if err != nil {
-			s.chFailed(conn)
-		}
-	}
-	if s.cfg.Wall.RegistryFile != "" && s.wallRegVersion() == "" {
-		reg, err := registry.Load(s.cfg.Wall.RegistryFile)
-		if err != nil {
-			s.log.Warn("reading the device registry file", "err", err)
-			return
-		}
-		s.wall.setRegistry(reg.Devices(), "file:"+s.cfg.Wall.RegistryFile)
-	}
-}
-
-func (s *Service) wallRegVersion() string {
-	if v := s.wall.registryVersion(); !strings.HasPrefix(v, "file:") {
-		return v
-	}
-	return ""
-}
-
 // runWall runs the wall model: it follows the monitor's status and alert
 // topics and the dead letters, sends the channels' deltas every flush
 // interval, and checks the pipeline's health.
@@ -279,14 +230,14 @@ func (s *Service) runWall(ctx context.Context) error {
 		}
 	})
 	g.Go(func() error { s.checkHealth(gctx); return nil })
+	g.Go(func() error { return s.followRegistry(gctx) })
 	return g.Wait()
 }
 
 // checkHealth measures what the wall's pipeline indicator shows, every 10
 // s: ClickHouse reachable (and its round trip), how fresh the stored data
 // is, and the stream group's consumer lag, from the brokers (so it is
-// known when the dashboard runs as its own process). It also picks up a
-// new registry version.
+// known when the dashboard runs as its own process).
 func (s *Service) checkHealth(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
@@ -294,9 +245,6 @@ func (s *Service) checkHealth(ctx context.Context) {
 	defer release()
 	for i := 0; ; i++ {
 		s.healthOnce(ctx, client)
-		if i%6 == 5 {
-			s.loadRegistry(ctx)
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -352,6 +300,11 @@ type wallParts struct {
 	chp        chPool
 	writerOnce sync.Once
 	writer     *kafka.Writer
+	// regFile is the registry file's devices (nil without a file),
+	// devices the admin page's view of the live registry.
+	regFile *registry.Registry
+	devices *deviceBook
+	regf    *registry.Follower
 }
 
 // initWall prepares the wall model and protocol v2 (called by New).
@@ -364,11 +317,14 @@ func (s *Service) initWall(reg prometheus.Registerer) {
 	// the registry into ClickHouse (seedWall then takes ClickHouse's).
 	if f := s.cfg.Wall.RegistryFile; f != "" {
 		if reg, err := registry.Load(f); err != nil {
-			s.log.Warn("reading the device registry file; the wall waits for stream's registry in clickhouse", "file", f, "err", err)
+			s.log.Warn("reading the device registry file; the wall waits for the registry topic", "file", f, "err", err)
 		} else {
+			s.regFile = reg
 			s.wall.setRegistry(reg.Devices(), "file:"+f)
 		}
 	}
+	s.devices = newDeviceBook(s.regFile)
+	s.regf = s.newRegistryFollower(reg)
 }
 
 // streamLag is the records of the stream group's topics not committed yet,
@@ -388,4 +344,21 @@ func (s *Service) streamLag(ctx context.Context, client *kafka.Client) (int64, e
 		total += n
 	}
 	return total, nil
+}
+
+// followRegistry keeps the wall's registry live: the registry topic over
+// the file's devices (registry.Follower), so a device added, edited or
+// retired from /admin or `ioc device` shows within about a second.
+func (s *Service) followRegistry(ctx context.Context) error {
+	return s.regf.Run(ctx)
+}
+
+func (s *Service) newRegistryFollower(reg prometheus.Registerer) *registry.Follower {
+	n := 0
+	return &registry.Follower{Kafka: s.kafka, Log: s.log, Base: s.regFile, Role: "dashboard", Reg: reg,
+		Set: func(r *registry.Registry) {
+			n++
+			s.wall.setRegistry(r.Devices(), "live:"+strconv.Itoa(n))
+		},
+		Record: s.devices.record}
 }

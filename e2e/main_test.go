@@ -41,8 +41,9 @@ type env struct {
 	// tests, which report every second (monitor_test.go).
 	registry string
 	dash     *dashboard.Service
-	kiosk    string // a wall kiosk token: how the tests' websocket clients get in
-	keyFile  string // the dashboard's session signing key
+	kiosk    string               // a wall kiosk token: how the tests' websocket clients get in
+	keyFile  string               // the dashboard's session signing key
+	metrics  *prometheus.Registry // every role's metrics
 }
 
 var pipe *env
@@ -98,6 +99,7 @@ func runMain(m *testing.M) int {
 // all three are ready.
 func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error) {
 	reg := prometheus.NewRegistry()
+	e.metrics = reg
 	var err error
 	if e.registry, err = testRegistry(); err != nil {
 		return nil, err
@@ -108,7 +110,11 @@ func (e *env) start(ctx context.Context, log *slog.Logger) (<-chan error, error)
 	// defaults).
 	st, err := stream.New(stream.Config{GroupID: "e2e-stream-" + e.run, MaxAge: 200 * time.Millisecond, RegistryFile: e.registry,
 		Status: monitor.StatusConfig{StaleAfter: 2, OfflineAfter: 4, MinOffline: time.Millisecond, FeedSilentAfter: 3 * time.Second,
-			Tick: 100 * time.Millisecond}}, e.kafka, e.ch, log, reg)
+			Tick: 100 * time.Millisecond},
+		// The default rules, and a rate rule whose levels are set per
+		// device from the admin API (devreg_test.go).
+		Alerts: monitor.AlertsConfig{Rules: append(monitor.DefaultRules(), monitor.Rule{Name: "water_rise", Kind: monitor.KindRate,
+			Metrics: []string{"level"}, Window: 30 * time.Minute, PerDevice: true})}}, e.kafka, e.ch, log, reg)
 	if err != nil {
 		return nil, err
 	}

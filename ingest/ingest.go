@@ -33,11 +33,14 @@ import (
 
 // Service runs the ingest role.
 type Service struct {
-	cfg      Config
-	kafka    kafkaconn.Config
-	log      *slog.Logger
-	m        *metrics
-	reg      *registry.Registry
+	cfg   Config
+	kafka kafkaconn.Config
+	log   *slog.Logger
+	m     *metrics
+	// reg is the registry in force: the CSV file's, then the live one
+	// (registry.Follow) as soon as the registry topic is read.
+	reg      atomic.Pointer[registry.Registry]
+	regf     *registry.Follower
 	decoder  payload.Decoder
 	partners map[string]bool
 	// unregistered caps the distinct devices outside the registry per
@@ -86,7 +89,7 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		cfg.MQTT.Password = strings.TrimSpace(string(b))
 	}
 	s := &Service{
-		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize, cfg.MaxUnackedAge.Seconds()), reg: devices,
+		cfg: cfg, kafka: kc, log: log.With("component", "ingest"), m: newMetrics(reg, cfg.QueueSize, cfg.MaxUnackedAge.Seconds()),
 		decoder:      payload.Decoder{MaxBytes: cfg.MaxPayloadBytes, Limits: event.Limits{MaxPast: cfg.MaxPast, MaxFuture: cfg.MaxFuture}},
 		partners:     map[string]bool{},
 		unregistered: newDeviceCap(cfg.MaxUnregistered),
@@ -95,6 +98,11 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 		oldest:       make([]atomic.Int64, cfg.Producers),
 		now:          time.Now,
 	}
+	s.reg.Store(devices)
+	s.regf = &registry.Follower{Kafka: kc, Log: s.log, Base: devices, Role: "ingest", Reg: reg, Set: func(r *registry.Registry) {
+		s.reg.Store(r)
+		s.log.Info("device registry updated", "devices", r.Len())
+	}}
 	s.decoder.MaxRecords = cfg.MaxRecords
 	for _, p := range cfg.Partners {
 		s.partners[p] = true
@@ -102,10 +110,11 @@ func New(cfg Config, kc kafkaconn.Config, log *slog.Logger, reg prometheus.Regis
 	return s, nil
 }
 
-// Ready reports whether the role is connected and taking messages, and
-// its intake is not stalled (UnackedAge within ingest.max_unacked_age).
+// Ready reports whether the role is connected and taking messages, its
+// intake is not stalled (UnackedAge within ingest.max_unacked_age), and it
+// has read the live device registry.
 func (s *Service) Ready() bool {
-	return s.ready.Load() && s.connected.Load() && s.UnackedAge() <= s.cfg.MaxUnackedAge
+	return s.ready.Load() && s.connected.Load() && s.UnackedAge() <= s.cfg.MaxUnackedAge && s.regf.Ready()
 }
 
 // UnackedAge is how long the oldest MQTT message ingest holds has waited
@@ -150,6 +159,9 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return s.produce(drainCtx, writer, &s.oldest[i]) })
 	}
 	go s.watchAge(drainCtx)
+	// The live registry: devices added, edited or retired from the admin
+	// page or `ioc device` apply without a restart.
+	go func() { _ = s.regf.Run(ctx) }()
 
 	tok := client.Connect()
 	tok.Wait()
@@ -161,7 +173,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.ready.Store(true)
 	s.log.Info("ingest running", "max_payload_bytes", s.cfg.MaxPayloadBytes, "kafka_batch_bytes", s.cfg.KafkaBatchBytes,
 		"max_unacked_age", s.cfg.MaxUnackedAge, "mqtt", s.cfg.MQTT.URL, "topic", s.cfg.MQTT.Topic, "kafka", strings.Join(s.kafka.Brokers, ","),
-		"registry_devices", s.reg.Len())
+		"registry_devices", s.reg.Load().Len())
 
 	<-ctx.Done()
 	// Shutdown: readiness off, stop intake, drain and acknowledge, disconnect.
@@ -294,12 +306,12 @@ func (s *Service) decode(topic string, body []byte, now time.Time) ([]event.Read
 	if err != nil {
 		return nil, err
 	}
-	dev := s.reg.Lookup(device)
+	dev := s.reg.Load().Lookup(device)
 	if dev != nil && dev.Partner != partner {
 		// The broker's ACL keeps each partner to sensors/{partner}/#; the
 		// registry says which partner runs which device. A contradiction is
 		// a partner speaking for another's device: refused, with the reason.
-		return nil, event.Invalid(event.ReasonPartnerMismatch, "device %q is registered to partner %q, not %q (deploy/devices.csv)", device, dev.Partner, partner)
+		return nil, event.Invalid(event.ReasonPartnerMismatch, "device %q is registered to partner %q, not %q (device registry: ioc device list)", device, dev.Partner, partner)
 	}
 	if dev == nil && !s.unregistered.admit(partner, device) {
 		return nil, event.Invalid(event.ReasonUnregisteredLimit, "partner %q already has %d devices not in the registry (ingest.max_unregistered_devices); declare this one in %s",

@@ -18,7 +18,7 @@ func TestPartnerMustMatchTheRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := s.reg.Lookup("aq-chieng-le")
+	dev := s.reg.Load().Lookup("aq-chieng-le")
 	if dev == nil || dev.Partner != "viettel" {
 		t.Fatalf("deploy/devices.csv: aq-chieng-le should be a viettel device, got %+v", dev)
 	}

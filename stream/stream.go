@@ -19,6 +19,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/stream/monitor"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -33,6 +34,7 @@ type Service struct {
 	reg   prometheus.Registerer
 	ready atomic.Bool
 	mon   atomic.Pointer[monitor.Monitor]
+	regf  atomic.Pointer[registry.Follower]
 }
 
 // New checks the configuration and prepares the role.
@@ -50,7 +52,10 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 }
 
 // Ready reports whether the role is consuming.
-func (s *Service) Ready() bool { return s.ready.Load() }
+func (s *Service) Ready() bool {
+	rf := s.regf.Load()
+	return s.ready.Load() && rf != nil && rf.Ready()
+}
 
 // MonitorReady reports whether the monitor (device status, VN_AQI, alerts)
 // follows the live readings; false while it starts or when disabled.
@@ -81,6 +86,20 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// The live registry (registry_live.go): changes reach the monitor
+	// without a restart.
+	var mon *monitor.Monitor
+	regw := s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+	defer regw.Close()
+	rf, err := registryFollower(ctx, s.kafka, s.ch, conn, reg, s.log, s.reg, regw, func(r *registry.Registry) {
+		if mon != nil {
+			mon.SetRegistry(r)
+		}
+	})
+	if err != nil {
+		return nil // shutting down
+	}
+	s.regf.Store(rf)
 	b := s.newBatch(conn)
 	gc := &kafkaconn.GroupConsumer{
 		Name:       "stream",
@@ -107,10 +126,11 @@ func (s *Service) Run(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error { return gc.Run(ctx, &s.kafka, s.log, s.reg, b) })
 	if *s.cfg.Status.Enabled {
-		mon := monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
+		mon = monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
 		s.mon.Store(mon)
 		g.Go(func() error { return mon.Run(ctx, conn) })
 	}
+	g.Go(func() error { return rf.Run(ctx) })
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
 		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)

@@ -52,6 +52,7 @@ Tools:
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
+  device        the live device registry: list, add, edit, retire, import (ioc device help)
   deadletter    list dead letters by reason; replay chosen ones after a fix (ioc deadletter help)
   doctor        check the configuration and reach MQTT, Kafka, ClickHouse and the wall; say what to fix
 
@@ -84,6 +85,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Args[1] == "device" {
+		if err := deviceCommand(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ioc device:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if os.Args[1] == "deadletter" {
 		if err := deadLetterCommand(ctx, os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ioc deadletter:", err)

@@ -23,6 +23,13 @@ type Device struct {
 	Name     string
 	Lat, Lon float64
 	Interval time.Duration // expected reporting interval
+	// Alarms are the device's own alarm levels per rule, Maintenance its
+	// maintenance windows, Version the time of its newest change (unix
+	// ms; 0 for a device only the CSV file declares). Set by records of
+	// the live registry (record.go).
+	Alarms      []Alarm
+	Maintenance []Window
+	Version     int64
 }
 
 // Registry is an immutable set of devices, safe for concurrent reads.

@@ -3,6 +3,7 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -49,7 +50,18 @@ type cond struct {
 	stage    int
 	value    float64
 	lastSeen int64
+	hist     []point // rate rules: the readings within the rule's window
 }
+
+// point is one reading of a rate rule's history.
+type point struct {
+	ms int64
+	v  float64
+}
+
+// maxHistory bounds a rate rule's history per device (a device reporting
+// every second for a 24h window keeps every 337th reading's worth).
+const maxHistory = 256
 
 type alert struct {
 	ev       event.AlertEvent
@@ -90,7 +102,11 @@ func (e *Engine) Restore(ev event.AlertEvent) {
 	if old := e.open[key]; old != nil && old.ev.AtMs >= ev.AtMs {
 		return
 	}
-	a := &alert{ev: ev, rule: r, key: key, stage: stageIndex(r, ev.Stage), lastStep: ev.OpenedMs}
+	var dev *registry.Device
+	if ev.DeviceID != "" && e.lookup != nil {
+		dev = e.lookup(ev.DeviceID)
+	}
+	a := &alert{ev: ev, rule: r, key: key, stage: stageIndex(e.stagesFor(r, dev), ev.Stage), lastStep: ev.OpenedMs}
 	if ev.State == event.AlertEscalated || ev.Level > 0 {
 		a.lastStep = ev.AtMs
 	}
@@ -98,8 +114,8 @@ func (e *Engine) Restore(ev event.AlertEvent) {
 	e.byID[ev.AlertID] = a
 }
 
-func stageIndex(r *Rule, name string) int {
-	for i, s := range stagesOf(r) {
+func stageIndex(stages []Stage, name string) int {
+	for i, s := range stages {
 		if s.Name == name {
 			return i
 		}
@@ -131,6 +147,34 @@ func stagesOf(r *Rule) []Stage {
 	return out
 }
 
+// stagesFor gives the stages a rule applies to a device: the device's own
+// levels for the rule (registry alarms) when it has some, else the rule's.
+func (e *Engine) stagesFor(r *Rule, dev *registry.Device) []Stage {
+	levels := dev.Levels(r.Name)
+	if len(levels) == 0 || (r.Kind != KindThreshold && r.Kind != KindRate) {
+		return stagesOf(r)
+	}
+	out := make([]Stage, len(levels))
+	for i, l := range levels {
+		out[i] = Stage{Name: l.Name, Severity: l.Severity}
+		if r.Direction == DirectionBelow {
+			v := l.Value
+			out[i].Below = &v
+		} else {
+			out[i].Above = l.Value
+		}
+	}
+	return out
+}
+
+// beyond reports whether v is past a stage in the rule's direction.
+func beyond(r *Rule, s Stage, v float64) bool {
+	if r.Direction == DirectionBelow {
+		return v < s.level()
+	}
+	return v > s.level()
+}
+
 func bump(sev string, n int) string {
 	i := min(severityRank(sev)+n, len(severities)-1)
 	return severities[max(i, 0)]
@@ -151,7 +195,7 @@ func (e *Engine) Reading(r *event.Reading) []event.AlertEvent {
 			if r.Metric != event.MetricVNAQI || !r.Derived {
 				continue
 			}
-		case KindThreshold:
+		case KindThreshold, KindRate:
 			if !slices.Contains(rule.Metrics, r.Metric) {
 				continue
 			}
@@ -177,14 +221,42 @@ func (e *Engine) evaluate(rule *Rule, r *event.Reading, dev *registry.Device) []
 		return nil // out of order: the condition is judged on the newest data
 	}
 	c.lastSeen = r.ObservedMs
-	stages := stagesOf(rule)
+	value := r.Value
+	if rule.Kind == KindRate {
+		// The change within the window: the newest reading minus the
+		// oldest one the window still holds.
+		c.hist = append(c.hist, point{r.ObservedMs, r.Value})
+		cut := 0
+		for cut < len(c.hist)-1 && c.hist[cut].ms < r.ObservedMs-rule.Window.Milliseconds() {
+			cut++
+		}
+		if over := len(c.hist) - cut - maxHistory; over > 0 {
+			cut += over
+		}
+		c.hist = append(c.hist[:0], c.hist[cut:]...)
+		value = 0 // one reading in the window: no change measured
+		if len(c.hist) > 1 {
+			// rounded: 1.4-2.0 is -0.6, not -0.6000000000000001
+			value = math.Round((r.Value-c.hist[0].v)*1e9) / 1e9
+		}
+	}
+	if in, _ := dev.InMaintenance(r.ObservedMs); in {
+		// Under maintenance: nothing opens or escalates, and a condition
+		// counts afresh once the window ends.
+		c.since, c.stage = 0, -1
+		return nil
+	}
+	stages := e.stagesFor(rule, dev)
+	if len(stages) == 0 {
+		return nil // a rule for devices with their own levels only
+	}
 	stage := -1
 	for i, s := range stages {
-		if r.Value > s.Above {
+		if beyond(rule, s, value) {
 			stage = i
 		}
 	}
-	c.value = r.Value
+	c.value = value
 	a := e.open[key]
 	var out []event.AlertEvent
 	if stage < 0 {
@@ -193,7 +265,7 @@ func (e *Engine) evaluate(rule *Rule, r *event.Reading, dev *registry.Device) []
 			c.falseAt = r.ObservedMs
 		}
 		if a != nil && r.ObservedMs-c.falseAt >= clearFor.Milliseconds() {
-			out = append(out, e.resolve(a, r.ObservedMs, fmt.Sprintf("%s trở lại bình thường: %s", e.title(rule, a.stage), e.valueText(rule, r))))
+			out = append(out, e.resolve(a, r.ObservedMs, fmt.Sprintf("%s trở lại bình thường: %s", e.title(rule, stages, a.stage), e.valueText(rule, r, value))))
 		}
 		return out
 	}
@@ -207,19 +279,19 @@ func (e *Engine) evaluate(rule *Rule, r *event.Reading, dev *registry.Device) []
 			return nil
 		}
 		ev := e.base(rule, r.DeviceID, dev, r.Partner, r.Ward)
-		ev.Metric, ev.Value, ev.Threshold = r.Metric, r.Value, stages[stage].Above
+		ev.Metric, ev.Value, ev.Threshold = r.Metric, value, stages[stage].level()
 		ev.Stage, ev.Severity = stages[stage].Name, stages[stage].Severity
-		ev.Message = e.message(rule, stage, r, dev)
+		ev.Message = e.message(rule, stages, stage, r, value, dev)
 		return []event.AlertEvent{e.openAlert(rule, key, ev, stage, r.ObservedMs)}
 	}
-	a.ev.Value = r.Value
+	a.ev.Value = value
 	if stage > a.stage {
 		a.stage = stage
-		a.ev.Stage, a.ev.Threshold = stages[stage].Name, stages[stage].Above
+		a.ev.Stage, a.ev.Threshold = stages[stage].Name, stages[stage].level()
 		if severityRank(stages[stage].Severity) > severityRank(a.ev.Severity) {
 			a.ev.Severity = stages[stage].Severity
 		}
-		a.ev.Message = e.message(rule, stage, r, dev)
+		a.ev.Message = e.message(rule, stages, stage, r, value, dev)
 		out = append(out, e.escalate(a, r.ObservedMs, "stage:"+strconv.Itoa(stage)))
 	}
 	return out
@@ -293,6 +365,9 @@ func (e *Engine) Status(st event.DeviceStatus) []event.AlertEvent {
 			var dev *registry.Device
 			if st.Kind == event.SubjectDevice {
 				dev = e.lookup(st.DeviceID)
+				if in, _ := dev.InMaintenance(st.AtMs); in {
+					continue // offline for its maintenance: expected, not paged
+				}
 			}
 			ev := e.base(rule, subject, dev, st.Partner, st.Ward)
 			if st.Kind == event.SubjectFeed {
@@ -347,6 +422,11 @@ func (e *Engine) Tick(nowMs int64) []event.AlertEvent {
 		if a.ev.Acked || a.ev.Level >= e.cfg.MaxLevel {
 			continue
 		}
+		if a.ev.DeviceID != "" && e.lookup != nil {
+			if in, _ := e.lookup(a.ev.DeviceID).InMaintenance(nowMs); in {
+				continue // under maintenance: nobody is paged further
+			}
+		}
 		after := e.cfg.EscalateAfter
 		if a.rule.EscalateAfter > 0 {
 			after = a.rule.EscalateAfter
@@ -357,6 +437,32 @@ func (e *Engine) Tick(nowMs int64) []event.AlertEvent {
 		}
 		a.ev.Severity = bump(a.ev.Severity, 1)
 		out = append(out, e.escalate(a, due, "time"))
+	}
+	return out
+}
+
+// Retired resolves the open alerts of devices that left the registry
+// (retired from /admin or `ioc device`): nobody is paged for a device
+// that no longer exists. ids are the devices gone, at the time nowMs.
+func (e *Engine) Retired(ids map[string]bool, nowMs int64) []event.AlertEvent {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(e.open))
+	for k, a := range e.open {
+		if a.ev.DeviceID != "" && ids[a.ev.DeviceID] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []event.AlertEvent
+	for _, k := range keys {
+		out = append(out, e.resolve(e.open[k], nowMs, "Thiết bị đã ngừng sử dụng"))
+	}
+	for k := range e.conds {
+		if _, dev, ok := strings.Cut(k, "\x00"); ok && ids[dev] {
+			delete(e.conds, k)
+		}
 	}
 	return out
 }
@@ -414,25 +520,30 @@ func (e *Engine) resolve(a *alert, at int64, note string) event.AlertEvent {
 	return a.ev
 }
 
-func (e *Engine) title(rule *Rule, stage int) string {
-	st := stagesOf(rule)
-	if stage >= 0 && stage < len(st) {
-		return rule.Label + " " + st[stage].Name
+func (e *Engine) title(rule *Rule, stages []Stage, stage int) string {
+	if stage >= 0 && stage < len(stages) {
+		return rule.Label + " " + stages[stage].Name
 	}
 	return rule.Label
 }
 
-func (e *Engine) valueText(rule *Rule, r *event.Reading) string {
+func (e *Engine) valueText(rule *Rule, r *event.Reading, v float64) string {
 	if rule.Kind == KindAQI {
-		v := int(r.Value)
-		return "VN_AQI " + strconv.Itoa(v) + " (" + vnaqi.CategoryOf(v).Vietnamese() + ")"
+		n := int(v)
+		return "VN_AQI " + strconv.Itoa(n) + " (" + vnaqi.CategoryOf(n).Vietnamese() + ")"
 	}
-	s := strconv.FormatFloat(r.Value, 'f', -1, 64)
+	s := strconv.FormatFloat(v, 'f', -1, 64)
 	if len(s) > 8 {
-		s = strconv.FormatFloat(r.Value, 'f', 2, 64)
+		s = strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	if rule.Kind == KindRate && v > 0 {
+		s = "+" + s
 	}
 	if r.Unit != "" {
 		s += " " + r.Unit
+	}
+	if rule.Kind == KindRate {
+		s += " trong " + spanText(rule.Window)
 	}
 	return s
 }
@@ -447,11 +558,11 @@ func where(id string, dev *registry.Device, ward string) string {
 	return id
 }
 
-func (e *Engine) message(rule *Rule, stage int, r *event.Reading, dev *registry.Device) string {
+func (e *Engine) message(rule *Rule, stages []Stage, stage int, r *event.Reading, v float64, dev *registry.Device) string {
 	if rule.Kind == KindAQI {
-		return e.valueText(rule, r) + " — " + where(r.DeviceID, dev, r.Ward)
+		return e.valueText(rule, r, v) + " — " + where(r.DeviceID, dev, r.Ward)
 	}
-	return e.title(rule, stage) + ": " + e.valueText(rule, r) + " — " + where(r.DeviceID, dev, r.Ward)
+	return e.title(rule, stages, stage) + ": " + e.valueText(rule, r, v) + " — " + where(r.DeviceID, dev, r.Ward)
 }
 
 func (e *Engine) statusMessage(rule *Rule, st event.DeviceStatus, dev *registry.Device) string {
@@ -473,4 +584,15 @@ func partnerName(p string) string {
 		return "VNPT"
 	}
 	return p
+}
+
+// spanText says a window in Vietnamese: "30 phút", "2 giờ".
+func spanText(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + " giờ"
+	case d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + " phút"
+	}
+	return d.String()
 }

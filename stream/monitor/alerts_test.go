@@ -213,7 +213,7 @@ func TestRulesValidate(t *testing.T) {
 		"kind":      {[]Rule{{Name: "a", Kind: "vibes"}}, "kind"},
 		"category":  {[]Rule{{Name: "a", Kind: KindAQI, MinCategory: "awful"}}, "min_category"},
 		"no stages": {[]Rule{{Name: "a", Kind: KindThreshold, Metrics: []string{"x"}}}, "stage"},
-		"falling":   {[]Rule{{Name: "a", Kind: KindThreshold, Metrics: []string{"x"}, Stages: []Stage{{"s1", 2, "warning"}, {"s2", 1, "alert"}}}}, "must rise"},
+		"falling":   {[]Rule{{Name: "a", Kind: KindThreshold, Metrics: []string{"x"}, Stages: []Stage{{Name: "s1", Above: 2, Severity: "warning"}, {Name: "s2", Above: 1, Severity: "alert"}}}}, "must rise"},
 		"severity":  {[]Rule{{Name: "a", Kind: KindFeedSilent, Severity: "panic"}}, "severity"},
 	} {
 		c := AlertsConfig{Rules: tc.rules}

@@ -113,8 +113,12 @@ func (c *StatusConfig) Validate() error {
 
 // Rule kinds.
 const (
-	KindAQI           = "aqi"            // VN_AQI category at or above min_category for `for`
-	KindThreshold     = "threshold"      // a metric above a stage for `for`
+	KindAQI       = "aqi"       // VN_AQI category at or above min_category for `for`
+	KindThreshold = "threshold" // a metric above (or below: direction) a stage for `for`
+	// KindRate: a metric's change within `window` (newest reading minus the
+	// oldest one inside the window) above a stage (a rise), or below one
+	// with direction below (a fall, stages negative).
+	KindRate          = "rate"
 	KindDeviceOffline = "device_offline" // a registered device offline (not when its whole feed is silent)
 	KindFeedSilent    = "feed_silent"    // a partner feed silent
 	// KindPipelineStalled: every partner feed silent at once. Readings
@@ -129,13 +133,21 @@ const (
 	KindTaskOverdue = "task_overdue" // a reform-plan task not done after its due date
 )
 
-// Stage is one level of a threshold rule: above it, the alert has the
-// stage's name and severity.
+// Stage is one level of a threshold or rate rule: beyond it (above, or
+// below for a rule with direction below), the alert has the stage's name
+// and severity.
 type Stage struct {
-	Name     string  `yaml:"name"`
-	Above    float64 `yaml:"above"`
-	Severity string  `yaml:"severity"`
+	Name     string   `yaml:"name"`
+	Above    float64  `yaml:"above"`
+	Below    *float64 `yaml:"below"`
+	Severity string   `yaml:"severity"`
 }
+
+// Directions of threshold and rate rules.
+const (
+	DirectionAbove = "above"
+	DirectionBelow = "below"
+)
 
 // Rule is one alert rule.
 type Rule struct {
@@ -149,7 +161,19 @@ type Rule struct {
 	// DeviceTypes (threshold, aqi, device_offline): only devices of these
 	// registry types; empty means any.
 	DeviceTypes []string `yaml:"device_types"`
-	Stages      []Stage  `yaml:"stages"`
+	// Stages (threshold, rate): rising for direction above, falling for
+	// below. A device's own levels for the rule (registry alarms) replace
+	// them for that device.
+	Stages []Stage `yaml:"stages"`
+	// PerDevice (threshold, rate): the rule has no stages of its own; only
+	// devices with their own levels for it (the admin page, `ioc device
+	// edit -levels`) alert.
+	PerDevice bool `yaml:"per_device"`
+	// Direction (threshold, rate): above (default) or below; stages of a
+	// below rule set `below`, never `above`.
+	Direction string `yaml:"direction"`
+	// Window (rate): the span over which the change is measured.
+	Window time.Duration `yaml:"window"`
 	// MinCategory (aqi): good, moderate, poor, bad (unhealthy), very_bad,
 	// hazardous.
 	MinCategory string `yaml:"min_category"`
@@ -266,6 +290,9 @@ func (c *AlertsConfig) Defaults() {
 				r.LateSeverity = bump(r.Severity, 1)
 			}
 		}
+		if (r.Kind == KindThreshold || r.Kind == KindRate) && r.Direction == "" {
+			r.Direction = DirectionAbove
+		}
 		if r.Label == "" {
 			r.Label = defaultLabel(r)
 		}
@@ -336,20 +363,9 @@ func (c *AlertsConfig) Validate() error {
 				return fmt.Errorf("%s: min_category %q is not one of good, moderate, poor, bad (unhealthy), very_bad, hazardous", where, r.MinCategory)
 			}
 			r.minCat = cat
-		case KindThreshold:
-			if len(r.Metrics) == 0 {
-				return fmt.Errorf("%s: a threshold rule needs metrics", where)
-			}
-			if len(r.Stages) == 0 {
-				return fmt.Errorf("%s: a threshold rule needs at least one stage (name, above, severity)", where)
-			}
-			for j, s := range r.Stages {
-				if s.Name == "" || severityRank(s.Severity) < 0 {
-					return fmt.Errorf("%s: stage %d needs a name and a severity (warning, alert, critical)", where, j)
-				}
-				if j > 0 && s.Above <= r.Stages[j-1].Above {
-					return fmt.Errorf("%s: stages must rise: %q (%v) is not above %q (%v)", where, s.Name, s.Above, r.Stages[j-1].Name, r.Stages[j-1].Above)
-				}
+		case KindThreshold, KindRate:
+			if err := r.validateLevels(where); err != nil {
+				return err
 			}
 		case KindDeviceOffline, KindFeedSilent, KindPipelineStalled:
 		case KindDossierDue, KindTaskOverdue:
@@ -371,7 +387,16 @@ func (c *AlertsConfig) Validate() error {
 				}
 			}
 		default:
-			return fmt.Errorf("%s: kind %q is not aqi, threshold, device_offline, feed_silent, pipeline_stalled, dossier_due or task_overdue", where, r.Kind)
+			return fmt.Errorf("%s: kind %q is not aqi, threshold, rate, device_offline, feed_silent, pipeline_stalled, dossier_due or task_overdue", where, r.Kind)
+		}
+		if r.PerDevice && r.Kind != KindThreshold && r.Kind != KindRate {
+			return fmt.Errorf("%s: per_device is a setting of threshold and rate rules only", where)
+		}
+		if r.Kind != KindRate && r.Window != 0 {
+			return fmt.Errorf("%s: window is a setting of rate rules only", where)
+		}
+		if r.Kind != KindThreshold && r.Kind != KindRate && r.Direction != "" {
+			return fmt.Errorf("%s: direction is a setting of threshold and rate rules only", where)
 		}
 		if !isAdminKind(r.Kind) && (r.Lead != 0 || r.LateSeverity != "" || r.Horizon != 0) {
 			return fmt.Errorf("%s: lead, late_severity and horizon are settings of dossier_due and task_overdue rules only", where)
@@ -381,4 +406,53 @@ func (c *AlertsConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateLevels checks a threshold or rate rule: metrics, direction,
+// window and stages that go one way.
+func (r *Rule) validateLevels(where string) error {
+	if len(r.Metrics) == 0 {
+		return fmt.Errorf("%s: a %s rule needs metrics", where, r.Kind)
+	}
+	if r.Direction != DirectionAbove && r.Direction != DirectionBelow {
+		return fmt.Errorf("%s: direction %q is not above or below", where, r.Direction)
+	}
+	if r.Kind == KindRate && (r.Window < time.Minute || r.Window > 24*time.Hour) {
+		return fmt.Errorf("%s: a rate rule needs a window within 1m..24h (the span its change is measured over), not %s", where, r.Window)
+	}
+	switch {
+	case len(r.Stages) == 0 && !r.PerDevice:
+		return fmt.Errorf("%s: a %s rule needs at least one stage (name, %s, severity), or per_device: true (levels set per device in the registry)", where, r.Kind, r.Direction)
+	case len(r.Stages) > 0 && r.PerDevice:
+		return fmt.Errorf("%s: a per_device rule has no stages of its own (remove stages, or per_device)", where)
+	}
+	for j, s := range r.Stages {
+		if s.Name == "" || severityRank(s.Severity) < 0 {
+			return fmt.Errorf("%s: stage %d needs a name and a severity (warning, alert, critical)", where, j)
+		}
+		if r.Direction == DirectionBelow {
+			if s.Below == nil || s.Above != 0 {
+				return fmt.Errorf("%s: stage %q of a direction below rule sets below, not above", where, s.Name)
+			}
+			if j > 0 && *s.Below >= *r.Stages[j-1].Below {
+				return fmt.Errorf("%s: stages must fall: %q (%v) is not below %q (%v)", where, s.Name, *s.Below, r.Stages[j-1].Name, *r.Stages[j-1].Below)
+			}
+			continue
+		}
+		if s.Below != nil {
+			return fmt.Errorf("%s: stage %q sets below in a direction above rule (set direction: below)", where, s.Name)
+		}
+		if j > 0 && s.Above <= r.Stages[j-1].Above {
+			return fmt.Errorf("%s: stages must rise: %q (%v) is not above %q (%v)", where, s.Name, s.Above, r.Stages[j-1].Name, r.Stages[j-1].Above)
+		}
+	}
+	return nil
+}
+
+// level is a stage's limit: its above, or its below for a below rule.
+func (s Stage) level() float64 {
+	if s.Below != nil {
+		return *s.Below
+	}
+	return s.Above
 }

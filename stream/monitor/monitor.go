@@ -45,13 +45,33 @@ type Monitor struct {
 	engine  *Engine
 	// adminDropped is the engine's count of ignored subjects last reported.
 	adminDropped int64
+	// regq carries the newest registry in force (SetRegistry) to the loop.
+	regq chan *registry.Registry
+}
+
+// SetRegistry hands the monitor a new registry in force (a device added,
+// edited or retired); the loop applies it before its next input. Only the
+// newest waiting one is kept. One goroutine calls it.
+func (m *Monitor) SetRegistry(r *registry.Registry) {
+	for {
+		select {
+		case m.regq <- r:
+			return
+		default:
+		}
+		select {
+		case <-m.regq:
+		default:
+		}
+	}
 }
 
 // New prepares the monitor over a registry. It runs inside stream: its log
 // lines add sub=monitor to the component of log.
 func New(status StatusConfig, alerts AlertsConfig, kc kafkaconn.Config, ch chconn.Config, reg *registry.Registry,
 	log *slog.Logger, promReg prometheus.Registerer) *Monitor {
-	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("sub", "monitor"), m: newMetrics(promReg)}
+	return &Monitor{status: status, alerts: alerts, kafka: kc, ch: ch, reg: reg, log: log.With("sub", "monitor"), m: newMetrics(promReg),
+		regq: make(chan *registry.Registry, 1)}
 }
 
 // Ready reports whether the monitor follows the live readings.
@@ -196,6 +216,19 @@ func (m *Monitor) loop(ctx context.Context, in <-chan input, w *kafka.Writer) er
 		select {
 		case <-ctx.Done():
 			return nil
+		case r := <-m.regq:
+			gone := map[string]bool{}
+			for id := range m.tracker.devices {
+				if r.Lookup(id) == nil {
+					gone[id] = true
+				}
+			}
+			m.tracker.SetRegistry(r)
+			m.log.Info("monitor follows a new registry", "devices", r.Len(), "gone", len(gone))
+			m.publishAlerts(m.engine.Retired(gone, time.Now().UnixMilli()), &o)
+			if err := flush(); err != nil {
+				return err
+			}
 		case x := <-in:
 			m.handle(x, time.Now(), &o)
 			// Take what else is queued before writing: one Kafka write per burst.

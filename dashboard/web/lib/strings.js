@@ -48,6 +48,7 @@ export default {
   "state.offline": {"vi": "Mất kết nối", "en": "Offline"},
   "state.stale": {"vi": "Chậm dữ liệu", "en": "Late data"},
   "state.unknown": {"vi": "Chưa có dữ liệu", "en": "No data yet"},
+  "state.maintenance": {"vi": "Đang bảo trì", "en": "Under maintenance"},
   "tiles.label": {"vi": "Chỉ số", "en": "Figures"},
   "aqi.title": {"vi": "Chất lượng không khí", "en": "Air quality"},
   "aqi.good": {"vi": "Tốt", "en": "Good"},

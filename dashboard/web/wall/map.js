@@ -100,7 +100,7 @@ const legend = new Map(); // state -> text node holder
 function renderLegend() {
   const lg = $('legend');
   if (!legend.size) {
-    for (const s of ['ok', 'warning', 'alert', 'offline', 'stale']) {
+    for (const s of ['ok', 'warning', 'alert', 'offline', 'stale', 'maintenance']) {
       const span = el('span', '');
       const i = el('i', '');
       i.style.background = getComputedStyle(document.documentElement).getPropertyValue('--' + (s === 'alert' ? 'critical' : s));
@@ -126,13 +126,17 @@ export function render(ctx) {
     const cur = byDev.get(a.device_id);
     if (!cur || rank[a.severity] > rank[cur]) byDev.set(a.device_id, a.severity);
   }
-  const counts = { ok: 0, warning: 0, alert: 0, offline: 0, stale: 0, unknown: 0 };
+  const counts = { ok: 0, warning: 0, alert: 0, offline: 0, stale: 0, unknown: 0, maintenance: 0 };
   byPartner = new Map();
   for (const [id, dot] of dots) {
     const d = state.get('d/' + id), g = state.get('g/' + id);
     const s = deviceState(d, byDev.get(id), g);
     counts[s]++;
-    setAttr(dot, 'class', 'dev ' + s);
+    // A registry maintenance window (its alerts are silenced): shown as
+    // such on the map; the partner cards count its state underneath.
+    const maint = !!(g && g.mt > now());
+    if (maint) counts.maintenance++;
+    setAttr(dot, 'class', 'dev ' + (maint ? 'maintenance' : s));
     if (!g) continue;
     let pc = byPartner.get(g.p);
     if (!pc) { pc = { online: 0, offline: 0, total: 0 }; byPartner.set(g.p, pc); }

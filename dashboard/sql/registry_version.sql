@@ -1,1 +1,0 @@
-SELECT argMax(registry_sha256, version) FROM {{raw "devices_raw"}}
