@@ -149,6 +149,10 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Kafka.Defaults()
 	cfg.ClickHouse.Defaults()
 	cfg.Ingest.Defaults()
+	if cfg.Stream.Rollup.LateWindow == 0 {
+		// Late readings reach back as far as ingest accepts them.
+		cfg.Stream.Rollup.LateWindow = cfg.Ingest.MaxPast + 24*time.Hour
+	}
 	cfg.Stream.Defaults()
 	if cfg.Dashboard.StreamGroup == "" {
 		cfg.Dashboard.StreamGroup = cfg.Stream.GroupID // the wall shows this group's lag
