@@ -354,6 +354,7 @@ func (s *Service) routes() http.Handler {
 		_ = json.NewEncoder(w).Encode(LatestResponse{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
 	})
 	s.wallRoutes(mux)
+	s.deviceRoutes(mux) // the device page (devicepage.go)
 	s.kpiRoutes(mux)
 	s.auth.Mount(mux)
 	guarded := s.auth.Handler(mux) // access policy, security headers and body limits on every route
