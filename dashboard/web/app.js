@@ -432,6 +432,7 @@
       r.li.hidden = !a;
       if (!a) return;
       r.li.dataset.alert = a.alert_id;
+      r.li.dataset.device = a.device_id || '';
       r.li.className = 'alert' + (a.severity === 'critical' ? ' critical' : a.severity === 'alert' ? ' alert-sev' : '') +
         (a.acked ? ' acked' : '') + (a.state === 'escalated' ? ' escalated' : '') + (a.state === 'resolved' ? ' resolved' : '');
       r.sev.textContent = a.state === 'resolved' ? 'Đã xử lý' : SEV_NAMES[a.severity] || a.severity;
@@ -461,6 +462,11 @@
     $('ack-form').hidden = false;
     $('ack-note').focus();
   }
+  // A device on the map, or an alert's device, opens the device page.
+  const openDevice = (dev) => { if (dev) location.assign('device.html?id=' + encodeURIComponent(dev)); };
+  $('map').addEventListener('click', (ev) => { const d = ev.target.closest('.dev'); if (d) openDevice(d.dataset.device); });
+  $('alerts').addEventListener('click', (ev) => { if (!ev.target.closest('button')) { const li = ev.target.closest('li'); if (li) openDevice(li.dataset.device); } });
+
   $('ack-cancel').addEventListener('click', () => { $('ack-form').hidden = true; });
   $('ack-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
