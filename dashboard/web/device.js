@@ -73,6 +73,8 @@ let offset = 0;
 const now = () => Date.now() + offset;
 const fmtFull = () => new Intl.DateTimeFormat(lang === 'vi' ? 'vi-VN' : 'en-GB', { timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 const fmtShort = () => new Intl.DateTimeFormat(lang === 'vi' ? 'vi-VN' : 'en-GB', { timeZone: TZ, day: '2-digit', month: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const fmtHour = () => new Intl.DateTimeFormat('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const fmtDay = () => new Intl.DateTimeFormat(lang === 'vi' ? 'vi-VN' : 'en-GB', { timeZone: TZ, day: '2-digit', month: '2-digit' });
 const when = (ms) => (ms > 0 ? fmtFull().format(ms) : '—');
 function ago(ms) {
   if (!(ms > 0)) return '—';
@@ -218,11 +220,12 @@ function chartFor(metric, unit) {
 function makePlot(c) {
   if (c.plot) c.plot.destroy();
   const f = fmtShort();
+  const tick = range === '24h' ? fmtHour() : fmtDay(); // axis labels: hours over a day, dates over a week or a month
   const axis = { stroke: '#93a6c4', grid: { stroke: '#1a2a44', width: 1 }, ticks: { stroke: '#1a2a44' } };
   c.plot = new uPlot({
     width: Math.max(300, c.host.clientWidth), height: 220,
     scales: { x: { time: true } },
-    axes: [{ ...axis, values: (u, vals) => vals.map((v) => f.format(v * 1000)) }, { ...axis, size: 60 }],
+    axes: [{ ...axis, space: 60, values: (u, vals) => vals.map((v) => tick.format(v * 1000)) }, { ...axis, size: 60 }],
     series: [
       { value: (u, v) => (v == null ? '—' : f.format(v * 1000)) },
       { label: t('mean'), stroke: '#38bdf8', width: 2, fill: 'rgba(56,189,248,0.10)', points: { show: false } },
@@ -394,6 +397,7 @@ window.__device = {
   ready: false,
   charts: () => [...charts.entries()].map(([m, c]) => ({ metric: m, points: c.points.length, drawn: !!c.plot && !c.host.hidden, csv: c.csv.href })),
   range: () => range,
+  lastPoint: (m) => { const c = charts.get(m); return c && c.points.length ? c.points[c.points.length - 1] : null; },
 };
 
 async function start() {
