@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -16,12 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonla-ioc/ioc/internal/auth"
-	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/stream/rollup"
-	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
 const pageDevice = "aq-chieng-le" // viettel, Phường Chiềng Lề in deploy/devices.csv
@@ -33,24 +30,10 @@ const pageDevice = "aq-chieng-le" // viettel, Phường Chiềng Lề in deploy/
 // some delivered twice), the CSV of what a chart shows, and a live reading
 // arriving over the device:<id> channel.
 func TestDevicePageInChromium(t *testing.T) {
-	chAddr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if chAddr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(chAddr, ","), Database: fmt.Sprintf("ioc_devpage_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
+	ch, conn := rollupDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
-		t.Fatal(err)
-	}
 
 	// 30 days of pm25 and temperature every 30 minutes, the last day's
 	// readings delivered twice, a status change and an alert.

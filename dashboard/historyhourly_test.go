@@ -41,6 +41,7 @@ func rollupDB(t *testing.T) (chconn.Config, driver.Conn) {
 	}
 	t.Cleanup(func() {
 		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
 		conn.Close()
 	})
 	if err := schema.Migrate(context.Background(), conn, ch, slog.New(slog.DiscardHandler)); err != nil {

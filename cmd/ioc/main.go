@@ -49,6 +49,7 @@ Tools:
   kpis          compute the leadership's KPI tiles with the documented SQL and print them (-as-of TIME)
   migrate       create or upgrade the ClickHouse schema, then exit
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
+  rollup        compute the hourly and daily rollups once (stream does it every stream.rollup.interval)
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
@@ -162,6 +163,8 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		return err
 	case "retention":
 		return runRetention(ctx, cfg, log, *dryRun)
+	case "rollup":
+		return runRollup(ctx, cfg, log)
 	case "simulate":
 		if *scenario != "" {
 			return runScenario(ctx, cfg, *scenario, *speed, *shuffle, *viaHTTP, log)
