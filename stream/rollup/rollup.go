@@ -41,7 +41,8 @@ type Config struct {
 	// same rows, and the newest replaces the others.
 	Enabled *bool `yaml:"enabled"`
 	// Interval is how often the job looks for closed hours and late
-	// readings (default 1m).
+	// readings (default 5m: each run reads the inserted_at column of the
+	// late window to find late readings).
 	Interval time.Duration `yaml:"interval"`
 	// LateWindow is how far back late readings are looked for (default
 	// ingest.max_past plus a day: 31 days).
@@ -64,7 +65,7 @@ func (c *Config) Defaults() {
 		c.Enabled = &t
 	}
 	if c.Interval == 0 {
-		c.Interval = time.Minute
+		c.Interval = 5 * time.Minute
 	}
 	if c.LateWindow == 0 {
 		c.LateWindow = 31 * 24 * time.Hour

@@ -66,6 +66,7 @@ func TestApplyRetentionOnLocalServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
 	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := Migrate(ctx, conn, ch, log); err != nil {
