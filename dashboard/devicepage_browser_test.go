@@ -246,4 +246,11 @@ func TestDevicePageInChromium(t *testing.T) {
 	if errs := br.errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
+
+	// Back on the wall, an alert on the ticker opens its device's page.
+	br.eval(`document.getElementById('back').click()`, nil)
+	br.waitJS("the wall again", `document.querySelector('#alerts .alert[data-alert="a-water"]') !== null`, 20*time.Second)
+	br.eval(`document.querySelector('#alerts .alert[data-alert="a-water"] .msg').click()`, nil)
+	br.waitJS("the alert's device page", `location.pathname.endsWith('/device.html') && new URLSearchParams(location.search).get('id') === '`+alertDevice+`' &&
+		window.__device && window.__device.ready && document.getElementById('title').textContent.includes('Nậm La')`, 20*time.Second)
 }
