@@ -181,6 +181,11 @@ func loadConfig(path string) (*Config, error) {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
+	if cfg.Stream.Rollup.LateWindow < cfg.Ingest.MaxPast {
+		return nil, fmt.Errorf("config: stream.rollup.late_window %s is shorter than ingest.max_past %s: readings that late are accepted "+
+			"but their hours would never be rolled up again; raise late_window or leave it unset (ingest.max_past plus a day)",
+			cfg.Stream.Rollup.LateWindow, cfg.Ingest.MaxPast)
+	}
 	switch cfg.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:

@@ -13,7 +13,8 @@ import (
 // runRollup computes the hourly and daily rollups once, as the stream role
 // does every stream.rollup.interval: for a first backfill before stream
 // runs, or from cron where stream.rollup.enabled is false.
-func runRollup(ctx context.Context, cfg *Config, log *slog.Logger) error {
+// -recompute SPAN first computes again the hours of that last span.
+func runRollup(ctx context.Context, cfg *Config, log *slog.Logger, recompute time.Duration) error {
 	ch := cfg.ClickHouse.For(chconn.RoleStream)
 	conn, err := ch.Open(ctx)
 	if err != nil {
@@ -21,7 +22,15 @@ func runRollup(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer conn.Close()
 	start := time.Now()
-	res, err := rollup.New(cfg.Stream.Rollup, ch, log, nil).Once(ctx, conn)
+	job := rollup.New(cfg.Stream.Rollup, ch, log, nil)
+	if recompute > 0 {
+		n, err := job.Recompute(ctx, conn, start.Add(-recompute), start)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("rollups: %d hours of the last %s computed again\n", n, recompute)
+	}
+	res, err := job.Once(ctx, conn)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func New(cfg Config, ch chconn.Config, log *slog.Logger, reg prometheus.Register
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_rollup_runs_total",
 			Help: "Runs of the rollup job, by result (ok, error)."}, []string{"result"}),
 		hours: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_rollup_hours_total",
-			Help: "Hours computed by the rollup job, by why (closed: newly closed; late: computed again for late or redelivered readings)."}, []string{"why"}),
+			Help: "Hours computed by the rollup job, by why (closed: newly closed; late: computed again for late or redelivered readings; recomputed: asked by ioc rollup -recompute)."}, []string{"why"}),
 		behind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_rollup_behind_seconds",
 			Help: "Server time minus the rollups' watermark (done_through) after the last run: about an hour when up to date."}),
 	}
@@ -250,6 +250,35 @@ func (j *Job) once(ctx context.Context, conn driver.Conn) (Result, error) {
 	res.DoneThrough = time.Unix(doneThrough, 0).In(event.Location)
 	j.m.behind.Set(float64(now - doneThrough))
 	return res, nil
+}
+
+// Recompute computes again every hour of [from, to) that is already
+// rolled up (before the watermark), with its wards and days: after rows
+// reached sensor_readings_raw late without a fresh inserted_at (a shard
+// of a cluster down longer than inserted_margin, rows restored from a
+// backup). It returns the hours computed.
+func (j *Job) Recompute(ctx context.Context, conn driver.Conn, from, to time.Time) (int, error) {
+	if j.ch.Cluster != "" {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
+	}
+	var done, insertedThrough uint32
+	var states uint64
+	if err := conn.QueryRow(ctx, j.query("state.sql", nil)).Scan(&done, &insertedThrough, &states); err != nil {
+		return 0, fmt.Errorf("reading the rollup watermark: %w", err)
+	}
+	start, end := from.Unix()-from.Unix()%3600, min(to.Unix(), int64(done))
+	if states == 0 || start >= end {
+		return 0, nil
+	}
+	var hours []int64
+	for h := start; h < end; h += 3600 {
+		hours = append(hours, h)
+	}
+	if err := j.compute(ctx, conn, hourRuns(hours, j.cfg.ChunkHours)); err != nil {
+		return 0, err
+	}
+	j.m.hours.WithLabelValues("recomputed").Add(float64(len(hours)))
+	return len(hours), nil
 }
 
 // compute computes the hours of runs, then their wards and days.
