@@ -134,14 +134,19 @@ func New(cfg Config, ch chconn.Config, log *slog.Logger, reg prometheus.Register
 // Run computes the rollups every interval until ctx is cancelled. A failed
 // run is logged and retried at the next interval.
 func (j *Job) Run(ctx context.Context, conn driver.Conn) error {
-	t := time.NewTicker(j.cfg.Interval)
-	defer t.Stop()
 	for {
-		if _, err := j.Once(ctx, conn); err != nil && ctx.Err() == nil {
+		wait := j.cfg.Interval
+		res, err := j.Once(ctx, conn)
+		if err != nil && ctx.Err() == nil {
 			j.log.Warn("computing rollups failed; retrying at the next interval", "err", err, "interval", j.cfg.Interval)
 		}
+		if err == nil && res.Empty {
+			wait = min(wait, emptyRetry)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		}
@@ -152,7 +157,12 @@ func (j *Job) Run(ctx context.Context, conn driver.Conn) error {
 type Result struct {
 	Closed, Late int       // hours computed: newly closed, and again for late readings
 	DoneThrough  time.Time // every hour before it is computed
+	Empty        bool      // no readings and no watermark yet: nothing done
 }
+
+// emptyRetry is how soon the job looks again while there is nothing to
+// roll up, so that the first readings are rolled up soon after they land.
+const emptyRetry = 15 * time.Second
 
 // hourRange is [from, to) in Unix seconds, whole hours or days.
 type hourRange struct{ from, to int64 }
@@ -196,10 +206,13 @@ func (j *Job) once(ctx context.Context, conn driver.Conn) (Result, error) {
 		if err := conn.QueryRow(ctx, j.query("first.sql", map[string]string{"since": itoa(since)})).Scan(&first, &n); err != nil {
 			return res, fmt.Errorf("finding the oldest reading to roll up: %w", err)
 		}
-		doneThrough = closed
-		if n > 0 {
-			doneThrough = min(int64(first)-int64(first)%3600, closed)
+		if n == 0 {
+			// Nothing to roll up yet: no watermark either, so that the
+			// first readings (a backfill still being stored) start it.
+			res.Empty = true
+			return res, nil
 		}
+		doneThrough = min(int64(first)-int64(first)%3600, closed)
 		j.log.Info("rollups start", "from", time.Unix(doneThrough, 0).In(event.Location))
 	} else {
 		// Hours that received rows since the last run: computed again.
