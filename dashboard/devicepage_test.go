@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,34 @@ func TestDeviceAPIChecks(t *testing.T) {
 		}
 		if _, has := body["history_error"]; !has {
 			t.Errorf("%s: ClickHouse is unreachable but no history_error", c.path)
+		}
+	}
+}
+
+// The device page and its API carry the strict policy, and the hourly
+// history refuses the hours every comparison lets through.
+func TestDevicePageBoundaries(t *testing.T) {
+	_, srv := v2Server(t, WallConfig{})
+	for _, path := range []string{"/device.html", "/device.js", "/device.css", "/api/device/aq-chieng-le", "/api/device/x/series?metric=pm25"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != auth.ContentSecurityPolicy {
+			t.Errorf("GET %s (%d): Content-Security-Policy %q", path, resp.StatusCode, csp)
+		}
+	}
+	for _, h := range []string{"NaN", "Inf", "-Inf", "infinity", "0", "-1", "745", "1e400", "six"} {
+		resp, err := http.Get(srv.URL + "/api/history?metric=water&step=hour&hours=" + h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error, Message string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || e.Error != "bad_hours" || !strings.Contains(e.Message, "744") {
+			t.Errorf("step=hour&hours=%s: %d %+v, want 400 bad_hours with what to send", h, resp.StatusCode, e)
 		}
 	}
 }
