@@ -354,6 +354,7 @@ func (s *Service) routes() http.Handler {
 		_ = json.NewEncoder(w).Encode(LatestResponse{Type: "snapshot", ServerMs: time.Now().UnixMilli(), Readings: s.hub.snapshot()})
 	})
 	s.wallRoutes(mux)
+	s.devicePageRoutes(mux) // the device page (devicepage.go)
 	s.kpiRoutes(mux)
 	s.deviceRoutes(mux)
 	s.auth.Mount(mux)

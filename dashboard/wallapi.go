@@ -24,6 +24,7 @@ import (
 // wallRoutes adds the wall's HTTP API:
 //
 //	GET  /api/history?metric=aqi|water|rain|traffic&hours=6  trend minutes from ClickHouse
+//	GET  /api/history?metric=…&hours=720&step=hour          trend hours from the rollups
 //	GET  /api/alerts                       open alerts and those resolved lately
 //	POST /api/alerts/{id}/ack              acknowledge: {"operator": "…", "note": "…"}
 //	GET  /api/devices                      the registry with each device's status
@@ -72,6 +73,10 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 			ids[i] = t.ID
 		}
 		apiError(w, http.StatusBadRequest, "bad_metric", "metric must be one of "+strings.Join(ids, ", "))
+		return
+	}
+	if r.URL.Query().Get("step") == "hour" {
+		s.serveHistoryHourly(w, r, ser) // hourly points from the rollups (historyhourly.go)
 		return
 	}
 	hours := 6.0

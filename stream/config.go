@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/stream/monitor"
+	"github.com/sonla-ioc/ioc/stream/rollup"
 )
 
 // Config is the stream role's configuration.
@@ -41,6 +42,8 @@ type Config struct {
 	Status monitor.StatusConfig `yaml:"status"`
 	// Alerts: the rules evaluated on the live data and their lifecycle.
 	Alerts monitor.AlertsConfig `yaml:"alerts"`
+	// Rollup: the hourly and daily aggregates kept for years (stream/rollup).
+	Rollup rollup.Config `yaml:"rollup"`
 }
 
 // Defaults fills unset fields.
@@ -69,6 +72,7 @@ func (c *Config) Defaults() {
 	}
 	c.Status.Defaults()
 	c.Alerts.Defaults()
+	c.Rollup.Defaults()
 }
 
 // Validate reports settings that cannot work.
@@ -88,6 +92,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("stream.rebalance_timeout: %s is outside 1s..5m", c.RebalanceTimeout)
 	}
 	if err := c.Status.Validate(); err != nil {
+		return err
+	}
+	if err := c.Rollup.Validate(); err != nil {
 		return err
 	}
 	return c.Alerts.Validate()

@@ -21,6 +21,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/stream/monitor"
+	"github.com/sonla-ioc/ioc/stream/rollup"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -35,6 +36,8 @@ type Service struct {
 	ready atomic.Bool
 	mon   atomic.Pointer[monitor.Monitor]
 	regf  atomic.Pointer[registry.Follower]
+	// rollup computes the hourly and daily aggregates (nil when disabled).
+	rollup *rollup.Job
 }
 
 // New checks the configuration and prepares the role.
@@ -44,6 +47,9 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 		return nil, err
 	}
 	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg), reg: reg}
+	if *cfg.Rollup.Enabled {
+		s.rollup = rollup.New(cfg.Rollup, ch, log, reg)
+	}
 	if cfg.UnsafeCommitBeforeInsert {
 		s.log.Warn("stream.unsafe_commit_before_insert is set: offsets are committed BEFORE ClickHouse has the rows, " +
 			"a crash LOSES data. This setting exists for the fault suite only; remove it from the configuration")
@@ -131,6 +137,9 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return mon.Run(ctx, conn) })
 	}
 	g.Go(func() error { return rf.Run(ctx) })
+	if s.rollup != nil {
+		g.Go(func() error { return s.rollup.Run(ctx, conn) })
+	}
 	s.ready.Store(true)
 	s.log.Info("stream running", "group", s.cfg.GroupID, "clickhouse", s.ch.Addr, "database", s.ch.Database,
 		"max_rows", s.cfg.MaxRows, "max_age", s.cfg.MaxAge)

@@ -149,6 +149,10 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Kafka.Defaults()
 	cfg.ClickHouse.Defaults()
 	cfg.Ingest.Defaults()
+	if cfg.Stream.Rollup.LateWindow == 0 {
+		// Late readings reach back as far as ingest accepts them.
+		cfg.Stream.Rollup.LateWindow = cfg.Ingest.MaxPast + 24*time.Hour
+	}
 	cfg.Stream.Defaults()
 	if cfg.Dashboard.StreamGroup == "" {
 		cfg.Dashboard.StreamGroup = cfg.Stream.GroupID // the wall shows this group's lag
@@ -176,6 +180,11 @@ func loadConfig(path string) (*Config, error) {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
+	}
+	if cfg.Stream.Rollup.LateWindow < cfg.Ingest.MaxPast {
+		return nil, fmt.Errorf("config: stream.rollup.late_window %s is shorter than ingest.max_past %s: readings that late are accepted "+
+			"but their hours would never be rolled up again; raise late_window or leave it unset (ingest.max_past plus a day)",
+			cfg.Stream.Rollup.LateWindow, cfg.Ingest.MaxPast)
 	}
 	switch cfg.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -52,10 +52,12 @@ func TestConfigErrors(t *testing.T) {
 		"tiny max_age":  {"stream:\n  max_age: 1ms\n", "stream.max_age"},
 		"bad log level": {"log:\n  level: loud\n", "log.level"},
 		// Size bounds that do not agree with the next hop (docs/reliability.md).
-		"batch over the broker":  {"ingest:\n  kafka_batch_bytes: 1048576\n", "lower kafka_batch_bytes to at most"},
-		"dead letter over batch": {"ingest:\n  kafka_batch_bytes: 65536\n", "cannot hold the largest record"},
-		"broker below batch":     {"ingest:\n  kafka_max_message_bytes: 500000\n", "ingest.kafka_max_message_bytes 500000"},
-		"half of a TLS pair":     {"ingest:\n  http:\n    listen: \":8090\"\n    tls_cert_file: /etc/ioc/ingest.crt\n", "tls_key_file"},
+		"batch over the broker":         {"ingest:\n  kafka_batch_bytes: 1048576\n", "lower kafka_batch_bytes to at most"},
+		"dead letter over batch":        {"ingest:\n  kafka_batch_bytes: 65536\n", "cannot hold the largest record"},
+		"broker below batch":            {"ingest:\n  kafka_max_message_bytes: 500000\n", "ingest.kafka_max_message_bytes 500000"},
+		"late window short of max_past": {"ingest:\n  max_past: 240h\nstream:\n  rollup:\n    late_window: 48h\n", "stream.rollup.late_window 48h0m0s is shorter than ingest.max_past"},
+		"rollups shorter than readings": {"retention:\n  rollups_days: 100\n", "rollups_days 100 is below readings_days 400"},
+		"half of a TLS pair":            {"ingest:\n  http:\n    listen: \":8090\"\n    tls_cert_file: /etc/ioc/ingest.crt\n", "tls_key_file"},
 	} {
 		path := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {

@@ -49,6 +49,8 @@ Tools:
   kpis          compute the leadership's KPI tiles with the documented SQL and print them (-as-of TIME)
   migrate       create or upgrade the ClickHouse schema, then exit
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
+  rollup        compute the hourly and daily rollups once (stream does it every stream.rollup.interval);
+                -recompute 48h first computes the last 48 hours again
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
@@ -124,6 +126,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	viaHTTP := fs.String("via-http", "", "simulate -scenario: post to the ingest HTTP endpoint at this URL instead of Kafka")
 	asOf := fs.String("as-of", "", "kpis: compute as of this time (RFC 3339; default: the newest event)")
 	dryRun := fs.Bool("dry-run", false, "retention: print what would be done, change nothing")
+	recompute := fs.Duration("recompute", 0, "rollup: first compute again the rolled-up hours of this last span (e.g. 48h, after a shard outage)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,6 +173,8 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		return err
 	case "retention":
 		return runRetention(ctx, cfg, log, *dryRun)
+	case "rollup":
+		return runRollup(ctx, cfg, log, *recompute)
 	case "simulate":
 		if *scenario != "" {
 			return runScenario(ctx, cfg, *scenario, *speed, *shuffle, *viaHTTP, log)

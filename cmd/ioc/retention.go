@@ -29,7 +29,8 @@ func runRetention(ctx context.Context, cfg *Config, log *slog.Logger, dryRun boo
 		return err
 	}
 	if len(actions) == 0 {
-		fmt.Printf("retention: nothing to do (readings %d days, dead letters %d days)\n", cfg.Retention.ReadingsDays, cfg.Retention.DeadLettersDays)
+		fmt.Printf("retention: nothing to do (readings %d days, dead letters %d days, rollups %d days)\n",
+			cfg.Retention.ReadingsDays, cfg.Retention.DeadLettersDays, cfg.Retention.RollupsDays)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
-// RetentionConfig says how long raw rows are kept.
+// RetentionConfig says how long raw rows and rollups are kept.
 type RetentionConfig struct {
 	// ReadingsDays keeps sensor_readings_raw rows this many days after their
 	// observation time (default 400: a year and a month, for year-on-year
@@ -24,6 +24,11 @@ type RetentionConfig struct {
 	// DeadLettersDays keeps dead_letters_raw rows this many days after
 	// their arrival (default 90).
 	DeadLettersDays int `yaml:"dead_letters_days"`
+	// RollupsDays keeps the hourly and daily rollups (sensor_hourly_raw,
+	// sensor_daily_raw, ward_hourly_raw, ward_daily_raw) this many days
+	// after their hour or day (default 1826: five years). It must be at
+	// least readings_days: rollups outlive the readings they sum up.
+	RollupsDays int `yaml:"rollups_days"`
 }
 
 // Defaults fills unset fields.
@@ -34,6 +39,9 @@ func (c *RetentionConfig) Defaults() {
 	if c.DeadLettersDays == 0 {
 		c.DeadLettersDays = 90
 	}
+	if c.RollupsDays == 0 {
+		c.RollupsDays = 1826
+	}
 }
 
 // Validate reports settings that cannot work.
@@ -41,6 +49,10 @@ func (c *RetentionConfig) Validate() error {
 	if c.ReadingsDays < 31 || c.DeadLettersDays < 1 {
 		return fmt.Errorf("retention: readings_days %d must be at least 31 (partitions are months) and dead_letters_days %d positive",
 			c.ReadingsDays, c.DeadLettersDays)
+	}
+	if c.RollupsDays < c.ReadingsDays {
+		return fmt.Errorf("retention: rollups_days %d is below readings_days %d: the rollups of raw readings still kept would be deleted; raise rollups_days (default 1826, five years)",
+			c.RollupsDays, c.ReadingsDays)
 	}
 	return nil
 }
@@ -59,6 +71,10 @@ type retained struct {
 var retainedTables = []retained{
 	{"sensor_readings_raw", "observed_at", func(c RetentionConfig) int { return c.ReadingsDays }},
 	{"dead_letters_raw", "received_at", func(c RetentionConfig) int { return c.DeadLettersDays }},
+	{"sensor_hourly_raw", "hour", func(c RetentionConfig) int { return c.RollupsDays }},
+	{"sensor_daily_raw", "day", func(c RetentionConfig) int { return c.RollupsDays }},
+	{"ward_hourly_raw", "hour", func(c RetentionConfig) int { return c.RollupsDays }},
+	{"ward_daily_raw", "day", func(c RetentionConfig) int { return c.RollupsDays }},
 }
 
 // ttlStatement sets a table's TTL (servers 19.6 and newer).

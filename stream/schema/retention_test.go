@@ -95,6 +95,19 @@ func TestApplyRetentionOnLocalServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Rollups 6 and 4 years old: five years' retention keeps the second.
+	for _, at := range []time.Time{now.AddDate(-6, 0, 0), now.AddDate(-4, 0, 0)} {
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".sensor_hourly_raw (device_id, partner, metric, hour, readings)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append("d", "vnpt", "m", at, uint64(1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	count := func(table string) uint64 {
 		var n uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM "+ch.Database+"."+table).Scan(&n); err != nil {
@@ -118,8 +131,9 @@ func TestApplyRetentionOnLocalServer(t *testing.T) {
 	}
 	t.Logf("server %s: %s", server, strings.Join(actions, "; "))
 	if supportsTTL(server) {
-		if len(actions) != 2 || !strings.Contains(actions[0], "MODIFY TTL observed_at + INTERVAL 400 DAY") {
-			t.Errorf("server %s: actions %v, want the two TTLs", server, actions)
+		if len(actions) != 6 || !strings.Contains(actions[0], "MODIFY TTL observed_at + INTERVAL 400 DAY") ||
+			!strings.Contains(actions[2], "sensor_hourly_raw MODIFY TTL hour + INTERVAL 1826 DAY") {
+			t.Errorf("server %s: actions %v, want the six TTLs", server, actions)
 		}
 		return
 	}
@@ -128,12 +142,16 @@ func TestApplyRetentionOnLocalServer(t *testing.T) {
 	wantActions := []string{
 		"ALTER TABLE " + ch.Database + ".sensor_readings_raw DROP PARTITION 202509",
 		"ALTER TABLE " + ch.Database + ".dead_letters_raw DROP PARTITION 202607",
+		"ALTER TABLE " + ch.Database + ".sensor_hourly_raw DROP PARTITION 202011",
 	}
 	if !slices.Equal(actions, wantActions) {
 		t.Errorf("actions:\n%s\nwant:\n%s", strings.Join(actions, "\n"), strings.Join(wantActions, "\n"))
 	}
 	if n := count("sensor_readings_raw"); n != 30 {
 		t.Errorf("%d readings left, want 30 (the 14-month-old month dropped)", n)
+	}
+	if n := count("sensor_hourly_raw"); n != 1 {
+		t.Errorf("%d hourly rollups left, want 1 (the 6-year-old one dropped)", n)
 	}
 	if n := count("dead_letters_raw"); n != 1 {
 		t.Errorf("%d dead letters left, want 1", n)

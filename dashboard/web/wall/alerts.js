@@ -38,6 +38,7 @@ export function render(ctx) {
     setHidden(r.li, !a);
     if (!a) return;
     if (r.li.dataset.alert !== a.alert_id) r.li.dataset.alert = a.alert_id;
+    if (r.li.dataset.device !== (a.device_id || '')) r.li.dataset.device = a.device_id || '';
     setClass(r.li, 'alert' + (a.severity === 'critical' ? ' critical' : a.severity === 'alert' ? ' alert-sev' : '') +
       (a.acked ? ' acked' : '') + (a.state === 'escalated' ? ' escalated' : '') + (a.state === 'resolved' ? ' resolved' : ''));
     setText(r.sev, a.state === 'resolved' ? t('wall.alerts.resolved') : has('wall.sev.' + a.severity) ? t('wall.sev.' + a.severity) : a.severity);
@@ -70,6 +71,12 @@ function openAck(id) {
 }
 
 export function bindAckForm() {
+  // An alert's device opens the device page (the map's dots do too).
+  $('alerts').addEventListener('click', (ev) => {
+    if (ev.target.closest('button')) return;
+    const li = ev.target.closest('li');
+    if (li && li.dataset.device) location.assign('device.html?id=' + encodeURIComponent(li.dataset.device));
+  });
   $('ack-cancel').addEventListener('click', () => { $('ack-form').hidden = true; });
   $('ack-form').addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -74,6 +74,8 @@ function buildRegistry() {
     const c = sv('circle', { cx: x.toFixed(2), cy: y.toFixed(2), r: g.type === 'water_level' || g.type === 'air_quality' ? 1.35 : 1.0, class: 'dev unknown' });
     c.dataset.device = id;
     c.dataset.partner = g.p;
+    // A device on the map opens its page (device.html).
+    c.addEventListener('click', () => location.assign('device.html?id=' + encodeURIComponent(id)));
     const title = sv('title', {});
     title.textContent = nfc(g.name) + ' (' + id + ')';
     c.append(title);
