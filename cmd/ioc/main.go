@@ -27,6 +27,7 @@ import (
 	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/notify"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -40,7 +41,8 @@ Roles:
   ingest        MQTT sensors → Kafka (acknowledges MQTT after Kafka)
   stream        Kafka → ClickHouse (commits offsets after the insert)
   dashboard     live wall at http://localhost:8080 (websocket /ws)
-  run           all three roles in one process; -simulate adds the simulator, which first backfills
+  notify        alert notifications: webhook, e-mail, Telegram, Zalo OA (docs/notifications.md)
+  run           all roles in one process (the notifier too: it sends nothing without notify.channels); -simulate adds the simulator, which first backfills
                 the last hours of readings (-backfill 8h; 0 = none) and plays the administrative
                 scenario h1-2021 for the KPI page (-scenario off = none)
 Tools:
@@ -211,6 +213,22 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 			return err
 		}
 		roles = append(roles, st, in, da)
+		if cfg.Notify.On() {
+			nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
+			if err != nil {
+				return err
+			}
+			roles = append(roles, nt)
+		}
+	case "notify":
+		opsDefault = ":9104"
+		// The notification log is in the data database: the stream's
+		// account writes it (docs/notifications.md).
+		nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
+		if err != nil {
+			return err
+		}
+		roles = append(roles, nt)
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}
