@@ -41,7 +41,7 @@ func writeFile(t *testing.T, body string) string {
 
 func emailChannel(s *smtptest.Server, to ...string) ChannelConfig {
 	c := ChannelConfig{Kind: KindEmail, From: "IOC Sơn La <ioc@sonla.gov.vn>", To: to,
-		SMTP: SMTPConfig{Addr: s.Addr, Username: s.User, PasswordFile: s.PasswordFile, CAFile: s.CAFile, ServerName: "localhost"},
+		SMTP:    SMTPConfig{Addr: s.Addr, Username: s.User, PasswordFile: s.PasswordFile, CAFile: s.CAFile, ServerName: "localhost"},
 		Timeout: 5 * time.Second}
 	c.defaults()
 	return c
