@@ -77,6 +77,16 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	return s, nil
 }
 
+// Channels lists the enabled channels, the ones it sends to.
+func (s *Service) Channels() []string {
+	out := make([]string, 0, len(s.senders))
+	for name := range s.senders {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Ready reports whether the notifier follows the alerts.
 func (s *Service) Ready() bool { return s.ready.Load() }
 
@@ -122,7 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 	})
 	g.Go(func() error { return s.loop(gctx, in) })
-	s.log.Info("notifier running", "channels", len(s.senders), "routes", len(s.cfg.Routes))
+	s.log.Info("notifier running", "channels", s.Channels(), "routes", len(s.cfg.Routes))
 	err := g.Wait()
 	s.ready.Store(false)
 	return err
