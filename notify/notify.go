@@ -156,6 +156,7 @@ func (s *Service) loop(ctx context.Context, in <-chan event.AlertEvent) error {
 			}
 		case now := <-prune.C:
 			s.led.prune(now.Add(-s.cfg.Remember).UnixMilli())
+			s.rt.prune(now.Add(-s.cfg.Remember).UnixMilli())
 		}
 	}
 }

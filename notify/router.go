@@ -110,10 +110,14 @@ type router struct {
 	led     *ledger
 	alerts  map[string]*tracked
 	stopped *sync.Map // alert id → true while acknowledged or resolved (workers cancel queued repeats)
+	// resolved remembers resolved alerts (id → when, ms) for
+	// cfg.Remember: a transition of one read again later (a redelivery)
+	// must not bring it back to life and repeat it.
+	resolved map[string]int64
 }
 
 func newRouter(cfg *Config, led *ledger) *router {
-	return &router{cfg: cfg, led: led, alerts: map[string]*tracked{}, stopped: &sync.Map{}}
+	return &router{cfg: cfg, led: led, alerts: map[string]*tracked{}, stopped: &sync.Map{}, resolved: map[string]int64{}}
 }
 
 // routesFor gives, per channel, the first route that matches the alert.
@@ -160,6 +164,9 @@ func (r *router) event(ev event.AlertEvent, now time.Time) []job {
 	t := r.alerts[ev.AlertID]
 	if t != nil && ev.Seq <= t.ev.Seq {
 		return nil // a replayed or repeated transition
+	}
+	if _, done := r.resolved[ev.AlertID]; done {
+		return nil // a transition of an alert resolved already
 	}
 	if t == nil {
 		t = &tracked{dels: map[string]*delivery{}}
@@ -216,8 +223,19 @@ func (r *router) event(ev event.AlertEvent, now time.Time) []job {
 			}
 		}
 		delete(r.alerts, ev.AlertID)
+		r.resolved[ev.AlertID] = now.UnixMilli()
 	}
 	return out
+}
+
+// prune forgets resolved alerts older than cutoff (ms).
+func (r *router) prune(cutoff int64) {
+	for id, at := range r.resolved {
+		if at < cutoff {
+			delete(r.resolved, id)
+			r.stopped.Delete(id)
+		}
+	}
 }
 
 // make decides an open, escalated or repeat notification of d's

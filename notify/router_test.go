@@ -75,6 +75,8 @@ func TestRouterLifecycle(t *testing.T) {
 	resolved := transition(base, event.AlertResolved, 3, t0.Add(40*time.Minute))
 	step("resolved", r.event(resolved, t0.Add(40*time.Minute)), "hook resolved#0, mail resolved#0")
 	step("nothing after", r.tick(t0.Add(2*time.Hour)), "")
+	step("an old transition read again after the resolution", r.event(transition(base, event.AlertEscalated, 2, t0.Add(3*time.Hour)), t0.Add(3*time.Hour)), "")
+	step("does not bring it back", r.tick(t0.Add(4*time.Hour)), "")
 
 	// Another ward, a VNPT device: only the partner route.
 	other := base
