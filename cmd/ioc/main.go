@@ -60,7 +60,7 @@ Tools:
 Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
 IOC_KAFKA_BROKERS, IOC_KAFKA_TOPIC_PREFIX, IOC_CLICKHOUSE_ADDR, IOC_CLICKHOUSE_CLUSTER,
 IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD, IOC_CLICKHOUSE_PASSWORD_FILE,
-IOC_CLICKHOUSE_{STREAM,DASHBOARD,INGEST}_{USER,PASSWORD,PASSWORD_FILE} (each role's own account),
+IOC_CLICKHOUSE_{STREAM,DASHBOARD,INGEST,NOTIFY}_{USER,PASSWORD,PASSWORD_FILE} (each role's own account),
 IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL, IOC_INGEST_HTTP_LISTEN, IOC_INGEST_HTTP_TOKENS,
 IOC_INGEST_TOKEN (simulate -via-http).
 IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
@@ -214,7 +214,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		}
 		roles = append(roles, st, in, da)
 		if cfg.Notify.On() {
-			nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
+			nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.ForNotify(), log, reg)
 			if err != nil {
 				return err
 			}
@@ -222,9 +222,9 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		}
 	case "notify":
 		opsDefault = ":9104"
-		// The notification log is in the data database: the stream's
-		// account writes it (docs/notifications.md).
-		nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.For(chconn.RoleStream), log, reg)
+		// Its own account (clickhouse.accounts.notify), else the stream's
+		// (docs/notifications.md).
+		nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.ForNotify(), log, reg)
 		if err != nil {
 			return err
 		}
