@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -216,13 +217,18 @@ func renderBody(ch *ChannelConfig, n *Notice) ([]byte, error) {
 }
 
 // emailMessage is the RFC 5322 message of a notice: UTF-8 text,
-// quoted-printable, the subject RFC 2047 encoded, a Message-ID made from
+// quoted-printable, the subject and display names RFC 2047 encoded, a Message-ID made from
 // the idempotency key (a mail client threads and de-duplicates by it).
-func emailMessage(from string, to []string, n *Notice, now time.Time) []byte {
+func emailMessage(from *mail.Address, to []*mail.Address, n *Notice, now time.Time) []byte {
 	var b bytes.Buffer
 	h := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	h("From", from)
-	h("To", strings.Join(to, ", "))
+	// Address.String encodes a display name with diacritics (RFC 2047).
+	h("From", from.String())
+	tos := make([]string, len(to))
+	for i, a := range to {
+		tos[i] = a.String()
+	}
+	h("To", strings.Join(tos, ", "))
 	h("Subject", mime.BEncoding.Encode("UTF-8", n.Title))
 	h("Date", now.In(event.Location).Format(time.RFC1123Z))
 	h("Message-ID", "<"+strings.ReplaceAll(n.Key, ":", ".")+"@ioc.sonla>")

@@ -53,6 +53,11 @@ type Service struct {
 // New prepares the notifier; it reads the channels' secrets, so a missing
 // secret file stops the start with a clear error.
 func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	// Validate parses the channels' templates; both are idempotent.
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "notify"), m: newMetrics(reg),
 		senders: map[string]sender{}, queues: map[string]chan job{}, led: newLedger()}
 	names := make([]string, 0, len(cfg.Channels))

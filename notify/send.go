@@ -172,8 +172,8 @@ type mailer struct {
 	host     string
 	password string
 	tls      *tls.Config
-	from     string
-	to       []string
+	from     *mail.Address
+	to       []*mail.Address
 }
 
 func newMailer(name string, ch *ChannelConfig) (*mailer, error) {
@@ -208,13 +208,13 @@ func newMailer(name string, ch *ChannelConfig) (*mailer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.from = from.Address
+	m.from = from
 	for _, a := range ch.To {
 		addr, err := mail.ParseAddress(a)
 		if err != nil {
 			return nil, err
 		}
-		m.to = append(m.to, addr.Address)
+		m.to = append(m.to, addr)
 	}
 	return m, nil
 }
@@ -222,7 +222,7 @@ func newMailer(name string, ch *ChannelConfig) (*mailer, error) {
 func (m *mailer) target() string {
 	out := make([]string, len(m.to))
 	for i, a := range m.to {
-		out[i] = maskEmail(a)
+		out[i] = maskEmail(a.Address)
 	}
 	return "smtp " + m.ch.SMTP.Addr + " to " + strings.Join(out, ", ")
 }
@@ -260,19 +260,19 @@ func (m *mailer) send(ctx context.Context, n *Notice) error {
 			return permanentError{fmt.Errorf("smtp %s authentication as %s: %w", m.ch.SMTP.Addr, m.ch.SMTP.Username, err)}
 		}
 	}
-	if err := c.Mail(m.from); err != nil {
+	if err := c.Mail(m.from.Address); err != nil {
 		return fmt.Errorf("smtp %s MAIL FROM: %w", m.ch.SMTP.Addr, err)
 	}
 	for _, a := range m.to {
-		if err := c.Rcpt(a); err != nil {
-			return fmt.Errorf("smtp %s RCPT TO %s: %w", m.ch.SMTP.Addr, maskEmail(a), err)
+		if err := c.Rcpt(a.Address); err != nil {
+			return fmt.Errorf("smtp %s RCPT TO %s: %w", m.ch.SMTP.Addr, maskEmail(a.Address), err)
 		}
 	}
 	w, err := c.Data()
 	if err != nil {
 		return fmt.Errorf("smtp %s DATA: %w", m.ch.SMTP.Addr, err)
 	}
-	if _, err := w.Write(emailMessage(m.ch.From, m.to, n, time.Now())); err != nil {
+	if _, err := w.Write(emailMessage(m.from, m.to, n, time.Now())); err != nil {
 		return fmt.Errorf("smtp %s writing the message: %w", m.ch.SMTP.Addr, err)
 	}
 	if err := w.Close(); err != nil {

@@ -83,6 +83,20 @@ func TestEmailThroughRealSMTPServer(t *testing.T) {
 	if subject != want {
 		t.Errorf("subject decodes to %q, want %q", subject, want)
 	}
+	for _, k := range []string{"From", "To", "Subject"} {
+		for _, r := range msg.Header.Get(k) {
+			if r > 127 {
+				t.Errorf("%s header %q is not ASCII: RFC 5322 headers need RFC 2047 encoded words", k, msg.Header.Get(k))
+				break
+			}
+		}
+	}
+	if from, err := msg.Header.AddressList("From"); err != nil || len(from) != 1 || from[0].Name != "IOC Sơn La" || from[0].Address != "ioc@sonla.gov.vn" {
+		t.Errorf("From %q decodes to %v (%v)", msg.Header.Get("From"), from, err)
+	}
+	if to, err := msg.Header.AddressList("To"); err != nil || len(to) != 2 || to[0].Name != "Trực ban" {
+		t.Errorf("To %q decodes to %v (%v)", msg.Header.Get("To"), to, err)
+	}
 	if ct := msg.Header.Get("Content-Type"); ct != "text/plain; charset=UTF-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
