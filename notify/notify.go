@@ -82,6 +82,22 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	return s, nil
 }
 
+// Probe reaches every enabled channel without sending a notification
+// (`ioc doctor`): its secrets are read, an SMTP server is taken through
+// STARTTLS and authentication, an HTTP receiver's host is connected to.
+// It returns one result per channel, nil when reachable.
+func (s *Service) Probe(ctx context.Context) map[string]error {
+	out := map[string]error{}
+	for name, snd := range s.senders {
+		err := snd.probe(ctx)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", snd.target(), err)
+		}
+		out[name] = err
+	}
+	return out
+}
+
 // Channels lists the enabled channels, the ones it sends to.
 func (s *Service) Channels() []string {
 	out := make([]string, 0, len(s.senders))

@@ -70,7 +70,8 @@ func isPermanent(err error) bool {
 // sender delivers a notice on one channel.
 type sender interface {
 	send(ctx context.Context, n *Notice) error
-	target() string // masked, for the log
+	probe(ctx context.Context) error // reach it, send nothing
+	target() string                  // masked, for the log
 }
 
 // newSender reads the channel's secrets and prepares its sender.
@@ -227,39 +228,54 @@ func (m *mailer) target() string {
 	return "smtp " + m.ch.SMTP.Addr + " to " + strings.Join(out, ", ")
 }
 
-func (m *mailer) send(ctx context.Context, n *Notice) error {
+// dial opens an authenticated SMTP conversation: connect, EHLO,
+// STARTTLS, AUTH, all within the channel's timeout.
+func (m *mailer) dial(ctx context.Context) (*smtp.Client, error) {
 	d := net.Dialer{Timeout: m.ch.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", m.ch.SMTP.Addr)
 	if err != nil {
-		return fmt.Errorf("connecting to smtp %s: %w", m.ch.SMTP.Addr, err)
+		return nil, fmt.Errorf("connecting to smtp %s: %w", m.ch.SMTP.Addr, err)
 	}
 	// One deadline for the whole conversation: a server that stops
 	// answering costs one timeout, never a stuck worker.
 	_ = conn.SetDeadline(time.Now().Add(m.ch.Timeout))
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
 	c, err := smtp.NewClient(conn, m.host)
 	if err != nil {
+		stop()
 		conn.Close()
-		return fmt.Errorf("smtp %s greeting: %w", m.ch.SMTP.Addr, err)
+		return nil, fmt.Errorf("smtp %s greeting: %w", m.ch.SMTP.Addr, err)
 	}
-	defer c.Close()
+	fail := func(err error) (*smtp.Client, error) {
+		stop()
+		c.Close()
+		return nil, err
+	}
 	if err := c.Hello("ioc-notify"); err != nil {
-		return fmt.Errorf("smtp %s EHLO: %w", m.ch.SMTP.Addr, err)
+		return fail(fmt.Errorf("smtp %s EHLO: %w", m.ch.SMTP.Addr, err))
 	}
 	if on(m.ch.SMTP.StartTLS) {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return permanentError{fmt.Errorf("smtp %s does not offer STARTTLS (set smtp.starttls: false only for a server on this machine)", m.ch.SMTP.Addr)}
+			return fail(permanentError{fmt.Errorf("smtp %s does not offer STARTTLS (set smtp.starttls: false only for a server on this machine)", m.ch.SMTP.Addr)})
 		}
 		if err := c.StartTLS(m.tls); err != nil {
-			return fmt.Errorf("smtp %s STARTTLS: %w (smtp.ca_file trusts a private CA)", m.ch.SMTP.Addr, err)
+			return fail(fmt.Errorf("smtp %s STARTTLS: %w (smtp.ca_file trusts a private CA)", m.ch.SMTP.Addr, err))
 		}
 	}
 	if m.ch.SMTP.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", m.ch.SMTP.Username, m.password, m.host)); err != nil {
-			return permanentError{fmt.Errorf("smtp %s authentication as %s: %w", m.ch.SMTP.Addr, m.ch.SMTP.Username, err)}
+			return fail(permanentError{fmt.Errorf("smtp %s authentication as %s: %w", m.ch.SMTP.Addr, m.ch.SMTP.Username, err)})
 		}
 	}
+	return c, nil
+}
+
+func (m *mailer) send(ctx context.Context, n *Notice) error {
+	c, err := m.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	if err := c.Mail(m.from.Address); err != nil {
 		return fmt.Errorf("smtp %s MAIL FROM: %w", m.ch.SMTP.Addr, err)
 	}
@@ -298,4 +314,42 @@ func maskID(s string) string {
 		return "***"
 	}
 	return string(r[:2]) + "***" + string(r[len(r)-2:])
+}
+
+// probe checks that a channel can be reached without sending anything:
+// for e-mail the whole conversation up to authentication, for the HTTP
+// channels a TCP (and TLS) connection to the host.
+func (m *mailer) probe(ctx context.Context) error {
+	c, err := m.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Quit()
+}
+
+func (h *hook) probe(ctx context.Context) error {
+	u, err := url.Parse(h.url)
+	if err != nil {
+		return err
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.ch.Timeout)
+	defer cancel()
+	addr := net.JoinHostPort(u.Hostname(), port)
+	var conn net.Conn
+	if u.Scheme == "https" {
+		d := tls.Dialer{Config: &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}}
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", h.target(), err)
+	}
+	return conn.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	"net"
@@ -17,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/smtptest"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
@@ -332,5 +335,42 @@ func TestChatTemplates(t *testing.T) {
 	n := newNotice(&ev, NoticeOpen, 0, "bad", "http://localhost:8080", time.Now())
 	if err := h.send(context.Background(), &n); err == nil || !isPermanent(err) {
 		t.Errorf("non-JSON template: %v", err)
+	}
+}
+
+// Probe (ioc doctor) reaches each channel and sends nothing: an SMTP
+// server through STARTTLS and AUTH, an HTTP receiver's host; a wrong
+// password and a closed port are reported.
+func TestProbe(t *testing.T) {
+	srv := smtptest.Start(t)
+	hook, rec := receiver(t, "", nil)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	bad := emailChannel(srv, "a@sonla.gov.vn")
+	bad.SMTP.PasswordFile = writeFile(t, "wrong-password")
+	cfg := Config{Channels: map[string]ChannelConfig{
+		"mail":     emailChannel(srv, "a@sonla.gov.vn"),
+		"bad-mail": bad,
+		"hook":     {Kind: KindWebhook, URL: hook.URL + "/x", SecretEnv: "IOC_TEST_PROBE_SECRET"},
+		"gone":     {Kind: KindWebhook, URL: closedURL + "/x", SecretEnv: "IOC_TEST_PROBE_SECRET", Timeout: time.Second},
+	}}
+	t.Setenv("IOC_TEST_PROBE_SECRET", "probe-secret-0123456789")
+	s, err := New(cfg, kafkaconn.Config{}, chconn.Config{}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.Probe(context.Background())
+	if res["mail"] != nil || res["hook"] != nil {
+		t.Errorf("reachable channels: mail %v, hook %v", res["mail"], res["hook"])
+	}
+	if err := res["bad-mail"]; err == nil || !strings.Contains(err.Error(), "authentication") {
+		t.Errorf("wrong SMTP password: %v", err)
+	}
+	if err := res["gone"]; err == nil || !strings.Contains(err.Error(), "connect") {
+		t.Errorf("closed port: %v", err)
+	}
+	if n := len(srv.Messages(t)); n != 0 || len(rec.all()) != 0 {
+		t.Errorf("probing sent %d mails and %d requests", n, len(rec.all()))
 	}
 }
