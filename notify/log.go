@@ -15,6 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/event"
 )
 
 //go:embed sql/*.sql
@@ -176,4 +177,33 @@ func (r *recorder) load(ctx context.Context, conn driver.Conn, led *ledger, sinc
 	}
 	r.log.Info("notifications sent before read from clickhouse", "rows", n, "since", since.Format(time.RFC3339))
 	return nil
+}
+
+// openAlerts reads the alerts still open from ClickHouse, each as its
+// latest transition.
+func (r *recorder) openAlerts(ctx context.Context, conn driver.Conn, window time.Duration) ([]event.AlertEvent, error) {
+	b, err := queries.ReadFile("sql/open_alerts.sql")
+	if err != nil {
+		return nil, err
+	}
+	q := strings.NewReplacer("{alerts}", r.ch.Table("alert_events_raw"), "{window_s}", strconv.Itoa(int(window.Seconds()))).Replace(string(b))
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("reading the open alerts from alert_events_raw: %w", err)
+	}
+	defer rows.Close()
+	var out []event.AlertEvent
+	for rows.Next() {
+		var ev event.AlertEvent
+		var seq uint32
+		var level, acked uint8
+		if err := rows.Scan(&ev.AlertID, &ev.ID, &ev.Rule, &ev.Kind, &ev.Severity, &ev.State, &seq, &level, &acked,
+			&ev.Subject, &ev.DeviceID, &ev.Partner, &ev.Ward, &ev.Metric, &ev.Value, &ev.Threshold, &ev.Stage,
+			&ev.Message, &ev.OpenedMs, &ev.AtMs, &ev.Operator, &ev.Note); err != nil {
+			return nil, fmt.Errorf("reading the open alerts: %w", err)
+		}
+		ev.Seq, ev.Level, ev.Acked = int(seq), int(level), acked == 1
+		out = append(out, ev)
+	}
+	return out, rows.Err()
 }

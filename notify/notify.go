@@ -126,6 +126,20 @@ func (s *Service) Run(ctx context.Context) error {
 	}); err != nil {
 		return nil
 	}
+	// The open alerts as ClickHouse holds them: followed (and their
+	// repeats sent) even when the topic no longer has their transitions.
+	var open []event.AlertEvent
+	if err := backoff.Retry(ctx, s.log, "reading the open alerts from clickhouse", func() (err error) {
+		open, err = s.rec.openAlerts(ctx, conn, s.cfg.Remember)
+		return err
+	}); err != nil {
+		return nil
+	}
+	now := time.Now()
+	for _, ev := range open {
+		s.dispatch(s.rt.event(ev, now))
+	}
+	s.log.Info("open alerts read from clickhouse", "alerts", len(open))
 	if err := backoff.Retry(ctx, s.log, "creating the alerts topic", func() error {
 		return s.kafka.EnsureTopics(ctx, event.TopicAlerts)
 	}); err != nil {

@@ -296,3 +296,49 @@ func slicesContainsPrefix(list []string, prefix string) bool {
 	}
 	return false
 }
+
+// An alert still open in ClickHouse whose transitions the alerts topic
+// does not hold (older than the topic's retention, or beyond replay) is
+// followed after a restart: nobody acknowledged it, so its repeats go out.
+func TestNotifierFollowsOpenAlertsFromClickHouse(t *testing.T) {
+	kc := kafkatest.Topics(t, "notify-seed", 1, event.TopicAlerts)
+	ch, conn := testClickHouse(t)
+	const secret = "notifier-seed-secret-0123456789"
+	hook, rec := receiver(t, secret, nil)
+	opened := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	ev := testAlert()
+	ev.AlertID = event.AlertID("water_level", "water-namla-1", opened.UnixMilli())
+	ev.OpenedMs, ev.AtMs = opened.UnixMilli(), opened.UnixMilli()
+	ev.ID = event.AlertTransitionID(ev.AlertID, event.AlertOpen, 0, "")
+	b, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+ch.Table("alert_events_raw")+
+		" (event_id, alert_id, rule, kind, severity, state, seq, level, acked, subject, device_id, partner, ward, metric, value,"+
+		" threshold, stage, message, opened_at, opened_ms, at, at_ms, operator, note)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(ev.ID, ev.AlertID, ev.Rule, ev.Kind, ev.Severity, ev.State, uint32(1), uint8(0), uint8(0), ev.Subject, ev.DeviceID,
+		ev.Partner, ev.Ward, ev.Metric, ev.Value, ev.Threshold, ev.Stage, ev.Message, opened, ev.OpenedMs, opened, ev.AtMs, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Tick: 50 * time.Millisecond,
+		Channels: map[string]ChannelConfig{"hook": {Kind: KindWebhook, URL: hook.URL, SecretFile: writeFile(t, secret)}},
+		Routes:   []RouteConfig{{Channels: []string{"hook"}, RepeatEvery: time.Second}}}
+	running(t, cfg, kc, ch)
+	testpoll.Eventually(t, 30*time.Second, "a repeat of the alert open in clickhouse", func() (bool, string) {
+		got := notices(t, rec)
+		for _, n := range got {
+			if n == ev.AlertID+":repeat#1" {
+				return true, ""
+			}
+		}
+		return false, strings.Join(got, " ")
+	})
+	for _, n := range notices(t, rec) {
+		if strings.HasSuffix(n, ":open#0") {
+			t.Errorf("a two-hour-old transition sent as itself: %s", n)
+		}
+	}
+}

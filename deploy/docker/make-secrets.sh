@@ -9,7 +9,7 @@
 #   clickhouse-pipeline-password    ioc_pipeline: stream (the data database ioc)
 #   clickhouse-dashboard-password   ioc_dashboard: the wall (reads ioc; signs in, audit in ioc_security)
 #   clickhouse-analyst-password     ioc_analyst: analysts (reads ioc only)
-#   clickhouse-notify-password      ioc_notify: the notifier (ioc.notification_log only)
+#   clickhouse-notify-password      ioc_notify: the notifier (ioc.notification_log, reads alert_events_raw)
 #   mqtt-ingest-password            ingest's MQTT account ioc-ingest
 #   session-key                     the key that signs the wall's session cookies
 #

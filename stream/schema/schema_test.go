@@ -381,12 +381,13 @@ func TestNotifyRoleGated(t *testing.T) {
 			for _, s := range m.Statements {
 				if strings.HasPrefix(s, "GRANT") {
 					grants++
-					if !strings.Contains(s, "SELECT, INSERT ON ioc.notification_log") || !strings.HasSuffix(s, "TO ioc_notify") {
-						t.Errorf("091 grants more than notification_log: %s", s)
+					if !(strings.Contains(s, "SELECT, INSERT ON ioc.notification_log") || strings.Contains(s, " SELECT ON ioc.alert_events_raw")) ||
+						!strings.HasSuffix(s, "TO ioc_notify") {
+						t.Errorf("091 grants more than notification_log and reading alert_events_raw: %s", s)
 					}
 				}
 			}
-			if want := map[string]int{"": 1, "ioc_cluster": 2}[cluster]; grants != want || !strings.Contains(all, "CREATE ROLE IF NOT EXISTS ioc_notify") {
+			if want := map[string]int{"": 2, "ioc_cluster": 4}[cluster]; grants != want || !strings.Contains(all, "CREATE ROLE IF NOT EXISTS ioc_notify") {
 				t.Errorf("cluster %q: %d grants, want %d:\n%s", cluster, grants, want, all)
 			}
 		}

@@ -10,7 +10,8 @@
 #   ioc_dashboard   the wall: read ioc; read and insert ioc_security (sign-in,
 #                   accounts and kiosk tokens of the admin pages, audit log)
 #   ioc_analyst     analysts: read ioc only, read-only settings
-#   ioc_notify      the notifier: read and append ioc.notification_log only
+#   ioc_notify      the notifier: read and append ioc.notification_log, read
+#                   ioc.alert_events_raw; nothing else
 #
 # The administrative account (CLICKHOUSE_USER, ioc_admin, access management)
 # is the image's own and belongs to the migrate service alone. Grants on the
@@ -42,6 +43,7 @@ GRANT SELECT ON ioc.* TO ioc_dashboard;
 GRANT SELECT, INSERT ON ioc_security.* TO ioc_dashboard;
 GRANT SELECT ON ioc.* TO ioc_analyst;
 GRANT SELECT, INSERT ON ioc.notification_log TO ioc_notify;
+GRANT SELECT ON ioc.alert_events_raw TO ioc_notify;
 ALTER USER ioc_analyst SETTINGS readonly = 1;
 "
 "${clickhouseclient[@]}" <<<"$ioc_sql"
