@@ -33,7 +33,7 @@ COPY deploy/docker/ioc.yaml /etc/ioc/ioc.yaml
 ENV IOC_CONFIG=/etc/ioc/ioc.yaml
 USER nonroot:nonroot
 # dashboard (web + /ws), then the ops ports (/metrics, /healthz, /readyz) of
-# run, ingest, stream and dashboard.
-EXPOSE 8080 9100 9101 9102 9103
+# run, ingest, stream, dashboard and notify.
+EXPOSE 8080 9100 9101 9102 9103 9104
 ENTRYPOINT ["/usr/local/bin/ioc"]
 CMD ["run"]

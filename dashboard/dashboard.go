@@ -357,6 +357,7 @@ func (s *Service) routes() http.Handler {
 	s.devicePageRoutes(mux) // the device page (devicepage.go)
 	s.kpiRoutes(mux)
 	s.deviceRoutes(mux)
+	s.notificationRoutes(mux) // notifications.go
 	s.auth.Mount(mux)
 	guarded := s.auth.Handler(mux) // access policy, security headers and body limits on every route
 	// /healthz answers before the access policy, whatever the sign-in

@@ -756,6 +756,7 @@ var addressesUsed = map[string][]string{
 	"ingest":    {"ingest.mqtt.url", "kafka.brokers"},
 	"stream":    {"kafka.brokers", "clickhouse.addr"},
 	"dashboard": {"kafka.brokers", "clickhouse.addr"},
+	"notify":    {"kafka.brokers", "clickhouse.addr"},
 	"run":       {"ingest.mqtt.url", "kafka.brokers", "clickhouse.addr"},
 	"migrate":   {"clickhouse.addr"},
 	"simulate":  {"simulate.mqtt_url"},

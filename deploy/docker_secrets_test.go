@@ -94,7 +94,8 @@ clickhouseclient=( tee "$SQL_OUT" )
 
 func TestClickHouseInitAccounts(t *testing.T) {
 	dir := t.TempDir()
-	pw := map[string]string{"pipeline": "pipeline-pass-1234", "dashboard": "dashboard-pass-1234", "analyst": "analyst-pass-12345"}
+	pw := map[string]string{"pipeline": "pipeline-pass-1234", "dashboard": "dashboard-pass-1234", "analyst": "analyst-pass-12345",
+		"notify": "notify-pass-123456"}
 	for who, p := range pw {
 		if err := os.WriteFile(filepath.Join(dir, "clickhouse-"+who+"-password"), []byte(p+"\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -118,7 +119,7 @@ func TestClickHouseInitAccounts(t *testing.T) {
 		}
 	}
 	for _, g := range []string{"GRANT SELECT, INSERT ON ioc.* TO ioc_pipeline;", "GRANT SELECT, INSERT ON ioc_security.* TO ioc_dashboard;",
-		"GRANT SELECT ON ioc.* TO ioc_analyst;"} {
+		"GRANT SELECT ON ioc.* TO ioc_analyst;", "GRANT SELECT, INSERT ON ioc.notification_log TO ioc_notify;"} {
 		if !strings.Contains(sql, g) {
 			t.Errorf("no %q", g)
 		}

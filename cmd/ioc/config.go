@@ -15,6 +15,7 @@ import (
 	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/notify"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/feeds"
@@ -39,6 +40,9 @@ type Config struct {
 	Ops OpsConfig `yaml:"ops"`
 	// Retention is how long `ioc retention` keeps raw rows in ClickHouse.
 	Retention schema.RetentionConfig `yaml:"retention"`
+	// Notify routes alerts to people: webhook, e-mail, Telegram, Zalo OA
+	// (`ioc notify`, also in `ioc run`; docs/notifications.md).
+	Notify notify.Config `yaml:"notify"`
 }
 
 // LogConfig selects log level and format.
@@ -105,6 +109,9 @@ var envOverrides = []struct {
 	{"IOC_CLICKHOUSE_INGEST_USER", chAccount(chconn.RoleIngest, func(a *chconn.Account, v string) { a.Username = v })},
 	{"IOC_CLICKHOUSE_INGEST_PASSWORD", chAccount(chconn.RoleIngest, func(a *chconn.Account, v string) { a.Password = v })},
 	{"IOC_CLICKHOUSE_INGEST_PASSWORD_FILE", chAccount(chconn.RoleIngest, func(a *chconn.Account, v string) { a.PasswordFile = v })},
+	{"IOC_CLICKHOUSE_NOTIFY_USER", chAccount(chconn.RoleNotify, func(a *chconn.Account, v string) { a.Username = v })},
+	{"IOC_CLICKHOUSE_NOTIFY_PASSWORD", chAccount(chconn.RoleNotify, func(a *chconn.Account, v string) { a.Password = v })},
+	{"IOC_CLICKHOUSE_NOTIFY_PASSWORD_FILE", chAccount(chconn.RoleNotify, func(a *chconn.Account, v string) { a.PasswordFile = v })},
 	{"IOC_DASHBOARD_LISTEN", func(c *Config, v string) { c.Dashboard.Listen = v }},
 	{"IOC_OPS_LISTEN", func(c *Config, v string) { c.Ops.Listen = v }},
 	{"IOC_LOG_LEVEL", func(c *Config, v string) { c.Log.Level = v }},
@@ -162,6 +169,7 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Feeds.Defaults()
 	cfg.Retention.Defaults()
 	cfg.Ops.Defaults()
+	cfg.Notify.Defaults()
 	if cfg.Simulate.RegistryFile == "" {
 		cfg.Simulate.RegistryFile = cfg.Ingest.RegistryFile
 	}
@@ -176,7 +184,7 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}
-	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops} {
+	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops, &cfg.Notify} {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

@@ -58,6 +58,11 @@ func TestConfigErrors(t *testing.T) {
 		"late window short of max_past": {"ingest:\n  max_past: 240h\nstream:\n  rollup:\n    late_window: 48h\n", "stream.rollup.late_window 48h0m0s is shorter than ingest.max_past"},
 		"rollups shorter than readings": {"retention:\n  rollups_days: 100\n", "rollups_days 100 is below readings_days 400"},
 		"half of a TLS pair":            {"ingest:\n  http:\n    listen: \":8090\"\n    tls_cert_file: /etc/ioc/ingest.crt\n", "tls_key_file"},
+		// The notifier (docs/notifications.md).
+		"unsigned webhook":    {"notify:\n  channels:\n    h: {kind: webhook, url: \"https://hook.example/x\"}\n", "notify.channels.h: a webhook is signed"},
+		"route to no channel": {"notify:\n  routes:\n    - {channels: [nope]}\n", `channel "nope" is not in notify.channels`},
+		"notify unknown key":  {"notify:\n  chanels: {}\n", "field chanels not found"},
+		"bad quiet hours":     {"notify:\n  channels:\n    z: {kind: zalo, token_env: Z, user_id: \"1\"}\n  routes:\n    - {channels: [z], quiet_hours: {from: \"22\", to: \"06:00\"}}\n", "HH:MM"},
 	} {
 		path := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {

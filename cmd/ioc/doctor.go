@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/notify"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -39,7 +41,7 @@ func doctor(args []string, out io.Writer) int {
 	fs.SetOutput(out)
 	configPath := fs.String("config", os.Getenv("IOC_CONFIG"), "configuration file (YAML)")
 	dashboardURL := fs.String("dashboard", "", "URL of the wall to check (default: http://127.0.0.1:<port of dashboard.listen>/)")
-	skip := fs.String("skip", "", "comma-separated checks to leave out: mqtt, kafka, clickhouse, dashboard")
+	skip := fs.String("skip", "", "comma-separated checks to leave out: mqtt, kafka, clickhouse, dashboard, notify")
 	timeout := fs.Duration("timeout", 5*time.Second, "time each check may take")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -47,8 +49,8 @@ func doctor(args []string, out io.Writer) int {
 	skipped := map[string]bool{}
 	for _, s := range strings.Split(*skip, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			if !slices.Contains([]string{"mqtt", "kafka", "clickhouse", "dashboard"}, s) {
-				fmt.Fprintf(out, "ioc doctor: -skip %q: not a check (mqtt, kafka, clickhouse, dashboard)\n", s)
+			if !slices.Contains([]string{"mqtt", "kafka", "clickhouse", "dashboard", "notify"}, s) {
+				fmt.Fprintf(out, "ioc doctor: -skip %q: not a check (mqtt, kafka, clickhouse, dashboard, notify)\n", s)
 				return 2
 			}
 			skipped[s] = true
@@ -90,6 +92,7 @@ func doctor(args []string, out io.Writer) int {
 	run("kafka", func(ctx context.Context) doctorCheck { return checkKafka(ctx, cfg) })
 	run("clickhouse", func(ctx context.Context) doctorCheck { return checkClickHouse(ctx, cfg) })
 	run("dashboard", func(ctx context.Context) doctorCheck { return checkDashboard(ctx, cfg, *dashboardURL) })
+	run("notify", func(ctx context.Context) doctorCheck { return checkNotify(ctx, cfg) })
 
 	failed := 0
 	for _, c := range checks {
@@ -323,4 +326,35 @@ func checkDashboard(ctx context.Context, cfg *Config, target string) doctorCheck
 			"something else answers on that port, or the wall is failing: read the dashboard's log")
 	}
 	return doctorCheck{ok: true, detail: "the wall answers at " + target}
+}
+
+// checkNotify reaches every enabled notification channel without sending
+// anything (docs/notifications.md).
+func checkNotify(ctx context.Context, cfg *Config) doctorCheck {
+	if !cfg.Notify.On() {
+		return doctorCheck{ok: true, detail: "the notifier is disabled (notify.enabled: false)"}
+	}
+	nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.ForNotify(), slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return fail(err.Error(), "create the secret file named above (readable by the ioc user), or set the environment variable named",
+			"docs/notifications.md lists each channel's settings")
+	}
+	chans := nt.Channels()
+	if len(chans) == 0 {
+		return doctorCheck{ok: true, detail: "no channel enabled: alerts reach the wall only (notify.channels, docs/notifications.md)"}
+	}
+	res := nt.Probe(ctx)
+	var bad []string
+	for _, name := range chans {
+		if err := res[name]; err != nil {
+			bad = append(bad, name+": "+err.Error())
+		}
+	}
+	if len(bad) > 0 {
+		return fail(strings.Join(bad, "; "),
+			"an SMTP server refusing the login: check smtp.username and smtp.password_file; a certificate error: smtp.ca_file / server_name",
+			"a webhook host not reachable: check the channel's url and that a firewall lets this host reach it",
+			"leave a channel in the file but off with enabled: false")
+	}
+	return doctorCheck{ok: true, detail: fmt.Sprintf("%d channels reachable: %s (nothing sent)", len(chans), strings.Join(chans, ", "))}
 }

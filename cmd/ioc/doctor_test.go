@@ -90,7 +90,7 @@ func TestDoctorHealthyLocalStack(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d on a healthy stack", code)
 	}
-	for _, c := range []string{"config", "mqtt", "kafka", "clickhouse", "dashboard"} {
+	for _, c := range []string{"config", "mqtt", "kafka", "clickhouse", "dashboard", "notify"} {
 		if !regexp.MustCompile(`(?m)^  OK    ` + c + ` `).MatchString(out) {
 			t.Errorf("no OK line for %s", c)
 		}
@@ -165,5 +165,34 @@ func TestDoctorInvalidConfig(t *testing.T) {
 	if code != 1 || !strings.Contains(out.String(), "FAIL  config") || !strings.Contains(out.String(), "brokerz") ||
 		!strings.Contains(out.String(), "ioc check-config") {
 		t.Errorf("exit %d, output:\n%s", code, out.String())
+	}
+}
+
+// A notification channel that cannot be reached fails the notify check
+// with what to do; nothing is sent. No service is needed for it.
+func TestDoctorNotifyChannelUnreachable(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("IOC_TEST_DOCTOR_HOOK_SECRET", "doctor-secret-0123456789")
+	path := filepath.Join(t.TempDir(), "notify.yaml")
+	body := "notify:\n  channels:\n    oncall:\n      kind: webhook\n      url: http://127.0.0.1:1/ioc\n      secret_env: IOC_TEST_DOCTOR_HOOK_SECRET\n      timeout: 2s\n" +
+		"    mail:\n      kind: email\n      from: ioc@sonla.gov.vn\n      to: [a@sonla.gov.vn]\n      smtp: {addr: \"127.0.0.1:1\", username: ioc, password_file: /nonexistent/smtp.password}\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code := doctor([]string{"-config", path, "-skip", "mqtt,kafka,clickhouse,dashboard"}, &out)
+	if code != 1 || !strings.Contains(out.String(), "FAIL  notify") || !strings.Contains(out.String(), "/nonexistent/smtp.password") ||
+		!strings.Contains(out.String(), "Possible solutions:") {
+		t.Errorf("missing SMTP password file: exit %d, output:\n%s", code, out.String())
+	}
+	body = strings.Replace(body, "password_file: /nonexistent/smtp.password", "password_env: IOC_TEST_DOCTOR_HOOK_SECRET", 1)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	code = doctor([]string{"-config", path, "-skip", "mqtt,kafka,clickhouse,dashboard"}, &out)
+	if code != 1 || !strings.Contains(out.String(), "oncall: webhook http://127.0.0.1:1") || !strings.Contains(out.String(), "mail: smtp 127.0.0.1:1") ||
+		!strings.Contains(out.String(), "connection refused") {
+		t.Errorf("unreachable channels: exit %d, output:\n%s", code, out.String())
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/internal/backoff"
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/notify"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -40,7 +41,8 @@ Roles:
   ingest        MQTT sensors → Kafka (acknowledges MQTT after Kafka)
   stream        Kafka → ClickHouse (commits offsets after the insert)
   dashboard     live wall at http://localhost:8080 (websocket /ws)
-  run           all three roles in one process; -simulate adds the simulator, which first backfills
+  notify        alert notifications: webhook, e-mail, Telegram, Zalo OA (docs/notifications.md)
+  run           all roles in one process (the notifier too: it sends nothing without notify.channels); -simulate adds the simulator, which first backfills
                 the last hours of readings (-backfill 8h; 0 = none) and plays the administrative
                 scenario h1-2021 for the KPI page (-scenario off = none)
 Tools:
@@ -61,7 +63,7 @@ Tools:
 Environment overrides: IOC_CONFIG, IOC_MQTT_URL, IOC_MQTT_CLIENT_ID, IOC_MQTT_USERNAME, IOC_MQTT_PASSWORD,
 IOC_KAFKA_BROKERS, IOC_KAFKA_TOPIC_PREFIX, IOC_CLICKHOUSE_ADDR, IOC_CLICKHOUSE_CLUSTER,
 IOC_CLICKHOUSE_DATABASE, IOC_CLICKHOUSE_USER, IOC_CLICKHOUSE_PASSWORD, IOC_CLICKHOUSE_PASSWORD_FILE,
-IOC_CLICKHOUSE_{STREAM,DASHBOARD,INGEST}_{USER,PASSWORD,PASSWORD_FILE} (each role's own account),
+IOC_CLICKHOUSE_{STREAM,DASHBOARD,INGEST,NOTIFY}_{USER,PASSWORD,PASSWORD_FILE} (each role's own account),
 IOC_DASHBOARD_LISTEN, IOC_OPS_LISTEN, IOC_LOG_LEVEL, IOC_INGEST_HTTP_LISTEN, IOC_INGEST_HTTP_TOKENS,
 IOC_INGEST_TOKEN (simulate -via-http).
 IOC_PPROF=1 adds Go's profiler at /debug/pprof/ on the ops endpoint.
@@ -224,6 +226,22 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 			return err
 		}
 		roles = append(roles, st, in, da)
+		if cfg.Notify.On() {
+			nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.ForNotify(), log, reg)
+			if err != nil {
+				return err
+			}
+			roles = append(roles, nt)
+		}
+	case "notify":
+		opsDefault = ":9104"
+		// Its own account (clickhouse.accounts.notify), else the stream's
+		// (docs/notifications.md).
+		nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse.ForNotify(), log, reg)
+		if err != nil {
+			return err
+		}
+		roles = append(roles, nt)
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}

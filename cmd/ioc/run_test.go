@@ -1,9 +1,12 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sonla-ioc/ioc/notify"
 )
 
 // `make run` (ioc run -simulate) plays the H1-2021 scenario unless told
@@ -38,5 +41,26 @@ func TestRunSimulateDefaults(t *testing.T) {
 	cfg.Simulate.Backfill = time.Hour
 	if err := checkBackfill(cfg); err != nil {
 		t.Error(err)
+	}
+}
+
+// `make run` starts the notifier with the shipped configuration, and it
+// sends nothing: its example channel is disabled (and its secret file
+// absent, which a disabled channel does not need).
+func TestRunStartsTheNotifierSendingNothing(t *testing.T) {
+	clearEnv(t)
+	cfg, err := loadConfig("../../deploy/ioc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Notify.On() || len(cfg.Notify.Channels) == 0 {
+		t.Fatalf("notify in deploy/ioc.yaml: on %v, %d channels", cfg.Notify.On(), len(cfg.Notify.Channels))
+	}
+	nt, err := notify.New(cfg.Notify, cfg.Kafka, cfg.ClickHouse, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := nt.Channels(); len(ch) != 0 {
+		t.Errorf("make run would send to %v", ch)
 	}
 }

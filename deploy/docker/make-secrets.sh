@@ -9,6 +9,7 @@
 #   clickhouse-pipeline-password    ioc_pipeline: stream (the data database ioc)
 #   clickhouse-dashboard-password   ioc_dashboard: the wall (reads ioc; signs in, audit in ioc_security)
 #   clickhouse-analyst-password     ioc_analyst: analysts (reads ioc only)
+#   clickhouse-notify-password      ioc_notify: the notifier (ioc.notification_log, reads alert_events_raw)
 #   mqtt-ingest-password            ingest's MQTT account ioc-ingest
 #   session-key                     the key that signs the wall's session cookies
 #
@@ -25,7 +26,7 @@ dir="${1:?usage: make-secrets.sh DIR}"
 mkdir -p "$dir"
 chmod 700 "$dir"
 for name in clickhouse-admin-password clickhouse-pipeline-password clickhouse-dashboard-password \
-    clickhouse-analyst-password mqtt-ingest-password session-key; do
+    clickhouse-analyst-password clickhouse-notify-password mqtt-ingest-password session-key; do
     f="$dir/$name"
     if [[ ! -s $f ]]; then
         if [[ $name == session-key ]]; then

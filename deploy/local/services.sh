@@ -894,10 +894,23 @@ pick_services() {
     return 0
 }
 
+# The notifier's tests run a real SMTP server (deploy/local/smtpd.py, started
+# by each test): Debian's python3-aiosmtpd, installed here so that `make test`
+# on a fresh machine has it. Without root it is only a warning.
+smtp_test_install() {
+    /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null && return 0
+    if [[ $EUID -eq 0 ]]; then
+        apt_install python3-aiosmtpd
+    else
+        warn "python3-aiosmtpd is missing (the notifier's tests need it): sudo apt-get install -y python3-aiosmtpd"
+    fi
+}
+
 cmd_up() {
     local svcs=() s rc=0
     mapfile -t svcs < <(pick_services "$@")
     mkdir -p "$LOCAL" "$RUN_DIR"
+    smtp_test_install
     for s in "${svcs[@]}"; do ensure_started "$s"; done
     for s in "${svcs[@]}"; do wait_ready "$s" || rc=1; done
     return "$rc"

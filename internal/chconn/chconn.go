@@ -51,10 +51,23 @@ const (
 	RoleStream    = "stream"    // readings, dead letters, devices, feeds: <db> only
 	RoleDashboard = "dashboard" // sign-in, accounts, kiosk tokens, audit log; reads <db>
 	RoleIngest    = "ingest"    // the audit events of refused administrative posts
+	// RoleNotify: the notifier's log (notification_log) only; without an
+	// account of its own the notifier runs as the stream's (ForNotify).
+	RoleNotify = "notify"
 )
 
 // Roles lists the roles of Accounts.
-var Roles = []string{RoleStream, RoleDashboard, RoleIngest}
+var Roles = []string{RoleStream, RoleDashboard, RoleIngest, RoleNotify}
+
+// ForNotify is the configuration the notifier connects with: its own
+// account (clickhouse.accounts.notify), else the stream's, whose rights on
+// the data database cover notification_log.
+func (c Config) ForNotify() Config {
+	if c.HasAccount(RoleNotify) {
+		return c.For(RoleNotify)
+	}
+	return c.For(RoleStream)
+}
 
 // For is the configuration a role connects with: its own account when
 // clickhouse.accounts names one, else the administrative account.

@@ -356,3 +356,43 @@ func TestLeastPrivilegeRolesGated(t *testing.T) {
 		}
 	}
 }
+
+// The notifier's role (091) exists from ClickHouse 20.5 (SQL access
+// control) and may read and append notification_log only.
+func TestNotifyRoleGated(t *testing.T) {
+	for _, cluster := range []string{"", "ioc_cluster"} {
+		cfg := chconn.Config{Cluster: cluster}
+		cfg.Defaults()
+		migs, err := Render(cfg, Version{25, 3, 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, m := range migs {
+			if m.Version != 91 {
+				continue
+			}
+			found = true
+			if m.MinServer != (Version{20, 5, 0}) {
+				t.Errorf("091 is applied from %s, want 20.5 (SQL access control)", m.MinServer)
+			}
+			all := strings.Join(m.Statements, ";\n")
+			grants := 0
+			for _, s := range m.Statements {
+				if strings.HasPrefix(s, "GRANT") {
+					grants++
+					if !(strings.Contains(s, "SELECT, INSERT ON ioc.notification_log") || strings.Contains(s, " SELECT ON ioc.alert_events_raw")) ||
+						!strings.HasSuffix(s, "TO ioc_notify") {
+						t.Errorf("091 grants more than notification_log and reading alert_events_raw: %s", s)
+					}
+				}
+			}
+			if want := map[string]int{"": 2, "ioc_cluster": 4}[cluster]; grants != want || !strings.Contains(all, "CREATE ROLE IF NOT EXISTS ioc_notify") {
+				t.Errorf("cluster %q: %d grants, want %d:\n%s", cluster, grants, want, all)
+			}
+		}
+		if !found {
+			t.Fatal("no migration 091")
+		}
+	}
+}

@@ -10,6 +10,8 @@
 #   ioc_dashboard   the wall: read ioc; read and insert ioc_security (sign-in,
 #                   accounts and kiosk tokens of the admin pages, audit log)
 #   ioc_analyst     analysts: read ioc only, read-only settings
+#   ioc_notify      the notifier: read and append ioc.notification_log, read
+#                   ioc.alert_events_raw; nothing else
 #
 # The administrative account (CLICKHOUSE_USER, ioc_admin, access management)
 # is the image's own and belongs to the migrate service alone. Grants on the
@@ -19,7 +21,7 @@
 ioc_secrets="${IOC_ACCOUNTS_SECRETS:-/run/secrets}" # (a test points it elsewhere)
 ioc_sql=""
 for ioc_acct in ioc_pipeline:clickhouse-pipeline-password ioc_dashboard:clickhouse-dashboard-password \
-    ioc_analyst:clickhouse-analyst-password; do
+    ioc_analyst:clickhouse-analyst-password ioc_notify:clickhouse-notify-password; do
     ioc_name="${ioc_acct%%:*}" ioc_file="$ioc_secrets/${ioc_acct#*:}"
     if [[ ! -r $ioc_file ]]; then
         echo "ioc accounts: $ioc_file is missing (deploy/docker/make-secrets.sh)" >&2
@@ -40,8 +42,10 @@ ioc_sql+="GRANT SELECT, INSERT ON ioc.* TO ioc_pipeline;
 GRANT SELECT ON ioc.* TO ioc_dashboard;
 GRANT SELECT, INSERT ON ioc_security.* TO ioc_dashboard;
 GRANT SELECT ON ioc.* TO ioc_analyst;
+GRANT SELECT, INSERT ON ioc.notification_log TO ioc_notify;
+GRANT SELECT ON ioc.alert_events_raw TO ioc_notify;
 ALTER USER ioc_analyst SETTINGS readonly = 1;
 "
 "${clickhouseclient[@]}" <<<"$ioc_sql"
 unset ioc_sql
-echo "ioc accounts: ioc_pipeline, ioc_dashboard, ioc_analyst up to date"
+echo "ioc accounts: ioc_pipeline, ioc_dashboard, ioc_analyst, ioc_notify up to date"

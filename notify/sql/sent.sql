@@ -1,0 +1,5 @@
+-- What the notifier sent SinceMs: never sent again after a
+-- restart (notify/router.go, the ledger).
+SELECT channel, alert_id, transition_id, idempotency_key, repeat, at_ms
+FROM {{raw "notification_log"}}
+WHERE status = 'sent' AND at >= toDateTime({{.SinceS}}) AND at_ms >= {{.SinceMs}}
