@@ -49,6 +49,8 @@ Tools:
   kpis          compute the leadership's KPI tiles with the documented SQL and print them (-as-of TIME)
   migrate       create or upgrade the ClickHouse schema, then exit
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
+  dedup         merge the partitions of sensor_readings_raw inserted into since the last run (every 10 min;
+                keeps the analyst view fast, docs/clickhouse.md); -dry-run
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
@@ -115,7 +117,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	shuffle := fs.Bool("shuffle", false, "simulate -scenario: publish in random order")
 	viaHTTP := fs.String("via-http", "", "simulate -scenario: post to the ingest HTTP endpoint at this URL instead of Kafka")
 	asOf := fs.String("as-of", "", "kpis: compute as of this time (RFC 3339; default: the newest event)")
-	dryRun := fs.Bool("dry-run", false, "retention: print what would be done, change nothing")
+	dryRun := fs.Bool("dry-run", false, "retention, dedup: print what would be done, change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,6 +164,8 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		return err
 	case "retention":
 		return runRetention(ctx, cfg, log, *dryRun)
+	case "dedup":
+		return runDedup(ctx, cfg, log, *dryRun)
 	case "simulate":
 		if *scenario != "" {
 			return runScenario(ctx, cfg, *scenario, *speed, *shuffle, *viaHTTP, log)

@@ -9,9 +9,9 @@ import (
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
-// runRetention applies retention.* to the raw tables once, then merges the
-// closed months for the analyst view (run it daily: cron, the Kubernetes
-// CronJob ioc-retention, docs/operations.md).
+// runRetention applies retention.* to the raw tables once, then runs the
+// dedup of the analyst view (run it daily: cron, the Kubernetes CronJob
+// ioc-retention, docs/operations.md).
 func runRetention(ctx context.Context, cfg *Config, log *slog.Logger, dryRun bool) error {
 	conn, err := cfg.ClickHouse.Open(ctx)
 	if err != nil {
@@ -29,9 +29,9 @@ func runRetention(ctx context.Context, cfg *Config, log *slog.Logger, dryRun boo
 	if err != nil {
 		return err
 	}
-	// The closed months, merged once so that the analyst view reads them
-	// without FINAL (stream/schema/dedup.go, docs/clickhouse.md).
-	merged, err := schema.Dedup(ctx, conn, cfg.ClickHouse, cfg.Ingest.MaxPast, time.Now(), dryRun, log)
+	// Partitions merged so that the analyst view reads them without
+	// grouping (stream/schema/dedup.go, docs/clickhouse.md).
+	merged, err := schema.Dedup(ctx, conn, cfg.ClickHouse, dryRun, log)
 	for _, a := range merged {
 		fmt.Printf("%s: %s\n", verb, a)
 	}
@@ -43,4 +43,28 @@ func runRetention(ctx context.Context, cfg *Config, log *slog.Logger, dryRun boo
 		fmt.Printf("retention: nothing to do (readings %d days, dead letters %d days)\n", cfg.Retention.ReadingsDays, cfg.Retention.DeadLettersDays)
 	}
 	return nil
+}
+
+// runDedup merges every partition of sensor_readings_raw that holds more
+// than one merged part, so that the analyst view groups only what was
+// inserted since (run it every 10 minutes: cron, the Kubernetes CronJob
+// ioc-dedup, docs/operations.md).
+func runDedup(ctx context.Context, cfg *Config, log *slog.Logger, dryRun bool) error {
+	conn, err := cfg.ClickHouse.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	verb := "applied"
+	if dryRun {
+		verb = "would apply"
+	}
+	merged, err := schema.Dedup(ctx, conn, cfg.ClickHouse, dryRun, log)
+	for _, a := range merged {
+		fmt.Printf("%s: %s\n", verb, a)
+	}
+	if err == nil && len(merged) == 0 {
+		fmt.Println("dedup: nothing to do (every partition is one merged part)")
+	}
+	return err
 }

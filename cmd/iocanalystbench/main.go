@@ -70,36 +70,51 @@ func run() error {
 	if !*keep {
 		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+*db)
 	}
-	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
-		return err
-	}
 	server, err := schema.ServerVersion(conn)
 	if err != nil {
 		return err
 	}
-	var have uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+*db+".sensor_readings_raw").Scan(&have); err != nil {
+	// A fresh table every run: the state measured is the one between two
+	// dedup runs, which a second run would not find again.
+	if err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+*db+".sensor_readings_raw"); err != nil {
 		return err
 	}
-	end := time.Now().Truncate(time.Hour)
-	if have > 0 {
-		var maxT time.Time
-		if err := conn.QueryRow(ctx, "SELECT max(observed_at) FROM "+*db+".sensor_readings_raw").Scan(&maxT); err != nil {
-			return err
-		}
-		end = maxT
+	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
+		return err
 	}
-	if have < uint64(*rows) {
-		if err := generate(ctx, conn, *db, *rows, *dupPct, end, log); err != nil {
-			return err
-		}
+	// Slots: every device and metric reports once per slot (10,000 readings).
+	end := time.Now().Truncate(time.Hour)
+	slots := max(*rows/10_000, 3)
+	step := int64(365*86400) / slots
+	first := end.Unix() - 365*86400
+	tail := *rows - 2*10_000 // the last two slots arrive after the last dedup run
+	if err := generate(ctx, conn, *db, 0, tail, first, step, log); err != nil {
+		return err
+	}
+	if err := redeliver(ctx, conn, *db, "", *dupPct); err != nil {
+		return err
 	}
 	start := time.Now()
-	merged, err := schema.Dedup(ctx, conn, ch, 30*24*time.Hour, end, false, log)
+	merged, err := schema.Dedup(ctx, conn, ch, false, log)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("dedup: %d closed months merged in %s\n", len(merged), time.Since(start).Round(time.Second))
+	fmt.Printf("first dedup: %d partitions merged in %s\n", len(merged), time.Since(start).Round(time.Second))
+	// Since that run: two new slots, and redeliveries of them and of the
+	// slot before them (a batch re-sent after a crash: its first copy is
+	// already in the merged part).
+	if err := generate(ctx, conn, *db, tail, *rows, first, step, log); err != nil {
+		return err
+	}
+	since := fmt.Sprintf("observed_ms >= %d", (first+(tail/10_000-1)*step)*1000)
+	if err := redeliver(ctx, conn, *db, since, *dupPct); err != nil {
+		return err
+	}
+	var watermark time.Time
+	if err := conn.QueryRow(ctx, "SELECT min(observed_at) FROM "+*db+".sensor_readings_raw WHERE "+since).Scan(&watermark); err != nil {
+		return err
+	}
+	fmt.Printf("since the last dedup run: 2 slots of %d s inserted, redeliveries from %s on\n", step, watermark.Format(time.RFC3339))
 	var total, distinct uint64
 	if err := conn.QueryRow(ctx, "SELECT count(), (SELECT count() FROM "+*db+".sensor_readings) FROM "+*db+".sensor_readings_raw").Scan(&total, &distinct); err != nil {
 		return err
@@ -133,6 +148,12 @@ func run() error {
 			log.Info("result rows differ (the raw table counts duplicates)", "query", q.name, "raw", n[0], "view", n[1])
 		}
 	}
+	start = time.Now()
+	merged, err = schema.Dedup(ctx, conn, ch, false, log)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nnext dedup run (what `ioc dedup` does every 10 minutes): %d partition(s) merged in %s\n", len(merged), time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
@@ -153,18 +174,12 @@ func timeQuery(ctx context.Context, conn driver.Conn, sql string) (time.Duration
 	return time.Since(start), n, rows.Err()
 }
 
-// generate inserts a year of readings ending at end, 10 million per insert,
-// then re-inserts dupPct percent of them (redeliveries: same key and values).
-func generate(ctx context.Context, conn driver.Conn, db string, rows int64, dupPct int, end time.Time, log *slog.Logger) error {
+// generate inserts readings from to to (slot i/10,000 at first + slot ×
+// step), 10 million per insert.
+func generate(ctx context.Context, conn driver.Conn, db string, from, to, first, step int64, log *slog.Logger) error {
 	const chunk = 10_000_000
-	slots := rows / 10_000 // 2,000 devices × 5 metrics per time slot
-	if slots < 1 {
-		slots = 1
-	}
-	step := int64(365*86400) / slots
-	first := end.Unix() - 365*86400
-	for off := int64(0); off < rows; off += chunk {
-		n := min(chunk, rows-off)
+	for off := from; off < to; off += chunk {
+		n := min(chunk, to-off)
 		start := time.Now()
 		q := fmt.Sprintf(`INSERT INTO %[1]s.sensor_readings_raw (event_id, partner, device_id, metric, value_kind, value, unit, observed_at, observed_ms, received_at, received_ms, time_from_source, ward, registered, kafka_partition, kafka_offset)
 SELECT hex(cityHash64(i)), 'p1', concat('dev-', toString(i %% 2000)),
@@ -175,9 +190,18 @@ FROM (SELECT number + %[2]d AS i, %[3]d + intDiv(i, 10000) * %[4]d AS ts FROM sy
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("generating readings %d–%d: %w", off, off+n, err)
 		}
-		log.Info("generated", "rows", off+n, "of", rows, "took", time.Since(start).Round(time.Millisecond))
+		log.Info("generated", "rows", off+n, "of", to, "took", time.Since(start).Round(time.Millisecond))
 	}
-	q := fmt.Sprintf("INSERT INTO %[1]s.sensor_readings_raw SELECT * FROM %[1]s.sensor_readings_raw WHERE cityHash64(event_id) %% 100 < %[2]d", db, dupPct)
+	return nil
+}
+
+// redeliver inserts again dupPct percent of the readings matching where
+// (all when empty): redeliveries, same key and values.
+func redeliver(ctx context.Context, conn driver.Conn, db, where string, dupPct int) error {
+	if where != "" {
+		where = " AND " + where
+	}
+	q := fmt.Sprintf("INSERT INTO %[1]s.sensor_readings_raw SELECT * FROM %[1]s.sensor_readings_raw WHERE cityHash64(event_id) %% 100 < %[2]d%[3]s", db, dupPct, where)
 	if err := conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("generating redeliveries: %w", err)
 	}

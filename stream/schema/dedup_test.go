@@ -14,13 +14,6 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
-func TestDedupWatermark(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, event.Location)
-	if got, want := DedupWatermark(now, 30*24*time.Hour), time.Date(2026, 11, 1, 0, 0, 0, 0, event.Location); !got.Equal(want) {
-		t.Errorf("watermark %s, want %s (5 Dec - 30 days = 5 Nov: October is the newest closed month)", got, want)
-	}
-}
-
 // Redelivered readings in a recent (open) and an old (closed) month: the
 // analyst view shows each reading once before the scheduled dedup, after it,
 // after a replay into the merged month, and after the next dedup.
@@ -62,7 +55,7 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check := func(stage string) {
+	check := func(stage string, want, wantOld uint64) {
 		t.Helper()
 		var rows, ids uint64
 		if err := conn.QueryRow(ctx, "SELECT toUInt64(count()), toUInt64(uniqExact(event_id)) FROM "+ch.Database+".sensor_readings").Scan(&rows, &ids); err != nil {
@@ -72,52 +65,98 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 		if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+".sensor_readings WHERE toYYYYMM(observed_at) = "+oldMonth).Scan(&oldRows); err != nil {
 			t.Fatal(err)
 		}
-		if rows != 20 || ids != 20 || oldRows != 10 {
-			t.Errorf("%s: the view shows %d rows (%d event ids), %d in %s; want 20, 20, 10: no duplicate", stage, rows, ids, oldRows, oldMonth)
+		if rows != want || ids != want || oldRows != wantOld {
+			t.Errorf("%s: the view shows %d rows (%d event ids), %d in %s; want %d, %d, %d: no duplicate", stage, rows, ids, oldRows, oldMonth, want, want, wantOld)
 		}
 	}
-	merges := func(stage string, want int) {
+	// watermark is the view's own split point, read from its text, and
+	// what dedup.go computes from system.parts: they must agree.
+	watermark := func(stage string) time.Time {
 		t.Helper()
-		actions, err := Dedup(ctx, conn, ch, maxPast, now, false, log)
+		var create string
+		if err := conn.QueryRow(ctx, "SHOW CREATE TABLE "+ch.Database+".sensor_readings").Scan(&create); err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(create, "WHERE observed_at < ")
+		sub, _, ok2 := strings.Cut(rest, " UNION ALL")
+		if !ok || !ok2 {
+			t.Fatalf("%s: no watermark in the view: %s", stage, create)
+		}
+		var got time.Time
+		if err := conn.QueryRow(ctx, "SELECT "+sub).Scan(&got); err != nil {
+			t.Fatalf("%s: the view's watermark %s: %v", stage, sub, err)
+		}
+		states, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := viewWatermark(states); !got.Equal(want) {
+			t.Errorf("%s: the view splits at %s, dedup.go computes %s", stage, got, want)
+		}
+		return got
+	}
+	merges := func(stage string, want ...string) {
+		t.Helper()
+		actions, err := Dedup(ctx, conn, ch, false, log)
 		if err != nil {
 			t.Fatalf("%s: %v", stage, err)
 		}
-		wantStmt := "OPTIMIZE TABLE " + ch.Database + ".sensor_readings_raw PARTITION " + oldMonth + " FINAL"
-		if len(actions) != want || want == 1 && actions[0] != wantStmt {
-			t.Errorf("%s: dedup did %q, want %d × %q (only the closed month)", stage, actions, want, wantStmt)
+		var wantStmts []string
+		for _, p := range want {
+			wantStmts = append(wantStmts, "OPTIMIZE TABLE "+ch.Database+".sensor_readings_raw PARTITION "+p+" FINAL")
+		}
+		if strings.Join(actions, "\n") != strings.Join(wantStmts, "\n") {
+			t.Errorf("%s: dedup did %q, want %q", stage, actions, wantStmts)
 		}
 	}
+	nowMonth := now.Format("200601")
 
 	insert(old, 0, 10)
 	insert(now, 0, 10)
 	insert(old, 0, 3) // redelivered
 	insert(now, 5, 8)
-	check("before the dedup")
+	check("before the dedup", 20, 10)
+	if w := watermark("before the dedup"); !w.Equal(old.Truncate(time.Second)) {
+		t.Errorf("before the dedup the view groups from %s, want %s (the oldest unmerged reading)", w, old)
+	}
 
-	merges("first dedup", 1)
-	check("after the dedup")
+	merges("first dedup", oldMonth, nowMonth)
+	check("after the dedup", 20, 10)
+	if w := watermark("after the dedup"); !w.Equal(noWatermark) {
+		t.Errorf("after the dedup the view groups from %s, want nothing grouped (%s): every month is one merged part", w, noWatermark)
+	}
 	var logged uint64
-	var closedBefore time.Time
-	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()), max(closed_before) FROM "+ch.Database+".dedup_log WHERE partition = ?", oldMonth).Scan(&logged, &closedBefore); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+".dedup_log WHERE partition IN (?, ?)", oldMonth, nowMonth).Scan(&logged); err != nil {
 		t.Fatal(err)
 	}
-	if logged != 1 || !closedBefore.Equal(DedupWatermark(now, maxPast)) {
-		t.Errorf("dedup_log: %d rows for %s, closed_before %s; want 1 and %s", logged, oldMonth, closedBefore, DedupWatermark(now, maxPast))
+	if logged != 2 {
+		t.Errorf("dedup_log: %d rows for %s and %s, want 2", logged, oldMonth, nowMonth)
 	}
-	// The merged month is read without FINAL: its raw rows are the view's.
+	// Merged months are read as they are: their raw rows are the view's.
 	var raw uint64
-	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+".sensor_readings_raw WHERE toYYYYMM(observed_at) = "+oldMonth).Scan(&raw); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+".sensor_readings_raw").Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
-	if raw != 10 {
-		t.Errorf("after OPTIMIZE FINAL the closed month holds %d raw rows, want 10", raw)
+	if raw != 20 {
+		t.Errorf("after OPTIMIZE FINAL the table holds %d raw rows, want 20", raw)
 	}
-	merges("second dedup, nothing new", 0)
+	merges("second dedup, nothing new")
 
-	// A replay into the merged month and a redelivery into the open one.
-	insert(old, 2, 6)
+	// Since the last run: new readings, a redelivery of merged ones (a
+	// batch re-sent after a crash), and a replay into the old month.
+	insert(now, 10, 15)
+	check("new readings after the dedup", 25, 10)
+	if w := watermark("new readings after the dedup"); !w.Equal(now.Add(10 * time.Second).Truncate(time.Second)) {
+		t.Errorf("with new readings only the view groups from %s, want %s (the oldest new reading)", w, now.Add(10*time.Second))
+	}
 	insert(now, 0, 2)
-	check("after a replay into the merged month")
-	merges("dedup after the replay", 1)
-	check("after the second merge")
+	check("a redelivery into the merged open month", 25, 10)
+	insert(old, 2, 6)
+	check("a replay into the merged old month", 25, 10)
+	if w := watermark("a replay into the merged old month"); !w.Equal(old.Add(2 * time.Second).Truncate(time.Second)) {
+		t.Errorf("after a replay the view groups from %s, want %s (the replayed reading)", w, old.Add(2*time.Second))
+	}
+	merges("dedup after the replay", oldMonth, nowMonth)
+	check("after the second merge", 25, 10)
+	watermark("after the second merge")
 }
