@@ -24,6 +24,13 @@
 -- parts per partition instead of a hash table (less memory, parallel FINAL).
 -- 18.16 keeps the GROUP BY (its FINAL ignores the WHERE).
 --
+-- `AND 1` is for 18.16: with a single condition in a half's WHERE, the
+-- analyst's pushed-down WHERE lands nested and is never moved to PREWHERE,
+-- so every column of the rows read is read (3 x the raw table's bytes for
+-- the README's hourly query); with two, it is flattened and its most
+-- selective condition (metric = ...) becomes the PREWHERE, as on the raw
+-- table.
+--
 -- Cluster mode keeps the FINAL view of 001_core.sql: system.parts
 -- describes one server, not the cluster (docs/clickhouse.md).
 {{if not .Cluster}}
@@ -34,7 +41,7 @@ SELECT
     event_id, partner, device_id, metric, value_kind, value, value_string, value_bool, unit,
     observed_at, observed_ms, received_at, received_ms, time_from_source, ward, registered
 FROM {{.DB}}.sensor_readings_raw
-WHERE observed_at < {{template "watermark" .}}
+WHERE observed_at < {{template "watermark" .}} AND 1
 UNION ALL
 {{- if .ServerAtLeast 23 3}}
 SELECT
@@ -50,14 +57,13 @@ SELECT
     observed_at, observed_ms,
     any(received_at) AS received_at, any(received_ms) AS received_ms, any(time_from_source) AS time_from_source, any(ward) AS ward, any(registered) AS registered
 FROM {{.DB}}.sensor_readings_raw
-WHERE observed_at >= {{template "watermark" .}}
+WHERE observed_at >= {{template "watermark" .}} AND 1
 GROUP BY partner, device_id, metric, observed_ms, observed_at;
 {{- end}}
 {{end}}
-{{define "watermark"}}(SELECT toDateTime(if(count() = 0, toUInt32(4294967295), min(arrayReduce('min', dirty))), 'Asia/Ho_Chi_Minh') FROM (
-        SELECT arrayFilter((t, n, l, b) -> n != b OR l = 0, times, names, levels, replicate(base, names)) AS dirty FROM (
-            SELECT groupArray(toUInt32(min_time)) AS times, groupArray(name) AS names, groupArray(level) AS levels, argMax(name, rows) AS base
-            FROM system.parts
-            WHERE database = '{{.DB}}' AND table = 'sensor_readings_raw' AND active
-            GROUP BY partition))
-    WHERE notEmpty(dirty)){{end}}
+{{define "watermark"}}(SELECT toDateTime(if(count() = 0, toUInt32(4294967295), min(dirty_from)), 'Asia/Ho_Chi_Minh') FROM (
+        SELECT arrayJoin(arrayFilter((t, n, l, base) -> n != base OR l = 0,
+            groupArray(toUInt32(min_time)), groupArray(name), groupArray(level), replicate(argMax(name, rows), groupArray(name)))) AS dirty_from
+        FROM system.parts
+        WHERE database = '{{.DB}}' AND table = 'sensor_readings_raw' AND active
+        GROUP BY partition)){{end}}
