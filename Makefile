@@ -85,8 +85,9 @@ bench-smoke: build services-up
 
 # The analyst view at a year's scale (issue 19, docs/performance.md "Analyst queries"): generates
 # 100 million readings (2 % redelivered) in database ioc_analystbench (dropped at the end; -keep
-# keeps it), merges the closed months as `ioc retention` does, and prints each documented query's
-# time through the view and on the raw table. About 15 minutes and 3 GB of disk on 18.16.
+# keeps it; -db another name), merges them as `ioc dedup` does, inserts the last two slots
+# after that run, and prints each documented query's time on the raw table and through the view
+# and the ratio; then again after a crash re-sent a merged slot. About 15 minutes on 2 cores.
 ANALYST_BENCH_FLAGS ?=
 
 .PHONY: bench-analyst
