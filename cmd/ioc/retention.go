@@ -13,6 +13,7 @@ import (
 // dedup of the analyst view (run it daily: cron, the Kubernetes CronJob
 // ioc-retention, docs/operations.md).
 func runRetention(ctx context.Context, cfg *Config, log *slog.Logger, dryRun bool) error {
+	cfg.ClickHouse.ReadTimeout = dedupReadTimeout
 	conn, err := cfg.ClickHouse.Open(ctx)
 	if err != nil {
 		return err
@@ -45,11 +46,17 @@ func runRetention(ctx context.Context, cfg *Config, log *slog.Logger, dryRun boo
 	return nil
 }
 
+// dedupReadTimeout is how long an OPTIMIZE ... FINAL of one month may run:
+// the server sends nothing until it is done (8 million rows: seconds on an
+// idle 2-core server, minutes on a busy one).
+const dedupReadTimeout = 30 * time.Minute
+
 // runDedup merges every partition of sensor_readings_raw that holds more
 // than one merged part, so that the analyst view groups only what was
 // inserted since (run it every 10 minutes: cron, the Kubernetes CronJob
 // ioc-dedup, docs/operations.md).
 func runDedup(ctx context.Context, cfg *Config, log *slog.Logger, dryRun bool) error {
+	cfg.ClickHouse.ReadTimeout = dedupReadTimeout
 	conn, err := cfg.ClickHouse.Open(ctx)
 	if err != nil {
 		return err

@@ -62,6 +62,7 @@ func run() error {
 
 	ch := chconn.Config{Addr: strings.Split(*flagAddr, ","), Database: *db}
 	ch.Defaults()
+	ch.ReadTimeout = time.Hour // 2 million-row inserts and month merges on a busy box
 	conn, err := ch.Open(ctx)
 	if err != nil {
 		return err
@@ -191,9 +192,9 @@ func timeQuery(ctx context.Context, conn driver.Conn, sql string) (time.Duration
 }
 
 // generate inserts readings from to to (slot i/10,000 at first + slot ×
-// step), 10 million per insert.
+// step), 2 million per insert.
 func generate(ctx context.Context, conn driver.Conn, db string, from, to, first, step int64, log *slog.Logger) error {
-	const chunk = 10_000_000
+	const chunk = 2_000_000
 	for off := from; off < to; off += chunk {
 		n := min(chunk, to-off)
 		start := time.Now()
