@@ -88,7 +88,11 @@ func run() error {
 	slots := max(*rows/10_000, 3)
 	step := int64(365*86400) / slots
 	first := end.Unix() - 365*86400
-	tail := *rows - 2*10_000 // the last two slots arrive after the last dedup run
+	// What arrives between two runs of `ioc dedup` (every 10 minutes): the
+	// readings of 10 minutes at this rate (at least 1,000), the first of
+	// the last slot.
+	tail := *rows - 10_000
+	arrived := max(10_000*600/step, 1_000)
 	if err := generate(ctx, conn, *db, 0, tail, first, step, log); err != nil {
 		return err
 	}
@@ -101,9 +105,9 @@ func run() error {
 		return err
 	}
 	fmt.Printf("first dedup: %d partitions merged in %s\n", len(merged), time.Since(start).Round(time.Second))
-	// Since that run: two new slots, a share of them delivered twice
-	// (MQTT redeliveries, partner re-publications).
-	if err := generate(ctx, conn, *db, tail, *rows, first, step, log); err != nil {
+	// Since that run: 10 minutes of readings, a share of them delivered
+	// twice (MQTT redeliveries, partner re-publications).
+	if err := generate(ctx, conn, *db, tail, tail+arrived, first, step, log); err != nil {
 		return err
 	}
 	lastSlots := fmt.Sprintf("observed_ms >= %d", (first+tail/10_000*step)*1000)
@@ -120,7 +124,7 @@ func run() error {
 	// accounts' profiles set it; the default from 19.x on).
 	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"enable_optimize_predicate_expression": 1}))
 	now := fmt.Sprintf("toDateTime(%d)", end.Unix())
-	fmt.Printf("\nBetween two dedup runs: 2 slots of %d s inserted since the last run, %d %% of them twice:\n\n", step, *dupPct)
+	fmt.Printf("\nJust before the next `ioc dedup`: 10 minutes of readings (%d, one every %d s per device and metric) inserted since the last run, %d %% of them twice:\n\n", arrived, step, *dupPct)
 	if err := runQueries(qctx, conn, *db, now, *runs, log); err != nil {
 		return err
 	}
