@@ -69,6 +69,7 @@ func run() error {
 	}
 	defer conn.Close()
 	if !*keep {
+		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
 		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+*db)
 	}
 	server, err := schema.ServerVersion(conn)
@@ -77,8 +78,10 @@ func run() error {
 	}
 	// A fresh table every run: the state measured is the one between two
 	// dedup runs, which a second run would not find again.
-	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+*db); err != nil {
-		return err
+	for _, d := range []string{*db, ch.SecurityDatabase()} {
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d); err != nil {
+			return err
+		}
 	}
 	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
 		return err

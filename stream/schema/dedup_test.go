@@ -31,6 +31,7 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 	}
 	defer conn.Close()
 	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := Migrate(ctx, conn, ch, log); err != nil {
 		t.Fatal(err)
