@@ -69,8 +69,13 @@ func run() error {
 	}
 	defer conn.Close()
 	if !*keep {
-		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+*db)
+		defer func() {
+			for _, d := range []string{*db, ch.SecurityDatabase()} {
+				if err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+d); err != nil {
+					log.Warn("dropping the bench database: drop it by hand", "database", d, "err", err)
+				}
+			}
+		}()
 	}
 	server, err := schema.ServerVersion(conn)
 	if err != nil {

@@ -36,7 +36,6 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 	if err := Migrate(ctx, conn, ch, log); err != nil {
 		t.Fatal(err)
 	}
-	const maxPast = 30 * 24 * time.Hour
 	now := time.Now().In(event.Location)
 	old := time.Date(now.Year(), now.Month(), 10, 12, 0, 0, 0, event.Location).AddDate(0, -3, 0)
 	oldMonth := old.Format("200601")
