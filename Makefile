@@ -83,6 +83,18 @@ bench-smoke: build services-up
 	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
 	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) $(BENCH_FLAGS)
 
+# The analyst view at a year's scale (issue 19, docs/performance.md "Analyst queries"): generates
+# 100 million readings (2 % redelivered) in database ioc_analystbench (dropped at the end; -keep
+# keeps it; -db another name), merges them as `ioc dedup` does, inserts the last two slots
+# after that run, and prints each documented query's time on the raw table and through the view
+# and the ratio; then again after a crash re-sent a merged slot. About 15 minutes on 2 cores.
+ANALYST_BENCH_FLAGS ?=
+
+.PHONY: bench-analyst
+bench-analyst: services-up
+	$(GO) build -trimpath -o bin/iocanalystbench ./cmd/iocanalystbench
+	eval "$$($(SERVICES) env)" && ./bin/iocanalystbench $(ANALYST_BENCH_FLAGS)
+
 # Fault suite (faults/, docs/reliability.md): kills, stops and restarts the services, so it runs
 # on its OWN instance of them (data under .local/faults, ports below), never the default one.
 FAULTS_ENV := IOC_LOCAL_DIR=$(CURDIR)/.local/faults IOC_MQTT_PORT=21883 IOC_KAFKA_PORT=29092 \

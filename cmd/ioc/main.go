@@ -53,6 +53,8 @@ Tools:
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
   rollup        compute the hourly and daily rollups once (stream does it every stream.rollup.interval);
                 -recompute 48h first computes the last 48 hours again
+  dedup         merge the partitions of sensor_readings_raw inserted into since the last run (every 10 min;
+                keeps the analyst view fast, docs/clickhouse.md); -dry-run
   check-config  validate a configuration file and print it with defaults
   healthcheck   GET -url (default http://127.0.0.1:9100/readyz); exit 0 on 2xx (container probes)
   user, kiosk   dashboard accounts and wall kiosk tokens (ioc user help; docs/security.md)
@@ -127,7 +129,7 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 	shuffle := fs.Bool("shuffle", false, "simulate -scenario: publish in random order")
 	viaHTTP := fs.String("via-http", "", "simulate -scenario: post to the ingest HTTP endpoint at this URL instead of Kafka")
 	asOf := fs.String("as-of", "", "kpis: compute as of this time (RFC 3339; default: the newest event)")
-	dryRun := fs.Bool("dry-run", false, "retention: print what would be done, change nothing")
+	dryRun := fs.Bool("dry-run", false, "retention, dedup: print what would be done, change nothing")
 	recompute := fs.Duration("recompute", 0, "rollup: first compute again the rolled-up hours of this last span (e.g. 48h, after a shard outage)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -177,6 +179,8 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		return runRetention(ctx, cfg, log, *dryRun)
 	case "rollup":
 		return runRollup(ctx, cfg, log, *recompute)
+	case "dedup":
+		return runDedup(ctx, cfg, log, *dryRun)
 	case "simulate":
 		if *scenario != "" {
 			return runScenario(ctx, cfg, *scenario, *speed, *shuffle, *viaHTTP, log)

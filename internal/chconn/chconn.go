@@ -2,6 +2,7 @@
 package chconn
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type Config struct {
 	Password     string        `yaml:"password"`
 	PasswordFile string        `yaml:"password_file"`
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	// ReadTimeout bounds the wait for a server's answer (60 s when zero).
+	// Not a setting: a tool whose statements run long without sending
+	// anything (OPTIMIZE ... FINAL of a month, `ioc dedup`) sets it.
+	ReadTimeout time.Duration `yaml:"-"`
 	// Cluster, when set, makes the migration create replicated tables ON
 	// CLUSTER with this name (see docs/clickhouse.md).
 	Cluster string `yaml:"cluster"`
@@ -193,7 +198,7 @@ func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
 		MaxOpenConns:     8,
 		MaxIdleConns:     4,
 		ConnMaxLifetime:  time.Hour,
-		ReadTimeout:      60 * time.Second,
+		ReadTimeout:      cmp.Or(c.ReadTimeout, 60*time.Second),
 		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 	})
 	if err != nil {

@@ -73,6 +73,10 @@ type params struct {
 	server Version
 }
 
+// ServerAtLeast reports whether the server is at least major.minor:
+// {{if .ServerAtLeast 23 3}} guards what only current releases have.
+func (p params) ServerAtLeast(major, minor uint64) bool { return p.server.AtLeast(major, minor) }
+
 // ReadTable is the table to read in views: the local table on one node,
 // the Distributed table in cluster mode.
 func (p params) ReadTable(name string) string {

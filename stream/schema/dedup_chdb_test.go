@@ -1,0 +1,110 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sonla-ioc/ioc/internal/chconn"
+)
+
+// The analyst view as current releases get it (081: FINAL with
+// do_not_merge_across_partitions_select_final in the grouped half) cannot
+// run on the local 18.16. With IOC_CHDB_PYTHON (see rbac_test.go; `make
+// rbac-check` installs it) this test runs the single-node schema on PyPI's
+// chdb-core (ClickHouse 26.x in process): redeliveries before and after a
+// merge, a replay into an old month, and a WHERE on the view, each counted
+// once.
+func TestAnalystViewOnCurrentEngine(t *testing.T) {
+	py := os.Getenv("IOC_CHDB_PYTHON")
+	if py == "" {
+		t.Skip("IOC_CHDB_PYTHON not set: a Python with chdb-core (ClickHouse 26.x in process) runs the analyst view of current releases")
+	}
+	cfg := chconn.Config{}
+	cfg.Defaults()
+	migs, err := Render(cfg, Version{26, 9, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for _, m := range migs {
+		if m.Version == 1 || m.Version == 80 || m.Version == 81 {
+			stmts = append(stmts, m.Statements...)
+		}
+	}
+	if !strings.Contains(strings.Join(stmts, "\n"), "do_not_merge_across_partitions_select_final") {
+		t.Fatal("081 rendered for 26.9 does not use FINAL with do_not_merge_across_partitions_select_final")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "view.py")
+	if err := os.WriteFile(script, []byte(chdbViewScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"statements": stmts, "dir": dir})
+	cmd := exec.Command(py, script)
+	cmd.Stdin = bytes.NewReader(body)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errb.String())
+	}
+	var res struct {
+		Version string            `json:"version"`
+		Counts  map[string]string `json:"counts"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Logf("ClickHouse %s: %v", res.Version, res.Counts)
+	for stage, want := range map[string]string{
+		"before the merge":            "10 10 5",
+		"after the merge":             "10 10 5",
+		"new readings and redelivery": "15 15 5",
+		"a replay into the old month": "15 15 5",
+		"after the second merge":      "15 15 5",
+		"where":                       "7",
+	} {
+		if got := res.Counts[stage]; got != want {
+			t.Errorf("%s: the view shows %q (rows, event ids, old month), want %q", stage, got, want)
+		}
+	}
+}
+
+// chdbViewScript applies the statements in a chdb session and prints what
+// the view shows at each stage as JSON.
+const chdbViewScript = `
+import json, sys
+from chdb import session
+inp = json.load(sys.stdin)
+s = session.Session(inp["dir"] + "/db")
+s.query("CREATE DATABASE IF NOT EXISTS ioc")
+for st in inp["statements"]:
+    s.query(st)
+def q(sql):
+    return str(s.query(sql, "TabSeparated")).strip().replace("\t", " ")
+ins = ("INSERT INTO ioc.sensor_readings_raw (event_id, partner, device_id, metric, value_kind, value, observed_at, observed_ms) "
+       "SELECT toString(number), 'p', 'd', 'pm25', 'number', number, toDateTime(t + number), (t + number) * 1000 "
+       "FROM (SELECT number, if(number < 5, 1780297200, 1796094000) AS t FROM numbers({a}, {n}))")
+count = "SELECT count(), uniqExact(event_id), countIf(toYYYYMM(observed_at) = 202606) FROM ioc.sensor_readings"
+counts = {}
+s.query(ins.format(a=0, n=10))
+s.query(ins.format(a=0, n=3))
+s.query(ins.format(a=6, n=2))
+counts["before the merge"] = q(count)
+s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202606 FINAL")
+s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202612 FINAL")
+counts["after the merge"] = q(count)
+s.query(ins.format(a=5, n=10))
+counts["new readings and redelivery"] = q(count)
+s.query(ins.format(a=1, n=3))
+counts["a replay into the old month"] = q(count)
+counts["where"] = q("SELECT count() FROM ioc.sensor_readings WHERE observed_at >= toDateTime(1796094000 + 8)")
+s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202606 FINAL")
+s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202612 FINAL")
+counts["after the second merge"] = q(count)
+print(json.dumps({"version": q("SELECT version()"), "counts": counts}))
+`
