@@ -437,10 +437,13 @@ func gfDB(t *testing.T, now time.Time) (context.Context, driver.Conn) {
 		rd("light-1", "vnpt", cl, "on", "bool", 0, 1, 15*time.Minute), rd("light-1", "vnpt", cl, "power", "number", 850, 0, 15*time.Minute),
 		rd("light-1", "vnpt", cl, "fault", "bool", 0, 1, 15*time.Minute), rd("light-2", "viettel", tl, "on", "bool", 0, 0, 15*time.Minute),
 		rd("light-2", "viettel", tl, "fault", "bool", 0, 0, 15*time.Minute))
+	// The registry in force is the live one (migration 110: the view
+	// devices reads device_registry_raw, which stream fills from the
+	// registry topic).
 	dev := func(id, partner, typ, ward string) []any {
-		return []any{id, partner, typ, ward, id, 21.3, 103.9, uint32(300), "sha", int64(1), now}
+		return []any{id, partner, typ, ward, id, 21.3, 103.9, uint32(300), "[]", "[]", uint8(0), int64(1), "test", "csv", "", now}
 	}
-	ins("devices_raw", "device_id, partner, device_type, ward, name, lat, lon, interval_s, registry_sha256, version, loaded_at",
+	ins("device_registry_raw", "device_id, partner, device_type, ward, name, lat, lon, interval_s, alarms, maintenance, retired, version, actor, source, note, changed_at",
 		dev("aq-1", "viettel", "air_quality", cl), dev("aq-2", "vnpt", "air_quality", tl),
 		dev("water-1", "viettel", "water_level", cl), dev("water-2", "vnpt", "water_level", tl),
 		dev("traffic-1", "viettel", "traffic", cl), dev("traffic-2", "vnpt", "traffic", tl),

@@ -35,6 +35,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
@@ -130,6 +131,10 @@ func (s *scratch) topics(t *testing.T, partitions int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := kc.EnsureTopics(ctx, names...); err != nil {
+		t.Fatal(err)
+	}
+	// The live device registry is compacted (internal/registry).
+	if err := kc.EnsureCompactedTopic(ctx, registry.TopicDevices); err != nil {
 		t.Fatal(err)
 	}
 }
