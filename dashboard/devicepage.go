@@ -133,7 +133,7 @@ func (s *Service) serveDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	vars := map[string]any{"WindowS": int(deviceHistoryWindow.Seconds()), "Limit": deviceListLimit}
 	var hist []DeviceStatusChange
-	err = s.queryArgs(ctx, conn, "device_status_history.sql", vars, func(rows driver.Rows) error {
+	err = s.query(ctx, conn, "device_status_history.sql", vars, func(rows driver.Rows) error {
 		var c DeviceStatusChange
 		if err := rows.Scan(&c.Status, &c.Previous, &c.Cause, &c.AtMs, &c.LastSeen); err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Service) serveDevice(w http.ResponseWriter, r *http.Request) {
 	}, meta.Partner, id)
 	metrics := []DeviceMetric{}
 	if err == nil {
-		err = s.queryArgs(ctx, conn, "device_metrics.sql", vars, func(rows driver.Rows) error {
+		err = s.query(ctx, conn, "device_metrics.sql", vars, func(rows driver.Rows) error {
 			var m DeviceMetric
 			if err := rows.Scan(&m.Metric, &m.Unit); err != nil {
 				return err
@@ -155,7 +155,7 @@ func (s *Service) serveDevice(w http.ResponseWriter, r *http.Request) {
 	var alerts []DeviceAlert
 	if err == nil && showAlerts {
 		avars := map[string]any{"WindowS": int(deviceAlertsWindow.Seconds()), "Limit": deviceListLimit}
-		err = s.queryArgs(ctx, conn, "device_alerts.sql", avars, func(rows driver.Rows) error {
+		err = s.query(ctx, conn, "device_alerts.sql", avars, func(rows driver.Rows) error {
 			var a DeviceAlert
 			var acked uint8
 			if err := rows.Scan(&a.AlertID, &a.Rule, &a.Severity, &a.State, &acked, &a.Message, &a.Metric, &a.Value, &a.Threshold,
@@ -291,12 +291,12 @@ func (s *Service) deviceSeries(ctx context.Context, conn driver.Conn, partner, i
 	}
 	if states > 0 && int64(done) > from.Unix() {
 		vars := map[string]any{"From": from.Unix(), "To": min(int64(done), to.Unix())}
-		if err := s.queryArgs(ctx, conn, "device_series.sql", vars, add, id, partner, metric); err != nil {
+		if err := s.query(ctx, conn, "device_series.sql", vars, add, id, partner, metric); err != nil {
 			return res, fmt.Errorf("reading the hourly rollups: %w", err)
 		}
 	}
 	if rawFrom < to.Unix() {
-		if err := s.queryArgs(ctx, conn, "device_series_open.sql", map[string]any{"From": rawFrom}, add, partner, id, metric); err != nil {
+		if err := s.query(ctx, conn, "device_series_open.sql", map[string]any{"From": rawFrom}, add, partner, id, metric); err != nil {
 			return res, fmt.Errorf("reading the open hours: %w", err)
 		}
 	}
@@ -305,26 +305,6 @@ func (s *Service) deviceSeries(ctx context.Context, conn driver.Conn, partner, i
 		res.unit = m.U
 	}
 	return res, nil
-}
-
-// queryArgs renders sql/name with vars (wallQuery) and calls row for
-// each row of it run with the bound arguments.
-func (s *Service) queryArgs(ctx context.Context, conn driver.Conn, name string, vars map[string]any, row func(driver.Rows) error, args ...any) error {
-	q, err := s.wallQuery(name, vars)
-	if err != nil {
-		return err
-	}
-	rows, err := conn.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

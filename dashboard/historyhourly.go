@@ -78,13 +78,13 @@ func (s *Service) historyHourly(ctx context.Context, conn driver.Conn, ser *tren
 		rawFrom = max(rawFrom, int64(done))
 		if int64(done) > from.Unix() {
 			vars := map[string]any{"Metrics": ser.Metrics, "From": from.Unix(), "To": min(int64(done), to.Unix())}
-			if err := s.queryArgs(ctx, conn, "history_hourly.sql", vars, add); err != nil {
+			if err := s.query(ctx, conn, "history_hourly.sql", vars, add); err != nil {
 				return nil, 0, err
 			}
 		}
 	}
 	if rawFrom < to.Unix() {
-		if err := s.queryArgs(ctx, conn, "history_hourly_open.sql", map[string]any{"Metrics": ser.Metrics, "From": rawFrom}, add); err != nil {
+		if err := s.query(ctx, conn, "history_hourly_open.sql", map[string]any{"Metrics": ser.Metrics, "From": rawFrom}, add); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -146,13 +146,14 @@ func (s *Service) seedWall(ctx context.Context) {
 	s.log.Info("wall model seeded from clickhouse", "trend_minutes", n, "statuses", statuses, "alerts", alerts)
 }
 
-// query renders sql/name with vars (wallQuery) and calls row for each row.
-func (s *Service) query(ctx context.Context, conn driver.Conn, name string, vars map[string]any, row func(driver.Rows) error) error {
+// query renders sql/name with vars (wallQuery), runs it with the bound
+// arguments and calls row for each row.
+func (s *Service) query(ctx context.Context, conn driver.Conn, name string, vars map[string]any, row func(driver.Rows) error, args ...any) error {
 	q, err := s.wallQuery(name, vars)
 	if err != nil {
 		return err
 	}
-	return s.scan(ctx, conn, q, row)
+	return s.scan(ctx, conn, q, row, args...)
 }
 
 // queryRow renders sql/name and scans its one row into dest.
@@ -164,8 +165,9 @@ func (s *Service) queryRow(ctx context.Context, conn driver.Conn, name string, d
 	return conn.QueryRow(ctx, q).Scan(dest...)
 }
 
-func (s *Service) scan(ctx context.Context, conn driver.Conn, q string, row func(driver.Rows) error) error {
-	rows, err := conn.Query(ctx, q)
+// scan runs q with its bound arguments and calls row for each row.
+func (s *Service) scan(ctx context.Context, conn driver.Conn, q string, row func(driver.Rows) error, args ...any) error {
+	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
