@@ -379,6 +379,18 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 	if f.Limit <= 0 || f.Limit > 5000 {
 		f.Limit = 500
 	}
+	var out []Event
+	err := Each(ctx, conn, ch, f, func(e Event) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// Each calls fn with every event the filter selects, newest first, as the
+// rows stream from ClickHouse (an export of the audit log holds none of
+// them); f.Limit 0 means no limit. Since defaults to a week ago.
+func Each(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter, fn func(Event) error) error {
 	if f.Since.IsZero() {
 		f.Since = time.Now().Add(-7 * 24 * time.Hour)
 	}
@@ -396,28 +408,33 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 	if f.Outcome != "" {
 		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
 	}
+	limit := ""
+	if f.Limit > 0 {
+		limit = fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
 	// DISTINCT collapses only rows identical in every column (a batch sent
 	// again after an error); a row that reuses an event's id with other
 	// content is shown beside it, never merged into it (the table is
 	// append-only: 070_audit_log_append_only.sql).
 	q := fmt.Sprintf(`SELECT DISTINCT event_id, at_ms, actor, actor_role, action, target, outcome,
  reason, remote_addr, user_agent, detail, service
-FROM %s WHERE %s ORDER BY at_ms DESC, event_id LIMIT %d`, ch.SecurityTable("audit_log"), strings.Join(where, " AND "), f.Limit)
+FROM %s WHERE %s ORDER BY at_ms DESC, event_id%s`, ch.SecurityTable("audit_log"), strings.Join(where, " AND "), limit)
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("reading the audit log: %w", err)
+		return fmt.Errorf("reading the audit log: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
 	for rows.Next() {
 		var e Event
 		var ms int64
 		if err := rows.Scan(&e.ID, &ms, &e.Actor, &e.Role, &e.Action, &e.Target, &e.Outcome, &e.Reason, &e.Remote,
 			&e.UserAgent, &e.Detail, &e.Service); err != nil {
-			return nil, fmt.Errorf("reading the audit log: %w", err)
+			return fmt.Errorf("reading the audit log: %w", err)
 		}
 		e.At = time.UnixMilli(ms)
-		out = append(out, e)
+		if err := fn(e); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
