@@ -50,7 +50,7 @@ func (s *Service) exportRequest(w http.ResponseWriter, r *http.Request, table st
 		return export.Request{}, false
 	}
 	return export.Request{Table: table, Sheet: table, Header: header, Actor: p.Name, Role: string(p.Role),
-		Remote: s.auth.ClientIP(r), Audit: s.auth.Audit(), Service: "dashboard"}, true
+		Remote: s.auth.ClientIP(r), Audit: s.auth.Audit(), Service: "dashboard", Log: s.log}, true
 }
 
 // timeBounds reads ?since= and ?until= (RFC 3339, or epoch ms); the

@@ -355,7 +355,7 @@ func (a *Auth) serveAuditExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := export.Request{Table: "audit_log", Sheet: "audit_log", Actor: p.Name, Role: string(p.Role), Remote: a.clientIP(r),
-		Audit: a.audit, Service: "dashboard",
+		Audit: a.audit, Service: "dashboard", Log: a.log,
 		Header: []string{"event_id", "at", "actor", "actor_role", "action", "target", "outcome", "reason", "remote_addr", "user_agent", "detail", "service"}}
 	export.Serve(w, r, req, func(ew *export.Writer) error {
 		return audit.Each(r.Context(), conn, a.ch, f, func(e audit.Event) error {

@@ -15,6 +15,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,7 +66,8 @@ type Writer struct {
 	flush  func()
 	file   *excelize.File
 	sw     *excelize.StreamWriter
-	rows   int
+	rows   int // data rows written
+	line   int // sheet lines written, the header included
 	cells  []string
 }
 
@@ -143,8 +145,9 @@ func (w *Writer) write(cells []any) error {
 		}
 	}
 	w.rows++
+	w.line++
 	if w.format == XLSX {
-		cell, err := excelize.CoordinatesToCellName(1, w.rows+1)
+		cell, err := excelize.CoordinatesToCellName(1, w.line)
 		if err != nil {
 			return err
 		}
@@ -229,6 +232,7 @@ type Request struct {
 	Remote      string
 	Audit       audit.Sink
 	Service     string
+	Log         *slog.Logger
 }
 
 // Serve answers an export: format from ?format= (csv, default, or xlsx),
@@ -273,6 +277,9 @@ func Serve(w http.ResponseWriter, r *http.Request, req Request, fill func(*Write
 		req.Audit.Record(audit.Event{Actor: req.Actor, Role: req.Role, Action: "export", Target: req.Table, Outcome: outcome,
 			Reason: reason, Remote: req.Remote, UserAgent: r.UserAgent(), Service: req.Service,
 			Detail: fmt.Sprintf("format=%s rows=%d took=%s filters=%s", f, rows, time.Since(start).Round(time.Millisecond), filters.Encode())})
+	}
+	if err != nil && req.Log != nil {
+		req.Log.Warn("export failed", "table", req.Table, "format", f, "rows", rows, "err", err)
 	}
 	if err != nil {
 		// Headers are gone: cut the connection so the client sees a
