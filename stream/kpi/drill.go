@@ -254,6 +254,8 @@ type Dossier struct {
 	Unit      string `json:"unit"`
 	UnitName  string `json:"unit_name"`
 	Field     string `json:"field"`
+	FieldVI   string `json:"field_vi"`
+	FieldEN   string `json:"field_en"`
 	// ReceivedMs, DueMs: epoch ms; ResolvedMs is 0 for an open dossier.
 	ReceivedMs int64 `json:"received_ms"`
 	DueMs      int64 `json:"due_ms"`
@@ -286,6 +288,10 @@ func (e *Engine) Dossiers(ctx context.Context, conn driver.Conn, state string, a
 			return fmt.Errorf("reading the %s dossiers: %w", state, err)
 		}
 		d.UnitName = units[d.Unit].Name
+		d.FieldVI, d.FieldEN = d.Field, d.Field
+		if l, ok := FieldLabels[d.Field]; ok {
+			d.FieldVI, d.FieldEN = l[0], l[1]
+		}
 		if err := fn(d); err != nil {
 			return err
 		}
