@@ -25,9 +25,17 @@ import (
 	"github.com/sonla-ioc/ioc/internal/audit"
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/report"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream/kpi"
 )
+
+type readyRecorder struct{ got []report.Ready }
+
+func (r *readyRecorder) ReportReady(_ context.Context, rd report.Ready) error {
+	r.got = append(r.got, rd)
+	return nil
+}
 
 // signInAs creates an account of a role and signs it in through the login
 // form; it returns the session cookie.
@@ -395,6 +403,43 @@ func TestKPIReportH12021(t *testing.T) {
 			if rows := reportRows(t, "csv", csvb); len(rows)-1 != len(resp.Dossiers) {
 				t.Errorf("%s export: %d rows, the list has %d", c.state, len(rows)-1, len(resp.Dossiers))
 			}
+		}
+	})
+
+	t.Run("scheduled reports: written once into the directory, handed to the notifiers", func(t *testing.T) {
+		dir := t.TempDir()
+		rec := &readyRecorder{}
+		sch, err := report.NewScheduler(report.ScheduleConfig{Dir: dir, Monthly: true, Quarterly: true, HalfYearly: true,
+			Formats: []string{"pdf", "csv"}}, pipe.ch, pipe.kafka, quietLog(), rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sch.Now = func() time.Time { return time.Date(2021, 7, 2, 8, 0, 0, 0, event.Location) }
+		done, err := sch.RunOnce(ctx)
+		if err != nil || strings.Join(done, " ") != "2021-06 2021-Q2 2021-H1" {
+			t.Fatalf("first run: wrote %v, %v", done, err)
+		}
+		for _, name := range []string{"bao-cao-kpi-2021-H1-vi.pdf", "kpi-report-2021-Q2-en.csv", "bao-cao-kpi-2021-06-vi.csv"} {
+			if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() < 1000 {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		// The H1 CSV has the tiles' figures (as the report served above).
+		b, err := os.ReadFile(filepath.Join(dir, "bao-cao-kpi-2021-H1-vi.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reportRows(t, "csv", b)[1:] {
+			if tl := byID[r[1]]; r[0] == "tile" && !same15("csv", r[6], &tl.Numerator) {
+				t.Errorf("scheduled H1 report: %s numerator %s, tile %v", tl.ID, r[6], tl.Numerator)
+			}
+		}
+		if len(rec.got) != 3 || rec.got[2].Period != "2021-H1" || len(rec.got[2].Files) != 4 {
+			t.Errorf("notifiers told %+v", rec.got)
+		}
+		// Again: nothing new is written, nobody is told twice.
+		if done, err := sch.RunOnce(ctx); err != nil || len(done) != 0 || len(rec.got) != 3 {
+			t.Errorf("second run wrote %v (%v); notifiers told %d times", done, err, len(rec.got))
 		}
 	})
 

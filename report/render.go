@@ -152,7 +152,7 @@ func num(v float64, digits int, lang string) string {
 	if frac != "" {
 		b.WriteString(dec + frac)
 	}
-	if v < 0 && b.String() != strings.Repeat("0", b.Len()) {
+	if v < 0 && strings.Trim(s, "0.") != "" { // no "−0,0"
 		return "−" + b.String()
 	}
 	return b.String()

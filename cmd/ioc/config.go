@@ -15,6 +15,7 @@ import (
 	"github.com/sonla-ioc/ioc/ingest"
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	kpireport "github.com/sonla-ioc/ioc/report"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/feeds"
@@ -39,6 +40,9 @@ type Config struct {
 	Ops OpsConfig `yaml:"ops"`
 	// Retention is how long `ioc retention` keeps raw rows in ClickHouse.
 	Retention schema.RetentionConfig `yaml:"retention"`
+	// Reports are the leadership's KPI reports made by themselves once a
+	// period closes (dashboard role; docs/reports.md).
+	Reports kpireport.ScheduleConfig `yaml:"reports"`
 }
 
 // LogConfig selects log level and format.
@@ -157,6 +161,7 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Simulate.Defaults()
 	cfg.Feeds.Defaults()
 	cfg.Retention.Defaults()
+	cfg.Reports.Defaults()
 	cfg.Ops.Defaults()
 	if cfg.Simulate.RegistryFile == "" {
 		cfg.Simulate.RegistryFile = cfg.Ingest.RegistryFile
@@ -172,7 +177,7 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}
-	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops} {
+	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops, &cfg.Reports} {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

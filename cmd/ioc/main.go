@@ -229,6 +229,11 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		return err
 	}
 	roles = append(roles, extra...)
+	sched, err := reportRoles(cmd, cfg, log)
+	if err != nil {
+		return err
+	}
+	roles = append(roles, sched...)
 	opsAddr := cfg.Ops.Listen
 	if opsAddr == "" {
 		opsAddr = opsDefault

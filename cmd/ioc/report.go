@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	kpireport "github.com/sonla-ioc/ioc/report"
@@ -104,4 +105,17 @@ func publishedTiles(ctx context.Context, kc kafkaconn.Config, log *slog.Logger) 
 		out = append(out, t)
 	}
 	return out
+}
+
+// reportRoles is the scheduler of reports (section reports:) in the
+// dashboard role (dashboard, run) when reports.dir is set.
+func reportRoles(cmd string, cfg *Config, log *slog.Logger) ([]role, error) {
+	if cfg.Reports.Dir == "" || cmd != "dashboard" && cmd != "run" {
+		return nil, nil
+	}
+	s, err := kpireport.NewScheduler(cfg.Reports, cfg.ClickHouse.For(chconn.RoleDashboard), cfg.Kafka, log)
+	if err != nil {
+		return nil, err
+	}
+	return []role{s}, nil
 }
