@@ -186,4 +186,23 @@ func TestKPIDrillInChromium(t *testing.T) {
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("console errors or CSP violations: %v", errs)
 	}
+
+	// The wall's alerts table has its export links (this principal may
+	// see alerts and export), and the link answers a CSV.
+	b.navigate(base + "/")
+	b.waitJS("the alerts export links", `[...document.querySelectorAll('.alerts-panel [data-export] a')].map(a => a.getAttribute('href')).join(' ') ===
+		'/api/export/alerts?format=csv /api/export/alerts?format=xlsx'`, 30*time.Second)
+	var got struct {
+		Status int
+		Type   string
+		Head   string
+	}
+	b.eval(`fetch(document.querySelector('.alerts-panel [data-export] a').href).then(async (r) => ({Status: r.status,
+		Type: r.headers.get('content-type'), Head: (await r.text()).split('\n')[0]}))`, &got)
+	if got.Status != 200 || !strings.HasPrefix(got.Type, "text/csv") || !strings.Contains(got.Head, "alert_id,rule,kind,severity,state") {
+		t.Errorf("the alerts export from the wall: %+v", got)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Errorf("console errors or CSP violations on the wall: %v", errs)
+	}
 }
