@@ -205,7 +205,7 @@ func (r *Report) pdfDetails(pdf *fpdf.Fpdf, lang string) {
 				}
 				rows = append(rows, []string{name, figure(row.Value, t.Unit, lang), numDen(t, row.Numerator, row.Denominator, lang)})
 			}
-			table(pdf, []float64{90, 30, 60}, "LRR", []string{tr(lang, "label"), tr(lang, "value"), tr(lang, "numden")}, rows)
+			table(pdf, []float64{90, 30, 60}, "LRR", []string{tr(lang, "col_"+b.By), tr(lang, "value"), tr(lang, "numden")}, rows)
 		}
 		pdf.Ln(2)
 	}
