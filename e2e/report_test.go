@@ -243,6 +243,11 @@ func TestKPIReportH12021(t *testing.T) {
 							t.Errorf("%s %s: report %s %s/%s target %s; tile %s %v/%s target %s", format, tl.ID, r[5], r[6], r[7], r[8],
 								fmtp(tl.Value), tl.Numerator, fmtp(tl.Denominator), fmtp(tl.Target))
 						}
+						// A restated tile's note travels with it (after the
+						// late dossier of TestKPIScenarioH12021, when run).
+						if (tl.Restated != nil) != (r[11] != "") {
+							t.Errorf("%s %s: note %q, tile restated %+v", format, tl.ID, r[11], tl.Restated)
+						}
 						if r[10] != sc.AsOf.Format(time.RFC3339) {
 							t.Errorf("%s %s: as of %s, want %s", format, tl.ID, r[10], sc.AsOf.Format(time.RFC3339))
 						}
