@@ -245,8 +245,13 @@ func TestKPIReportH12021(t *testing.T) {
 						}
 						// A restated tile's note travels with it (after the
 						// late dossier of TestKPIScenarioH12021, when run).
-						if (tl.Restated != nil) != (r[11] != "") {
-							t.Errorf("%s %s: note %q, tile restated %+v", format, tl.ID, r[11], tl.Restated)
+						// (XLSX rows end at their last non-empty cell.)
+						note := ""
+						if len(r) > 11 {
+							note = r[11]
+						}
+						if (tl.Restated != nil) != (note != "") {
+							t.Errorf("%s %s: note %q, tile restated %+v", format, tl.ID, note, tl.Restated)
 						}
 						if r[10] != sc.AsOf.Format(time.RFC3339) {
 							t.Errorf("%s %s: as of %s, want %s", format, tl.ID, r[10], sc.AsOf.Format(time.RFC3339))
