@@ -22,9 +22,11 @@ services-down:
 services-status:
 	$(SERVICES) status
 
-# Debian's chromium drives the browser tests of the wall.
+# Debian's chromium drives the browser tests of the wall; poppler-utils
+# (pdftotext, pdftoppm) reads the KPI report's PDF in its tests.
 test-tools:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v pdftotext >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; }
 
 run: build services-up
 	@echo "Wall: http://localhost:8080   metrics: http://localhost:9100/metrics   (Ctrl-C stops cleanly)"

@@ -358,6 +358,7 @@ func (s *Service) routes() http.Handler {
 	s.kpiRoutes(mux)
 	s.deviceRoutes(mux)
 	s.notificationRoutes(mux) // notifications.go
+	s.reportRoutes(mux)       // drill-downs, the KPI report, exports (reports.go, exports.go)
 	s.auth.Mount(mux)
 	guarded := s.auth.Handler(mux) // access policy, security headers and body limits on every route
 	// /healthz answers before the access policy, whatever the sign-in

@@ -126,6 +126,10 @@ func (s *Service) kpiRoutes(mux *http.ServeMux) {
 			name, ctype = "web/kpi.js", "text/javascript; charset=utf-8"
 		case "kpi.css":
 			name, ctype = "web/kpi.css", "text/css; charset=utf-8"
+		case "kpi-drill.js": // drill-down panel and report download (an ES module)
+			name, ctype = "web/kpi-drill.js", "text/javascript; charset=utf-8"
+		case "kpi-drill.css":
+			name, ctype = "web/kpi-drill.css", "text/css; charset=utf-8"
 		default:
 			http.NotFound(w, r)
 			return

@@ -35,8 +35,8 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
-	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/registry"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 

@@ -16,6 +16,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/notify"
+	kpireport "github.com/sonla-ioc/ioc/report"
 	"github.com/sonla-ioc/ioc/simulate"
 	"github.com/sonla-ioc/ioc/stream"
 	"github.com/sonla-ioc/ioc/stream/feeds"
@@ -43,6 +44,9 @@ type Config struct {
 	// Notify routes alerts to people: webhook, e-mail, Telegram, Zalo OA
 	// (`ioc notify`, also in `ioc run`; docs/notifications.md).
 	Notify notify.Config `yaml:"notify"`
+	// Reports are the leadership's KPI reports made by themselves once a
+	// period closes (dashboard role; docs/reports.md).
+	Reports kpireport.ScheduleConfig `yaml:"reports"`
 }
 
 // LogConfig selects log level and format.
@@ -168,6 +172,7 @@ func loadConfig(path string) (*Config, error) {
 	cfg.Simulate.Defaults()
 	cfg.Feeds.Defaults()
 	cfg.Retention.Defaults()
+	cfg.Reports.Defaults()
 	cfg.Ops.Defaults()
 	cfg.Notify.Defaults()
 	if cfg.Simulate.RegistryFile == "" {
@@ -184,7 +189,7 @@ func loadConfig(path string) (*Config, error) {
 	if cfg.Simulate.MQTTURL == "tcp://127.0.0.1:1883" && cfg.Ingest.MQTT.URL != "" {
 		cfg.Simulate.MQTTURL = cfg.Ingest.MQTT.URL
 	}
-	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops, &cfg.Notify} {
+	for _, v := range []interface{ Validate() error }{&cfg.Kafka, &cfg.ClickHouse, &cfg.Ingest, &cfg.Stream, &cfg.Dashboard, &cfg.Simulate, &cfg.Retention, &cfg.Feeds, &cfg.Ops, &cfg.Notify, &cfg.Reports} {
 		if err := v.Validate(); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}

@@ -49,6 +49,8 @@ Tools:
   simulate      publish simulated sensor readings over MQTT; -scenario h1-2021 publishes the
                 administrative events of H1 2021 to Kafka (-speed 86400: a day a second; -via-http URL)
   kpis          compute the leadership's KPI tiles with the documented SQL and print them (-as-of TIME)
+  report        the leadership's report of every KPI tile for a period:
+                -period 2021-H1|2021-Q2|2021-06|2021 -lang vi|en -format pdf|csv|xlsx [-out file]
   migrate       create or upgrade the ClickHouse schema, then exit
   retention     apply the retention of raw rows (TTL, or dropping old monthly partitions on old servers); -dry-run
   rollup        compute the hourly and daily rollups once (stream does it every stream.rollup.interval);
@@ -101,6 +103,13 @@ func main() {
 	if os.Args[1] == "deadletter" {
 		if err := deadLetterCommand(ctx, os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ioc deadletter:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if os.Args[1] == "report" {
+		if err := reportCommand(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ioc report:", err)
 			os.Exit(1)
 		}
 		return
@@ -255,6 +264,11 @@ func runCommand(ctx context.Context, cmd string, args []string) error {
 		return err
 	}
 	roles = append(roles, extra...)
+	sched, err := reportRoles(cmd, cfg, log)
+	if err != nil {
+		return err
+	}
+	roles = append(roles, sched...)
 	opsAddr := cfg.Ops.Listen
 	if opsAddr == "" {
 		opsAddr = opsDefault

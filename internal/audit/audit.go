@@ -391,6 +391,18 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 	if f.Limit <= 0 || f.Limit > 5000 {
 		f.Limit = 500
 	}
+	var out []Event
+	err := Each(ctx, conn, ch, f, func(e Event) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// Each calls fn with every event the filter selects, newest first, as the
+// rows stream from ClickHouse (an export of the audit log holds none of
+// them); f.Limit 0 means no limit. Since defaults to a week ago.
+func Each(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter, fn func(Event) error) error {
 	if f.Since.IsZero() {
 		f.Since = time.Now().Add(-7 * 24 * time.Hour)
 	}
@@ -410,27 +422,28 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 	}
 	set, err := sqltmpl.Parse(sqlFS, &ch, nil, "sql/query.sql")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	q, err := set.Render("query.sql", map[string]any{"Where": where, "Limit": f.Limit})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("reading the audit log: %w", err)
+		return fmt.Errorf("reading the audit log: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
 	for rows.Next() {
 		var e Event
 		var ms int64
 		if err := rows.Scan(&e.ID, &ms, &e.Actor, &e.Role, &e.Action, &e.Target, &e.Outcome, &e.Reason, &e.Remote,
 			&e.UserAgent, &e.Detail, &e.Service); err != nil {
-			return nil, fmt.Errorf("reading the audit log: %w", err)
+			return fmt.Errorf("reading the audit log: %w", err)
 		}
 		e.At = time.UnixMilli(ms)
-		out = append(out, e)
+		if err := fn(e); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/audit"
+	"github.com/sonla-ioc/ioc/internal/export"
 )
 
 //go:embed web
@@ -71,6 +72,7 @@ func (a *Auth) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/admin/kiosks", a.serveCreateKiosk)
 	mux.HandleFunc("POST /api/admin/kiosks/{id}/revoke", a.serveRevokeKiosk)
 	mux.HandleFunc("GET /api/admin/audit", a.serveAudit)
+	mux.HandleFunc("GET /api/admin/audit/export", a.serveAuditExport)
 	if a.oidc != nil {
 		mux.HandleFunc("GET /auth/oidc/login", a.serveOIDCLogin)
 		mux.HandleFunc("GET /auth/oidc/callback", a.serveOIDCCallback)
@@ -367,6 +369,38 @@ func (a *Auth) serveAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	evs, err := audit.Query(r.Context(), conn, a.ch, f)
 	writeList(w, evs, err)
+}
+
+// serveAuditExport streams the audit log, with the filters of
+// /api/admin/audit and no row limit, as CSV or XLSX (?format=); admin only
+// (/api/admin/ in the policy), and itself audited.
+func (a *Auth) serveAuditExport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := audit.Filter{Actor: q.Get("actor"), Action: q.Get("action"), Outcome: q.Get("outcome")}
+	if v, err := time.Parse(time.RFC3339, q.Get("since")); err == nil {
+		f.Since = v
+	}
+	if v, err := time.Parse(time.RFC3339, q.Get("until")); err == nil {
+		f.Until = v
+	}
+	p, _ := FromContext(r.Context())
+	if !p.Can(PermAdmin) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "the audit log is for administrators"})
+		return
+	}
+	conn, err := a.conn(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
+	req := export.Request{Table: "audit_log", Sheet: "audit_log", Actor: p.Name, Role: string(p.Role), Remote: a.clientIP(r),
+		Audit: a.audit, Service: "dashboard", Log: a.log,
+		Header: []string{"event_id", "at", "actor", "actor_role", "action", "target", "outcome", "reason", "remote_addr", "user_agent", "detail", "service"}}
+	export.Serve(w, r, req, func(ew *export.Writer) error {
+		return audit.Each(r.Context(), conn, a.ch, f, func(e audit.Event) error {
+			return ew.Row(e.ID, e.At, e.Actor, e.Role, e.Action, e.Target, e.Outcome, e.Reason, e.Remote, e.UserAgent, e.Detail, e.Service)
+		})
+	})
 }
 
 // writeList answers a listing: 503 with the error, or the list (an empty

@@ -43,6 +43,7 @@ var policy = []rule{
 	{"POST", "/api/alerts/", PermAck}, // POST /api/alerts/{id}/ack
 	{"GET", "/api/alerts", PermAlertsView},
 	{"GET", "/api/alerts/", PermAlertsView},
+	{"GET", "/api/export/", PermExport}, // and each table's own permission (dashboard/exports.go)
 	{"GET", "/api/kpis", PermKPI},
 	{"GET", "/api/kpis/", PermKPI},
 	{"GET", "/kpi", PermKPI},

@@ -32,13 +32,17 @@ const (
 	PermAck        Permission = "alerts.ack"  // acknowledge an alert
 	PermKPI        Permission = "kpi.view"    // KPI tiles and /api/kpis
 	PermAdmin      Permission = "admin"       // devices, rules, users, kiosks, audit
+	// PermExport downloads a table the role may see as CSV or XLSX
+	// (/api/export/…; each table also needs its own permission). People
+	// only: a kiosk's wall has nothing to download.
+	PermExport Permission = "export"
 )
 
 var grants = map[Role][]Permission{
-	RoleOperator:   {PermWall, PermAlertsView, PermAck, PermKPI},
-	RoleLeadership: {PermWall, PermAlertsView, PermKPI},
-	RoleAnalyst:    {PermWall, PermKPI},
-	RoleAdmin:      {PermWall, PermAlertsView, PermAck, PermKPI, PermAdmin},
+	RoleOperator:   {PermWall, PermAlertsView, PermAck, PermKPI, PermExport},
+	RoleLeadership: {PermWall, PermAlertsView, PermKPI, PermExport},
+	RoleAnalyst:    {PermWall, PermKPI, PermExport},
+	RoleAdmin:      {PermWall, PermAlertsView, PermAck, PermKPI, PermAdmin, PermExport},
 	RoleKiosk:      {PermWall},
 }
 

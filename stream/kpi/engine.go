@@ -182,6 +182,11 @@ type Engine struct {
 	// lastStart is when the last successful computation started (unix ms):
 	// it saw every event committed before then.
 	lastStart atomic.Int64
+
+	// The drill-down queries (drill.go), parsed on first use.
+	drillOnce sync.Once
+	drillTmpl *sqltmpl.Set
+	drillErr  error
 }
 
 // LastComputed is when the last successful computation started: every
