@@ -20,21 +20,15 @@ const historyHourlyMaxHours = 31 * 24
 // rollup watermark from the raw readings), so a month of trend reads 744
 // rollup rows per device and metric, not the raw readings.
 func (s *Service) serveHistoryHourly(w http.ResponseWriter, r *http.Request, ser *trendSeries) {
-	hours := 24.0
-	if h := r.URL.Query().Get("hours"); h != "" {
-		v, err := strconv.ParseFloat(h, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= historyHourlyMaxHours) {
-			apiError(w, http.StatusBadRequest, "bad_hours", "with step=hour, hours must be a number above 0 and at most "+
-				strconv.Itoa(historyHourlyMaxHours)+"; got "+strconv.Quote(truncate(h, 40)))
-			return
-		}
-		hours = v
+	hours, ok := historyHours(w, r, 24, historyHourlyMaxHours,
+		"with step=hour, hours must be a number above 0 and at most "+strconv.Itoa(historyHourlyMaxHours))
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	conn, err := s.chConn(ctx)
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
+	conn, ok := s.historyConn(ctx, w)
+	if !ok {
 		return
 	}
 	now := time.Now()

@@ -79,27 +79,19 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 		s.serveHistoryHourly(w, r, ser) // hourly points from the rollups (historyhourly.go)
 		return
 	}
-	hours := 6.0
-	if h := r.URL.Query().Get("hours"); h != "" {
-		v, err := strconv.ParseFloat(h, 64)
-		// NaN passes every comparison and ParseFloat reads "NaN", "Inf"
-		// and "infinity": refuse anything that is not a finite number.
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= float64(s.cfg.Wall.HistoryMaxHours)) {
-			apiError(w, http.StatusBadRequest, "bad_hours", "hours must be a number above 0 and at most "+
-				strconv.Itoa(s.cfg.Wall.HistoryMaxHours)+" (dashboard.wall.history_max_hours); got "+strconv.Quote(truncate(h, 40)))
-			return
-		}
-		hours = v
+	hours, ok := historyHours(w, r, 6, s.cfg.Wall.HistoryMaxHours,
+		"hours must be a number above 0 and at most "+strconv.Itoa(s.cfg.Wall.HistoryMaxHours)+" (dashboard.wall.history_max_hours)")
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	conn, err := s.chConn(ctx)
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
+	conn, ok := s.historyConn(ctx, w)
+	if !ok {
 		return
 	}
 	points := []HistoryPoint{}
-	err = s.query(ctx, conn, "trend.sql", map[string]any{"Metrics": ser.Metrics, "WindowS": int(hours * 3600), "CutoffMs": 0}, func(rows driver.Rows) error {
+	err := s.query(ctx, conn, "trend.sql", map[string]any{"Metrics": ser.Metrics, "WindowS": int(hours * 3600), "CutoffMs": 0}, func(rows driver.Rows) error {
 		var minute, n uint64
 		var sum, mx float64
 		if err := rows.Scan(&minute, &sum, &mx, &n); err != nil {
@@ -120,6 +112,35 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	writeWallJSON(w, http.StatusOK, map[string]any{"metric": ser.ID, "label": ser.Label, "unit": ser.Unit,
 		"hours": hours, "server_ms": time.Now().UnixMilli(), "points": points})
+}
+
+// historyHours reads the hours parameter of /api/history: def when there
+// is none, else a finite number above 0 and at most max. Anything else is
+// answered 400 with rule (what hours must be) and gives false.
+func historyHours(w http.ResponseWriter, r *http.Request, def float64, max int, rule string) (float64, bool) {
+	h := r.URL.Query().Get("hours")
+	if h == "" {
+		return def, true
+	}
+	v, err := strconv.ParseFloat(h, 64)
+	// NaN passes every comparison and ParseFloat reads "NaN", "Inf" and
+	// "infinity": refuse anything that is not a finite number.
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= float64(max)) {
+		apiError(w, http.StatusBadRequest, "bad_hours", rule+"; got "+strconv.Quote(truncate(h, 40)))
+		return 0, false
+	}
+	return v, true
+}
+
+// historyConn is the ClickHouse connection a history answer reads; when
+// ClickHouse does not answer, it answers 503 and gives false.
+func (s *Service) historyConn(ctx context.Context, w http.ResponseWriter) (driver.Conn, bool) {
+	conn, err := s.chConn(ctx)
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
+		return nil, false
+	}
+	return conn, true
 }
 
 func (s *Service) serveAlerts(w http.ResponseWriter, r *http.Request) {
