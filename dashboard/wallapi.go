@@ -75,23 +75,30 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "bad_metric", "metric must be one of "+strings.Join(ids, ", "))
 		return
 	}
-	if r.URL.Query().Get("step") == "hour" {
-		s.serveHistoryHourly(w, r, ser) // hourly points from the rollups (historyhourly.go)
-		return
+	hourly := r.URL.Query().Get("step") == "hour"
+	def, most := 6.0, s.cfg.Wall.HistoryMaxHours
+	rule := "hours must be a number above 0 and at most " + strconv.Itoa(most) + " (dashboard.wall.history_max_hours)"
+	if hourly {
+		def, most = 24, historyHourlyMaxHours
+		rule = "with step=hour, hours must be a number above 0 and at most " + strconv.Itoa(most)
 	}
-	hours, ok := historyHours(w, r, 6, s.cfg.Wall.HistoryMaxHours,
-		"hours must be a number above 0 and at most "+strconv.Itoa(s.cfg.Wall.HistoryMaxHours)+" (dashboard.wall.history_max_hours)")
+	hours, ok := historyHours(w, r, def, most, rule)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	conn, ok := s.historyConn(ctx, w)
-	if !ok {
+	conn, err := s.chConn(ctx)
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
+		return
+	}
+	if hourly {
+		s.serveHistoryHourly(ctx, w, conn, ser, hours) // hourly points from the rollups (historyhourly.go)
 		return
 	}
 	points := []HistoryPoint{}
-	err := s.query(ctx, conn, "trend.sql", map[string]any{"Metrics": ser.Metrics, "WindowS": int(hours * 3600), "CutoffMs": 0}, func(rows driver.Rows) error {
+	err = s.query(ctx, conn, "trend.sql", map[string]any{"Metrics": ser.Metrics, "WindowS": int(hours * 3600), "CutoffMs": 0}, func(rows driver.Rows) error {
 		var minute, n uint64
 		var sum, mx float64
 		if err := rows.Scan(&minute, &sum, &mx, &n); err != nil {
@@ -130,17 +137,6 @@ func historyHours(w http.ResponseWriter, r *http.Request, def float64, max int, 
 		return 0, false
 	}
 	return v, true
-}
-
-// historyConn is the ClickHouse connection a history answer reads; when
-// ClickHouse does not answer, it answers 503 and gives false.
-func (s *Service) historyConn(ctx context.Context, w http.ResponseWriter) (driver.Conn, bool) {
-	conn, err := s.chConn(ctx)
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
-		return nil, false
-	}
-	return conn, true
 }
 
 func (s *Service) serveAlerts(w http.ResponseWriter, r *http.Request) {

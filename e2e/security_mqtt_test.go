@@ -306,19 +306,12 @@ func TestPartnerCannotTakeIngestSession(t *testing.T) {
 	plainURL := fmt.Sprintf("tcp://127.0.0.1:%d", b.plain)
 	tlsURL := fmt.Sprintf("ssl://127.0.0.1:%d", b.tls)
 	ingestID := "ioc-ingest-" + pipe.run
-	in, err := ingest.New(ingest.Config{
+	in, stop := runIngest(t, ingest.Config{
 		MQTT: ingest.MQTTConfig{URL: plainURL, ClientID: ingestID, Username: "ioc-ingest",
 			Password: b.password(t, "ioc-ingest")},
 		RegistryFile: "../deploy/devices.csv",
-	}, pipe.kafka, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = in.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	})
+	t.Cleanup(stop)
 	eventually(t, 30*time.Second, "ingest connected to the test broker", func() (bool, string) { return in.Ready(), "" })
 
 	// On the intake listener, a partner account does not exist.
