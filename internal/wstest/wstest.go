@@ -3,6 +3,7 @@
 package wstest
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func Watch(conn *websocket.Conn) *Conn {
 		defer close(c.done)
 		for {
 			if _, _, err := conn.ReadMessage(); err != nil {
-				if ce, ok := err.(*websocket.CloseError); ok {
+				if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
 					c.code, c.why = ce.Code, ce.Text
 				}
 				return
