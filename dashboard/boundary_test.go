@@ -55,17 +55,26 @@ func TestWallPagesCarryTheStrictCSP(t *testing.T) {
 // ParseFloat reads and every comparison lets through.
 func TestHistoryHoursRefusesNaNAndInfinities(t *testing.T) {
 	_, srv := v2Server(t, WallConfig{})
-	for _, h := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "0", "-1", "73", "1e400", "six", "0x10"} {
-		resp, err := http.Get(srv.URL + "/api/history?metric=aqi&hours=" + h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		var e struct{ Error, Message string }
-		_ = json.Unmarshal(body, &e)
-		if resp.StatusCode != http.StatusBadRequest || e.Error != "bad_hours" || !strings.Contains(e.Message, "history_max_hours") {
-			t.Errorf("hours=%s: %d %s, want 400 bad_hours with what to send", h, resp.StatusCode, body)
+	for _, c := range []struct {
+		step  string // "" or "&step=hour", whose bound is 31 days
+		hours []string
+		names string // what the message must name
+	}{
+		{"", []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity", "0", "-1", "73", "1e400", "six", "0x10"}, "history_max_hours"},
+		{"&step=hour", []string{"NaN", "-Inf", "0", "745", "six"}, "with step=hour, hours must be a number above 0 and at most 744"},
+	} {
+		for _, h := range c.hours {
+			resp, err := http.Get(srv.URL + "/api/history?metric=aqi" + c.step + "&hours=" + h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var e struct{ Error, Message string }
+			_ = json.Unmarshal(body, &e)
+			if resp.StatusCode != http.StatusBadRequest || e.Error != "bad_hours" || !strings.Contains(e.Message, c.names) {
+				t.Errorf("hours=%s%s: %d %s, want 400 bad_hours with what to send", h, c.step, resp.StatusCode, body)
+			}
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -18,25 +17,9 @@ const historyHourlyMaxHours = 31 * 24
 // point per hour, [hour start ms, avg, max, n], with the same definition as
 // the minute trend, read from the hourly rollups (the hours after the
 // rollup watermark from the raw readings), so a month of trend reads 744
-// rollup rows per device and metric, not the raw readings.
-func (s *Service) serveHistoryHourly(w http.ResponseWriter, r *http.Request, ser *trendSeries) {
-	hours := 24.0
-	if h := r.URL.Query().Get("hours"); h != "" {
-		v, err := strconv.ParseFloat(h, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= historyHourlyMaxHours) {
-			apiError(w, http.StatusBadRequest, "bad_hours", "with step=hour, hours must be a number above 0 and at most "+
-				strconv.Itoa(historyHourlyMaxHours)+"; got "+strconv.Quote(truncate(h, 40)))
-			return
-		}
-		hours = v
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
-	defer cancel()
-	conn, err := s.chConn(ctx)
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
-		return
-	}
+// rollup rows per device and metric, not the raw readings. serveHistory
+// checked hours (at most historyHourlyMaxHours) and opened conn.
+func (s *Service) serveHistoryHourly(ctx context.Context, w http.ResponseWriter, conn driver.Conn, ser *trendSeries, hours float64) {
 	now := time.Now()
 	to := now.Truncate(time.Hour).Add(time.Hour)
 	from := to.Add(-time.Duration(math.Ceil(hours)) * time.Hour)

@@ -3,14 +3,10 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/rollup"
@@ -29,25 +26,7 @@ import (
 // dropped at the end of the test.
 func rollupDB(t *testing.T) (chconn.Config, driver.Conn) {
 	t.Helper()
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_hist_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
-	conn, err := ch.Open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-		conn.Close()
-	})
-	if err := schema.Migrate(context.Background(), conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	return ch, conn
+	return chtest.Migrated(t, "ioc_hist", schema.Migrate)
 }
 
 // /api/history?step=hour answers hourly trend points from the rollups

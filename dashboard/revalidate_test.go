@@ -17,18 +17,11 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
+	"github.com/sonla-ioc/ioc/internal/wstest"
 )
 
-// wsConn is a websocket client that reads everything and remembers how
-// the server closed it.
-type wsConn struct {
-	conn *websocket.Conn
-	done chan struct{}
-	code int
-	why  string
-}
-
-func dialWith(t *testing.T, srv *httptest.Server, query string, h http.Header) *wsConn {
+// dialWith opens /ws<query> on srv with the headers h and the page's origin.
+func dialWith(t *testing.T, srv *httptest.Server, query string, h http.Header) *wstest.Conn {
 	t.Helper()
 	h = h.Clone()
 	h.Set("Origin", srv.URL)
@@ -36,43 +29,8 @@ func dialWith(t *testing.T, srv *httptest.Server, query string, h http.Header) *
 	if err != nil {
 		t.Fatalf("dial /ws%s: %v (%v)", query, err, resp)
 	}
-	c := &wsConn{conn: conn, done: make(chan struct{})}
 	t.Cleanup(func() { conn.Close() })
-	go func() {
-		defer close(c.done)
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				if ce, ok := err.(*websocket.CloseError); ok {
-					c.code, c.why = ce.Code, ce.Text
-				}
-				return
-			}
-		}
-	}()
-	return c
-}
-
-// closedWith waits (within the bound plus a margin for a loaded machine)
-// until the server closed the connection, and checks the code and reason.
-func (c *wsConn) closedWith(t *testing.T, bound time.Duration, code int, reason string) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(bound + 10*time.Second):
-		t.Fatalf("still open %s after the credential ended (bound %s)", bound+10*time.Second, bound)
-	}
-	if c.code != code || !strings.Contains(c.why, reason) {
-		t.Errorf("closed with %d %q, want %d and a reason naming %s", c.code, c.why, code, reason)
-	}
-}
-
-func (c *wsConn) open(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.done:
-		t.Fatalf("closed with %d %q, but its credential holds", c.code, c.why)
-	default:
-	}
+	return wstest.Watch(conn)
 }
 
 var formToken = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -141,9 +99,9 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	if err := a.RevokeKiosk(ctx, k1.ID, admin, ""); err != nil {
 		t.Fatal(err)
 	}
-	v2.closedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
-	bare.closedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
-	other.open(t)
+	v2.ClosedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
+	bare.ClosedWith(t, bound, closeCredentialRevoked, "kiosk_revoked")
+	other.Open(t)
 
 	pw := "a-long-enough-password"
 	for _, name := range []string{"op-disabled", "op-demoted", "op-out", "op-stays"} {
@@ -165,11 +123,11 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	if _, err := a.SaveUser(ctx, auth.UserChange{Username: "op-disabled", Disabled: &yes}, admin, ""); err != nil {
 		t.Fatal(err)
 	}
-	disabled.closedWith(t, bound, closeCredentialRevoked, "account_disabled")
+	disabled.ClosedWith(t, bound, closeCredentialRevoked, "account_disabled")
 	if _, err := a.SaveUser(ctx, auth.UserChange{Username: "op-demoted", Role: &lead}, admin, ""); err != nil {
 		t.Fatal(err)
 	}
-	demoted.closedWith(t, bound, closeCredentialRevoked, "session_revoked")
+	demoted.ClosedWith(t, bound, closeCredentialRevoked, "session_revoked")
 	req, _ := http.NewRequest("POST", srv.URL+"/logout", nil)
 	req.Header.Set("X-CSRF-Token", csrf)
 	req.Header.Set("Origin", srv.URL)
@@ -181,9 +139,9 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out: %v", resp)
 	}
-	signedOut.closedWith(t, bound, closeCredentialEnded, "session_signed_out")
-	stays.open(t)
-	other.open(t)
+	signedOut.ClosedWith(t, bound, closeCredentialEnded, "session_signed_out")
+	stays.Open(t)
+	other.Open(t)
 }
 
 // A session that reaches its end (session_ttl) with the wall open is
@@ -213,7 +171,7 @@ func TestOpenWebsocketEndsWithItsSession(t *testing.T) {
 	sess.mu.Lock()
 	sess.who.Exp = time.Now().Add(2 * time.Second)
 	sess.mu.Unlock()
-	c.closedWith(t, 2*time.Second+s.cfg.Auth.RevokeWithin, closeCredentialEnded, "session_expired")
+	c.ClosedWith(t, 2*time.Second+s.cfg.Auth.RevokeWithin, closeCredentialEnded, "session_expired")
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -75,27 +75,26 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "bad_metric", "metric must be one of "+strings.Join(ids, ", "))
 		return
 	}
-	if r.URL.Query().Get("step") == "hour" {
-		s.serveHistoryHourly(w, r, ser) // hourly points from the rollups (historyhourly.go)
-		return
+	hourly := r.URL.Query().Get("step") == "hour"
+	def, most := 6.0, s.cfg.Wall.HistoryMaxHours
+	rule := "hours must be a number above 0 and at most " + strconv.Itoa(most) + " (dashboard.wall.history_max_hours)"
+	if hourly {
+		def, most = 24, historyHourlyMaxHours
+		rule = "with step=hour, hours must be a number above 0 and at most " + strconv.Itoa(most)
 	}
-	hours := 6.0
-	if h := r.URL.Query().Get("hours"); h != "" {
-		v, err := strconv.ParseFloat(h, 64)
-		// NaN passes every comparison and ParseFloat reads "NaN", "Inf"
-		// and "infinity": refuse anything that is not a finite number.
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= float64(s.cfg.Wall.HistoryMaxHours)) {
-			apiError(w, http.StatusBadRequest, "bad_hours", "hours must be a number above 0 and at most "+
-				strconv.Itoa(s.cfg.Wall.HistoryMaxHours)+" (dashboard.wall.history_max_hours); got "+strconv.Quote(truncate(h, 40)))
-			return
-		}
-		hours = v
+	hours, ok := historyHours(w, r, def, most, rule)
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	conn, err := s.chConn(ctx)
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "history is in ClickHouse, which does not answer")
+		return
+	}
+	if hourly {
+		s.serveHistoryHourly(ctx, w, conn, ser, hours) // hourly points from the rollups (historyhourly.go)
 		return
 	}
 	points := []HistoryPoint{}
@@ -120,6 +119,24 @@ func (s *Service) serveHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	writeWallJSON(w, http.StatusOK, map[string]any{"metric": ser.ID, "label": ser.Label, "unit": ser.Unit,
 		"hours": hours, "server_ms": time.Now().UnixMilli(), "points": points})
+}
+
+// historyHours reads the hours parameter of /api/history: def when there
+// is none, else a finite number above 0 and at most max. Anything else is
+// answered 400 with rule (what hours must be) and gives false.
+func historyHours(w http.ResponseWriter, r *http.Request, def float64, max int, rule string) (float64, bool) {
+	h := r.URL.Query().Get("hours")
+	if h == "" {
+		return def, true
+	}
+	v, err := strconv.ParseFloat(h, 64)
+	// NaN passes every comparison and ParseFloat reads "NaN", "Inf" and
+	// "infinity": refuse anything that is not a finite number.
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || !(v > 0 && v <= float64(max)) {
+		apiError(w, http.StatusBadRequest, "bad_hours", rule+"; got "+strconv.Quote(truncate(h, 40)))
+		return 0, false
+	}
+	return v, true
 }
 
 func (s *Service) serveAlerts(w http.ResponseWriter, r *http.Request) {

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,15 +23,7 @@ import (
 func TestWallQueriesRunOnClickHouse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch := chtest.Scratch(t, "ioc_wallsql")
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	ch, conn := chtest.Migrated(t, "ioc_wallsql", schema.Migrate)
 	now := time.Now()
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Table("alert_events_raw")+
 		" (event_id, alert_id, rule, kind, severity, state, seq, subject, opened_at, opened_ms, at, at_ms)")

@@ -12,9 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,7 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sonla-ioc/ioc/dashboard"
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -376,33 +374,10 @@ var deadLetterTopics = []string{"sensors/viettel/aq-1", "sensors/viettel/aq-2", 
 // boards read.
 func gfDB(t *testing.T, now time.Time) (context.Context, driver.Conn) {
 	t.Helper()
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	db := fmt.Sprintf("ioc_grafana_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: db}
-	ch.Defaults()
+	ch, conn := chtest.Migrated(t, "ioc_grafana", schema.Migrate)
+	db := ch.Database
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, c := context.WithTimeout(context.Background(), 20*time.Second)
-		defer c()
-		for _, d := range []string{db, ch.SecurityDatabase()} {
-			if err := conn.Exec(cctx, "DROP DATABASE IF EXISTS "+d); err != nil {
-				t.Errorf("dropping %s: %v", d, err)
-			}
-		}
-		conn.Close()
-		cancel()
-	})
-	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(cancel)
 	ms := now.UnixMilli()
 	// ins inserts rows with named columns (a batch: the native protocol
 	// takes no inline VALUES from this driver on 18.16).

@@ -77,16 +77,7 @@ func TestAdminEventsRaiseAlerts(t *testing.T) {
 			t.Errorf("the alert is not on %s (what the wall reads)", event.TopicAlerts)
 		}
 		// An operator acknowledges it on the wall's API (the wall must hold it).
-		name, pw := newAccount(t, "admalert", auth.RoleOperator)
-		op, code := login(t, agent(t), name, pw)
-		if code != http.StatusSeeOther {
-			t.Fatalf("operator sign-in: %d", code)
-		}
-		h := http.Header{"X-CSRF-Token": {op.csrf}, "Content-Type": {"application/json"}}
-		eventually(t, 20*time.Second, "the wall accepts the acknowledgement", func() (bool, string) {
-			code := op.status(t, "POST", "/api/alerts/"+alert+"/ack", h)
-			return code/100 == 2, fmt.Sprint(code)
-		})
+		_, name := ackAsOperator(t, "admalert", alert)
 		eventually(t, 20*time.Second, "acknowledged", func() (bool, string) {
 			s := alertStates(t, opened, "dossier_due", subject)
 			return s == "open acknowledged", s
@@ -128,4 +119,23 @@ func TestAdminEventsRaiseAlerts(t *testing.T) {
 			return s == "open resolved", s
 		})
 	})
+}
+
+// ackAsOperator signs in as a new operator account "<account>-<run>" and
+// acknowledges the alert on the wall's API, until the wall (which must
+// hold the alert) accepts it. It returns the operator signed in and the
+// account's name.
+func ackAsOperator(t *testing.T, account, alert string) (*person, string) {
+	t.Helper()
+	name, pw := newAccount(t, account, auth.RoleOperator)
+	op, code := login(t, agent(t), name, pw)
+	if code != http.StatusSeeOther {
+		t.Fatalf("operator sign-in: %d", code)
+	}
+	h := http.Header{"X-CSRF-Token": {op.csrf}, "Content-Type": {"application/json"}}
+	eventually(t, 20*time.Second, "the wall accepts the acknowledgement", func() (bool, string) {
+		code := op.status(t, "POST", "/api/alerts/"+alert+"/ack", h)
+		return code/100 == 2, fmt.Sprint(code)
+	})
+	return op, name
 }

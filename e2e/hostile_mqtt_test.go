@@ -11,9 +11,7 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -94,16 +92,9 @@ func TestHostilePayloadsCannotStallIntake(t *testing.T) {
 	var mu sync.Mutex
 	var stop func()
 	start := func() *ingest.Service {
-		in, err := ingest.New(cfg, pipe.kafka, slog.New(slog.DiscardHandler), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = in.Run(ctx) }()
+		in, s := runIngest(t, cfg)
 		mu.Lock()
-		stop = func() { cancel(); wg.Wait() }
+		stop = s
 		mu.Unlock()
 		eventually(t, 30*time.Second, "ingest connected to the test broker", func() (bool, string) { return in.Ready(), "" })
 		return in

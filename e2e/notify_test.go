@@ -184,16 +184,7 @@ func TestThresholdAlertReachesPeopleUntilAcknowledged(t *testing.T) {
 	})
 
 	// An operator acknowledges it on the wall's API.
-	name, pw := newAccount(t, "notifyop", auth.RoleOperator)
-	op, code := login(t, agent(t), name, pw)
-	if code != http.StatusSeeOther {
-		t.Fatalf("operator sign-in: %d", code)
-	}
-	h := http.Header{"X-CSRF-Token": {op.csrf}, "Content-Type": {"application/json"}}
-	eventually(t, 20*time.Second, "the wall accepts the acknowledgement", func() (bool, string) {
-		code := op.status(t, "POST", "/api/alerts/"+alert+"/ack", h)
-		return code/100 == 2, fmt.Sprint(code)
-	})
+	op, _ := ackAsOperator(t, "notifyop", alert)
 	eventually(t, 20*time.Second, "acknowledged notice", func() (bool, string) {
 		got := hooks.of(alert)
 		return contains(got, "acknowledged#0"), strings.Join(got, " ")

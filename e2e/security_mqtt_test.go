@@ -170,22 +170,26 @@ func makeCerts(t *testing.T, dir string) *x509.CertPool {
 	return pool
 }
 
-// connect opens an MQTT session; err is the broker's answer.
+// connect opens a clean MQTT session under a client id of its own; err is
+// the broker's answer.
 func (b *broker) connect(t *testing.T, url, user, password string) (mqtt.Client, error) {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("e2e-%s-%s-%d", user, pipe.run, time.Now().UnixNano())).
-		SetUsername(user).SetPassword(password).SetCleanSession(true).SetConnectTimeout(10 * time.Second).
-		SetTLSConfig(&tls.Config{RootCAs: b.caPool, MinVersion: tls.VersionTLS12}).SetAutoReconnect(false)
-	c := mqtt.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(15 * time.Second) {
-		return nil, fmt.Errorf("connect timed out")
+	return b.connectAs(t, url, fmt.Sprintf("e2e-%s-%s-%d", user, pipe.run, time.Now().UnixNano()), user, password, true)
+}
+
+// runIngest runs an ingest role with cfg on the test's Kafka until stop,
+// which waits for it to end.
+func runIngest(t *testing.T, cfg ingest.Config) (in *ingest.Service, stop func()) {
+	t.Helper()
+	in, err := ingest.New(cfg, pipe.kafka, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if tok.Error() != nil {
-		return nil, tok.Error()
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	return c, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = in.Run(ctx) }()
+	return in, func() { cancel(); wg.Wait() }
 }
 
 func pub(t *testing.T, c mqtt.Client, topic, body string) {
@@ -201,19 +205,12 @@ func TestPartnerIsolationThroughMosquitto(t *testing.T) {
 	tlsURL := fmt.Sprintf("ssl://127.0.0.1:%d", b.tls)
 
 	// The ingest role behind this broker, under its own account.
-	in, err := ingest.New(ingest.Config{
+	in, stop := runIngest(t, ingest.Config{
 		MQTT: ingest.MQTTConfig{URL: plainURL, ClientID: "e2e-acl-ingest-" + pipe.run, Username: "ioc-ingest",
 			Password: b.password(t, "ioc-ingest")},
 		RegistryFile: "../deploy/devices.csv",
-	}, pipe.kafka, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = in.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	})
+	t.Cleanup(stop)
 	eventually(t, 30*time.Second, "ingest connected to the test broker", func() (bool, string) { return in.Ready(), "" })
 
 	// No account, or a wrong password: no connection at all.
@@ -309,19 +306,12 @@ func TestPartnerCannotTakeIngestSession(t *testing.T) {
 	plainURL := fmt.Sprintf("tcp://127.0.0.1:%d", b.plain)
 	tlsURL := fmt.Sprintf("ssl://127.0.0.1:%d", b.tls)
 	ingestID := "ioc-ingest-" + pipe.run
-	in, err := ingest.New(ingest.Config{
+	in, stop := runIngest(t, ingest.Config{
 		MQTT: ingest.MQTTConfig{URL: plainURL, ClientID: ingestID, Username: "ioc-ingest",
 			Password: b.password(t, "ioc-ingest")},
 		RegistryFile: "../deploy/devices.csv",
-	}, pipe.kafka, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = in.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	})
+	t.Cleanup(stop)
 	eventually(t, 30*time.Second, "ingest connected to the test broker", func() (bool, string) { return in.Ready(), "" })
 
 	// On the intake listener, a partner account does not exist.

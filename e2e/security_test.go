@@ -28,6 +28,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
+	"github.com/sonla-ioc/ioc/internal/wstest"
 )
 
 // agent is a user agent string unique to one test, so that its audit rows
@@ -624,15 +625,7 @@ func TestWallPagesStrictCSPAndFiniteHours(t *testing.T) {
 	}
 }
 
-// wsWatch is an open websocket that reads everything and records how the
-// server closed it.
-type wsWatch struct {
-	done chan struct{}
-	code int
-	why  string
-}
-
-func watchWS(t *testing.T, query string, h http.Header) *wsWatch {
+func watchWS(t *testing.T, query string, h http.Header) *wstest.Conn {
 	t.Helper()
 	h = h.Clone()
 	h.Set("Origin", pipe.wallURL)
@@ -640,46 +633,13 @@ func watchWS(t *testing.T, query string, h http.Header) *wsWatch {
 	if code != http.StatusSwitchingProtocols {
 		t.Fatalf("websocket /ws%s: %d, want 101", query, code)
 	}
-	w := &wsWatch{done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				if ce, ok := err.(*websocket.CloseError); ok {
-					w.code, w.why = ce.Code, ce.Text
-				}
-				return
-			}
-		}
-	}()
-	return w
+	return wstest.Watch(conn)
 }
 
-// revokeBound is how long the dashboard of these tests may keep a
+// revokeWithin is how long the dashboard of these tests may keep a
 // websocket whose credential ended (dashboard.auth.revoke_within, default
-// 10s), plus a margin for a loaded machine.
-const revokeBound = 10*time.Second + 10*time.Second
-
-func (w *wsWatch) closedWith(t *testing.T, code int, reason string) {
-	t.Helper()
-	select {
-	case <-w.done:
-	case <-time.After(revokeBound):
-		t.Fatalf("the websocket is still open %s after its credential ended (want close %d %s)", revokeBound, code, reason)
-	}
-	if w.code != code || !strings.Contains(w.why, reason) {
-		t.Errorf("closed with %d %q, want %d naming %s", w.code, w.why, code, reason)
-	}
-}
-
-func (w *wsWatch) open(t *testing.T) {
-	t.Helper()
-	select {
-	case <-w.done:
-		t.Errorf("closed with %d %q, but its credential holds", w.code, w.why)
-	default:
-	}
-}
+// 10s); wstest adds a margin for a loaded machine.
+const revokeWithin = 10 * time.Second
 
 // cli is the access control as `ioc kiosk revoke` and `ioc user disable`
 // run it: another process on the same ClickHouse, whose changes the
@@ -720,9 +680,9 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	if err := c.RevokeKiosk(ctx, k.ID, by, ""); err != nil {
 		t.Fatal(err)
 	}
-	wall.closedWith(t, 4403, "kiosk_revoked")
-	bare.closedWith(t, 4403, "kiosk_revoked")
-	others.open(t)
+	wall.ClosedWith(t, revokeWithin, 4403, "kiosk_revoked")
+	bare.ClosedWith(t, revokeWithin, 4403, "kiosk_revoked")
+	others.Open(t)
 	auditedTarget(t, "", "ws.close", "denied", "kiosk_revoked", "")
 
 	cookies := func(p *person) http.Header {
@@ -754,13 +714,13 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	if _, err := c.SaveUser(ctx, auth.UserChange{Username: mname, Role: &lead}, by, ""); err != nil {
 		t.Fatal(err)
 	}
-	disabled.closedWith(t, 4403, "account_disabled")
-	demoted.closedWith(t, 4403, "session_revoked")
+	disabled.ClosedWith(t, revokeWithin, 4403, "account_disabled")
+	demoted.ClosedWith(t, revokeWithin, 4403, "session_revoked")
 	if code := op.status(t, "POST", "/logout", http.Header{"X-CSRF-Token": {op.csrf}, "Origin": {pipe.wallURL}}); code != http.StatusSeeOther {
 		t.Fatalf("sign-out: %d", code)
 	}
-	signedOut.closedWith(t, 4401, "session_signed_out")
-	others.open(t)
+	signedOut.ClosedWith(t, revokeWithin, 4401, "session_signed_out")
+	others.Open(t)
 
 	// A session that reaches its end with the wall open.
 	ename, _ := newAccount(t, "live-ends", auth.RoleOperator)
@@ -775,7 +735,7 @@ func TestOpenWebsocketsEndWithTheirCredential(t *testing.T) {
 	h := http.Header{"User-Agent": {ua}}
 	h.Add("Cookie", forgeSession(t, ename, auth.RoleOperator, epoch, now, now.Add(3*time.Second), now).String())
 	ends := watchWS(t, "?v=2&channels=wall", h)
-	ends.closedWith(t, 4401, "session_expired")
+	ends.ClosedWith(t, revokeWithin, 4401, "session_expired")
 }
 
 // Refusals are audited in aggregate per client address: a flood of 401s

@@ -39,30 +39,16 @@ var clusterTimings = map[string]clusterTiming{
 // setupCluster starts (or finds) the cluster topology under IOC_LOCAL_DIR
 // (default .local/cluster), builds the binary and connects to every server.
 func setupCluster(mode string) (*env, error) {
-	switch mode {
-	case "1", "quick":
-		mode = "quick"
-	case "full":
-	default:
-		return nil, fmt.Errorf("IOC_CLUSTER_FAULTS=%q: want quick or full", mode)
-	}
-	wd, err := os.Getwd()
+	e, err := newEnv("IOC_CLUSTER_FAULTS", mode, envInt("IOC_CLUSTER_FAULTS_RATE", 1000), "cluster")
 	if err != nil {
 		return nil, err
 	}
-	repo := filepath.Dir(wd)
-	e := &env{repo: repo, mode: mode, tm: timings[mode], started: time.Now(), cluster: "ioc_cluster",
-		rate: envInt("IOC_CLUSTER_FAULTS_RATE", 1000), conns: envInt("IOC_FAULTS_CONNS", 4), rssMiB: envInt("IOC_FAULTS_RSS_LIMIT_MB", 512)}
-	e.local = os.Getenv("IOC_LOCAL_DIR")
-	if e.local == "" {
-		e.local = filepath.Join(repo, ".local", "cluster")
-	}
-	e.local, _ = filepath.Abs(e.local)
-	if filepath.Clean(e.local) == filepath.Join(repo, ".local") {
+	e.cluster = "ioc_cluster"
+	if filepath.Clean(e.local) == filepath.Join(e.repo, ".local") {
 		return nil, fmt.Errorf("IOC_LOCAL_DIR=%s is the single-node instance's folder; the cluster lives in e.g. .local/cluster", e.local)
 	}
 	e.svcEnv = []string{"IOC_TOPOLOGY=cluster", "IOC_LOCAL_DIR=" + e.local}
-	fmt.Printf("faults: CLUSTER mode %s, %d readings/s over %d connections; services under %s\n", mode, e.rate, e.conns, e.local)
+	fmt.Printf("faults: CLUSTER mode %s, %d readings/s over %d connections; services under %s\n", e.mode, e.rate, e.conns, e.local)
 	if out, err := e.services("up"); err != nil {
 		return nil, fmt.Errorf("starting the cluster: %v\n%s", err, out)
 	}
@@ -87,19 +73,7 @@ func setupCluster(mode string) (*env, error) {
 		return nil, fmt.Errorf("services.sh env printed %d brokers and %d ClickHouse servers; the cluster has 3 and 4:\n%s", len(e.brokers), len(e.chAddrs), out)
 	}
 	e.chAddr = e.chAddrs[0]
-	e.logs = filepath.Join(e.local, "runs", time.Now().Format("20060102-150405"))
-	if err := os.MkdirAll(e.logs, 0o755); err != nil {
-		return nil, err
-	}
-	e.bin = filepath.Join(e.local, "bin", "ioc")
-	if err := buildIOC(repo, e.bin); err != nil {
-		return nil, err
-	}
-	cc := chconn.Config{Addr: e.chAddrs, Cluster: e.cluster}
-	cc.Defaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if e.conn, err = cc.Open(ctx); err != nil {
+	if err := e.prepare(); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -112,28 +112,13 @@ func envInt(name string, def int) int {
 // setup starts the suite's services, builds the binary and connects to
 // ClickHouse.
 func setup(mode string) (*env, error) {
-	switch mode {
-	case "1", "quick":
-		mode = "quick"
-	case "full":
-	default:
-		return nil, fmt.Errorf("IOC_FAULTS=%q: want quick or full", mode)
-	}
-	wd, err := os.Getwd()
+	e, err := newEnv("IOC_FAULTS", mode, envInt("IOC_FAULTS_RATE", 2000), "faults")
 	if err != nil {
 		return nil, err
 	}
-	repo := filepath.Dir(wd)
-	e := &env{repo: repo, mode: mode, tm: timings[mode], started: time.Now(),
-		rate: envInt("IOC_FAULTS_RATE", 2000), conns: envInt("IOC_FAULTS_CONNS", 4), rssMiB: envInt("IOC_FAULTS_RSS_LIMIT_MB", 512)}
 	if e.rate < 2000 || e.rate > 5000 {
 		return nil, fmt.Errorf("IOC_FAULTS_RATE=%d: the issue asks for 2000..5000 readings/s", e.rate)
 	}
-	e.local = os.Getenv("IOC_LOCAL_DIR")
-	if e.local == "" {
-		e.local = filepath.Join(repo, ".local", "faults")
-	}
-	e.local, _ = filepath.Abs(e.local)
 	ports := map[string]int{}
 	for _, p := range []struct {
 		name      string
@@ -150,7 +135,7 @@ func setup(mode string) (*env, error) {
 		}
 		e.svcEnv = append(e.svcEnv, fmt.Sprintf("%s=%d", p.name, ports[p.name]))
 	}
-	if filepath.Clean(e.local) == filepath.Join(repo, ".local") {
+	if filepath.Clean(e.local) == filepath.Join(e.repo, ".local") {
 		return nil, fmt.Errorf("IOC_LOCAL_DIR=%s is the default instance's folder; use e.g. .local/faults", e.local)
 	}
 	e.svcEnv = append(e.svcEnv, "IOC_LOCAL_DIR="+e.local)
@@ -159,26 +144,60 @@ func setup(mode string) (*env, error) {
 	e.chAddr = fmt.Sprintf("127.0.0.1:%d", ports["IOC_CH_PORT"])
 	e.chAddrs = []string{e.chAddr}
 
-	fmt.Printf("faults: mode %s, %d readings/s over %d connections; services under %s\n", mode, e.rate, e.conns, e.local)
+	fmt.Printf("faults: mode %s, %d readings/s over %d connections; services under %s\n", e.mode, e.rate, e.conns, e.local)
 	if out, err := e.services("up"); err != nil {
 		return nil, fmt.Errorf("starting the suite's services: %v\n%s", err, out)
 	}
-	e.logs = filepath.Join(e.local, "runs", time.Now().Format("20060102-150405"))
-	if err := os.MkdirAll(e.logs, 0o755); err != nil {
-		return nil, err
-	}
-	e.bin = filepath.Join(e.local, "bin", "ioc")
-	if err := buildIOC(repo, e.bin); err != nil {
-		return nil, err
-	}
-	cc := chconn.Config{Addr: []string{e.chAddr}}
-	cc.Defaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if e.conn, err = cc.Open(ctx); err != nil {
+	if err := e.prepare(); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// newEnv is the start both suites share: mode is quick (or 1) or full, as
+// the variable modeVar said; the services live under IOC_LOCAL_DIR, else
+// .local/<dir> of the repository.
+func newEnv(modeVar, mode string, rate int, dir string) (*env, error) {
+	switch mode {
+	case "1", "quick":
+		mode = "quick"
+	case "full":
+	default:
+		return nil, fmt.Errorf("%s=%q: want quick or full", modeVar, mode)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	repo := filepath.Dir(wd)
+	e := &env{repo: repo, mode: mode, tm: timings[mode], started: time.Now(),
+		rate: rate, conns: envInt("IOC_FAULTS_CONNS", 4), rssMiB: envInt("IOC_FAULTS_RSS_LIMIT_MB", 512)}
+	e.local = os.Getenv("IOC_LOCAL_DIR")
+	if e.local == "" {
+		e.local = filepath.Join(repo, ".local", dir)
+	}
+	e.local, _ = filepath.Abs(e.local)
+	return e, nil
+}
+
+// prepare, once the services run, makes the run's log folder, builds the
+// binary under test and connects to ClickHouse (e.chAddrs, e.cluster).
+func (e *env) prepare() error {
+	e.logs = filepath.Join(e.local, "runs", time.Now().Format("20060102-150405"))
+	if err := os.MkdirAll(e.logs, 0o755); err != nil {
+		return err
+	}
+	e.bin = filepath.Join(e.local, "bin", "ioc")
+	if err := buildIOC(e.repo, e.bin); err != nil {
+		return err
+	}
+	cc := chconn.Config{Addr: e.chAddrs, Cluster: e.cluster}
+	cc.Defaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	e.conn, err = cc.Open(ctx)
+	return err
 }
 
 // buildIOC builds the binary under test from this tree.

@@ -187,9 +187,12 @@ func (r *recorder) load(ctx context.Context, conn driver.Conn, led *ledger, sinc
 }
 
 // openAlerts reads the alerts still open from ClickHouse, each as its
-// latest transition.
+// latest transition: those opened within window, and those of the
+// administrative rules whatever their age, so that the notifier follows
+// them after a restart even when the alerts topic no longer holds their
+// transitions. The query is the one the monitor and the wall seed from.
 func (r *recorder) openAlerts(ctx context.Context, conn driver.Conn, window time.Duration) ([]event.AlertEvent, error) {
-	q, err := r.query("open_alerts.sql", map[string]any{"WindowS": int(window.Seconds())})
+	q, err := r.ch.AlertsQuery(chconn.AlertQuery{WindowS: int64(window.Seconds()), AdminAnyAge: true})
 	if err != nil {
 		return nil, err
 	}
@@ -200,15 +203,10 @@ func (r *recorder) openAlerts(ctx context.Context, conn driver.Conn, window time
 	defer rows.Close()
 	var out []event.AlertEvent
 	for rows.Next() {
-		var ev event.AlertEvent
-		var seq uint32
-		var level, acked uint8
-		if err := rows.Scan(&ev.AlertID, &ev.ID, &ev.Rule, &ev.Kind, &ev.Severity, &ev.State, &seq, &level, &acked,
-			&ev.Subject, &ev.DeviceID, &ev.Partner, &ev.Ward, &ev.Metric, &ev.Value, &ev.Threshold, &ev.Stage,
-			&ev.Message, &ev.OpenedMs, &ev.AtMs, &ev.Operator, &ev.Note); err != nil {
+		ev, err := chconn.ScanAlert(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reading the open alerts: %w", err)
 		}
-		ev.Seq, ev.Level, ev.Acked = int(seq), int(level), acked == 1
 		out = append(out, ev)
 	}
 	return out, rows.Err()

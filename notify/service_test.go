@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/kafkatest"
@@ -29,26 +29,7 @@ import (
 
 func testClickHouse(t *testing.T) (chconn.Config, driver.Conn) {
 	t.Helper()
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_notify_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
-	ctx := context.Background()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
-		conn.Close()
-	})
-	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	return ch, conn
+	return chtest.Migrated(t, "ioc_notify", schema.Migrate)
 }
 
 func publishAlerts(t *testing.T, kc kafkaconn.Config, evs ...event.AlertEvent) {

@@ -2,18 +2,15 @@ package stream
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/stream/rollup"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -25,24 +22,9 @@ import (
 // late reading for an hour already computed is counted when the job runs
 // again, with its redelivered neighbours still counted once.
 func TestRollupsCountRedeliveredAndLateReadingsOnce(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_rollup_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
+	ch, conn := chtest.Migrated(t, "ioc_rollup", schema.Migrate)
 	ctx := context.Background()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
-		t.Fatal(err)
-	}
 	var serverNow uint32
 	if err := conn.QueryRow(ctx, "SELECT toUInt32(now())").Scan(&serverNow); err != nil {
 		t.Fatal(err)

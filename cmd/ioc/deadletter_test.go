@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -26,18 +25,7 @@ import (
 // even when replayed twice, and every attempt is recorded; one that is
 // still invalid stays a dead letter, recorded with its current reason.
 func TestDeadLetterListAndReplay(t *testing.T) {
-	for _, k := range []string{"IOC_KAFKA_BROKERS", "IOC_CLICKHOUSE_ADDR"} {
-		if os.Getenv(k) == "" {
-			t.Skipf("%s not set: this test uses the real local services (make test, or eval \"$(deploy/local/services.sh env)\")", k)
-		}
-	}
-	run := fmt.Sprintf("%d%04d", time.Now().Unix()%100000, rand.IntN(10000))
-	cfg, err := loadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Kafka.TopicPrefix = "dlreplay" + run + "."
-	cfg.ClickHouse.Database = "ioc_dlreplay_" + run
+	cfg, run := scratchConfig(t, "dlreplay")
 	cfg.Ingest.RegistryFile = "../../deploy/devices.csv"
 	cfg.Stream.RegistryFile = "../../deploy/devices.csv"
 	cfg.Stream.GroupID = "dlreplay-" + run
@@ -61,12 +49,7 @@ func TestDeadLetterListAndReplay(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("stream: %v", err)
 		}
-		cctx, c := context.WithTimeout(context.Background(), 20*time.Second)
-		defer c()
-		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database)
-		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.SecurityDatabase())
 		conn.Close()
-		_, _ = cfg.Kafka.DeleteTopicsWithPrefix(cctx) // every topic of the prefix, also those the roles created
 	})
 	testpoll.Eventually(t, 60*time.Second, "stream ready", func() (bool, string) { return st.Ready(), "not ready" })
 	count := func(q string, args ...any) uint64 {

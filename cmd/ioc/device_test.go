@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,18 +21,7 @@ import (
 // edit (levels kept), retire, a refused record, a bulk import twice (the
 // second changes nothing), every change audited as service cli.
 func TestDeviceCommand(t *testing.T) {
-	for _, k := range []string{"IOC_KAFKA_BROKERS", "IOC_CLICKHOUSE_ADDR"} {
-		if os.Getenv(k) == "" {
-			t.Skipf("%s not set: this test uses the real local services (make test, or eval \"$(deploy/local/services.sh env)\")", k)
-		}
-	}
-	run := fmt.Sprintf("%d%04d", time.Now().Unix()%100000, rand.IntN(10000))
-	cfg, err := loadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Kafka.TopicPrefix = "devcli" + run + "."
-	cfg.ClickHouse.Database = "ioc_devcli_" + run
+	cfg, _ := scratchConfig(t, "devcli")
 	cfg.Stream.RegistryFile = ""
 	old := loadDeviceConfig
 	loadDeviceConfig = func(string) (*Config, error) { return cfg, nil }
@@ -43,14 +31,7 @@ func TestDeviceCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cctx, c := context.WithTimeout(context.Background(), 20*time.Second)
-		defer c()
-		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database)
-		_ = conn.Exec(cctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.SecurityDatabase())
-		conn.Close()
-		_, _ = cfg.Kafka.DeleteTopicsWithPrefix(cctx)
-	})
+	t.Cleanup(func() { conn.Close() })
 	if err := schema.Migrate(ctx, conn, cfg.ClickHouse, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}

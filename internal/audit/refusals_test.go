@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/sonla-ioc/ioc/internal/audit"
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -21,24 +17,9 @@ import (
 // per address, the rest as summary rows whose counts add up, so that no
 // refusal is lost either.
 func TestRefusalFloodCannotDropRealEvents(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_audit_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
+	ch, conn := chtest.Migrated(t, "ioc_audit", schema.Migrate)
 	ctx := context.Background()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 	log := slog.New(slog.DiscardHandler)
-	if err := schema.Migrate(ctx, conn, ch, log); err != nil {
-		t.Fatal(err)
-	}
 
 	w := audit.New(audit.Config{Queue: 100, RefusalsPerAddress: 10, RefusalsPerMinute: 50}, ch, "dashboard", log, nil)
 	// Everything is recorded before the writer runs: the worst case, where

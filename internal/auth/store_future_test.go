@@ -2,15 +2,12 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
@@ -19,23 +16,8 @@ import (
 // admin nobody can demote, a revoked kiosk token brought back for ever). A
 // row within the skew still counts.
 func TestCHStoreRefusesFutureVersions(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
+	ch, conn := chtest.Migrated(t, "ioc_authfuture", schema.Migrate)
 	ctx := context.Background()
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_authfuture_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
-	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
 	store := NewCHStore(ch)
 	defer store.Close()
 	var logged strings.Builder

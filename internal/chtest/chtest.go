@@ -7,11 +7,14 @@ package chtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 )
@@ -29,6 +32,30 @@ func Scratch(t testing.TB, prefix string) chconn.Config {
 	ch.Defaults()
 	DropOnCleanup(t, ch)
 	return ch
+}
+
+// MigrateFunc is schema.Migrate's signature. The caller passes
+// schema.Migrate in: chtest cannot import stream/schema, whose own tests
+// use chtest.
+type MigrateFunc func(ctx context.Context, conn driver.Conn, ch chconn.Config, log *slog.Logger) error
+
+// Migrated is Scratch with the schema: a new database migrated by migrate
+// (schema.Migrate), and a connection to it that is closed, and the
+// databases dropped, when the test ends.
+func Migrated(t testing.TB, prefix string, migrate MigrateFunc) (chconn.Config, driver.Conn) {
+	t.Helper()
+	ch := Scratch(t, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := ch.Open(ctx)
+	if err != nil {
+		t.Fatalf("opening the scratch database %s: %v", ch.Database, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrating the scratch database %s: %v", ch.Database, err)
+	}
+	return ch, conn
 }
 
 // Name is "<prefix>_<run>", a run being unique enough for the tests of

@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -32,33 +30,9 @@ type defsDB struct {
 
 func newDefsDB(t *testing.T) *defsDB {
 	t.Helper()
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: this test needs the real ClickHouse (eval \"$(deploy/local/services.sh env)\")")
-	}
-	db := fmt.Sprintf("ioc_kpidef_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: db}
-	ch.Defaults()
+	ch, conn := chtest.Migrated(t, "ioc_kpidef", schema.Migrate)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, c := context.WithTimeout(context.Background(), 20*time.Second)
-		defer c()
-		for _, d := range []string{db, ch.SecurityDatabase()} {
-			if err := conn.Exec(cctx, "DROP DATABASE IF EXISTS "+d); err != nil {
-				t.Errorf("dropping %s: %v", d, err)
-			}
-		}
-		conn.Close()
-		cancel()
-	})
-	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(cancel)
 	e, err := NewEngine(Config{}, kafkaconn.Config{}, ch, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -22,15 +22,7 @@ import (
 func TestSeedReadsClickHouse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ch := chtest.Scratch(t, "ioc_monseed")
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	ch, conn := chtest.Migrated(t, "ioc_monseed", schema.Migrate)
 	now := time.Now()
 	old := now.Add(-400 * 24 * time.Hour)
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Table("alert_events_raw")+
