@@ -249,3 +249,45 @@ func TestCheckReportChannels(t *testing.T) {
 		}
 	}
 }
+
+// A webhook answering 503 is retried with the channel's backoff within
+// one call; the attempts are recorded (retry, then sent).
+func TestReportRetriedWithBackoff(t *testing.T) {
+	ch, conn := testClickHouse(t)
+	const secret = "a-shared-secret-of-32-characters"
+	hookSrv, rec := receiver(t, secret, func(n int) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	cfg := Config{Channels: map[string]ChannelConfig{
+		"hook": {Kind: KindWebhook, URL: hookSrv.URL, SecretFile: writeFile(t, secret), RetryFirst: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond},
+	}}
+	rn, err := NewReports(cfg, []string{"hook"}, ch, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := report.Ready{Period: "2021-06", Written: time.Now(), Files: writeReport(t, t.TempDir(), "2021-06")}
+	if err := rn.ReportReady(context.Background(), rd); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.all(); len(got) != 2 || got[1].sigOK != nil {
+		t.Fatalf("%d requests, want 2 (a 503 then a signed 200)", len(got))
+	}
+	var statuses []string
+	rows, err := conn.Query(context.Background(), "SELECT status FROM "+ch.Table("notification_log")+
+		" WHERE notice = 'report' ORDER BY attempt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		_ = rows.Scan(&s)
+		statuses = append(statuses, s)
+	}
+	rows.Close()
+	if strings.Join(statuses, " ") != "retry sent" {
+		t.Errorf("notification_log statuses %v, want retry sent", statuses)
+	}
+}
