@@ -128,6 +128,11 @@ func (h *hook) send(ctx context.Context, n *Notice) error {
 	if err != nil {
 		return permanentError{err}
 	}
+	return h.post(ctx, body, n.Key, n.Notice)
+}
+
+// post sends one signed request body.
+func (h *hook) post(ctx context.Context, body []byte, key, notice string) error {
 	ctx, cancel := context.WithTimeout(ctx, h.ch.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
@@ -137,8 +142,8 @@ func (h *hook) send(ctx context.Context, n *Notice) error {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "ioc-notify/1")
-	req.Header.Set(HeaderIdempotency, n.Key)
-	req.Header.Set(HeaderNotice, n.Notice)
+	req.Header.Set(HeaderIdempotency, key)
+	req.Header.Set(HeaderNotice, notice)
 	if len(h.secret) > 0 {
 		req.Header.Set(HeaderTimestamp, ts)
 		req.Header.Set(HeaderSignature, Sign(h.secret, ts, body))
@@ -271,6 +276,11 @@ func (m *mailer) dial(ctx context.Context) (*smtp.Client, error) {
 }
 
 func (m *mailer) send(ctx context.Context, n *Notice) error {
+	return m.deliver(ctx, emailMessage(m.from, m.to, n, time.Now()))
+}
+
+// deliver sends one RFC 5322 message to the channel's recipients.
+func (m *mailer) deliver(ctx context.Context, msg []byte) error {
 	c, err := m.dial(ctx)
 	if err != nil {
 		return err
@@ -288,7 +298,7 @@ func (m *mailer) send(ctx context.Context, n *Notice) error {
 	if err != nil {
 		return fmt.Errorf("smtp %s DATA: %w", m.ch.SMTP.Addr, err)
 	}
-	if _, err := w.Write(emailMessage(m.from, m.to, n, time.Now())); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		return fmt.Errorf("smtp %s writing the message: %w", m.ch.SMTP.Addr, err)
 	}
 	if err := w.Close(); err != nil {

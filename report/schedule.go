@@ -41,6 +41,10 @@ type ScheduleConfig struct {
 	// CheckEvery is how often the scheduler looks for a closed period
 	// (default 10m).
 	CheckEvery time.Duration `yaml:"check_every"`
+	// Channels are the notify.channels that receive each new report:
+	// e-mail with the files attached, webhook with signed download links
+	// (docs/notifications.md). A name not in notify.channels is an error.
+	Channels []string `yaml:"channels"`
 }
 
 // Defaults fills unset fields.
@@ -76,6 +80,8 @@ func (c *ScheduleConfig) Validate() error {
 		return fmt.Errorf("reports.delay: %s must not be negative", c.Delay)
 	case c.CheckEvery < time.Second:
 		return fmt.Errorf("reports.check_every: %s is below 1s", c.CheckEvery)
+	case c.Dir == "" && len(c.Channels) > 0:
+		return errors.New("reports.channels is set but reports.dir is not: set dir to turn scheduled reports on")
 	case c.Dir != "" && !(c.Monthly || c.Quarterly || c.HalfYearly || c.Yearly):
 		return errors.New("reports.dir is set but no period is: set monthly, quarterly, half_yearly or yearly to true")
 	}

@@ -194,6 +194,9 @@ func loadConfig(path string) (*Config, error) {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
+	if err := cfg.Notify.CheckReportChannels(cfg.Reports.Channels); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	if cfg.Stream.Rollup.LateWindow < cfg.Ingest.MaxPast {
 		return nil, fmt.Errorf("config: stream.rollup.late_window %s is shorter than ingest.max_past %s: readings that late are accepted "+
 			"but their hours would never be rolled up again; raise late_window or leave it unset (ingest.max_past plus a day)",

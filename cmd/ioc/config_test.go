@@ -59,10 +59,12 @@ func TestConfigErrors(t *testing.T) {
 		"rollups shorter than readings": {"retention:\n  rollups_days: 100\n", "rollups_days 100 is below readings_days 400"},
 		"half of a TLS pair":            {"ingest:\n  http:\n    listen: \":8090\"\n    tls_cert_file: /etc/ioc/ingest.crt\n", "tls_key_file"},
 		// The notifier (docs/notifications.md).
-		"unsigned webhook":    {"notify:\n  channels:\n    h: {kind: webhook, url: \"https://hook.example/x\"}\n", "notify.channels.h: a webhook is signed"},
-		"route to no channel": {"notify:\n  routes:\n    - {channels: [nope]}\n", `channel "nope" is not in notify.channels`},
-		"notify unknown key":  {"notify:\n  chanels: {}\n", "field chanels not found"},
-		"bad quiet hours":     {"notify:\n  channels:\n    z: {kind: zalo, token_env: Z, user_id: \"1\"}\n  routes:\n    - {channels: [z], quiet_hours: {from: \"22\", to: \"06:00\"}}\n", "HH:MM"},
+		"unsigned webhook":        {"notify:\n  channels:\n    h: {kind: webhook, url: \"https://hook.example/x\"}\n", "notify.channels.h: a webhook is signed"},
+		"route to no channel":     {"notify:\n  routes:\n    - {channels: [nope]}\n", `channel "nope" is not in notify.channels`},
+		"report to no channel":    {"reports:\n  dir: /tmp/r\n  monthly: true\n  channels: [email-leaders]\n", `reports.channels: channel "email-leaders" is not in notify.channels`},
+		"report channels, no dir": {"reports:\n  channels: [x]\n", "reports.channels is set but reports.dir is not"},
+		"notify unknown key":      {"notify:\n  chanels: {}\n", "field chanels not found"},
+		"bad quiet hours":         {"notify:\n  channels:\n    z: {kind: zalo, token_env: Z, user_id: \"1\"}\n  routes:\n    - {channels: [z], quiet_hours: {from: \"22\", to: \"06:00\"}}\n", "HH:MM"},
 	} {
 		path := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/notify"
 	kpireport "github.com/sonla-ioc/ioc/report"
 	"github.com/sonla-ioc/ioc/stream/kpi"
 )
@@ -113,7 +114,17 @@ func reportRoles(cmd string, cfg *Config, log *slog.Logger) ([]role, error) {
 	if cfg.Reports.Dir == "" || cmd != "dashboard" && cmd != "run" {
 		return nil, nil
 	}
-	s, err := kpireport.NewScheduler(cfg.Reports, cfg.ClickHouse.For(chconn.RoleDashboard), cfg.Kafka, log)
+	var notifiers []kpireport.Notifier
+	if len(cfg.Reports.Channels) > 0 {
+		// The report notifier records in notification_log with the
+		// notifier's account, as the alerts' notifier does.
+		rn, err := notify.NewReports(cfg.Notify, cfg.Reports.Channels, cfg.ClickHouse.ForNotify(), log)
+		if err != nil {
+			return nil, fmt.Errorf("reports.channels: %w", err)
+		}
+		notifiers = append(notifiers, rn)
+	}
+	s, err := kpireport.NewScheduler(cfg.Reports, cfg.ClickHouse.For(chconn.RoleDashboard), cfg.Kafka, log, notifiers...)
 	if err != nil {
 		return nil, err
 	}
