@@ -148,12 +148,12 @@ func TestDeviceAndNotificationPagesSwitchLanguageInChromium(t *testing.T) {
 	vi := map[string]string{
 		"#h-identity": "Thông tin thiết bị", "#registry": "Quan trắc không khí", "#status": "Hoạt động · có số liệu mới", "#conn": "Trực tuyến",
 		"#status-history": "Mất kết nối", "#alerts": "Báo động", "#alerts li": "Đã xử lý", "#ranges button": "24 giờ",
-		"#values": "giây trước", "#back": "Màn hình điều hành", "#lang": "English",
+		"#values": "giây trước", "#back": "Màn hình điều hành", "#lang": "English", ".chart .u-legend th": "Thời điểm",
 	}
 	en := map[string]string{
 		"#h-identity": "Device", "#registry": "Air quality", "#status": "Online · new reading", "#conn": "Live",
 		"#status-history": "Offline", "#alerts": "Alarm", "#alerts li": "Resolved", "#ranges button": "24 hours",
-		"#values": "s ago", "#back": "Operations wall", "#lang": "Tiếng Việt", ".chart .u-legend": "Mean",
+		"#values": "s ago", "#back": "Operations wall", "#lang": "Tiếng Việt", ".chart .u-legend": "Mean", ".chart .u-legend th": "Time",
 	}
 	br.waitJS("the device page's chart", `document.querySelectorAll('.chart .u-legend').length > 0`, 15*time.Second)
 	waitPage(br, "the device page", "vi", vi)

@@ -181,7 +181,7 @@ function makePlot(c) {
     scales: { x: { time: true } },
     axes: [{ ...axis, space: 60, values: (u, vals) => vals.map((v) => tick.format(v * 1000)) }, { ...axis, size: 60 }],
     series: [
-      { value: (u, v) => (v == null ? '—' : f.format(v * 1000)) },
+      { label: t('device.time'), value: (u, v) => (v == null ? '—' : f.format(v * 1000)) },
       { label: t('device.mean'), stroke: '#38bdf8', width: 2, fill: 'rgba(56,189,248,0.10)', points: { show: false } },
       { label: t('device.min'), stroke: '#22c55e', width: 1, dash: [4, 4], points: { show: false } },
       { label: t('device.max'), stroke: '#f97316', width: 1, dash: [4, 4], points: { show: false } },

@@ -231,6 +231,7 @@ export default {
   "mean": {"vi": "Trung bình", "en": "Mean"},
   "min": {"vi": "Thấp nhất", "en": "Min"},
   "max": {"vi": "Cao nhất", "en": "Max"},
+  "time": {"vi": "Thời điểm", "en": "Time"},
   "noData": {"vi": "Chưa có số liệu trong khoảng này", "en": "No data in this range"},
   "noValues": {"vi": "Chưa nhận được giá trị nào", "en": "No value received yet"},
   "noStatus": {"vi": "Không có thay đổi trạng thái trong 30 ngày", "en": "No status change in 30 days"},
