@@ -218,6 +218,7 @@ func TestModulesAreServedAsJavaScript(t *testing.T) {
 		{"/lib/i18n.js", 200}, {"/lib/strings.js", 200}, {"/lib/ws.js", 200}, {"/lib/dom.js", 200},
 		{"/auth/static/login.js", 200}, {"/auth/static/admin.js", 200},
 		{"/app.js", http.StatusUnauthorized}, {"/wall/map.js", http.StatusUnauthorized},
+		{"/device.js", http.StatusUnauthorized}, {"/admin/notifications.js", http.StatusUnauthorized},
 	} {
 		resp, err := http.Get(srv.URL + c.path)
 		if err != nil {
