@@ -168,6 +168,16 @@ func (b *browser) read() {
 
 func (b *browser) call(method string, params any) json.RawMessage {
 	b.t.Helper()
+	r, err := b.try(method, params)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return r
+}
+
+// try is call that hands back Chromium's error instead of failing the test.
+func (b *browser) try(method string, params any) (json.RawMessage, error) {
+	b.t.Helper()
 	b.mu.Lock()
 	b.nextID++
 	id := b.nextID
@@ -178,18 +188,24 @@ func (b *browser) call(method string, params any) json.RawMessage {
 		params = map[string]any{}
 	}
 	if err := b.conn.WriteJSON(map[string]any{"id": id, "method": method, "params": params}); err != nil {
-		b.t.Fatalf("%s: %v", method, err)
+		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	select {
 	case r := <-ch:
 		if strings.HasPrefix(string(r), `{"__error"`) {
-			b.t.Fatalf("%s: %s", method, r)
+			return nil, fmt.Errorf("%s: %s", method, r)
 		}
-		return r
+		return r, nil
 	case <-time.After(30 * time.Second):
-		b.t.Fatalf("%s: no answer from chromium in 30s", method)
+		return nil, fmt.Errorf("%s: no answer from chromium in 30s", method)
 	}
-	return nil
+}
+
+// navigating says whether err is Chromium's answer to an evaluation that
+// ran while the page was being replaced (a click on a link, a reload).
+func navigating(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "navigated or closed") || strings.Contains(err.Error(), "Cannot find context") ||
+		strings.Contains(err.Error(), "context was destroyed"))
 }
 
 func (b *browser) navigate(url string) { b.call("Page.navigate", map[string]any{"url": url}) }
@@ -219,9 +235,21 @@ func (b *browser) waitJS(what, js string, within time.Duration) {
 	b.t.Helper()
 	var last string
 	if testpoll.Poll(within, testpoll.Interval, func() bool {
-		var ok bool
-		b.eval("(() => { try { return !!("+js+"); } catch (e) { return false; } })()", &ok)
-		return ok
+		// The page may be in the middle of a navigation: not yet, ask again.
+		r, err := b.try("Runtime.evaluate", map[string]any{"expression": "(() => { try { return !!(" + js + "); } catch (e) { return false; } })()",
+			"returnByValue": true, "awaitPromise": true})
+		if navigating(err) {
+			return false
+		}
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		var res struct {
+			Result struct {
+				Value bool `json:"value"`
+			} `json:"result"`
+		}
+		return json.Unmarshal(r, &res) == nil && res.Result.Value
 	}) {
 		return
 	}

@@ -13,15 +13,27 @@ import (
 	"github.com/sonla-ioc/ioc/internal/auth"
 )
 
-// webPages are every page's files: the dashboard's (served at /) and the
-// sign-in and administration pages (internal/auth, served at /auth/static/).
+// webPages are every page's files: the dashboard's (served at /), its
+// admin pages (served at /admin/…, notifications.go) and the sign-in and
+// administration pages (internal/auth, served at /auth/static/).
 func webPages(t *testing.T) map[string]fs.FS {
 	t.Helper()
 	dash, err := fs.Sub(webFS, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]fs.FS{"dashboard/web": dash, "internal/auth/web": auth.WebFiles()}
+	admin, err := fs.Sub(adminFS, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]fs.FS{"dashboard/web": dash, "dashboard/admin": admin, "internal/auth/web": auth.WebFiles()}
+}
+
+// everyPage are the pages the strings test must find (a page added later
+// is found on its own; these may not silently drop out of the scan).
+var everyPage = []string{
+	"dashboard/web/index.html", "dashboard/web/kpi.html", "dashboard/web/device.html", "dashboard/admin/notifications.html",
+	"internal/auth/web/login.html", "internal/auth/web/admin.html",
 }
 
 // translations reads lib/strings.js: the JSON after "export default".
@@ -45,12 +57,16 @@ func translations(t *testing.T) map[string]map[string]map[string]string {
 }
 
 var (
-	scriptTag   = regexp.MustCompile(`(?is)<script\b([^>]*)>(.*?)</script>`)
-	srcAttr     = regexp.MustCompile(`(?i)\bsrc\s*=\s*"([^"]*)"`)
-	moduleAttr  = regexp.MustCompile(`(?i)\btype\s*=\s*"module"`)
-	i18nAttr    = regexp.MustCompile(`\bdata-i18n(?:-([a-z-]+))?="([^"]*)"`)
-	tCall       = regexp.MustCompile(`\bt\(\s*'([^']+)'\s*[,)]`)
-	placeholder = regexp.MustCompile(`\{(\w+)\}`)
+	scriptTag  = regexp.MustCompile(`(?is)<script\b([^>]*)>(.*?)</script>`)
+	srcAttr    = regexp.MustCompile(`(?i)\bsrc\s*=\s*"([^"]*)"`)
+	moduleAttr = regexp.MustCompile(`(?i)\btype\s*=\s*"module"`)
+	i18nAttr   = regexp.MustCompile(`\bdata-i18n(?:-([a-z-]+))?="([^"]*)"`)
+	tCall      = regexp.MustCompile(`\bt\(\s*'([^']+)'\s*[,)]`)
+	// A page's private translations: its own attribute, table or stored choice.
+	privateAttr  = regexp.MustCompile(`\sdata-(?:t|ph)="`)
+	privateTable = regexp.MustCompile(`\b(?:const|let|var)\s+STRINGS\b`)
+	langStore    = regexp.MustCompile(`localStorage\.(?:get|set)Item\(\s*'[^']*lang`)
+	placeholder  = regexp.MustCompile(`\{(\w+)\}`)
 	// Keys the code builds from a prefix and a value (t('wall.state.' + s)).
 	builtKeys = []string{
 		"common.lang.vi", "common.lang.en",
@@ -58,6 +74,16 @@ var (
 		"wall.sev.warning", "wall.sev.alert", "wall.sev.critical",
 		"wall.aqi.good", "wall.aqi.moderate", "wall.aqi.poor", "wall.aqi.bad", "wall.aqi.verybad", "wall.aqi.hazardous",
 		"admin.role.operator", "admin.role.leadership", "admin.role.analyst", "admin.role.admin",
+		"device.conn.connecting", "device.conn.live", "device.conn.retry", "device.conn.forbidden",
+		"device.status.online", "device.status.stale", "device.status.offline", "device.status.unknown",
+		"device.cause.reading", "device.cause.late", "device.cause.silent", "device.cause.feed_silent", "device.cause.start",
+		"device.sev.warning", "device.sev.alert", "device.sev.critical",
+		"device.state.open", "device.state.escalated", "device.state.acknowledged", "device.state.resolved",
+		"device.type.air_quality", "device.type.water_level", "device.type.rainfall", "device.type.traffic", "device.type.streetlight",
+		"notifications.notice.open", "notifications.notice.escalated", "notifications.notice.repeat",
+		"notifications.notice.acknowledged", "notifications.notice.resolved",
+		"notifications.st.sent", "notifications.st.retry", "notifications.st.failed", "notifications.st.dropped",
+		"notifications.st.deferred", "notifications.st.cancelled",
 	}
 )
 
@@ -75,7 +101,7 @@ func TestPagesAreModulesAndEveryStringIsTranslated(t *testing.T) {
 	for _, k := range auth.LoginMessageKeys() {
 		used[k] = "internal/auth loginMessages"
 	}
-	pages := 0
+	pages := map[string]bool{}
 	for root, fsys := range webPages(t) {
 		err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || strings.HasPrefix(path, "vendor/") {
@@ -88,7 +114,10 @@ func TestPagesAreModulesAndEveryStringIsTranslated(t *testing.T) {
 			name := root + "/" + path
 			switch {
 			case strings.HasSuffix(path, ".html"):
-				pages++
+				pages[name] = true
+				if m := privateAttr.FindString(string(b)); m != "" {
+					t.Errorf("%s: a private translation attribute (%s…); use data-i18n with a key of lib/strings.js", name, strings.TrimSpace(m))
+				}
 				for _, m := range scriptTag.FindAllStringSubmatch(string(b), -1) {
 					src := srcAttr.FindStringSubmatch(m[1])
 					switch {
@@ -109,6 +138,12 @@ func TestPagesAreModulesAndEveryStringIsTranslated(t *testing.T) {
 				if strings.Contains(string(b), "'use strict'") {
 					t.Errorf("%s: a classic script ('use strict'); modules are strict already", name)
 				}
+				if privateTable.MatchString(string(b)) {
+					t.Errorf("%s: a private STRINGS table; put its strings in lib/strings.js", name)
+				}
+				if path != "lib/i18n.js" && langStore.MatchString(string(b)) {
+					t.Errorf("%s: stores the language itself; lib/i18n.js remembers it (one choice per browser)", name)
+				}
 				for _, line := range strings.Split(string(b), "\n") {
 					if strings.HasPrefix(strings.TrimSpace(line), "//") {
 						continue
@@ -124,8 +159,10 @@ func TestPagesAreModulesAndEveryStringIsTranslated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if pages < 4 {
-		t.Errorf("found %d pages, want at least the wall, the KPI page, the sign-in and the administration", pages)
+	for _, p := range everyPage {
+		if !pages[p] {
+			t.Errorf("the scan did not find %s (found %v)", p, pages)
+		}
 	}
 	keys := make([]string, 0, len(used))
 	for k := range used {
@@ -181,6 +218,7 @@ func TestModulesAreServedAsJavaScript(t *testing.T) {
 		{"/lib/i18n.js", 200}, {"/lib/strings.js", 200}, {"/lib/ws.js", 200}, {"/lib/dom.js", 200},
 		{"/auth/static/login.js", 200}, {"/auth/static/admin.js", 200},
 		{"/app.js", http.StatusUnauthorized}, {"/wall/map.js", http.StatusUnauthorized},
+		{"/device.js", http.StatusUnauthorized}, {"/admin/notifications.js", http.StatusUnauthorized},
 	} {
 		resp, err := http.Get(srv.URL + c.path)
 		if err != nil {

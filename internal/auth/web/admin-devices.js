@@ -1,30 +1,13 @@
 // Administration page, device registry section (#devices-section): list,
 // add, edit and retire devices with their own alarm levels and maintenance
 // window. Changes go to /api/admin/devices (audited; every role applies
-// them without a restart). Self-contained: its own strings (vi and en),
-// its own CSRF token from /api/me; values reach the page through
-// textContent only.
-const STRINGS = {
-  vi: {
-    title: 'Thiết bị', id: 'mã', partner: 'đối tác', type: 'loại', ward: 'phường/xã', name: 'tên', interval: 'chu kỳ (s)',
-    levels: 'ngưỡng riêng', maintenance: 'bảo trì', state: 'trạng thái', from: 'bảo trì từ', to: 'đến', add: 'Thêm',
-    save: 'Lưu', cancel: 'Huỷ', edit: 'Sửa', retire: 'Ngừng', active: 'hoạt động', retired: 'đã ngừng',
-    inMaint: 'đang bảo trì', saved: 'Đã lưu thiết bị', retiredMsg: 'Đã ngừng thiết bị', confirmRetire: 'Ngừng thiết bị',
-    levelsHint: 'water_level=Báo động 1:3.0:warning,Báo động 2:3.5:alert; water_rise=Lên nhanh:0.4:alert',
-    note: 'ghi chú', badLevels: 'Ngưỡng không đúng dạng quy_tắc=Tên:giá_trị:mức,…',
-  },
-  en: {
-    title: 'Devices', id: 'id', partner: 'partner', type: 'type', ward: 'ward', name: 'name', interval: 'interval (s)',
-    levels: 'own levels', maintenance: 'maintenance', state: 'state', from: 'maintenance from', to: 'to', add: 'Add',
-    save: 'Save', cancel: 'Cancel', edit: 'Edit', retire: 'Retire', active: 'active', retired: 'retired',
-    inMaint: 'in maintenance', saved: 'Device saved', retiredMsg: 'Device retired', confirmRetire: 'Retire device',
-    levelsHint: 'water_level=Báo động 1:3.0:warning,Báo động 2:3.5:alert; water_rise=Lên nhanh:0.4:alert',
-    note: 'note', badLevels: 'Levels must read rule=Name:value:severity,…',
-  },
-};
-// The page is bilingual: every label reads "tiếng Việt · English".
-const t = (k) => (STRINGS.vi[k] === STRINGS.en[k] ? STRINGS.vi[k] : STRINGS.vi[k] + ' · ' + STRINGS.en[k]);
+// them without a restart). Text in Vietnamese or English from the one
+// translation table (/lib/strings.js, section "adminDevices"; admin.js
+// binds the language switch); values reach the page through textContent
+// only; the CSRF token comes from /api/me.
+import * as i18n from '/lib/i18n.js';
 
+const t = i18n.t;
 const section = document.getElementById('devices-section');
 const form = document.getElementById('device-form');
 const tbody = section.querySelector('#devices tbody');
@@ -54,7 +37,7 @@ const toLocal = (ms) => {
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 };
-const fmt = (ms) => new Date(ms).toLocaleString('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh' });
+const fmt = (ms) => new Date(ms).toLocaleString(i18n.locale(), { timeZone: 'Asia/Ho_Chi_Minh' });
 
 function levelsText(alarms) {
   return (alarms || []).map((a) => a.rule + '=' + a.levels.map((l) => `${l.name}:${l.value}:${l.severity}`).join(',')).join('; ');
@@ -65,11 +48,11 @@ function parseLevels(text) {
   for (const part of text.split(';')) {
     if (!part.trim()) continue;
     const eq = part.indexOf('=');
-    if (eq < 1) throw new Error(t('badLevels'));
+    if (eq < 1) throw new Error(t('adminDevices.badLevels'));
     const alarm = { rule: part.slice(0, eq).trim(), levels: [] };
     for (const l of part.slice(eq + 1).split(',')) {
       const f = l.split(':');
-      if (f.length !== 3 || f[1].trim() === '' || Number.isNaN(Number(f[1]))) throw new Error(t('badLevels'));
+      if (f.length !== 3 || f[1].trim() === '' || Number.isNaN(Number(f[1]))) throw new Error(t('adminDevices.badLevels'));
       alarm.levels.push({ name: f[0].trim(), value: Number(f[1]), severity: f[2].trim() });
     }
     out.push(alarm);
@@ -83,7 +66,7 @@ function render() {
     const tr = document.createElement('tr');
     tr.dataset.device = d.device_id;
     const windows = (d.maintenance || []).map((w) => fmt(w.from_ms) + ' → ' + fmt(w.to_ms) + (w.note ? ' (' + w.note + ')' : '')).join('; ');
-    const state = d.retired ? t('retired') : d.in_maintenance ? t('inMaint') : t('active');
+    const state = d.retired ? t('adminDevices.retired') : d.in_maintenance ? t('adminDevices.inMaint') : t('adminDevices.active');
     for (const v of [d.device_id, d.partner, d.type, d.ward, d.name, d.interval_s, levelsText(d.alarms), windows, state]) {
       const td = document.createElement('td');
       td.textContent = v === undefined || v === null ? '' : String(v);
@@ -94,16 +77,16 @@ function render() {
       const edit = document.createElement('button');
       edit.type = 'button';
       edit.name = 'edit';
-      edit.textContent = t('edit');
+      edit.textContent = t('adminDevices.edit');
       edit.addEventListener('click', () => startEdit(d));
       const retire = document.createElement('button');
       retire.type = 'button';
       retire.name = 'retire';
-      retire.textContent = t('retire');
+      retire.textContent = t('adminDevices.retire');
       retire.addEventListener('click', () => {
-        if (!window.confirm(t('confirmRetire') + ' ' + d.device_id + '?')) return;
+        if (!window.confirm(t('adminDevices.confirmRetire', { id: d.device_id }))) return;
         api('POST', '/api/admin/devices/' + encodeURIComponent(d.device_id) + '/retire', { note: field('note').value })
-          .then(() => { say(t('retiredMsg') + ': ' + d.device_id); return load(); })
+          .then(() => { say(t('adminDevices.retiredMsg', { id: d.device_id })); return load(); })
           .catch((e) => say(e.message));
       });
       td.append(edit, retire);
@@ -111,6 +94,13 @@ function render() {
     tr.appendChild(td);
     tbody.appendChild(tr);
   }
+}
+
+// saveLabel names the form's button: Add, or Save while editing; the
+// language switch (data-i18n) keeps it.
+function saveLabel(key) {
+  field('save').dataset.i18n = key;
+  field('save').textContent = key === 'adminDevices.save' ? t('adminDevices.save') : t('adminDevices.add');
 }
 
 function startEdit(d) {
@@ -123,7 +113,7 @@ function startEdit(d) {
   field('maint_to').value = w ? toLocal(w.to_ms) : '';
   field('note').value = '';
   field('base_version').value = String(d.version || 0);
-  field('save').textContent = t('save');
+  saveLabel('adminDevices.save');
   field('cancel').hidden = false;
 }
 
@@ -131,7 +121,7 @@ function resetForm() {
   form.reset();
   field('device_id').readOnly = false;
   field('base_version').value = '0';
-  field('save').textContent = t('add');
+  saveLabel('adminDevices.add');
   field('cancel').hidden = true;
 }
 
@@ -163,14 +153,11 @@ form.addEventListener('submit', (ev) => {
   }
   const editing = field('device_id').readOnly;
   const req = editing ? api('PUT', '/api/admin/devices/' + encodeURIComponent(body.device_id), body) : api('POST', '/api/admin/devices', body);
-  req.then((r) => { say(t('saved') + ': ' + r.device.device_id); resetForm(); return load(); }).catch((e) => say(e.message));
+  req.then((r) => { say(t('adminDevices.saved', { id: r.device.device_id })); resetForm(); return load(); }).catch((e) => say(e.message));
 });
 field('cancel').addEventListener('click', resetForm);
 
-for (const el of section.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
-const placeholders = { device_id: 'id', partner: 'partner', ward: 'ward', name: 'name', lat: 'lat', lon: 'lon', interval_s: 'interval', levels: 'levelsHint', note: 'note' };
-for (const [field, key] of Object.entries(placeholders)) form[field].placeholder = t(key);
-field('save').textContent = t('add');
+i18n.onChange(render);
 
 fetch('/api/me', { credentials: 'same-origin' })
   .then((r) => r.json())
