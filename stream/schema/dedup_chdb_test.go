@@ -32,12 +32,12 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 	}
 	var stmts []string
 	for _, m := range migs {
-		if m.Version == 1 || m.Version == 80 || m.Version == 81 || m.Version == 82 {
+		if m.Version == 1 || m.Version == 80 || m.Version == 81 {
 			stmts = append(stmts, m.Statements...)
 		}
 	}
 	if !strings.Contains(strings.Join(stmts, "\n"), "do_not_merge_across_partitions_select_final") {
-		t.Fatal("082 rendered for 26.9 does not use FINAL with do_not_merge_across_partitions_select_final")
+		t.Fatal("081 rendered for 26.9 does not use FINAL with do_not_merge_across_partitions_select_final")
 	}
 	dir := t.TempDir()
 	script := filepath.Join(dir, "view.py")

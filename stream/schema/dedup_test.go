@@ -69,49 +69,31 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 			t.Errorf("%s: the view shows %d rows (%d event ids), %d in %s; want %d, %d, %d: no duplicate", stage, rows, ids, oldRows, oldMonth, want, want, wantOld)
 		}
 	}
-	// watermark is the start of the view's own split, the oldest of the
-	// hours it groups (read from its text), and must agree with what
-	// dedup.go computes from system.parts (truncated to the hour). It also
-	// returns how many hours the view groups.
-	watermark := func(stage string) (time.Time, int) {
+	// watermark is the view's own split point, read from its text, and
+	// what dedup.go computes from system.parts: they must agree.
+	watermark := func(stage string) time.Time {
 		t.Helper()
 		var create string
 		if err := conn.QueryRow(ctx, "SHOW CREATE TABLE "+ch.Database+".sensor_readings").Scan(&create); err != nil {
 			t.Fatal(err)
 		}
-		_, rest, ok := strings.Cut(create, "NOT IN ")
+		_, rest, ok := strings.Cut(create, "observed_at < ")
 		sub, ok2 := balanced(rest)
 		if !ok || !ok2 {
-			t.Fatalf("%s: no split in the view: %s", stage, create)
+			t.Fatalf("%s: no watermark in the view: %s", stage, create)
 		}
-		rows, err := conn.Query(ctx, "SELECT * FROM "+sub)
-		if err != nil {
-			t.Fatalf("%s: the view's dirty hours %s: %v", stage, sub, err)
+		var got time.Time
+		if err := conn.QueryRow(ctx, "SELECT "+sub).Scan(&got); err != nil {
+			t.Fatalf("%s: the view's watermark %s: %v", stage, sub, err)
 		}
-		got, n := noWatermark, 0
-		for rows.Next() {
-			var h uint32
-			if err := rows.Scan(&h); err != nil {
-				t.Fatal(err)
-			}
-			if at := time.Unix(int64(h)*3600, 0); at.Before(got) {
-				got = at
-			}
-			n++
-		}
-		rows.Close()
 		states, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := viewWatermark(states)
-		if !want.Equal(noWatermark) {
-			want = want.Truncate(time.Hour)
+		if want := viewWatermark(states); !got.Equal(want) {
+			t.Errorf("%s: the view splits at %s, dedup.go computes %s", stage, got, want)
 		}
-		if !got.Equal(want) {
-			t.Errorf("%s: the view groups from %s, dedup.go computes %s", stage, got, want)
-		}
-		return got, n
+		return got
 	}
 	merges := func(stage string, want ...string) {
 		t.Helper()
@@ -134,13 +116,13 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 	insert(old, 0, 3) // redelivered
 	insert(now, 5, 8)
 	check("before the dedup", 20, 10)
-	if w, _ := watermark("before the dedup"); !w.Equal(old.Truncate(time.Hour)) {
+	if w := watermark("before the dedup"); !w.Equal(old.Truncate(time.Second)) {
 		t.Errorf("before the dedup the view groups from %s, want %s (the oldest unmerged reading)", w, old)
 	}
 
 	merges("first dedup", oldMonth, nowMonth)
 	check("after the dedup", 20, 10)
-	if w, _ := watermark("after the dedup"); !w.Equal(noWatermark) {
+	if w := watermark("after the dedup"); !w.Equal(noWatermark) {
 		t.Errorf("after the dedup the view groups from %s, want nothing grouped (%s): every month is one merged part", w, noWatermark)
 	}
 	var logged uint64
@@ -164,21 +146,15 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 	// batch re-sent after a crash), and a replay into the old month.
 	insert(now, 10, 15)
 	check("new readings after the dedup", 25, 10)
-	if w, _ := watermark("new readings after the dedup"); !w.Equal(now.Add(10 * time.Second).Truncate(time.Hour)) {
+	if w := watermark("new readings after the dedup"); !w.Equal(now.Add(10 * time.Second).Truncate(time.Second)) {
 		t.Errorf("with new readings only the view groups from %s, want %s (the oldest new reading)", w, now.Add(10*time.Second))
 	}
 	insert(now, 0, 2)
 	check("a redelivery into the merged open month", 25, 10)
 	insert(old, 2, 6)
 	check("a replay into the merged old month", 25, 10)
-	w, hours := watermark("a replay into the merged old month")
-	if !w.Equal(old.Add(2 * time.Second).Truncate(time.Hour)) {
-		t.Errorf("after a replay the view groups from %s, want %s (the replayed reading's hour)", w, old.Add(2*time.Second))
-	}
-	// Only the hours of the dirty parts are grouped: the replayed one and
-	// the one or two of the new readings, not the three months between.
-	if hours > 4 {
-		t.Errorf("after a replay the view groups %d hours, want at most 4: the replayed hour and the new readings'", hours)
+	if w := watermark("a replay into the merged old month"); !w.Equal(old.Add(2 * time.Second).Truncate(time.Second)) {
+		t.Errorf("after a replay the view groups from %s, want %s (the replayed reading)", w, old.Add(2*time.Second))
 	}
 	merges("dedup after the replay", oldMonth, nowMonth)
 	check("after the second merge", 25, 10)
