@@ -32,7 +32,7 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 	}
 	var stmts []string
 	for _, m := range migs {
-		if m.Version == 1 || m.Version == 80 || m.Version == 81 || m.Version == 82 {
+		if m.Version == 1 || m.Version == 80 || m.Version == 81 {
 			stmts = append(stmts, m.Statements...)
 		}
 	}
