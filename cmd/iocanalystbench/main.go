@@ -9,9 +9,11 @@ package main
 
 import (
 	"context"
+	"embed"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -20,22 +22,22 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
-// query is one documented example: the same text through the view and on
-// the raw table ({t}).
-type query struct{ name, doc, sql string }
+//go:embed sql/*.sql
+var sqlFS embed.FS
+
+// query is one documented example: the same file (sql/query_*.sql) through
+// the view and on the raw table ({{raw .Table}}).
+type query struct{ name, doc, file string }
 
 var queries = []query{
-	{"hourly PM2.5 per ward, last 24 h", "README", `SELECT toStartOfHour(observed_at) AS hour, ward, avg(value) AS pm25
-FROM {t} WHERE metric = 'pm25' AND observed_at >= {now} - 86400
-GROUP BY hour, ward ORDER BY hour, ward`},
-	{"one device, all its readings", "README", `SELECT device_id, metric, value, unit, observed_at FROM {t} WHERE device_id = 'dev-42'`},
-	{"mean per metric, last 7 days", "docs/clickhouse.md", `SELECT metric, avg(value) FROM {t}
-WHERE observed_at >= {now} - 7 * 86400 GROUP BY metric`},
-	{"monthly PM2.5 per ward, whole year", "docs/clickhouse.md", `SELECT toStartOfMonth(observed_at) AS month, ward, avg(value) AS pm25
-FROM {t} WHERE metric = 'pm25' GROUP BY month, ward ORDER BY month, ward`},
+	{"hourly PM2.5 per ward, last 24 h", "README", "query_hourly_pm25_24h.sql"},
+	{"one device, all its readings", "README", "query_one_device.sql"},
+	{"mean per metric, last 7 days", "docs/clickhouse.md", "query_mean_per_metric_7d.sql"},
+	{"monthly PM2.5 per ward, whole year", "docs/clickhouse.md", "query_monthly_pm25_year.sql"},
 }
 
 func main() {
@@ -63,6 +65,10 @@ func run() error {
 	ch := chconn.Config{Addr: strings.Split(*flagAddr, ","), Database: *db}
 	ch.Defaults()
 	ch.ReadTimeout = time.Hour // 2 million-row inserts and month merges on a busy box
+	set, err := sqltmpl.Parse(sqlFS, &ch, nil, "sql/*.sql")
+	if err != nil {
+		return err
+	}
 	conn, err := ch.Open(ctx)
 	if err != nil {
 		return err
@@ -101,10 +107,10 @@ func run() error {
 	// the last slot.
 	tail := *rows - 10_000
 	arrived := max(10_000*600/step, 1_000)
-	if err := generate(ctx, conn, *db, 0, tail, first, step, log); err != nil {
+	if err := generate(ctx, conn, set, 0, tail, first, step, log); err != nil {
 		return err
 	}
-	if err := redeliver(ctx, conn, *db, "", *dupPct); err != nil {
+	if err := redeliver(ctx, conn, set, 0, math.MaxInt64, *dupPct); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -115,15 +121,19 @@ func run() error {
 	fmt.Printf("first dedup: %d partitions merged in %s\n", len(merged), time.Since(start).Round(time.Second))
 	// Since that run: 10 minutes of readings, a share of them delivered
 	// twice (MQTT redeliveries, partner re-publications).
-	if err := generate(ctx, conn, *db, tail, tail+arrived, first, step, log); err != nil {
+	if err := generate(ctx, conn, set, tail, tail+arrived, first, step, log); err != nil {
 		return err
 	}
-	lastSlots := fmt.Sprintf("observed_ms >= %d", (first+tail/10_000*step)*1000)
-	if err := redeliver(ctx, conn, *db, lastSlots, *dupPct); err != nil {
+	lastSlots := (first + tail/10_000*step) * 1000
+	if err := redeliver(ctx, conn, set, lastSlots, math.MaxInt64, *dupPct); err != nil {
 		return err
 	}
 	var total, distinct uint64
-	if err := conn.QueryRow(ctx, "SELECT count(), (SELECT count() FROM "+*db+".sensor_readings) FROM "+*db+".sensor_readings_raw").Scan(&total, &distinct); err != nil {
+	counts, err := set.Render("counts.sql", nil)
+	if err != nil {
+		return err
+	}
+	if err := conn.QueryRow(ctx, counts).Scan(&total, &distinct); err != nil {
 		return err
 	}
 	fmt.Printf("ClickHouse %s, %d raw rows, %d through the view\n", server, total, distinct)
@@ -133,19 +143,19 @@ func run() error {
 	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"enable_optimize_predicate_expression": 1}))
 	now := fmt.Sprintf("toDateTime(%d)", end.Unix())
 	fmt.Printf("\nJust before the next `ioc dedup`: 10 minutes of readings (%d, one every %d s per device and metric) inserted since the last run, %d %% of them twice:\n\n", arrived, step, *dupPct)
-	if err := runQueries(qctx, conn, *db, now, *runs, log); err != nil {
+	if err := runQueries(qctx, conn, set, now, *runs, log); err != nil {
 		return err
 	}
 	// A batch re-sent after a crash of stream between its insert and its
 	// offset commit: the slot before the new ones again, whose first copy
 	// is in the merged part. The view groups from that slot on until the
 	// next dedup run.
-	resent := fmt.Sprintf("observed_ms >= %d AND observed_ms < %d", (first+(tail/10_000-1)*step)*1000, (first+tail/10_000*step)*1000)
-	if err := redeliver(ctx, conn, *db, resent, 100); err != nil {
+	resentFrom, resentTo := (first+(tail/10_000-1)*step)*1000, (first+tail/10_000*step)*1000
+	if err := redeliver(ctx, conn, set, resentFrom, resentTo, 100); err != nil {
 		return err
 	}
 	fmt.Printf("\nThe same after a crash re-sent one merged slot (10,000 readings), before the next dedup run:\n\n")
-	if err := runQueries(qctx, conn, *db, now, *runs, log); err != nil {
+	if err := runQueries(qctx, conn, set, now, *runs, log); err != nil {
 		return err
 	}
 	start = time.Now()
@@ -159,7 +169,7 @@ func run() error {
 
 // runQueries prints the table: each documented query on the raw table and
 // through the view, best of runs, and the ratio.
-func runQueries(ctx context.Context, conn driver.Conn, db, now string, runs int, log *slog.Logger) error {
+func runQueries(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, now string, runs int, log *slog.Logger) error {
 	fmt.Println("| query (where documented) | raw table | view | view / raw |")
 	fmt.Println("| --- | ---: | ---: | ---: |")
 	for _, q := range queries {
@@ -168,8 +178,11 @@ func runQueries(ctx context.Context, conn driver.Conn, db, now string, runs int,
 		// Raw and view alternate, so that the load of a shared machine
 		// weighs on both alike.
 		for r := 0; r < runs; r++ {
-			for i, t := range []string{db + ".sensor_readings_raw", db + ".sensor_readings"} {
-				sql := strings.NewReplacer("{t}", t, "{now}", now).Replace(q.sql)
+			for i, t := range []string{"sensor_readings_raw", "sensor_readings"} {
+				sql, err := set.Render(q.file, map[string]any{"Table": t, "Now": now})
+				if err != nil {
+					return err
+				}
 				d, rows, err := timeQuery(ctx, conn, sql)
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", q.name, t, err)
@@ -206,18 +219,16 @@ func timeQuery(ctx context.Context, conn driver.Conn, sql string) (time.Duration
 }
 
 // generate inserts readings from to to (slot i/10,000 at first + slot ×
-// step), 2 million per insert.
-func generate(ctx context.Context, conn driver.Conn, db string, from, to, first, step int64, log *slog.Logger) error {
+// step), 2 million per insert (sql/generate.sql).
+func generate(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, from, to, first, step int64, log *slog.Logger) error {
 	const chunk = 2_000_000
 	for off := from; off < to; off += chunk {
 		n := min(chunk, to-off)
 		start := time.Now()
-		q := fmt.Sprintf(`INSERT INTO %[1]s.sensor_readings_raw (event_id, partner, device_id, metric, value_kind, value, unit, observed_at, observed_ms, received_at, received_ms, time_from_source, ward, registered, kafka_partition, kafka_offset)
-SELECT hex(cityHash64(i)), 'p1', concat('dev-', toString(i %% 2000)),
-    arrayElement(['pm25', 'pm10', 'temp', 'humidity', 'noise'], intDiv(i, 2000) %% 5 + 1), 'number',
-    (i %% 997) / 10.0, 'u', toDateTime(ts), ts * 1000, toDateTime(ts + 1), ts * 1000 + 1000, 1,
-    arrayElement(['ward-a', 'ward-b', 'ward-c', 'ward-d'], i %% 2000 %% 4 + 1), 1, 0, i
-FROM (SELECT number + %[2]d AS i, %[3]d + intDiv(i, 10000) * %[4]d AS ts FROM system.numbers LIMIT %[5]d)`, db, off, first, step, n)
+		q, err := set.Render("generate.sql", map[string]any{"Off": off, "N": n, "First": first, "Step": step})
+		if err != nil {
+			return err
+		}
 		if err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("generating readings %d–%d: %w", off, off+n, err)
 		}
@@ -226,13 +237,13 @@ FROM (SELECT number + %[2]d AS i, %[3]d + intDiv(i, 10000) * %[4]d AS ts FROM sy
 	return nil
 }
 
-// redeliver inserts again dupPct percent of the readings matching where
-// (all when empty): redeliveries, same key and values.
-func redeliver(ctx context.Context, conn driver.Conn, db, where string, dupPct int) error {
-	if where != "" {
-		where = " AND " + where
+// redeliver inserts again dupPct percent of the readings observed in
+// [fromMs, toMs): redeliveries, same key and values (sql/redeliver.sql).
+func redeliver(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, fromMs, toMs int64, dupPct int) error {
+	q, err := set.Render("redeliver.sql", map[string]any{"FromMs": fromMs, "ToMs": toMs, "DupPct": dupPct})
+	if err != nil {
+		return err
 	}
-	q := fmt.Sprintf("INSERT INTO %[1]s.sensor_readings_raw SELECT * FROM %[1]s.sensor_readings_raw WHERE cityHash64(event_id) %% 100 < %[2]d%[3]s", db, dupPct, where)
 	if err := conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("generating redeliveries: %w", err)
 	}

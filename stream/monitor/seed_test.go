@@ -67,3 +67,51 @@ func TestSeedReadsClickHouse(t *testing.T) {
 		t.Errorf("open alerts after seeding: %q, want %q", s, "a-open a-task")
 	}
 }
+
+// TestSeedKeepsOldStatus: a device offline for over a year, silent since,
+// keeps its status across a restart: the seed restores it, and the tracker
+// announces nothing for it. This is why status.sql reads every status
+// change with no time bound (docs/clickhouse.md, "The monitor's status
+// seed"): bounded to the seed window like last_seen.sql, it would forget
+// the device, and every restart would announce it offline again (and a
+// device online for longer than the bound, online again).
+func TestSeedKeepsOldStatus(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch := chtest.Scratch(t, "ioc_monstatus")
+	conn, err := ch.Open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := schema.Migrate(ctx, conn, ch, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old := now.Add(-400 * 24 * time.Hour)
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Table("device_status_events_raw")+
+		" (event_id, kind, device_id, partner, status, previous, cause, at, at_ms)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("s-1", "device", "water-1", "viettel", "offline", "online", "silent", old, old.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	alerts := AlertsConfig{}
+	alerts.Defaults()
+	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
+	m.aqi = NewAQI(m.status)
+	m.engine = NewEngine(m.alerts, m.tracker.Device)
+	if err := m.seed(ctx, conn); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	for _, c := range m.tracker.Tick(now.Add(24 * time.Hour).UnixMilli()) {
+		if c.DeviceID == "water-1" {
+			t.Errorf("after a restart the device offline since %s is announced again: %s (%s)", old.Format(time.DateOnly), c.Status, c.Cause)
+		}
+	}
+}

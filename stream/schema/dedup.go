@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/sqltmpl"
 )
 
 // partState is what system.parts says of one partition.
@@ -117,10 +119,19 @@ func viewWatermark(states []partState) time.Time {
 	return w
 }
 
+//go:embed queries/*.sql
+var dedupFS embed.FS
+
+// dedupQueries are the queries of Dedup (not migrations: sql/ holds those).
+var dedupQueries = sqltmpl.MustParse(dedupFS, nil, nil, "queries/*.sql")
+
 // partitionStates reads the active parts of a table per partition.
 func partitionStates(ctx context.Context, conn driver.Conn, db, table string) ([]partState, error) {
-	rows, err := conn.Query(ctx, `SELECT partition, name, toUInt64(level), rows, toUInt32(min_time)
-FROM system.parts WHERE database = ? AND table = ? AND active ORDER BY partition, rows DESC, name`, db, table)
+	q, err := dedupQueries.Render("partition_states.sql", nil)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q, db, table)
 	if err != nil {
 		return nil, fmt.Errorf("listing partitions of %s.%s: %w", db, table, err)
 	}
