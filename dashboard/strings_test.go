@@ -66,9 +66,9 @@ var (
 	privateAttr  = regexp.MustCompile(`\sdata-(?:t|ph)="`)
 	privateTable = regexp.MustCompile(`\b(?:const|let|var)\s+(?:STRINGS|TEXT)\b`)
 	// A text keyed by language in a module ({ vi: 'Tải về', en: 'Download' }).
-	langKeyed = regexp.MustCompile(`\bvi\s*:\s*['"\x60\[]`)
-	langStore    = regexp.MustCompile(`localStorage\.(?:get|set)Item\(\s*'[^']*lang`)
-	placeholder  = regexp.MustCompile(`\{(\w+)\}`)
+	langKeyed   = regexp.MustCompile(`\bvi\s*:\s*['"\x60\[]`)
+	langStore   = regexp.MustCompile(`localStorage\.(?:get|set)Item\(\s*'[^']*lang`)
+	placeholder = regexp.MustCompile(`\{(\w+)\}`)
 	// Keys the code builds from a prefix and a value (t('wall.state.' + s)).
 	builtKeys = []string{
 		"common.lang.vi", "common.lang.en",
