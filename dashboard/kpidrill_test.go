@@ -139,6 +139,10 @@ func TestKPIDrillInChromium(t *testing.T) {
 	b.eval(`document.getElementById('lang').click()`, nil)
 	b.waitJS("the panel in English", `document.documentElement.lang === 'en' && document.getElementById('drill-title').textContent === 'Dossiers resolved on time' &&
 		document.getElementById('drill').innerText.includes('Due')`, 20*time.Second)
+	// The report bar follows too (kpiDrill section of lib/strings.js).
+	b.waitJS("the report bar in English", `document.querySelector('#report-bar .report-label').textContent === 'Report:' &&
+		document.getElementById('report-download').textContent === 'Download report' &&
+		[...document.querySelectorAll('#report-period option')].some(o => o.textContent === 'Half 1/2021')`, 10*time.Second)
 	b.eval(`document.querySelector('#drill .drill-close').click()`, nil)
 	b.waitJS("the panel closes", `document.getElementById('drill').hidden`, 5*time.Second)
 	b.eval(`document.querySelector('.tile[data-id="reform_plan.done"]').click()`, nil)
@@ -192,6 +196,13 @@ func TestKPIDrillInChromium(t *testing.T) {
 	b.navigate(base + "/")
 	b.waitJS("the alerts export links", `[...document.querySelectorAll('.alerts-panel [data-export] a')].map(a => a.getAttribute('href')).join(' ') ===
 		'/api/export/alerts?format=csv /api/export/alerts?format=xlsx'`, 30*time.Second)
+	// The page is in English (the choice made on the KPI page); the export
+	// links' text follows the wall's switch (export section of lib/strings.js).
+	b.waitJS("the export links in English", `document.documentElement.lang === 'en' &&
+		document.querySelector('.alerts-panel [data-export]').textContent.startsWith('Download: CSV')`, 10*time.Second)
+	b.eval(`document.getElementById('lang').click()`, nil)
+	b.waitJS("the export links in Vietnamese", `document.documentElement.lang === 'vi' &&
+		document.querySelector('.alerts-panel [data-export]').textContent.startsWith('Tải về: CSV')`, 10*time.Second)
 	var got struct {
 		Status int
 		Type   string

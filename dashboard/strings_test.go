@@ -64,9 +64,11 @@ var (
 	tCall      = regexp.MustCompile(`\bt\(\s*'([^']+)'\s*[,)]`)
 	// A page's private translations: its own attribute, table or stored choice.
 	privateAttr  = regexp.MustCompile(`\sdata-(?:t|ph)="`)
-	privateTable = regexp.MustCompile(`\b(?:const|let|var)\s+STRINGS\b`)
-	langStore    = regexp.MustCompile(`localStorage\.(?:get|set)Item\(\s*'[^']*lang`)
-	placeholder  = regexp.MustCompile(`\{(\w+)\}`)
+	privateTable = regexp.MustCompile(`\b(?:const|let|var)\s+(?:STRINGS|TEXT)\b`)
+	// A text keyed by language in a module ({ vi: 'Tải về', en: 'Download' }).
+	langKeyed   = regexp.MustCompile(`\bvi\s*:\s*['"\x60\[]`)
+	langStore   = regexp.MustCompile(`localStorage\.(?:get|set)Item\(\s*'[^']*lang`)
+	placeholder = regexp.MustCompile(`\{(\w+)\}`)
 	// Keys the code builds from a prefix and a value (t('wall.state.' + s)).
 	builtKeys = []string{
 		"common.lang.vi", "common.lang.en",
@@ -84,6 +86,7 @@ var (
 		"notifications.notice.acknowledged", "notifications.notice.resolved",
 		"notifications.st.sent", "notifications.st.retry", "notifications.st.failed", "notifications.st.dropped",
 		"notifications.st.deferred", "notifications.st.cancelled",
+		"kpiDrill.by.unit", "kpiDrill.by.field", "kpiDrill.by.main_task", "kpiDrill.by.month",
 	}
 )
 
@@ -138,8 +141,11 @@ func TestPagesAreModulesAndEveryStringIsTranslated(t *testing.T) {
 				if strings.Contains(string(b), "'use strict'") {
 					t.Errorf("%s: a classic script ('use strict'); modules are strict already", name)
 				}
-				if privateTable.MatchString(string(b)) {
-					t.Errorf("%s: a private STRINGS table; put its strings in lib/strings.js", name)
+				if m := privateTable.FindString(string(b)); m != "" {
+					t.Errorf("%s: a private table (%s); put its strings in lib/strings.js", name, m)
+				}
+				if path != "lib/strings.js" && langKeyed.MatchString(string(b)) {
+					t.Errorf("%s: a text keyed by language (%s…); put it in lib/strings.js and use t()", name, langKeyed.FindString(string(b)))
 				}
 				if path != "lib/i18n.js" && langStore.MatchString(string(b)) {
 					t.Errorf("%s: stores the language itself; lib/i18n.js remembers it (one choice per browser)", name)

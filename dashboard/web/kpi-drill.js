@@ -2,47 +2,17 @@
 // a tile opens the breakdown behind it (by unit, field, main task, month;
 // for dossiers, the late and near-due dossiers with unit and due time), with
 // CSV/XLSX exports; and the leadership's report download (PDF, CSV, XLSX;
-// Vietnamese or English). It follows the page's language (the lang
-// attribute kpi.js sets) and needs nothing from kpi.js but the tiles'
+// Vietnamese or English). Its texts are section "kpiDrill" of the one
+// translation table (lib/strings.js); it follows the page's language switch
+// (lib/i18n.js onChange) and needs nothing from kpi.js but the tiles'
 // data-id.
+
+import * as i18n from '/lib/i18n.js';
 
 const TZ = 'Asia/Ho_Chi_Minh';
 
-const TEXT = {
-  close: ['Đóng', 'Close'],
-  by_unit: ['Theo đơn vị', 'By unit'],
-  by_field: ['Theo lĩnh vực', 'By field'],
-  by_main_task: ['Theo nhiệm vụ', 'By main task'],
-  by_month: ['Theo tháng', 'By month'],
-  late: ['Hồ sơ trễ hẹn', 'Late dossiers'],
-  near_due: ['Hồ sơ sắp đến hạn', 'Dossiers near due'],
-  name: ['Tên', 'Name'],
-  value: ['Giá trị', 'Value'],
-  numden: ['Tử số / mẫu số', 'Numerator / denominator'],
-  dossier: ['Mã hồ sơ', 'Dossier'],
-  unit: ['Đơn vị', 'Unit'],
-  field: ['Lĩnh vực', 'Field'],
-  received: ['Tiếp nhận', 'Received'],
-  due: ['Hạn giải quyết', 'Due'],
-  resolved: ['Giải quyết', 'Resolved'],
-  open: ['đang giải quyết', 'open'],
-  none: ['Không có hồ sơ nào.', 'No dossier.'],
-  loading: ['Đang tải…', 'Loading…'],
-  failed: ['Không tải được số liệu — thử lại sau.', 'Could not load the figures — try again later.'],
-  asof: ['Tính đến', 'As of'],
-  more: ['Còn nữa: tải tệp để xem đủ.', 'More: download the file for all of them.'],
-  report: ['Báo cáo', 'Report'],
-  download: ['Tải báo cáo', 'Download report'],
-  period: ['Kỳ', 'Period'],
-  year: ['Năm', 'Year'],
-  half: ['6 tháng', 'Half'],
-  quarter: ['Quý', 'Quarter'],
-  month: ['Tháng', 'Month'],
-  hint: ['Bấm vào một chỉ số để xem chi tiết', 'Click an indicator for its breakdown'],
-};
-
-const lang = () => (document.documentElement.lang === 'en' ? 'en' : 'vi');
-const t = (k) => TEXT[k][lang() === 'en' ? 1 : 0];
+const t = i18n.t;
+const lang = i18n.lang;
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -52,12 +22,12 @@ function el(tag, cls, text) {
 }
 
 function num(v, digits) {
-  return new Intl.NumberFormat(lang() === 'en' ? 'en-GB' : 'vi-VN', { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
+  return new Intl.NumberFormat(i18n.locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
 }
 
 function when(ms) {
   if (!ms) return '—';
-  return new Intl.DateTimeFormat(lang() === 'en' ? 'en-GB' : 'vi-VN', {
+  return new Intl.DateTimeFormat(i18n.locale(), {
     timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
   }).format(ms);
 }
@@ -70,7 +40,7 @@ function figure(v, unit) {
 }
 
 function amount(v, id) {
-  if (id.startsWith('budget.')) return num(v / 1e9, 1) + (lang() === 'en' ? ' bn' : ' tỷ');
+  if (id.startsWith('budget.')) return t('kpiDrill.billion', { n: num(v / 1e9, 1) });
   return num(v, 0);
 }
 
@@ -115,8 +85,8 @@ async function tileInfo(id) {
 }
 
 function views(id, dims) {
-  const out = dims.map((d) => ({ key: d, label: t('by_' + d) }));
-  if (id.startsWith('dossiers.')) out.push({ key: 'late', label: t('late') }, { key: 'near_due', label: t('near_due') });
+  const out = dims.map((d) => ({ key: d, label: t('kpiDrill.by.' + d) }));
+  if (id.startsWith('dossiers.')) out.push({ key: 'late', label: t('kpiDrill.late') }, { key: 'near_due', label: t('kpiDrill.near_due') });
   return out;
 }
 
@@ -125,7 +95,7 @@ async function open(id, view) {
   state.id = id;
   panel.hidden = false;
   panel.dataset.id = id;
-  panel.replaceChildren(el('p', 'drill-status', t('loading')));
+  panel.replaceChildren(el('p', 'drill-status', t('kpiDrill.loading')));
   try {
     if (!state.tile || state.tile.id !== id) state.tile = await tileInfo(id);
     const tile = state.tile || { id, unit: 'count', label_vi: id, label_en: id };
@@ -149,15 +119,15 @@ async function open(id, view) {
     state.dims = dims;
     render(tile, body, isList);
   } catch (e) {
-    if (seq === state.seq) panel.replaceChildren(closeButton(), el('p', 'drill-status error', t('failed')));
+    if (seq === state.seq) panel.replaceChildren(closeButton(), el('p', 'drill-status error', t('kpiDrill.failed')));
   }
 }
 
 function closeButton() {
   const b = el('button', 'drill-close', '×');
   b.type = 'button';
-  b.title = t('close');
-  b.setAttribute('aria-label', t('close'));
+  b.title = t('kpiDrill.close');
+  b.setAttribute('aria-label', t('kpiDrill.close'));
   b.addEventListener('click', close);
   return b;
 }
@@ -174,7 +144,7 @@ function render(tile, body, isList) {
   const title = el('h2', '', lang() === 'en' ? tile.label_en : tile.label_vi);
   title.id = 'drill-title';
   head.append(title, closeButton());
-  const sub = el('p', 'drill-sub', t('asof') + ' ' + when(body.as_of_ms));
+  const sub = el('p', 'drill-sub', t('kpiDrill.asof', { time: when(body.as_of_ms) }));
   const tabs = el('nav', 'drill-tabs');
   for (const v of views(id, state.dims)) {
     const b = el('button', v.key === state.view ? 'on' : '', v.label);
@@ -190,13 +160,13 @@ function render(tile, body, isList) {
   let content;
   if (isList) {
     const list = body.dossiers || [];
-    content = list.length === 0 ? el('p', 'drill-status', t('none')) : table(
-      [t('dossier'), t('unit'), t('field'), t('received'), t('due'), t('resolved')],
-      list.map((d) => [d.dossier_id, d.unit_name || d.unit, (lang() === 'en' ? d.field_en : d.field_vi) || d.field, when(d.received_ms), when(d.due_ms), d.resolved_ms ? when(d.resolved_ms) : t('open')]),
+    content = list.length === 0 ? el('p', 'drill-status', t('kpiDrill.none')) : table(
+      [t('kpiDrill.dossier'), t('kpiDrill.unit'), t('kpiDrill.field'), t('kpiDrill.received'), t('kpiDrill.due'), t('kpiDrill.resolved')],
+      list.map((d) => [d.dossier_id, d.unit_name || d.unit, (lang() === 'en' ? d.field_en : d.field_vi) || d.field, when(d.received_ms), when(d.due_ms), d.resolved_ms ? when(d.resolved_ms) : t('kpiDrill.open')]),
       ['l', 'l', 'l', 'r', 'r', 'r']);
-    if (body.truncated) content = [content, el('p', 'drill-status', t('more'))];
+    if (body.truncated) content = [content, el('p', 'drill-status', t('kpiDrill.more'))];
   } else {
-    content = table([t('name'), t('value'), t('numden')],
+    content = table([t('kpiDrill.name'), t('kpiDrill.value'), t('kpiDrill.numden')],
       (body.rows || []).map((r) => [
         (state.view === 'main_task' ? r.key + '. ' : '') + (lang() === 'en' ? r.label_en : r.label_vi),
         figure(r.value, tile.unit),
@@ -225,7 +195,7 @@ const tilesEl = document.getElementById('tiles');
 if (tilesEl) {
   const mark = () => {
     for (const c of tilesEl.querySelectorAll('.tile')) {
-      if (!c.hasAttribute('tabindex')) { c.tabIndex = 0; c.setAttribute('role', 'button'); c.title = t('hint'); }
+      if (!c.hasAttribute('tabindex')) { c.tabIndex = 0; c.setAttribute('role', 'button'); c.title = t('kpiDrill.hint'); }
     }
   };
   new MutationObserver(mark).observe(tilesEl, { childList: true });
@@ -240,7 +210,7 @@ const periodSel = el('select');
 periodSel.id = 'report-period';
 const langSel = el('select');
 langSel.id = 'report-lang';
-for (const [v, l] of [['vi', 'Tiếng Việt'], ['en', 'English']]) { const o = el('option', '', l); o.value = v; langSel.append(o); }
+for (const v of i18n.LANGS) { const o = el('option', '', t('common.lang.' + v)); o.value = v; langSel.append(o); }
 const fmtSel = el('select');
 fmtSel.id = 'report-format';
 for (const v of ['pdf', 'xlsx', 'csv']) { const o = el('option', '', v.toUpperCase()); o.value = v; fmtSel.append(o); }
@@ -253,19 +223,19 @@ bar.addEventListener('submit', (e) => e.preventDefault());
 
 function periods(year, lastMonth) {
   const out = [];
-  if (lastMonth > 6) out.push([year + '-H2', t('half') + ' 2/' + year]);
-  out.push([year + '-H1', t('half') + ' 1/' + year]);
-  for (let q = Math.ceil(lastMonth / 3); q >= 1; q--) out.push([year + '-Q' + q, t('quarter') + ' ' + q + '/' + year]);
-  for (let m = lastMonth; m >= 1; m--) { const mm = String(m).padStart(2, '0'); out.push([year + '-' + mm, t('month') + ' ' + mm + '/' + year]); }
-  out.push([String(year), t('year') + ' ' + year]);
+  if (lastMonth > 6) out.push([year + '-H2', t('kpiDrill.half', { n: 2, year })]);
+  out.push([year + '-H1', t('kpiDrill.half', { n: 1, year })]);
+  for (let q = Math.ceil(lastMonth / 3); q >= 1; q--) out.push([year + '-Q' + q, t('kpiDrill.quarter', { n: q, year })]);
+  for (let m = lastMonth; m >= 1; m--) { const mm = String(m).padStart(2, '0'); out.push([year + '-' + mm, t('kpiDrill.month', { n: mm, year })]); }
+  out.push([String(year), t('kpiDrill.year', { year })]);
   return out;
 }
 
 let asOfDay = '';
 function fillBar() {
-  label.textContent = t('report') + ':';
-  periodSel.title = t('period');
-  go.textContent = t('download');
+  label.textContent = t('kpiDrill.report');
+  periodSel.title = t('kpiDrill.period');
+  go.textContent = t('kpiDrill.download');
   const keep = periodSel.value;
   if (asOfDay) {
     const [y, m] = asOfDay.split('-').map(Number);
@@ -290,11 +260,12 @@ fetch('/api/kpis', { cache: 'no-store' }).then((r) => (r.ok ? r.json() : null)).
   fillBar();
 }).catch(() => fillBar());
 
-// Follow the page's language.
-new MutationObserver(() => {
+// Follow the page's language switch.
+i18n.onChange(() => {
   fillBar();
+  for (const c of tilesEl ? tilesEl.querySelectorAll('.tile[tabindex]') : []) c.title = t('kpiDrill.hint');
   if (!panel.hidden && state.id) open(state.id, state.view);
-}).observe(document.documentElement, { attributes: true, attributeFilter: ['lang'] });
+});
 fillBar();
 
 // The stylesheet of these additions.

@@ -338,5 +338,41 @@ export default {
   "st.dropped": {"vi": "bỏ (hàng đợi đầy)", "en": "dropped (queue full)"},
   "st.deferred": {"vi": "hoãn (giờ yên tĩnh)", "en": "deferred (quiet hours)"},
   "st.cancelled": {"vi": "huỷ", "en": "cancelled"}
+},
+"kpiDrill": {
+  "close": {"vi": "Đóng", "en": "Close"},
+  "by.unit": {"vi": "Theo đơn vị", "en": "By unit"},
+  "by.field": {"vi": "Theo lĩnh vực", "en": "By field"},
+  "by.main_task": {"vi": "Theo nhiệm vụ", "en": "By main task"},
+  "by.month": {"vi": "Theo tháng", "en": "By month"},
+  "late": {"vi": "Hồ sơ trễ hẹn", "en": "Late dossiers"},
+  "near_due": {"vi": "Hồ sơ sắp đến hạn", "en": "Dossiers near due"},
+  "name": {"vi": "Tên", "en": "Name"},
+  "value": {"vi": "Giá trị", "en": "Value"},
+  "numden": {"vi": "Tử số / mẫu số", "en": "Numerator / denominator"},
+  "dossier": {"vi": "Mã hồ sơ", "en": "Dossier"},
+  "unit": {"vi": "Đơn vị", "en": "Unit"},
+  "field": {"vi": "Lĩnh vực", "en": "Field"},
+  "received": {"vi": "Tiếp nhận", "en": "Received"},
+  "due": {"vi": "Hạn giải quyết", "en": "Due"},
+  "resolved": {"vi": "Giải quyết", "en": "Resolved"},
+  "open": {"vi": "đang giải quyết", "en": "open"},
+  "none": {"vi": "Không có hồ sơ nào.", "en": "No dossier."},
+  "loading": {"vi": "Đang tải…", "en": "Loading…"},
+  "failed": {"vi": "Không tải được số liệu — thử lại sau.", "en": "Could not load the figures — try again later."},
+  "asof": {"vi": "Tính đến {time}", "en": "As of {time}"},
+  "more": {"vi": "Còn nữa: tải tệp để xem đủ.", "en": "More: download the file for all of them."},
+  "billion": {"vi": "{n} tỷ", "en": "{n} bn"},
+  "report": {"vi": "Báo cáo:", "en": "Report:"},
+  "download": {"vi": "Tải báo cáo", "en": "Download report"},
+  "period": {"vi": "Kỳ", "en": "Period"},
+  "year": {"vi": "Năm {year}", "en": "Year {year}"},
+  "half": {"vi": "6 tháng {n}/{year}", "en": "Half {n}/{year}"},
+  "quarter": {"vi": "Quý {n}/{year}", "en": "Quarter {n}/{year}"},
+  "month": {"vi": "Tháng {n}/{year}", "en": "Month {n}/{year}"},
+  "hint": {"vi": "Bấm vào một chỉ số để xem chi tiết", "en": "Click an indicator for its breakdown"}
+},
+"export": {
+  "download": {"vi": "Tải về:", "en": "Download:"}
 }
 };

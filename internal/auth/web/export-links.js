@@ -3,9 +3,11 @@
 // gets CSV and XLSX links to that export, shown only to a principal whose
 // role has the export permission and data-export-perm (GET /api/me); with
 // data-export-form, the form's fields (filters) go along. The server checks
-// the role again and audits each export (docs/reports.md).
+// the role again and audits each export (docs/reports.md). Its text is
+// section "export" of the one translation table (lib/strings.js); it
+// follows the page's language switch (lib/i18n.js onChange).
 
-const TEXT = { vi: 'Tải về', en: 'Download' };
+import * as i18n from '/lib/i18n.js';
 
 async function me() {
   try {
@@ -26,8 +28,7 @@ function query(el) {
 }
 
 function render(el) {
-  const lang = document.documentElement.lang === 'en' ? 'en' : 'vi';
-  const parts = [document.createTextNode(TEXT[lang] + ': ')];
+  const parts = [document.createTextNode(i18n.t('export.download') + ' ')];
   for (const f of ['csv', 'xlsx']) {
     const q = query(el);
     q.set('format', f);
@@ -54,6 +55,5 @@ if (els.length) {
     const form = el.dataset.exportForm && document.getElementById(el.dataset.exportForm);
     if (form) { form.addEventListener('input', () => render(el)); form.addEventListener('change', () => render(el)); }
   }
-  new MutationObserver(() => els.forEach((el) => { if (!el.hidden) render(el); }))
-    .observe(document.documentElement, { attributes: true, attributeFilter: ['lang'] });
+  i18n.onChange(() => els.forEach((el) => { if (!el.hidden) render(el); }));
 }
