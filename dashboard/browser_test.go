@@ -48,21 +48,7 @@ func wallService(t *testing.T, kc kafkaconn.Config, ln net.Listener) (*Service, 
 	srv := &http.Server{Handler: s.routes()}
 	go func() { _ = srv.Serve(ln) }()
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		flush, tick := time.NewTicker(50*time.Millisecond), time.NewTicker(time.Second)
-		defer flush.Stop()
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-flush.C:
-				s.wall.flush()
-			case <-tick.C:
-				s.wall.tick()
-			}
-		}
-	}()
+	go runWallLoop(ctx, s)
 	t.Cleanup(func() { cancel(); s.v2.closeAll("test over"); srv.Close() })
 	return s, srv
 }

@@ -63,31 +63,7 @@ func TestDevicePageInChromium(t *testing.T) {
 	}
 	insert(start, now)
 	insert(start.Add(29*24*time.Hour), now) // the last day redelivered
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".device_status_events_raw (event_id, kind, device_id, partner, status, previous, cause, at, at_ms, last_seen_ms)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range []struct{ status, prev, cause string }{{"offline", "online", "silent"}, {"online", "offline", "reading"}} {
-		at := now.Add(-time.Duration(50-i*2) * time.Hour)
-		if err := b.Append(fmt.Sprint("st-", i), "device", pageDevice, "viettel", s.status, s.prev, s.cause, at, at.UnixMilli(), at.UnixMilli()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-	b, err = conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".alert_events_raw (event_id, alert_id, rule, kind, severity, state, seq, acked, device_id, partner, metric, value, threshold, message, opened_at, opened_ms, at, at_ms, operator)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opened := now.Add(-5 * 24 * time.Hour)
-	if err := b.Append("al-1", "al-pm25", "pm25_high", "threshold", "alert", "resolved", uint32(2), uint8(1), pageDevice, "viettel", "pm25", 88.0, 75.0,
-		"PM2.5 vượt ngưỡng: 88 µg/m³ — Trạm quan trắc không khí Chiềng Lề", opened, opened.UnixMilli(), opened.Add(time.Hour), opened.Add(time.Hour).UnixMilli(), "Lò Văn Hùng"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	seedDeviceHistory(ctx, t, conn, ch.Database, now.Add(-50*time.Hour), now.Add(-5*24*time.Hour), "PM2.5 vượt ngưỡng: 88 µg/m³ — Trạm quan trắc không khí Chiềng Lề")
 	job := rollup.New(rollup.Config{}, ch, log, nil)
 	if res, err := job.Once(ctx, conn); err != nil || res.Closed < 30*24 {
 		t.Fatalf("rollups: %+v %v, want the 30 days computed", res, err)
@@ -111,21 +87,7 @@ func TestDevicePageInChromium(t *testing.T) {
 	srv := &http.Server{Handler: s.routes()}
 	go func() { _ = srv.Serve(ln) }()
 	wctx, wcancel := context.WithCancel(context.Background())
-	go func() {
-		flush, tick := time.NewTicker(50*time.Millisecond), time.NewTicker(time.Second)
-		defer flush.Stop()
-		defer tick.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-flush.C:
-				s.wall.flush()
-			case <-tick.C:
-				s.wall.tick()
-			}
-		}
-	}()
+	go runWallLoop(wctx, s)
 	defer func() { wcancel(); s.v2.closeAll("test over"); srv.Close() }()
 	fillWall(t, s, now)
 	addr := ln.Addr().String()

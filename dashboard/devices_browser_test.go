@@ -44,21 +44,7 @@ func TestAdminAddsDeviceInChromium(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.regf.Run(ctx) }()
-	go func() { // the wall's flush and tick, as runWall does
-		flush, tick := time.NewTicker(50*time.Millisecond), time.NewTicker(time.Second)
-		defer flush.Stop()
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-flush.C:
-				s.wall.flush()
-			case <-tick.C:
-				s.wall.tick()
-			}
-		}
-	}()
+	go runWallLoop(ctx, s)
 	t.Cleanup(func() { s.v2.closeAll("test over") })
 	testpoll.Eventually(t, 30*time.Second, "the dashboard reads the registry topic", func() (bool, string) { return s.regf.Ready(), "" })
 	srv := httptest.NewServer(s.routes())

@@ -52,31 +52,7 @@ func TestDeviceAndNotificationPagesSwitchLanguageInChromium(t *testing.T) {
 	if _, err := rollup.New(rollup.Config{}, ch, slog.New(slog.DiscardHandler), nil).Once(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	b, err = conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".device_status_events_raw (event_id, kind, device_id, partner, status, previous, cause, at, at_ms, last_seen_ms)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range []struct{ status, prev, cause string }{{"offline", "online", "silent"}, {"online", "offline", "reading"}} {
-		at := now.Add(-time.Duration(5-i*2) * time.Hour)
-		if err := b.Append(fmt.Sprint("st-", i), "device", pageDevice, "viettel", s.status, s.prev, s.cause, at, at.UnixMilli(), at.UnixMilli()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-	b, err = conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".alert_events_raw (event_id, alert_id, rule, kind, severity, state, seq, acked, device_id, partner, metric, value, threshold, message, opened_at, opened_ms, at, at_ms, operator)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opened := now.Add(-26 * time.Hour)
-	if err := b.Append("al-1", "al-pm25", "pm25_high", "threshold", "alert", "resolved", uint32(2), uint8(1), pageDevice, "viettel", "pm25", 88.0, 75.0,
-		"PM2.5 vượt ngưỡng: 88 µg/m³", opened, opened.UnixMilli(), opened.Add(time.Hour), opened.Add(time.Hour).UnixMilli(), "Lò Văn Hùng"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	seedDeviceHistory(ctx, t, conn, ch.Database, now.Add(-5*time.Hour), now.Add(-26*time.Hour), "PM2.5 vượt ngưỡng: 88 µg/m³")
 	b, err = conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".notification_log (record_id, at, at_ms, channel, channel_kind, alert_id, transition_id, notice, repeat, idempotency_key, rule, severity, ward, partner, status, attempt, target, error, latency_ms)")
 	if err != nil {
 		t.Fatal(err)
