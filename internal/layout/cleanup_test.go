@@ -34,22 +34,10 @@ var (
 //
 // The same for Kafka topics under a prefix of the test's.
 func TestScratchDatabasesAreDropped(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := moduleRoot(t)
 	var bad []string // what a file creates and does not drop
 	checked := 0
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err := walkModule(root, func(path string, d fs.DirEntry) error {
 		if !strings.HasSuffix(path, ".go") {
 			return nil
 		}

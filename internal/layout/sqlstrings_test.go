@@ -18,22 +18,10 @@ var sqlWord = regexp.MustCompile(`\b(SELECT|INSERT INTO|CREATE (TABLE|DATABASE|V
 // strings: no string literal of the module's code (tests aside) spans
 // several lines of SQL. One-line lookups stay in Go.
 func TestNoMultiLineSQLInGo(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := moduleRoot(t)
 	fset := token.NewFileSet()
 	checked := 0
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err := walkModule(root, func(path string, d fs.DirEntry) error {
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
@@ -67,21 +55,9 @@ var handPlaceholder = regexp.MustCompile(`(^|[^{]){[a-z_]+}([^}]|$)`)
 // "table"}}): none uses the hand-replaced {name} placeholders of old,
 // which a missing value would leave in the query.
 func TestSQLFilesUseTheTemplateSyntax(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := moduleRoot(t)
 	n := 0
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err := walkModule(root, func(path string, d fs.DirEntry) error {
 		if !strings.HasSuffix(path, ".sql") {
 			return nil
 		}
