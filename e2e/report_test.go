@@ -495,7 +495,7 @@ func TestKPIReportH12021(t *testing.T) {
 			}
 		}
 		eventually(t, 30*time.Second, "the exports are in the audit log", func() (bool, string) {
-			evs, err := audit.Query(ctx, pipe.conn, pipe.ch, audit.Filter{Action: "export", Since: time.Now().Add(-time.Hour)})
+			evs, err := audit.NewReader(pipe.ch).Query(ctx, pipe.conn, audit.Filter{Action: "export", Since: time.Now().Add(-time.Hour)})
 			if err != nil {
 				return false, err.Error()
 			}

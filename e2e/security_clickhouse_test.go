@@ -191,7 +191,7 @@ func TestClickHouseAccountsAreLeastPrivilege(t *testing.T) {
 	if err := admin.QueryRow(ctx, "SELECT count() FROM ioc_security.audit_log WHERE event_id = ?", "ev-"+pipe.run).Scan(&n); err != nil || n != 2 {
 		t.Errorf("audit rows with one key after OPTIMIZE FINAL: %d (%v), want 2: the second replaced the first", n, err)
 	}
-	evs, err := audit.Query(ctx, dashboard, dashCfg, audit.Filter{Action: "auth."})
+	evs, err := audit.NewReader(dashCfg).Query(ctx, dashboard, audit.Filter{Action: "auth."})
 	if err != nil {
 		t.Fatal(err)
 	}

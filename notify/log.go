@@ -44,6 +44,7 @@ func (r *logRow) recordID() string {
 // dropped.
 type recorder struct {
 	ch  chconn.Config
+	sql *sqltmpl.Set // sql/*.sql, parsed once
 	log *slog.Logger
 	m   *metrics
 	max int
@@ -54,7 +55,9 @@ type recorder struct {
 }
 
 func newRecorder(max int, ch chconn.Config, log *slog.Logger, m *metrics) *recorder {
-	return &recorder{ch: ch, log: log, m: m, max: max, wake: make(chan struct{}, 1)}
+	r := &recorder{ch: ch, log: log, m: m, max: max, wake: make(chan struct{}, 1)}
+	r.sql = sqltmpl.MustParse(queries, &r.ch, nil, "sql/*.sql")
+	return r
 }
 
 func (r *recorder) add(row logRow) {
@@ -150,11 +153,7 @@ func (r *recorder) insert(ctx context.Context, conn driver.Conn, rows []logRow) 
 
 // query renders one of sql/*.sql (internal/sqltmpl).
 func (r *recorder) query(name string, vars map[string]any) (string, error) {
-	set, err := sqltmpl.Parse(queries, &r.ch, nil, "sql/"+name)
-	if err != nil {
-		return "", err
-	}
-	return set.Render(name, vars)
+	return r.sql.Render(name, vars)
 }
 
 // load reads what was sent since since into the ledger.

@@ -136,13 +136,21 @@ func (f dlFilter) where() (string, []any) {
 //go:embed sql/*.sql
 var sqlFS embed.FS
 
-// dlQuery renders one of sql/deadletter_*.sql for a filter's conditions.
-func dlQuery(cfg *Config, name, where string, limit int) (string, error) {
-	set, err := sqltmpl.Parse(sqlFS, &cfg.ClickHouse, nil, "sql/"+name)
-	if err != nil {
-		return "", err
-	}
-	return set.Render(name, map[string]any{"DB": cfg.ClickHouse.Database, "Where": where, "Limit": limit})
+// dlSQL is sql/deadletter_*.sql for one configuration, parsed once per
+// command.
+type dlSQL struct {
+	db  string
+	set *sqltmpl.Set
+}
+
+func newDLSQL(cfg *Config) (dlSQL, error) {
+	set, err := sqltmpl.Parse(sqlFS, &cfg.ClickHouse, nil, "sql/deadletter_*.sql")
+	return dlSQL{db: cfg.ClickHouse.Database, set: set}, err
+}
+
+// query renders one of the files for a filter's conditions.
+func (d dlSQL) query(name, where string, limit int) (string, error) {
+	return d.set.Render(name, map[string]any{"DB": d.db, "Where": where, "Limit": limit})
 }
 
 func listDeadLetters(ctx context.Context, cfg *Config, f dlFilter, out io.Writer) error {
@@ -153,7 +161,11 @@ func listDeadLetters(ctx context.Context, cfg *Config, f dlFilter, out io.Writer
 	defer conn.Close()
 	view := cfg.ClickHouse.Database + ".dead_letters"
 	where, args := f.where()
-	q, err := dlQuery(cfg, "deadletter_reasons.sql", where, f.limit)
+	tmpl, err := newDLSQL(cfg)
+	if err != nil {
+		return err
+	}
+	q, err := tmpl.query("deadletter_reasons.sql", where, f.limit)
 	if err != nil {
 		return err
 	}
@@ -177,7 +189,7 @@ func listDeadLetters(ctx context.Context, cfg *Config, f dlFilter, out io.Writer
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
-	if q, err = dlQuery(cfg, "deadletter_list.sql", where, f.limit); err != nil {
+	if q, err = tmpl.query("deadletter_list.sql", where, f.limit); err != nil {
 		return err
 	}
 	rows, err = conn.Query(ctx, q, args...)
@@ -238,7 +250,11 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 	}
 	view := cfg.ClickHouse.Database + ".dead_letters"
 	where, args := f.where()
-	q, err := dlQuery(cfg, "deadletter_replay.sql", where, f.limit)
+	tmpl, err := newDLSQL(cfg)
+	if err != nil {
+		return res, err
+	}
+	q, err := tmpl.query("deadletter_replay.sql", where, f.limit)
 	if err != nil {
 		return res, err
 	}
@@ -327,7 +343,7 @@ func replayDeadLetters(ctx context.Context, cfg *Config, f dlFilter, dryRun bool
 		}
 	}
 	now := time.Now()
-	insert, err := dlQuery(cfg, "deadletter_replays_insert.sql", "", 0)
+	insert, err := tmpl.query("deadletter_replays_insert.sql", "", 0)
 	if err != nil {
 		return res, err
 	}

@@ -83,6 +83,7 @@ type Config struct {
 type Writer struct {
 	cfg     Config
 	ch      chconn.Config
+	insert  string // sql/insert.sql for ch
 	service string
 	log     *slog.Logger
 	queue   chan Event
@@ -128,6 +129,11 @@ func New(cfg Config, ch chconn.Config, service string, log *slog.Logger, reg pro
 	}
 	w := &Writer{cfg: cfg, ch: ch, service: service, log: log.With("component", "audit"), queue: make(chan Event, cfg.Queue),
 		refused: make(chan Event, cfg.RefusalQueue), agg: newRefusalAgg(cfg.RefusalsPerAddress, cfg.RefusalsPerMinute, cfg.RefusalAddresses)}
+	insert, err := sqltmpl.MustParse(sqlFS, &w.ch, nil, "sql/insert.sql").Render("insert.sql", nil)
+	if err != nil {
+		panic(err) // an embedded file that does not render: a build mistake
+	}
+	w.insert = insert
 	w.m = metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_audit_events_total",
 			Help: "Audit events recorded, by outcome."}, []string{"outcome"}),
@@ -347,15 +353,7 @@ func (w *Writer) write(ctx context.Context, batch []Event) error {
 	if err != nil {
 		return err
 	}
-	set, err := sqltmpl.Parse(sqlFS, &w.ch, nil, "sql/insert.sql")
-	if err != nil {
-		return err
-	}
-	q, err := set.Render("insert.sql", nil)
-	if err != nil {
-		return err
-	}
-	b, err := conn.PrepareBatch(ctx, q)
+	b, err := conn.PrepareBatch(ctx, w.insert)
 	if err != nil {
 		w.close() // reconnect next time
 		return fmt.Errorf("preparing audit insert: %w", err)
@@ -386,13 +384,27 @@ type Filter struct {
 //go:embed sql/*.sql
 var sqlFS embed.FS
 
+// Reader reads the audit log of one configuration (sql/query.sql, parsed
+// once): services build one, and read with it on every request.
+type Reader struct {
+	ch  chconn.Config
+	sql *sqltmpl.Set
+}
+
+// NewReader prepares the reading of ch's audit log.
+func NewReader(ch chconn.Config) *Reader {
+	r := &Reader{ch: ch}
+	r.sql = sqltmpl.MustParse(sqlFS, &r.ch, nil, "sql/query.sql")
+	return r
+}
+
 // Query reads audit events, newest first (sql/query.sql).
-func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([]Event, error) {
+func (r *Reader) Query(ctx context.Context, conn driver.Conn, f Filter) ([]Event, error) {
 	if f.Limit <= 0 || f.Limit > 5000 {
 		f.Limit = 500
 	}
 	var out []Event
-	err := Each(ctx, conn, ch, f, func(e Event) error {
+	err := r.Each(ctx, conn, f, func(e Event) error {
 		out = append(out, e)
 		return nil
 	})
@@ -402,7 +414,7 @@ func Query(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter) ([
 // Each calls fn with every event the filter selects, newest first, as the
 // rows stream from ClickHouse (an export of the audit log holds none of
 // them); f.Limit 0 means no limit. Since defaults to a week ago.
-func Each(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter, fn func(Event) error) error {
+func (r *Reader) Each(ctx context.Context, conn driver.Conn, f Filter, fn func(Event) error) error {
 	if f.Since.IsZero() {
 		f.Since = time.Now().Add(-7 * 24 * time.Hour)
 	}
@@ -420,11 +432,7 @@ func Each(ctx context.Context, conn driver.Conn, ch chconn.Config, f Filter, fn 
 	if f.Outcome != "" {
 		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
 	}
-	set, err := sqltmpl.Parse(sqlFS, &ch, nil, "sql/query.sql")
-	if err != nil {
-		return err
-	}
-	q, err := set.Render("query.sql", map[string]any{"Where": where, "Limit": f.Limit})
+	q, err := r.sql.Render("query.sql", map[string]any{"Where": where, "Limit": f.Limit})
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func TestRefusalFloodCannotDropRealEvents(t *testing.T) {
 	if n != real {
 		t.Errorf("%d of %d real events written after %d refusals", n, real, flood+spread)
 	}
-	evs, err := audit.Query(ctx, conn, ch, audit.Filter{Outcome: audit.Denied, Limit: 5000})
+	evs, err := audit.NewReader(ch).Query(ctx, conn, audit.Filter{Outcome: audit.Denied, Limit: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}

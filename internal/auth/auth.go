@@ -30,15 +30,16 @@ import (
 
 // Auth is the dashboard's access control.
 type Auth struct {
-	cfg     Config
-	origins []string
-	log     *slog.Logger
-	store   Store
-	audit   audit.Sink
-	writer  *audit.Writer // nil when the sink is not ours
-	ch      chconn.Config
-	sign    signer
-	oidc    *oidcProvider
+	cfg      Config
+	origins  []string
+	log      *slog.Logger
+	store    Store
+	audit    audit.Sink
+	writer   *audit.Writer // nil when the sink is not ours
+	ch       chconn.Config
+	auditLog *audit.Reader // reads the audit log of ch (admin view, export)
+	sign     signer
+	oidc     *oidcProvider
 
 	ipLimit   *limiter
 	userLimit *limiter
@@ -101,6 +102,7 @@ func New(cfg Config, o Options) (*Auth, error) {
 		users:     map[string]User{}, kiosks: map[string]Kiosk{}, revoked: map[string]int64{},
 		changes: make(chan struct{}, 1), wsOpen: map[string]int{}, localAt: map[string]time.Time{},
 	}
+	a.auditLog = audit.NewReader(a.ch)
 	if a.store == nil {
 		if cfg.Store == "memory" {
 			a.store = NewMemStore()

@@ -367,7 +367,7 @@ func (a *Auth) serveAudit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 		return
 	}
-	evs, err := audit.Query(r.Context(), conn, a.ch, f)
+	evs, err := a.auditLog.Query(r.Context(), conn, f)
 	writeList(w, evs, err)
 }
 
@@ -397,7 +397,7 @@ func (a *Auth) serveAuditExport(w http.ResponseWriter, r *http.Request) {
 		Audit: a.audit, Service: "dashboard", Log: a.log,
 		Header: []string{"event_id", "at", "actor", "actor_role", "action", "target", "outcome", "reason", "remote_addr", "user_agent", "detail", "service"}}
 	export.Serve(w, r, req, func(ew *export.Writer) error {
-		return audit.Each(r.Context(), conn, a.ch, f, func(e audit.Event) error {
+		return a.auditLog.Each(r.Context(), conn, f, func(e audit.Event) error {
 			return ew.Row(e.ID, e.At, e.Actor, e.Role, e.Action, e.Target, e.Outcome, e.Reason, e.Remote, e.UserAgent, e.Detail, e.Service)
 		})
 	})

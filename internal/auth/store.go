@@ -108,6 +108,7 @@ func (m *MemStore) PutKiosk(_ context.Context, k Kiosk) error {
 // rows whose version is not beyond MaxClockSkew in the future.
 type CHStore struct {
 	ch   chconn.Config
+	sql  *sqltmpl.Set // sql/*.sql, parsed once
 	mu   sync.Mutex
 	conn driver.Conn
 	// Log receives a warning for every read that refused future rows
@@ -142,7 +143,11 @@ func (s *CHStore) warnFuture(ctx context.Context, conn driver.Conn, table, key s
 }
 
 // NewCHStore returns a store on the configured ClickHouse.
-func NewCHStore(ch chconn.Config) *CHStore { return &CHStore{ch: ch} }
+func NewCHStore(ch chconn.Config) *CHStore {
+	s := &CHStore{ch: ch}
+	s.sql = sqltmpl.MustParse(sqlFS, &s.ch, nil, "sql/*.sql")
+	return s
+}
 
 // Conn is the store's connection (opened on first use).
 func (s *CHStore) Conn(ctx context.Context) (driver.Conn, error) {
@@ -176,11 +181,7 @@ var sqlFS embed.FS
 
 // query renders one of sql/*.sql with the store's table names.
 func (s *CHStore) query(name string) (string, error) {
-	set, err := sqltmpl.Parse(sqlFS, &s.ch, nil, "sql/"+name)
-	if err != nil {
-		return "", err
-	}
-	return set.Render(name, nil)
+	return s.sql.Render(name, nil)
 }
 
 func (s *CHStore) Users(ctx context.Context) ([]User, error) {

@@ -102,6 +102,7 @@ func (c *Config) Validate() error {
 type Job struct {
 	cfg Config
 	ch  chconn.Config
+	sql *sqltmpl.Set // sql/*.sql, parsed once
 	log *slog.Logger
 	m   *metrics
 	// now is the clock of computed_ms (tests may set it).
@@ -128,7 +129,9 @@ func New(cfg Config, ch chconn.Config, log *slog.Logger, reg prometheus.Register
 	if reg != nil {
 		reg.MustRegister(m.runs, m.hours, m.behind)
 	}
-	return &Job{cfg: cfg, ch: ch, log: log.With("component", "rollup"), m: m, now: time.Now}
+	j := &Job{cfg: cfg, ch: ch, log: log.With("component", "rollup"), m: m, now: time.Now}
+	j.sql = sqltmpl.MustParse(sqlFS, &j.ch, nil, "sql/*.sql")
+	return j
 }
 
 // Run computes the rollups every interval until ctx is cancelled. A failed
@@ -354,15 +357,11 @@ const stateName = "sensor"
 // query renders one of sql/*.sql (internal/sqltmpl) with the pipeline's
 // table names and vars.
 func (j *Job) query(name string, vars map[string]any) (string, error) {
-	set, err := sqltmpl.Parse(sqlFS, &j.ch, nil, "sql/"+name)
-	if err != nil {
-		return "", err
-	}
 	data := map[string]any{"Name": stateName}
 	for k, v := range vars {
 		data[k] = v
 	}
-	return set.Render(name, data)
+	return j.sql.Render(name, data)
 }
 
 // queryRow renders sql/name with vars and scans its one row into dest.
