@@ -11,6 +11,8 @@
 // raw inserts were seen (inserted_through); each run computes the hours
 // closed since, then the done hours that received rows inserted since
 // (late readings within the late window, redeliveries), and their days.
+// On one server it finds those in the parts written since the last run
+// (system.parts), so that a run reads what changed, not the late window.
 package rollup
 
 import (
@@ -41,8 +43,9 @@ type Config struct {
 	// same rows, and the newest replaces the others.
 	Enabled *bool `yaml:"enabled"`
 	// Interval is how often the job looks for closed hours and late
-	// readings (default 5m: each run reads the inserted_at column of the
-	// late window to find late readings).
+	// readings (default 5m: each run reads the parts of the raw table
+	// written since the last one to find late readings; in cluster mode,
+	// the inserted_at column of the late window).
 	Interval time.Duration `yaml:"interval"`
 	// LateWindow is how far back late readings are looked for (default
 	// ingest.max_past plus a day: 31 days).
@@ -219,27 +222,10 @@ func (j *Job) once(ctx context.Context, conn driver.Conn) (Result, error) {
 		j.log.Info("rollups start", "from", time.Unix(doneThrough, 0).In(event.Location))
 	} else {
 		// Hours that received rows since the last run: computed again.
-		var late []int64
-		q, err := j.query("touched.sql", map[string]any{"Since": now - int64(j.cfg.LateWindow.Seconds()),
-			"Done": doneThrough, "InsertedSince": int64(insertedThrough) - int64(j.cfg.InsertedMargin.Seconds())})
+		late, err := j.touched(ctx, conn, now-int64(j.cfg.LateWindow.Seconds()), doneThrough,
+			int64(insertedThrough)-int64(j.cfg.InsertedMargin.Seconds()))
 		if err != nil {
 			return res, err
-		}
-		rows, err := conn.Query(ctx, q)
-		if err != nil {
-			return res, fmt.Errorf("finding hours with late readings: %w", err)
-		}
-		for rows.Next() {
-			var h uint32
-			if err := rows.Scan(&h); err != nil {
-				rows.Close()
-				return res, fmt.Errorf("finding hours with late readings: %w", err)
-			}
-			late = append(late, int64(h))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return res, fmt.Errorf("finding hours with late readings: %w", err)
 		}
 		if err := j.compute(ctx, conn, hourRuns(late, j.cfg.ChunkHours)); err != nil {
 			return res, err
@@ -269,6 +255,108 @@ func (j *Job) once(ctx context.Context, conn driver.Conn) (Result, error) {
 	res.DoneThrough = time.Unix(doneThrough, 0).In(event.Location)
 	j.m.behind.Set(float64(now - doneThrough))
 	return res, nil
+}
+
+// maxFreshParts is the most parts touched reads by name; beyond (a
+// backlog of unmerged inserts) it reads the late window.
+const maxFreshParts = 1000
+
+// touched finds the hours of [since, done) with rows inserted since
+// insertedSince. On one server it reads only the parts of
+// sensor_readings_raw written since insertedSince (those rows' parts, or
+// parts a merge made of them): what changed since the last run, not the
+// whole late window. If a merge replaced one of those parts while the
+// query ran, it asks again (then reads the window). In cluster mode the
+// table is read through its Distributed table over the late window.
+func (j *Job) touched(ctx context.Context, conn driver.Conn, since, done, insertedSince int64) ([]int64, error) {
+	vars := map[string]any{"Since": since, "Done": done, "InsertedSince": insertedSince, "Parts": []string(nil)}
+	if j.ch.Cluster == "" {
+		where := map[string]any{"DB": j.ch.Database, "Table": "sensor_readings_raw", "Since": insertedSince}
+		for range 3 {
+			parts, err := j.strings(ctx, conn, "fresh_parts.sql", where)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				// Not fatal: the window holds the same hours.
+				j.log.Warn("listing the parts of sensor_readings_raw failed: reading the late window (grant SELECT on system.parts)",
+					"err", err)
+				break
+			}
+			if len(parts) == 0 {
+				return nil, nil // nothing inserted since
+			}
+			if len(parts) > maxFreshParts {
+				j.log.Info("many parts written since the last run: reading the late window", "parts", len(parts))
+				break
+			}
+			vars["Parts"] = parts
+			hours, err := j.hours(ctx, conn, vars)
+			if err != nil {
+				return nil, err
+			}
+			var active uint64
+			where["Parts"] = parts
+			if err := j.queryRow(ctx, conn, "parts_active.sql", where, &active); err != nil {
+				return nil, fmt.Errorf("checking that the parts read for late readings are still there: %w", err)
+			}
+			if active == uint64(len(parts)) {
+				// Every part was there when the query started (a part
+				// never becomes active again): it read them all.
+				return hours, nil
+			}
+			delete(where, "Parts")
+		}
+		vars["Parts"] = []string(nil)
+	}
+	return j.hours(ctx, conn, vars)
+}
+
+// hours runs touched.sql.
+func (j *Job) hours(ctx context.Context, conn driver.Conn, vars map[string]any) ([]int64, error) {
+	q, err := j.query("touched.sql", vars)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("finding hours with late readings: %w", err)
+	}
+	defer rows.Close()
+	var late []int64
+	for rows.Next() {
+		var h uint32
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("finding hours with late readings: %w", err)
+		}
+		late = append(late, int64(h))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding hours with late readings: %w", err)
+	}
+	return late, nil
+}
+
+// strings runs sql/name and returns its one String column.
+func (j *Job) strings(ctx context.Context, conn driver.Conn, name string, vars map[string]any) ([]string, error) {
+	q, err := j.query(name, vars)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // Recompute computes again every hour of [from, to) that is already
