@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 )
 
 const appendOnlyMigration = 70 // sql/070_audit_log_append_only.sql
@@ -77,23 +76,16 @@ func engineOf(t *testing.T, ctx context.Context, conn driver.Conn, db, table str
 // FINAL. A migration interrupted after its RENAME completes when applied
 // again.
 func TestAuditLogBecomesAppendOnly(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for _, interrupted := range []bool{false, true} {
 		t.Run(fmt.Sprintf("interrupted=%v", interrupted), func(t *testing.T) {
-			ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_auditmig_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-			ch.Defaults()
+			ch := chtest.Scratch(t, "ioc_auditmig")
 			ctx := context.Background()
 			conn, err := ch.Open(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
-			defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
 
 			// A server as every release before 070 left it.
 			before(t, appendOnlyMigration)

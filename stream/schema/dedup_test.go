@@ -2,15 +2,13 @@ package schema
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sonla-ioc/ioc/internal/chconn"
+	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
@@ -18,24 +16,9 @@ import (
 // analyst view shows each reading once before the scheduled dedup, after it,
 // after a replay into the merged month, and after the next dedup.
 func TestAnalystViewExactAcrossDedup(t *testing.T) {
-	addr := os.Getenv("IOC_CLICKHOUSE_ADDR")
-	if addr == "" {
-		t.Skip("IOC_CLICKHOUSE_ADDR not set: runs against the local ClickHouse (make test)")
-	}
-	ch := chconn.Config{Addr: strings.Split(addr, ","), Database: fmt.Sprintf("ioc_dedup_%d%04d", time.Now().Unix()%100000, rand.IntN(10000))}
-	ch.Defaults()
+	ch, conn := chtest.Migrated(t, "ioc_dedup", Migrate)
 	ctx := context.Background()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.Database)
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ch.SecurityDatabase())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := Migrate(ctx, conn, ch, log); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().In(event.Location)
 	old := time.Date(now.Year(), now.Month(), 10, 12, 0, 0, 0, event.Location).AddDate(0, -3, 0)
 	oldMonth := old.Format("200601")

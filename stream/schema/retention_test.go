@@ -54,17 +54,9 @@ func TestTTLStatement(t *testing.T) {
 // On the local server (18.16: no TTL), retention drops the months older
 // than the retention and keeps the rest; a dry run changes nothing.
 func TestApplyRetentionOnLocalServer(t *testing.T) {
-	ch := chtest.Scratch(t, "ioc_retention")
+	ch, conn := chtest.Migrated(t, "ioc_retention", Migrate)
 	ctx := context.Background()
-	conn, err := ch.Open(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := Migrate(ctx, conn, ch, log); err != nil {
-		t.Fatal(err)
-	}
 	server, _ := ServerVersion(conn)
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, event.Location)
 	// Readings 14, 13 and 1 month(s) old; dead letters 4 months and 1 day old.
