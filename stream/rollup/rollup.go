@@ -110,6 +110,9 @@ type Job struct {
 	m   *metrics
 	// now is the clock of computed_ms (tests may set it).
 	now func() time.Time
+	// beforePartsRead, when set (tests), runs between the listing of the
+	// parts written since the last run and their read.
+	beforePartsRead func(ctx context.Context)
 }
 
 type metrics struct {
@@ -291,6 +294,9 @@ func (j *Job) touched(ctx context.Context, conn driver.Conn, since, done, insert
 				break
 			}
 			vars["Parts"] = parts
+			if j.beforePartsRead != nil {
+				j.beforePartsRead(ctx)
+			}
 			hours, err := j.hours(ctx, conn, vars)
 			if err != nil {
 				return nil, err

@@ -1,10 +1,13 @@
 package rollup
 
 import (
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 )
 
@@ -34,5 +37,31 @@ func TestDayRuns(t *testing.T) {
 	want := []hourRange{{day(10), day(12)}, {day(14), day(15)}}
 	if !slices.Equal(got, want) {
 		t.Errorf("dayRuns = %v, want %v", got, want)
+	}
+}
+
+// touched.sql reads the parts it is given, and the window without them;
+// the queries render from the set New parsed once.
+func TestTouchedQueryBoundByParts(t *testing.T) {
+	j := New(Config{}, chconn.Config{Database: "ioc"}, slog.New(slog.DiscardHandler), nil)
+	vars := map[string]any{"Since": 1, "Done": 2, "InsertedSince": 3, "Parts": []string{"202612_1_1_0", "202612_2_2_0"}}
+	q, err := j.query("touched.sql", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(q, "FROM ioc.sensor_readings_raw") || !strings.HasSuffix(q, "inserted_at >= toDateTime(3) AND _part IN ('202612_1_1_0', '202612_2_2_0')\n") {
+		t.Errorf("touched.sql with parts:\n%s", q)
+	}
+	vars["Parts"] = []string(nil)
+	if q, err = j.query("touched.sql", vars); err != nil || strings.Contains(q, "_part IN") {
+		t.Errorf("touched.sql without parts reads by part: %v\n%s", err, q)
+	}
+	delete(vars, "Parts")
+	if _, err := j.query("touched.sql", vars); err == nil {
+		t.Error("touched.sql rendered without Parts: a missing key must be an error")
+	}
+	q, err = j.query("parts_active.sql", map[string]any{"DB": "ioc", "Table": "sensor_readings_raw", "Parts": []string{"a'b"}})
+	if err != nil || !strings.Contains(q, `name IN ('a\'b')`) || !strings.Contains(q, "database = 'ioc'") {
+		t.Errorf("parts_active.sql: %v\n%s", err, q)
 	}
 }
