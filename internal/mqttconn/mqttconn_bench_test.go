@@ -2,6 +2,7 @@ package mqttconn
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"testing"
 
@@ -41,6 +42,36 @@ func BenchmarkReadPacket(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				if _, err := packets.ReadPacket(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWritePuback writes PUBACKs over loopback TCP with paho's
+// packets.PubackPacket.Write from one goroutine, as paho's outgoing loop
+// does when ingest acknowledges a batch: to the bare socket (one system
+// call each, paho's default) and through Open's write-behind. A reader
+// drains the server side.
+func BenchmarkWritePuback(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		conn func(c net.Conn) net.Conn
+	}{
+		{"socket", func(c net.Conn) net.Conn { return c.(*bufferedConn).Conn }},
+		{"coalesced", func(c net.Conn) net.Conn { return c }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			client, server := loopback(b)
+			go func() { _, _ = io.Copy(io.Discard, server) }()
+			w := tc.conn(client)
+			pa := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
+			b.SetBytes(4)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				pa.MessageID = uint16(i)
+				if err := pa.Write(w); err != nil {
 					b.Fatal(err)
 				}
 			}
