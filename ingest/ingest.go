@@ -217,6 +217,7 @@ func (s *Service) mqttOptions() *mqtt.ClientOptions {
 		SetCleanSession(false).   // the broker keeps our subscription and queues while we are away
 		SetAutoAckDisabled(true). // acknowledge after Kafka has the records
 		SetOrderMatters(true).
+		SetStore(mqttconn.SubscriberStore()). // paho would keep every QoS 1 PUBLISH until its PUBACK, and never read it back
 		SetKeepAlive(30 * time.Second).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).

@@ -2,10 +2,12 @@ package mqttconn
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
@@ -73,6 +75,36 @@ func BenchmarkWritePuback(b *testing.B) {
 				pa.MessageID = uint16(i)
 				if err := pa.Write(w); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStoreInbound is what paho does with its store for each inbound
+// QoS 1 PUBLISH of a subscriber with a persistent session: Put when it
+// arrives, Del when its PUBACK is written (keys made as paho makes them),
+// with 1,000 messages awaiting Kafka at any time: paho's MemoryStore
+// against SubscriberStore.
+func BenchmarkStoreInbound(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store func() mqtt.Store
+	}{
+		{"memory", func() mqtt.Store { return mqtt.NewMemoryStore() }},
+		{"subscriber", SubscriberStore},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := tc.store()
+			s.Open()
+			defer s.Close()
+			p := publishPacket(1, make([]byte, 60))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p.MessageID = uint16(i%65535 + 1)
+				s.Put(fmt.Sprintf("i.%d", p.MessageID), p)
+				if i >= 1000 {
+					s.Del(fmt.Sprintf("i.%d", uint16((i-1000)%65535+1)))
 				}
 			}
 		})

@@ -181,3 +181,30 @@ func TestCloseWritesPending(t *testing.T) {
 		t.Fatal("write after Close succeeded")
 	}
 }
+
+// TestSubscriberStoreSkipsInboundQoS1: the inbound QoS 1 PUBLISHes paho
+// would keep until their PUBACK (and never read back) are not kept;
+// outbound packets and inbound QoS 2 ones are.
+func TestSubscriberStoreSkipsInboundQoS1(t *testing.T) {
+	s := SubscriberStore()
+	s.Open()
+	defer s.Close()
+	in1 := publishPacket(7, []byte("x"))
+	in2 := publishPacket(8, []byte("y"))
+	in2.Qos = 2
+	sub := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
+	sub.MessageID = 9
+	s.Put("i.7", in1)
+	s.Put("i.8", in2)
+	s.Put("o.9", sub)
+	if s.Get("i.7") != nil {
+		t.Error("inbound QoS 1 PUBLISH kept in the store")
+	}
+	if s.Get("i.8") == nil || s.Get("o.9") == nil {
+		t.Error("inbound QoS 2 PUBLISH or outbound SUBSCRIBE not kept")
+	}
+	s.Del("i.7") // paho deletes it when the PUBACK is written: harmless
+	if got := len(s.All()); got != 2 {
+		t.Errorf("store holds %d packets, want 2", got)
+	}
+}
