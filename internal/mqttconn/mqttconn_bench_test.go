@@ -110,3 +110,42 @@ func BenchmarkStoreInbound(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWritePubackAlone is the worst case of the write-behind: each
+// PUBACK is written alone (the next one only after the server read the
+// previous), so nothing is coalesced and each costs the hand-off to the
+// flusher on top of the system call.
+func BenchmarkWritePubackAlone(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		conn func(c net.Conn) net.Conn
+	}{
+		{"socket", func(c net.Conn) net.Conn { return c.(*bufferedConn).Conn }},
+		{"coalesced", func(c net.Conn) net.Conn { return c }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			client, server := loopback(b)
+			got := make(chan struct{})
+			go func() {
+				buf := make([]byte, 4)
+				for {
+					if _, err := io.ReadFull(server, buf); err != nil {
+						close(got)
+						return
+					}
+					got <- struct{}{}
+				}
+			}()
+			w := tc.conn(client)
+			pa := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				pa.MessageID = uint16(i)
+				if err := pa.Write(w); err != nil {
+					b.Fatal(err)
+				}
+				<-got
+			}
+		})
+	}
+}
