@@ -16,7 +16,8 @@ import (
 // store, redelivers what was not acknowledged. Keeping them cost a map
 // insert under a lock per message and kept every payload reachable (GC
 // work) until Kafka acknowledged it; with this store the PUBACK's delete
-// finds nothing. Everything else (outbound packets, QoS 2) is kept as by
+// finds nothing (paho's WARN logger notes that, a no-op unless a program
+// sets mqtt.WARN). Everything else (outbound packets, QoS 2) is kept as by
 // paho's MemoryStore.
 func SubscriberStore() mqtt.Store { return &subscriberStore{mqtt.NewMemoryStore()} }
 
