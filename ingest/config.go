@@ -189,8 +189,9 @@ const (
 	// the clipped MQTT topic of a dead letter.
 	maxKafkaKey = event.MaxDeadLetterText
 	// batchOverhead is what Kafka adds to a record batch beyond what the
-	// writer counts: a batch header and a few varints per record.
-	batchOverhead = 1024 + 16*writerBatchSize
+	// writer counts: a batch header and a few varints per record, counted
+	// for 256 records (writerBatchSize is lower: a margin).
+	batchOverhead = 1024 + 16*256
 )
 
 // MaxRecordBytes is the largest record ingest ever writes, as the Kafka

@@ -102,3 +102,61 @@ func benchRecords(b *testing.B, topic string, n int) []kafka.Message {
 	}
 	return out
 }
+
+// BenchmarkKafkaWriterSmallWrites is the one-reading-per-message shape at
+// a moderate rate (issue 17): four producers each write what a few
+// milliseconds brought, here 6 records (6 messages of one reading), so a
+// partition batch carries one or two records. kafka-go allocates every
+// partition batch at BatchSize capacity: the allocated bytes per write
+// show what that costs. "before" is BatchSize 256, "after" NewWriter's.
+//
+//	go test ./ingest -run '^$' -bench KafkaWriterSmallWrites -benchtime 3000x
+func BenchmarkKafkaWriterSmallWrites(b *testing.B) {
+	brokers := os.Getenv("IOC_KAFKA_BROKERS")
+	if brokers == "" {
+		b.Skip("IOC_KAFKA_BROKERS is not set: this benchmark needs the local Kafka")
+	}
+	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), TopicPrefix: fmt.Sprintf("benchs%d.", time.Now().UnixNano())}
+	kc.Defaults()
+	ctx := context.Background()
+	if err := kc.EnsureTopics(ctx, event.TopicReadings); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_, _ = kc.DeleteTopicsWithPrefix(ctx)
+	}()
+	all := benchRecords(b, kc.Topic(event.TopicReadings), 200)
+	cfg := Config{}
+	cfg.Defaults()
+	for _, tc := range []struct {
+		name string
+		size int
+	}{{"before", 256}, {"after", writerBatchSize}} {
+		b.Run(tc.name, func(b *testing.B) {
+			w := NewWriter(cfg, kc)
+			w.BatchSize = tc.size
+			defer w.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			work := make(chan int)
+			for p := 0; p < cfg.Producers; p++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range work {
+						j := (i * 6) % (len(all) - 6)
+						if err := w.WriteMessages(ctx, all[j:j+6]...); err != nil {
+							b.Error(err)
+						}
+					}
+				}()
+			}
+			for i := 0; i < b.N; i++ {
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+		})
+	}
+}
