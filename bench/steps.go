@@ -16,8 +16,11 @@ import (
 
 // Runner drives the pipeline phases of a run.
 type Runner struct {
-	P     *Params
-	Pipe  *Pipeline
+	P    *Params
+	Pipe *Pipeline
+	// Peer, if set, is what the windows measure instead of Pipe (which
+	// is then nil): Benthos, with no metrics of ours to scrape.
+	Peer  *Peer
 	Load  *Load
 	CH    *CHWatch
 	Wall  *Wall // one client, connected throughout: the wall is open
@@ -115,13 +118,13 @@ func (r *Runner) drained(ctx context.Context, timeout time.Duration) (bool, time
 func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window time.Duration) Step {
 	r.steps++
 	s := Step{Phase: phase, Tag: fmt.Sprintf("s%02d", r.steps), Offered: rate}
-	if err := r.Pipe.Alive(); err != nil {
+	if err := r.alive(); err != nil {
 		s.Why = err.Error()
 		return s
 	}
 	r.drained(ctx, r.P.DrainTimeout)
-	streamBefore, _ := r.Pipe.Scrape(ctx, "stream")
-	ingestBefore, _ := r.Pipe.Scrape(ctx, "ingest")
+	streamBefore, _ := r.scrape(ctx, "stream")
+	ingestBefore, _ := r.scrape(ctx, "ingest")
 	ackedBefore, failedBefore := r.Load.AckedReadings.Load(), r.Load.Failed.Load()
 
 	probes := NewProbeTimer()
@@ -162,7 +165,7 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 			s.MaxParts = max(s.MaxParts, parts)
 			mu.Unlock()
 			if n++; n%4 == 0 {
-				if m, err := r.Pipe.Scrape(sctx, "stream"); err == nil {
+				if m, err := r.scrape(sctx, "stream"); err == nil {
 					mu.Lock()
 					s.ConsumerLagMax = max(s.ConsumerLagMax, m.Sum("ioc_stream_consumer_lag"))
 					mu.Unlock()
@@ -208,12 +211,12 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 			s.Lost = max(0, acked-int64(uniq))
 		}
 	}
-	if after, err := r.Pipe.Scrape(ctx, "stream"); err == nil && streamBefore != nil {
+	if after, err := r.scrape(ctx, "stream"); err == nil && streamBefore != nil {
 		flushes := after.Sum("ioc_stream_batch_rows_count") - streamBefore.Sum("ioc_stream_batch_rows_count")
 		s.InsertsPerS = round2(flushes / (s.Schedule.Seconds + drain.Seconds()))
 		s.CHInsertErrors = after.Sum("ioc_stream_insert_errors_total") - streamBefore.Sum("ioc_stream_insert_errors_total")
 	}
-	if after, err := r.Pipe.Scrape(ctx, "ingest"); err == nil && ingestBefore != nil {
+	if after, err := r.scrape(ctx, "ingest"); err == nil && ingestBefore != nil {
 		s.KafkaWriteErrors = after.Sum("ioc_ingest_kafka_write_errors_total") - ingestBefore.Sum("ioc_ingest_kafka_write_errors_total")
 	}
 	s.RoleCPUus, s.AllCPUus = cpuPerReading(s.Usage, acked)
@@ -225,6 +228,32 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	return s
 }
 
+// alive reports the measured system having died.
+func (r *Runner) alive() error {
+	if r.Peer != nil {
+		return r.Peer.Alive()
+	}
+	return r.Pipe.Alive()
+}
+
+// scrape reads a role's metrics; the peer has none of ours.
+func (r *Runner) scrape(ctx context.Context, role string) (Metrics, error) {
+	if r.Pipe == nil {
+		return nil, fmt.Errorf("no %s metrics: the peer is measured", role)
+	}
+	return r.Pipe.Scrape(ctx, role)
+}
+
+// ownProc names the processes whose CPU and memory are the measured
+// system's own: the ioc roles, or the peer.
+func ownProc(name string) bool {
+	switch name {
+	case "ingest", "stream", "dashboard", "run", "benthos":
+		return true
+	}
+	return false
+}
+
 func cpuPerReading(u WindowUsage, readings int64) (roles, all float64) {
 	if readings <= 0 {
 		return 0, 0
@@ -232,7 +261,7 @@ func cpuPerReading(u WindowUsage, readings int64) (roles, all float64) {
 	var r, a float64
 	for name, p := range u.Procs {
 		a += p.CPUSeconds
-		if name == "ingest" || name == "stream" || name == "dashboard" || name == "run" {
+		if ownProc(name) {
 			r += p.CPUSeconds
 		}
 	}
