@@ -85,13 +85,20 @@ bench: build services-up $(BENTHOS)
 
 bench-peer-build: $(BENTHOS)
 
+# The comparison with the peer alone at smoke rates: the pipeline and Benthos at one reading
+# per message (bench-smoke covers that shape for the pipeline without building Benthos).
+bench-peer-smoke: build services-up $(BENTHOS)
+	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
+	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) -benthos $(BENTHOS) -skip fanout,ramp,latency,hops $(BENCH_FLAGS)
+
 $(BENTHOS): bench/benthos/main.go bench/benthos/go.mod bench/benthos/go.sum
 	mkdir -p .local/benthos/src
 	cp bench/benthos/main.go bench/benthos/go.mod bench/benthos/go.sum .local/benthos/src/
 	cd .local/benthos/src && $(GO) build -trimpath -o ../benthos .
 
 # The same harness for a few seconds at tiny rates (CI): it checks the harness and that nothing
-# acknowledged is lost, not the pipeline's speed.
+# acknowledged is lost, not the pipeline's speed; both load shapes (five readings per message,
+# and one per message over fewer connections).
 bench-smoke: build services-up
 	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
 	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) $(BENCH_FLAGS)

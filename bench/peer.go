@@ -88,7 +88,7 @@ func (c *PeerConfig) DSN() string {
 // partner, metric, unit, value and the observation time in epoch ms.
 const peerArgsMapping = `let topic = meta("mqtt_topic").split("/")
 let r = this.index(0)
-root = [ $topic.index(-1), $topic.index(-2), $r.n, $r.u, $r.v, ($r.bt * 1000).round() ]
+root = [ $topic.index(-1), $topic.index(-2), $r.n, $r.u, $r.v.number(), ($r.bt * 1000).round().int64() ]
 `
 
 var peerColumns = []string{"device_id", "partner", "metric", "unit", "value", "observed_ms"}
@@ -253,7 +253,7 @@ func (pe *Peer) waitReady(ctx context.Context, timeout time.Duration) error {
 	case stopped != nil:
 		return stopped
 	case !ready:
-		return fmt.Errorf("the peer was not ready after %s; its log %s ends:\n%s", timeout, pe.Log, tail(pe.Log, 20))
+		return fmt.Errorf("the peer was not ready after %s; its log %s ends:\n%s", timeout, pe.Log, tail(pe.Log, 5))
 	}
 	return nil
 }
@@ -292,7 +292,7 @@ func (pe *Peer) prime(ctx context.Context) error {
 		return err
 	}
 	if !ok || n == 0 {
-		return fmt.Errorf("peer: no reading reached %s.%s within 60s; its log %s ends:\n%s", pe.Cfg.Database, PeerTable, pe.Log, tail(pe.Log, 20))
+		return fmt.Errorf("peer: no reading reached %s.%s within 60s; its log %s ends:\n%s", pe.Cfg.Database, PeerTable, pe.Log, tail(pe.Log, 5))
 	}
 	return ctx.Err()
 }
@@ -301,7 +301,7 @@ func (pe *Peer) prime(ctx context.Context) error {
 func (pe *Peer) Alive() error {
 	select {
 	case <-pe.exited:
-		return fmt.Errorf("the peer exited (%v); its log %s ends:\n%s", pe.err, pe.Log, tail(pe.Log, 20))
+		return fmt.Errorf("the peer exited (%v); its log %s ends:\n%s", pe.err, pe.Log, tail(pe.Log, 5))
 	default:
 	}
 	return nil

@@ -18,8 +18,8 @@ type PeerResult struct {
 	Devices     int       `json:"devices"`
 	Benthos     string    `json:"benthos,omitempty"`        // PeerConfig.Summary
 	Config      string    `json:"benthos_config,omitempty"` // the YAML it ran
-	Pipeline    PeerSide  `json:"pipeline"`
-	Peer        *PeerSide `json:"peer,omitempty"` // nil: Benthos not run
+	Pipeline    *PeerSide `json:"pipeline,omitempty"`       // nil: not run (-skip single)
+	Peer        *PeerSide `json:"peer,omitempty"`           // nil: Benthos not run (no -benthos, or -skip peer)
 	// Ratio is the pipeline's maximum ÷ Benthos's (0: one of them unknown).
 	Ratio float64 `json:"ratio,omitempty"`
 }
@@ -37,12 +37,15 @@ type PeerSide struct {
 func (pr *PeerResult) evaluate(r *Result) {
 	t := func(name, want, got string, m *bool) { r.Targets = append(r.Targets, Target{name, want, got, m}) }
 	shape := fmt.Sprintf("%d per message, %d connections", pr.Records, pr.Connections)
-	pipe := pr.Pipeline.Max
+	var pipe *Step
+	if pr.Pipeline != nil {
+		pipe = pr.Pipeline.Max
+	}
 	switch {
 	case pipe != nil:
 		t("sustained rate, "+shape, "≥ 50,000 readings/s", fmt.Sprintf("%s/s", num(pipe.Offered)), met(pipe.Offered >= 50000))
 		t("pipeline CPU per reading, "+shape, "≤ 10 µs at the maximum", fmt.Sprintf("%s µs", num(pipe.RoleCPUus)), met(pipe.RoleCPUus <= 10))
-	case len(pr.Pipeline.Ramp) > 0:
+	case pr.Pipeline != nil && len(pr.Pipeline.Ramp) > 0:
 		t("sustained rate, "+shape, "≥ 50,000 readings/s", "no rate was sustained", met(false))
 	}
 	pr.Ratio = 0
@@ -71,15 +74,16 @@ func (s *PeerSide) maxCell(f func(*Step) string) string {
 // side table, Benthos's configuration and each side's search.
 func (pr *PeerResult) sections(r *Result) []section {
 	m := r.Machine
-	title := fmt.Sprintf("%s per message over %d connections: the pipeline and %s side by side", map[bool]string{true: "One reading", false: fmt.Sprintf("%d readings", pr.Records)}[pr.Records == 1],
+	w := readingsWord(pr.Records)
+	title := fmt.Sprintf("%s per message over %d connections: the pipeline and %s side by side", strings.ToUpper(w[:1])+w[1:],
 		pr.Connections, PeerVersion)
 	mode := map[string]string{"roles": "three processes (ingest, stream, dashboard)", "run": "one `ioc run` process"}[r.Setup.Mode]
 	lines := []string{
 		fmt.Sprintf("run %s, %s UTC%s; commit %s", r.Run, r.Started.UTC().Format("2006-01-02 15:04"),
 			map[bool]string{true: " (smoke: tiny rates, figures meaningless)", false: ""}[r.Smoke], r.Setup.Commit),
 		fmt.Sprintf("machine: %s, %d cores, %.1f GiB, Linux %s, %s; Mosquitto, Kafka, ClickHouse and the load generator on it too", m.CPU, m.Cores, m.MemGiB, m.Kernel, m.Go),
-		fmt.Sprintf("load: %s devices on %d MQTT connections (QoS 1), %d reading(s) per SenML message, open loop; the same generator, windows (%s, confirmed for %s) and criteria (zero loss counted in ClickHouse, backlog ≤ %.1f s and not growing) for both",
-			num(float64(pr.Devices)), pr.Connections, pr.Records, r.Setup.StepWindow, r.Setup.FinalWindow, r.Setup.LagBound),
+		fmt.Sprintf("load: %s devices on %d MQTT connections (QoS 1), %s per SenML message, open loop; the same generator, windows (%s, confirmed for %s) and criteria (zero loss counted in ClickHouse, backlog ≤ %.1f s and not growing) for both",
+			num(float64(pr.Devices)), pr.Connections, readingsWord(pr.Records), r.Setup.StepWindow, r.Setup.FinalWindow, r.Setup.LagBound),
 		"pipeline: MQTT → ingest → Kafka → stream → ClickHouse, roles as " + mode,
 	}
 	if pr.Peer != nil {
@@ -87,13 +91,7 @@ func (pr *PeerResult) sections(r *Result) []section {
 	}
 	own := func(s *Step) string { return num(roleRSS(s.Usage)) }
 	t := &table{head: []string{"at the maximum", "pipeline", PeerVersion}}
-	peerCell := func(f func(*Step) string) string {
-		if pr.Peer == nil {
-			return "not run"
-		}
-		return pr.Peer.maxCell(f)
-	}
-	row := func(name string, f func(*Step) string) { t.add(name, pr.Pipeline.maxCell(f), peerCell(f)) }
+	row := func(name string, f func(*Step) string) { t.add(name, pr.Pipeline.maxCell(f), pr.Peer.maxCell(f)) }
 	row("readings/s sustained, zero loss", func(s *Step) string { return num(s.Offered) })
 	ratio := "–"
 	if pr.Ratio > 0 {
@@ -110,10 +108,10 @@ func (pr *PeerResult) sections(r *Result) []section {
 		return num(s.ToClickHouse.P50) + " / " + num(s.ToClickHouse.P99)
 	})
 	row("confirmation window s", func(s *Step) string { return num(s.Window) })
-	t.add("load average (1 min) at the search's start", fmt.Sprintf("%.2f", pr.Pipeline.Load[0]), peerLoad(pr.Peer))
+	t.add("load average (1 min) at the search's start", sideLoad(pr.Pipeline), sideLoad(pr.Peer))
 	out := []section{{title: title, lines: lines, tab: t}}
 	var errs []string
-	if pr.Pipeline.Error != "" {
+	if pr.Pipeline != nil && pr.Pipeline.Error != "" {
 		errs = append(errs, "pipeline: "+pr.Pipeline.Error)
 	}
 	if pr.Peer != nil && pr.Peer.Error != "" {
@@ -125,7 +123,7 @@ func (pr *PeerResult) sections(r *Result) []section {
 	if pr.Config != "" {
 		out = append(out, section{title: "Benthos configuration (as run; ports and names are the run's)", code: pr.Config})
 	}
-	if len(pr.Pipeline.Ramp) > 0 {
+	if pr.Pipeline != nil && len(pr.Pipeline.Ramp) > 0 {
 		out = append(out, section{title: "Pipeline search at this shape", tab: rampTable(pr.Pipeline.Ramp)})
 	}
 	if pr.Peer != nil && len(pr.Peer.Ramp) > 0 {
@@ -134,7 +132,14 @@ func (pr *PeerResult) sections(r *Result) []section {
 	return out
 }
 
-func peerLoad(s *PeerSide) string {
+func readingsWord(n int) string {
+	if n == 1 {
+		return "one reading"
+	}
+	return fmt.Sprintf("%d readings", n)
+}
+
+func sideLoad(s *PeerSide) string {
 	if s == nil {
 		return "–"
 	}

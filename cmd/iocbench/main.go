@@ -439,10 +439,10 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, pr *poisonR
 	if res.Peer != nil && !skip(p, "single") && ctx.Err() == nil {
 		log.Info("pipeline at one reading per message", "connections", p.PeerConnections)
 		side, l := bench.SearchSingle(ctx, p, run, pipe, conn, r.Procs, lagBound, log)
-		res.Peer.Pipeline = side
+		res.Peer.Pipeline = &side
 		lost += l // the pipeline never loses an acknowledged reading, overloaded or not
 		if side.Error != "" {
-			res.Errors = append(res.Errors, "one reading per message: "+side.Error)
+			res.Errors = append(res.Errors, "one reading per message: "+firstLine(side.Error))
 		} else if side.Max == nil && p.Smoke {
 			res.Errors = append(res.Errors, "one reading per message: no rate was sustained")
 		}
@@ -461,7 +461,7 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, pr *poisonR
 		// Benthos's losses are its own (an overloaded window may lose
 		// what Mosquitto queued for it): reported, not the run's failure.
 		if side.Error != "" {
-			res.Errors = append(res.Errors, "Benthos: "+side.Error)
+			res.Errors = append(res.Errors, "Benthos: "+firstLine(side.Error)+" (see the comparison)")
 		} else if side.Max == nil && p.Smoke {
 			res.Errors = append(res.Errors, "Benthos: no rate was sustained")
 		}
@@ -514,6 +514,12 @@ type poisonRun struct {
 	fraction, rate float64
 	window         time.Duration
 	res            *bench.PoisonResult
+}
+
+// firstLine is an error's first line (a log's tail may follow).
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
 }
 
 func skip(p *bench.Params, phase string) bool {
