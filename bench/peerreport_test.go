@@ -36,8 +36,8 @@ func TestPeerComparisonReport(t *testing.T) {
 		got[tg.Name] = tg.Met
 	}
 	for name, want := range map[string]bool{
-		"sustained rate, 1 per message, 20 connections":          false,
-		"pipeline ÷ Benthos, 1 per message, 20 connections":      false,
+		"sustained rate, 1 per message, 20 connections":           false,
+		"pipeline ÷ Benthos, 1 per message, 20 connections":       false,
 		"pipeline CPU per reading, 1 per message, 20 connections": false,
 	} {
 		if m := got[name]; m == nil || *m != want {
@@ -76,10 +76,12 @@ func TestPeerComparisonReport(t *testing.T) {
 }
 
 // The peer block of docs/performance.md is its own, beside the latest
-// results: both are replaced, the text around them kept.
+// results: it is replaced, the text around it kept, and a run of the
+// comparison alone leaves the latest results as they were.
 func TestUpdateDocWritesThePeerBlock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "perf.md")
-	if err := os.WriteFile(path, []byte("# Performance\n\n## The peer\n\n"+peerDocBegin+"\nold\n"+peerDocEnd+"\n\n## Notes\nkept\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("# Performance\n\n## The peer\n\n"+peerDocBegin+"\nold\n"+peerDocEnd+"\n\n## Notes\nkept\n\n"+
+		docBegin+"\nkept latest\n"+docEnd+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := peerRun()
@@ -94,6 +96,10 @@ func TestUpdateDocWritesThePeerBlock(t *testing.T) {
 	if strings.Count(doc, peerDocBegin) != 1 || strings.Count(doc, docBegin) != 1 || strings.Contains(doc, "\nold\n") ||
 		!strings.Contains(doc, "## Notes\nkept\n") || !strings.HasPrefix(doc, "# Performance\n\n## The peer\n\n"+peerDocBegin) {
 		t.Errorf("document after two updates:\n%s", doc)
+	}
+	latest := doc[strings.Index(doc, docBegin):strings.Index(doc, docEnd)]
+	if !strings.Contains(latest, "\nkept latest\n") {
+		t.Errorf("a run of the comparison alone replaced the latest results:\n%s", latest)
 	}
 	peer := doc[strings.Index(doc, peerDocBegin):strings.Index(doc, peerDocEnd)]
 	for _, want := range []string{"| readings/s sustained, zero loss | 37,000 | 12,600 |", "| ratio pipeline ÷ Benthos | 2.94 | 1 |",

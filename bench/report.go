@@ -512,28 +512,31 @@ func (r *Result) WriteJSON(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// measuredMain tells whether the run measured any phase of the
+// latest-results block (fan-out, ramp, latency, hops).
+func (r *Result) measuredMain() bool {
+	return r.Fanout != nil || len(r.Ramp) > 0 || len(r.Latency) > 0 || len(r.Hops) > 0 || r.Peer == nil
+}
+
 const (
 	docBegin = "<!-- bench:latest:begin (written by iocbench -doc; edit outside these markers) -->"
 	docEnd   = "<!-- bench:latest:end -->"
 )
 
 // UpdateDoc replaces the latest-results block of a markdown file, or
-// appends one if the markers are missing.
+// appends one if the markers are missing, and likewise the peer block. A
+// run that measured only the comparison with the peer (-skip
+// fanout,ramp,latency,hops) leaves the latest-results block as it was.
 func (r *Result) UpdateDoc(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	var md strings.Builder
-	md.WriteString(docBegin + "\n\n")
-	r.WriteMarkdown(&md)
-	md.WriteString("\n" + docEnd)
 	doc := string(b)
-	i, j := strings.Index(doc, docBegin), strings.Index(doc, docEnd)
-	if i >= 0 && j > i {
-		doc = doc[:i] + md.String() + doc[j+len(docEnd):]
-	} else {
-		doc += "\n" + md.String() + "\n"
+	if r.measuredMain() {
+		var md strings.Builder
+		r.WriteMarkdown(&md)
+		doc = replaceBlock(doc, docBegin, docEnd, md.String())
 	}
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		return err
