@@ -107,6 +107,9 @@ func (l *Load) Close() {
 	}
 }
 
+// Outstanding is the number of publishes neither acknowledged nor failed yet.
+func (l *Load) Outstanding() int64 { return l.outstanding.Load() }
+
 // WaitAcks waits until every publish is acknowledged or failed.
 func (l *Load) WaitAcks(ctx context.Context, timeout time.Duration) bool {
 	return testpoll.Poll(timeout, 20*time.Millisecond, func() bool {

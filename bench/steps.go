@@ -46,6 +46,9 @@ type Step struct {
 	Window   float64       `json:"window_s"`
 	Schedule ScheduleStats `json:"schedule"`
 	Failed   int64         `json:"failed_publishes"`
+	// Unacked publishes were neither acknowledged nor failed 15 s after
+	// the window's last one: the broker fell behind.
+	Unacked int64 `json:"unacked_publishes,omitempty"`
 	// AckedReadings were acknowledged by the broker in this window; Rows
 	// and Unique are what ClickHouse holds of them once drained.
 	AckedReadings int64   `json:"acked_readings"`
@@ -188,7 +191,9 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	s.Usage = meter.Stop()
 	stopSampling()
 	s.Window = round2(s.Schedule.Seconds)
-	r.Load.WaitAcks(ctx, 15*time.Second)
+	if !r.Load.WaitAcks(ctx, 15*time.Second) {
+		s.Unacked = r.Load.Outstanding()
+	}
 	acked := r.Load.AckedReadings.Load() - ackedBefore
 	s.AckedReadings = acked
 	s.Failed = r.Load.Failed.Load() - failedBefore
@@ -306,6 +311,9 @@ func judge(s Step, drained bool, lagBound float64) (bool, string) {
 	}
 	if s.Failed > 0 {
 		why = append(why, fmt.Sprintf("%d publishes failed", s.Failed))
+	}
+	if s.Unacked > 0 {
+		why = append(why, fmt.Sprintf("%d publishes not acknowledged 15 s after the window", s.Unacked))
 	}
 	if !drained {
 		why = append(why, "acknowledged readings missing in ClickHouse after the drain")
