@@ -93,11 +93,11 @@ func (pr *PeerResult) sections(r *Result) []section {
 	t := &table{head: []string{"at the maximum", "pipeline", PeerVersion}}
 	row := func(name string, f func(*Step) string) { t.add(name, pr.Pipeline.maxCell(f), pr.Peer.maxCell(f)) }
 	row("readings/s sustained, zero loss", func(s *Step) string { return num(s.Offered) })
-	ratio := "–"
 	if pr.Ratio > 0 {
-		ratio = fmt.Sprintf("%.2f", pr.Ratio)
+		t.add("ratio pipeline ÷ Benthos", fmt.Sprintf("%.2f", pr.Ratio), "1")
+	} else {
+		t.add("ratio pipeline ÷ Benthos", "–", "–")
 	}
-	t.add("ratio pipeline ÷ Benthos", ratio, "1")
 	row("CPU µs per reading, own processes", func(s *Step) string { return num(s.RoleCPUus) })
 	row("CPU µs per reading, everything measured", func(s *Step) string { return num(s.AllCPUus) })
 	row("own processes' peak RSS MB", own)

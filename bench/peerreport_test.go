@@ -70,7 +70,8 @@ func TestPeerComparisonReport(t *testing.T) {
 	r.Evaluate()
 	b.Reset()
 	r.WriteText(&b)
-	if !regexp.MustCompile(`readings/s sustained, zero loss\s+37,000\s+not run\n`).MatchString(b.String()) || r.Peer.Ratio != 0 {
+	if !regexp.MustCompile(`readings/s sustained, zero loss\s+37,000\s+not run\n`).MatchString(b.String()) || r.Peer.Ratio != 0 ||
+		!regexp.MustCompile(`ratio pipeline ÷ Benthos\s+–\s+–\n`).MatchString(b.String()) {
 		t.Errorf("without Benthos (ratio %v):\n%s", r.Peer.Ratio, b.String())
 	}
 }
