@@ -28,11 +28,11 @@ const PeerVersion = "Benthos v4.27.0"
 // `mqtt` input at QoS 1 with a persistent session under a fixed client
 // id, its `sql_insert` output with the clickhouse driver (clickhouse-go
 // v2 over the native protocol), batched by count and period. It reads
-// topics of its own (TopicPrefix) and writes a database of its own.
+// topics of its own (MQTTPrefix) and writes a database of its own.
 type PeerConfig struct {
 	MQTTURL     string
 	ClientID    string
-	TopicPrefix string // e.g. benchpeer/123456/: it reads TopicPrefix + "sensors/#"
+	MQTTPrefix  string // e.g. benchpeer/123456/: it reads MQTTPrefix + "sensors/#"
 	CHAddr      []string
 	Database    string
 	BatchCount  int
@@ -63,9 +63,9 @@ func (c *PeerConfig) Defaults() {
 // Validate reports a configuration Benthos could not run.
 func (c *PeerConfig) Validate() error {
 	switch {
-	case c.MQTTURL == "" || c.ClientID == "" || c.TopicPrefix == "" || !strings.HasSuffix(c.TopicPrefix, "/"):
+	case c.MQTTURL == "" || c.ClientID == "" || c.MQTTPrefix == "" || !strings.HasSuffix(c.MQTTPrefix, "/"):
 		return fmt.Errorf("peer: MQTT url, client id and a topic prefix ending in / are required (got %q, %q, %q)",
-			c.MQTTURL, c.ClientID, c.TopicPrefix)
+			c.MQTTURL, c.ClientID, c.MQTTPrefix)
 	case len(c.CHAddr) == 0 || c.Database == "":
 		return fmt.Errorf("peer: ClickHouse address and database are required")
 	case c.BatchCount < 1 || c.BatchPeriod <= 0 || c.MaxInFlight < 1:
@@ -140,7 +140,7 @@ func (c *PeerConfig) Render() ([]byte, error) {
 	var cfg config
 	cfg.HTTP.Address = c.HTTPAddr
 	cfg.Logger.Level, cfg.Logger.Format = "WARN", "logfmt"
-	cfg.Input.MQTT = mqttIn{URLs: []string{c.MQTTURL}, ClientID: c.ClientID, Topics: []string{c.TopicPrefix + "sensors/#"},
+	cfg.Input.MQTT = mqttIn{URLs: []string{c.MQTTURL}, ClientID: c.ClientID, Topics: []string{c.MQTTPrefix + "sensors/#"},
 		QoS: 1, CleanSession: false, KeepAlive: 30}
 	cfg.Output.SQLInsert = sqlInsert{Driver: "clickhouse", DSN: c.DSN(), Table: PeerTable, Columns: peerColumns,
 		ArgsMapping: peerArgsMapping, MaxInFlight: c.MaxInFlight,
@@ -274,7 +274,7 @@ func (pe *Peer) prime(ctx context.Context) error {
 		return fmt.Errorf("peer: connecting to ClickHouse: %w", err)
 	}
 	defer conn.Close()
-	topic := pe.Cfg.TopicPrefix + event.SensorTopic("vnpt", "prime")
+	topic := pe.Cfg.MQTTPrefix + event.SensorTopic("vnpt", "prime")
 	var last time.Time
 	var n uint64
 	ok := testpoll.Poll(60*time.Second, testpoll.Interval, func() bool {
@@ -338,7 +338,21 @@ func (pe *Peer) Cleanup(ctx context.Context) {
 	chc := chconn.Config{Addr: pe.Cfg.CHAddr}
 	chc.Defaults()
 	if conn, err := chc.Open(ctx); err == nil {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pe.Cfg.Database)
+		// Its database has no security database beside it (no migration
+		// ran), but drop whatever begins with its name, as Pipeline.Cleanup.
+		dbs := []string{pe.Cfg.Database}
+		if rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, '"+pe.Cfg.Database+"_')"); err == nil {
+			for rows.Next() {
+				var name string
+				if rows.Scan(&name) == nil {
+					dbs = append(dbs, name)
+				}
+			}
+			rows.Close()
+		}
+		for _, db := range dbs {
+			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		}
 		conn.Close()
 	}
 	clearSession(pe.Cfg.MQTTURL, pe.Cfg.ClientID)
@@ -351,7 +365,7 @@ func NewPeerConfig(p *Params, run string) (PeerConfig, error) {
 	if err != nil {
 		return PeerConfig{}, err
 	}
-	c := PeerConfig{MQTTURL: p.MQTTURL, ClientID: "iocbench-" + run + "-benthos", TopicPrefix: "benchpeer/" + run + "/",
+	c := PeerConfig{MQTTURL: p.MQTTURL, ClientID: "iocbench-" + run + "-benthos", MQTTPrefix: "benchpeer/" + run + "/",
 		CHAddr: p.ClickHouseAddr, Database: "ioc_benchpeer_" + run, HTTPAddr: addr}
 	c.Defaults()
 	return c, c.Validate()

@@ -12,7 +12,7 @@ import (
 )
 
 func testPeerConfig() PeerConfig {
-	c := PeerConfig{MQTTURL: "tcp://127.0.0.1:1883", ClientID: "iocbench-1-benthos", TopicPrefix: "benchpeer/1/",
+	c := PeerConfig{MQTTURL: "tcp://127.0.0.1:1883", ClientID: "iocbench-1-benthos", MQTTPrefix: "benchpeer/1/",
 		CHAddr: []string{"127.0.0.1:9000", "127.0.0.2:9000"}, Database: "ioc_benchpeer_1", HTTPAddr: "127.0.0.1:20201"}
 	c.Defaults()
 	return c
@@ -87,7 +87,7 @@ func TestPeerConfigRender(t *testing.T) {
 func TestPeerConfigValidate(t *testing.T) {
 	for name, mut := range map[string]func(*PeerConfig){
 		"no client id":       func(c *PeerConfig) { c.ClientID = "" },
-		"prefix without /":   func(c *PeerConfig) { c.TopicPrefix = "benchpeer/1" },
+		"prefix without /":   func(c *PeerConfig) { c.MQTTPrefix = "benchpeer/1" },
 		"no database":        func(c *PeerConfig) { c.Database = "" },
 		"no clickhouse":      func(c *PeerConfig) { c.CHAddr = nil },
 		"zero batch period":  func(c *PeerConfig) { c.BatchPeriod = -time.Second },

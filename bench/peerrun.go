@@ -52,7 +52,7 @@ func SearchPeer(ctx context.Context, p *Params, run, dir string, services []Proc
 		side.Error = err.Error()
 		return side, cfg, "", 0
 	}
-	log.Info("starting the peer", "bin", p.Benthos, "database", cfg.Database, "topics", cfg.TopicPrefix+"sensors/#")
+	log.Info("starting the peer", "bin", p.Benthos, "database", cfg.Database, "topics", cfg.MQTTPrefix+"sensors/#")
 	pe, err := StartPeer(ctx, cfg, p.Benthos, dir, log)
 	if pe != nil {
 		yaml = string(pe.YAML)
@@ -81,7 +81,7 @@ func SearchPeer(ctx context.Context, p *Params, run, dir string, services []Proc
 		return side, cfg, yaml, 0
 	}
 	ch.Base = base
-	load, err := NewLoad(ctx, q.MQTTURL, "iocbench-"+run+"-pubpeer", cfg.TopicPrefix, q.Connections, q.Records)
+	load, err := NewLoad(ctx, q.MQTTURL, "iocbench-"+run+"-pubpeer", cfg.MQTTPrefix, q.Connections, q.Records)
 	if err != nil {
 		side.Error = err.Error()
 		return side, cfg, yaml, 0
