@@ -77,6 +77,8 @@ type Step struct {
 	AllCPUus  float64 `json:"all_cpu_us_per_reading"`
 	Pass      bool    `json:"pass"`
 	Why       string  `json:"why,omitempty"`
+
+	acks *WindowAcks // the window's own acknowledgements, for Verify
 }
 
 type backlogSample struct {
@@ -128,7 +130,8 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	r.drained(ctx, r.P.DrainTimeout)
 	streamBefore, _ := r.scrape(ctx, "stream")
 	ingestBefore, _ := r.scrape(ctx, "ingest")
-	ackedBefore, failedBefore := r.Load.AckedReadings.Load(), r.Load.Failed.Load()
+	failedBefore := r.Load.Failed.Load()
+	s.acks = &WindowAcks{}
 
 	probes := NewProbeTimer()
 	pctx, stopProbes := context.WithCancel(ctx)
@@ -177,7 +180,7 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 		}
 	}()
 
-	sched := Schedule{Rate: rate, Duration: window, Devices: r.P.Devices, Probe: r.P.ProbeFraction, OnProbe: probes.OnProbe}
+	sched := Schedule{Rate: rate, Duration: window, Devices: r.P.Devices, Probe: r.P.ProbeFraction, OnProbe: probes.OnProbe, Acks: s.acks}
 	if r.Wall != nil {
 		// The wall channel shows values of registered devices only: the
 		// registry's devices report, so that publish → websocket is timed.
@@ -191,10 +194,10 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	s.Usage = meter.Stop()
 	stopSampling()
 	s.Window = round2(s.Schedule.Seconds)
-	if !r.Load.WaitAcks(ctx, 15*time.Second) {
-		s.Unacked = r.Load.Outstanding()
+	if !s.acks.Wait(ctx, 15*time.Second) {
+		s.Unacked = s.acks.Outstanding.Load()
 	}
-	acked := r.Load.AckedReadings.Load() - ackedBefore
+	acked := s.acks.Readings.Load()
 	s.AckedReadings = acked
 	s.Failed = r.Load.Failed.Load() - failedBefore
 	s.Acked = round1(float64(acked) / s.Schedule.Seconds)
@@ -408,6 +411,9 @@ func (r *Runner) Verify(ctx context.Context, steps []*Step) (lost int64, err err
 		rows, uniq, qerr := r.CH.WindowCount(ctx, s.Schedule.FirstMs, s.Schedule.LastMs)
 		if qerr != nil {
 			return lost, qerr
+		}
+		if s.acks != nil { // acknowledgements that came after the window count now
+			s.AckedReadings = s.acks.Readings.Load()
 		}
 		s.Rows, s.Unique = rows, uniq
 		s.Lost = max(0, s.AckedReadings-int64(uniq))
