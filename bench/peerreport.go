@@ -79,9 +79,10 @@ func (pr *PeerResult) sections(r *Result) []section {
 		pr.Connections, PeerVersion)
 	mode := map[string]string{"roles": "three processes (ingest, stream, dashboard)", "run": "one `ioc run` process"}[r.Setup.Mode]
 	lines := []string{
-		fmt.Sprintf("run %s, %s UTC%s; commit %s", r.Run, r.Started.UTC().Format("2006-01-02 15:04"),
-			map[bool]string{true: " (smoke: tiny rates, figures meaningless)", false: ""}[r.Smoke], r.Setup.Commit),
-		fmt.Sprintf("machine: %s, %d cores, %.1f GiB, Linux %s, %s; Mosquitto, Kafka, ClickHouse and the load generator on it too", m.CPU, m.Cores, m.MemGiB, m.Kernel, m.Go),
+		fmt.Sprintf("run %s, %s → %s UTC%s; commit %s; command: %s", r.Run, r.Started.UTC().Format("2006-01-02 15:04"), r.Finished.UTC().Format("15:04"),
+			map[bool]string{true: " (smoke: tiny rates, figures meaningless)", false: ""}[r.Smoke], r.Setup.Commit, r.Setup.Command),
+		fmt.Sprintf("machine: %s, %d cores, %.1f GiB, Linux %s, %s; Mosquitto, Kafka, ClickHouse and the load generator on it too; "+
+			"load average (1 min) %.2f at start, %.2f at end", m.CPU, m.Cores, m.MemGiB, m.Kernel, m.Go, m.LoadFrom[0], m.LoadTo[0]),
 		fmt.Sprintf("load: %s devices on %d MQTT connections (QoS 1), %s per SenML message, open loop; the same generator, windows (%s, confirmed for %s) and criteria (zero loss counted in ClickHouse, backlog ≤ %.1f s and not growing) for both",
 			num(float64(pr.Devices)), pr.Connections, readingsWord(pr.Records), r.Setup.StepWindow, r.Setup.FinalWindow, r.Setup.LagBound),
 		"pipeline: MQTT → ingest → Kafka → stream → ClickHouse, roles as " + mode,
