@@ -72,15 +72,33 @@ clean:
 # BENCH_FLAGS, e.g. BENCH_FLAGS="-set ingest.linger=5ms -skip hops" (./bin/iocbench -h lists them).
 BENCH_FLAGS ?=
 
-.PHONY: bench bench-smoke
+# The peer (docs/performance.md, "The peer"): Benthos v4.27 built from the Go module proxy in a
+# scratch folder outside the repository's code (.local/benthos, git-ignored) from bench/benthos.
+BENTHOS := .local/benthos/benthos
 
-bench: build services-up
+.PHONY: bench bench-smoke bench-peer-build bench-peer-smoke
+
+bench: build services-up $(BENTHOS)
 	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
 	ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
-	eval "$$($(SERVICES) env)" && ./bin/iocbench -ioc $(BIN) -doc docs/performance.md $(BENCH_FLAGS)
+	eval "$$($(SERVICES) env)" && ./bin/iocbench -ioc $(BIN) -benthos $(BENTHOS) -doc docs/performance.md $(BENCH_FLAGS)
+
+bench-peer-build: $(BENTHOS)
+
+# The comparison with the peer alone at smoke rates: the pipeline and Benthos at one reading
+# per message (bench-smoke covers that shape for the pipeline without building Benthos).
+bench-peer-smoke: build services-up $(BENTHOS)
+	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
+	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) -benthos $(BENTHOS) -skip fanout,ramp,latency,hops $(BENCH_FLAGS)
+
+$(BENTHOS): bench/benthos/main.go bench/benthos/go.mod bench/benthos/go.sum
+	mkdir -p .local/benthos/src
+	cp bench/benthos/main.go bench/benthos/go.mod bench/benthos/go.sum .local/benthos/src/
+	cd .local/benthos/src && $(GO) build -trimpath -o ../benthos .
 
 # The same harness for a few seconds at tiny rates (CI): it checks the harness and that nothing
-# acknowledged is lost, not the pipeline's speed.
+# acknowledged is lost, not the pipeline's speed; both load shapes (five readings per message,
+# and one per message over fewer connections).
 bench-smoke: build services-up
 	$(GO) build -trimpath -o bin/iocbench ./cmd/iocbench
 	eval "$$($(SERVICES) env)" && ./bin/iocbench -smoke -ioc $(BIN) $(BENCH_FLAGS)

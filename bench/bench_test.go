@@ -129,6 +129,7 @@ func TestJudge(t *testing.T) {
 		"sustained":       {ok, true, true, ""},
 		"generator late":  {func() Step { s := ok; s.Schedule.LagP99 = 300; return s }(), true, false, "behind schedule"},
 		"publish failed":  {func() Step { s := ok; s.Failed = 3; return s }(), true, false, "3 publishes failed"},
+		"acks late":       {func() Step { s := ok; s.Unacked = 7; return s }(), true, false, "7 publishes not acknowledged"},
 		"not drained":     {ok, false, false, "missing"},
 		"lost":            {func() Step { s := ok; s.Lost = 1; return s }(), true, false, "1 readings lost"},
 		"backlog too big": {func() Step { s := ok; s.BacklogMaxS = 9; return s }(), true, false, "bound 5.0"},

@@ -10,18 +10,44 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// CHWatch reads what the stream has written to the run's database.
+// CHWatch reads what the stream (or the peer) has written to the run's
+// database.
 type CHWatch struct {
 	Conn driver.Conn
 	DB   string
+	// Table holds the readings (default sensor_readings_raw) and Key is
+	// the expression that tells readings apart (default event_id).
+	Table, Key string
+	// Base is subtracted from Rows: the rows already in the table when a
+	// second load shape starts on it.
+	Base uint64
+}
+
+func (w *CHWatch) table() string {
+	if w.Table == "" {
+		return "sensor_readings_raw"
+	}
+	return w.Table
+}
+
+func (w *CHWatch) key() string {
+	if w.Key == "" {
+		return "event_id"
+	}
+	return w.Key
 }
 
 // Rows is the row count and the number of active parts of the readings
 // table, from system.parts: instant, whatever the table's size. Every
 // reading of a run has its own key, so merges do not change the count.
 func (w *CHWatch) Rows(ctx context.Context) (rows, parts uint64, err error) {
-	const q = "SELECT toUInt64(sum(rows)), count() FROM system.parts WHERE database = ? AND table = 'sensor_readings_raw' AND active"
-	err = w.Conn.QueryRow(ctx, q, w.DB).Scan(&rows, &parts)
+	const q = "SELECT toUInt64(sum(rows)), count() FROM system.parts WHERE database = ? AND table = ? AND active"
+	err = w.Conn.QueryRow(ctx, q, w.DB, w.table()).Scan(&rows, &parts)
+	if rows >= w.Base {
+		rows -= w.Base
+	} else {
+		rows = 0
+	}
 	return rows, parts, err
 }
 
@@ -29,8 +55,8 @@ func (w *CHWatch) Rows(ctx context.Context) (rows, parts uint64, err error) {
 // window's time bounds (windows never overlap: each starts after the
 // previous one drained).
 func (w *CHWatch) WindowCount(ctx context.Context, firstMs, lastMs int64) (rows, unique uint64, err error) {
-	q := fmt.Sprintf(`SELECT count(), uniqExact(event_id) FROM %s.sensor_readings_raw WHERE observed_ms BETWEEN %d AND %d`,
-		w.DB, firstMs, lastMs)
+	q := fmt.Sprintf(`SELECT count(), uniqExact(%s) FROM %s.%s WHERE observed_ms BETWEEN %d AND %d`,
+		w.key(), w.DB, w.table(), firstMs, lastMs)
 	err = w.Conn.QueryRow(ctx, q).Scan(&rows, &unique)
 	return rows, unique, err
 }
@@ -105,8 +131,8 @@ func (p *ProbeTimer) poll(ctx context.Context, w *CHWatch) {
 		}
 		in.WriteString("'" + d + "'")
 	}
-	q := fmt.Sprintf(`SELECT device_id, observed_ms FROM %s.sensor_readings_raw WHERE device_id IN (%s) AND observed_ms >= %d`,
-		w.DB, in.String(), minMs)
+	q := fmt.Sprintf(`SELECT device_id, observed_ms FROM %s.%s WHERE device_id IN (%s) AND observed_ms >= %d`,
+		w.DB, w.table(), in.String(), minMs)
 	rows, err := w.Conn.Query(ctx, q)
 	if err != nil {
 		return

@@ -42,6 +42,7 @@ type pubConn struct {
 
 type pending struct {
 	tok      mqtt.Token
+	acks     *WindowAcks // the window it was sent in, if it counts its own
 	readings int64
 	window   chan struct{} // closed-loop bound, nil in open loop
 	poison   *poisonPlan   // set on a poison message, of class
@@ -86,12 +87,18 @@ func (l *Load) collect(pc *pubConn) {
 		} else {
 			l.AckedMsgs.Add(1)
 			l.AckedReadings.Add(p.readings)
+			if p.acks != nil {
+				p.acks.Readings.Add(p.readings)
+			}
 			if p.poison != nil {
 				p.poison.acked[p.class].Add(1)
 			}
 		}
 		if p.window != nil {
 			<-p.window
+		}
+		if p.acks != nil {
+			p.acks.Outstanding.Add(-1)
 		}
 		l.outstanding.Add(-1)
 	}
@@ -133,6 +140,10 @@ type Schedule struct {
 	// whose arrival in ClickHouse is timed one by one through OnProbe.
 	Probe   float64
 	OnProbe func(device string, observedMs int64, publishedUs int64)
+	// Acks, if set, counts the acknowledgements of this window's own
+	// messages, whenever they arrive: a broker that acknowledges late
+	// must not move them into the next window's count.
+	Acks *WindowAcks
 	// MicroTime sends the base time with microseconds (hop tests: the
 	// subscriber computes latency from it); otherwise milliseconds, as a
 	// device would.
@@ -150,6 +161,20 @@ type ScheduleStats struct {
 	LagP99   float64 `json:"lag_p99_ms"`
 	LagMax   float64 `json:"lag_max_ms"`
 	Seconds  float64 `json:"seconds"`
+}
+
+// WindowAcks counts one window's acknowledged readings and its publishes
+// not acknowledged (nor failed) yet.
+type WindowAcks struct {
+	Readings    atomic.Int64
+	Outstanding atomic.Int64
+}
+
+// Wait waits until every publish of the window is acknowledged or failed.
+func (w *WindowAcks) Wait(ctx context.Context, timeout time.Duration) bool {
+	return testpoll.Poll(timeout, 20*time.Millisecond, func() bool {
+		return w.Outstanding.Load() == 0 || ctx.Err() != nil
+	}) && ctx.Err() == nil
 }
 
 // Run publishes one window and returns when its last message was sent
@@ -261,8 +286,11 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 			plan.sent[class].Add(1)
 			l.Sent.Add(1)
 			l.outstanding.Add(1)
+			if s.Acks != nil {
+				s.Acks.Outstanding.Add(1)
+			}
 			select {
-			case pc.pending <- pending{tok: tok, window: window, poison: plan, class: class}:
+			case pc.pending <- pending{tok: tok, acks: s.Acks, window: window, poison: plan, class: class}:
 			case <-ctx.Done():
 				return k + 1, firstMs, lastMs
 			}
@@ -296,8 +324,11 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 		tok := pc.c.Publish(l.prefix+event.SensorTopic(partner, dev), 1, false, buf)
 		l.Sent.Add(1)
 		l.outstanding.Add(1)
+		if s.Acks != nil {
+			s.Acks.Outstanding.Add(1)
+		}
 		select {
-		case pc.pending <- pending{tok: tok, readings: int64(l.records), window: window}:
+		case pc.pending <- pending{tok: tok, acks: s.Acks, readings: int64(l.records), window: window}:
 		case <-ctx.Done():
 			return k + 1, firstMs, lastMs
 		}

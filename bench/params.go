@@ -59,7 +59,15 @@ type Params struct {
 	HopWindow time.Duration // saturation time of the broker and Kafka hops
 	HopRows   int           // rows of the ClickHouse bulk insert
 
-	// Skip names phases to leave out: fanout, ramp, latency, hops.
+	// The comparison with the peer: the pipeline searched again with one
+	// reading per message over PeerConnections (phase "single"), then
+	// Benthos at the same shape (phase "peer") if Benthos names its
+	// binary (bench/benthos, built by `make bench-peer-build`).
+	PeerConnections int
+	Benthos         string
+
+	// Skip names phases to leave out: fanout, ramp, latency, single,
+	// peer, hops.
 	Skip []string
 	// ProfileDir, if set, receives a CPU profile of every role taken
 	// during the confirmation window.
@@ -68,6 +76,11 @@ type Params struct {
 	Keep  bool
 	Smoke bool
 }
+
+// PeerRecords is the readings per message of the comparison with the peer:
+// one, as a device that reports each value on its own (Benthos's
+// args_mapping, PeerConfig, writes one row per message).
+const PeerRecords = 1
 
 // Defaults fills unset fields for the full run (about 10–15 minutes).
 func (p *Params) Defaults() {
@@ -149,6 +162,7 @@ func (p *Params) Defaults() {
 	}
 	defF(&p.FanoutRate, 1, 1)
 	def(&p.FanoutWindow, 30*time.Second, 3*time.Second)
+	defInt(&p.PeerConnections, 20, 2)
 	def(&p.HopWindow, 15*time.Second, 2*time.Second)
 	defInt(&p.HopRows, 2_000_000, 20_000)
 }
@@ -162,6 +176,8 @@ func (p *Params) Validate() error {
 		return errors.New("-connections must be positive and -devices at least -connections")
 	case p.Records < 1 || p.Records > 1000:
 		return fmt.Errorf("-records %d is outside 1..1000 (ingest's limit per message)", p.Records)
+	case p.PeerConnections < 1 || p.Devices < p.PeerConnections:
+		return errors.New("-peer-connections must be positive and -devices at least -peer-connections")
 	case p.ProbeFraction <= 0 || p.ProbeFraction > 1:
 		return errors.New("-probe must be in (0, 1]")
 	case p.StartRate <= 0 || p.Factor <= 1 || p.MaxRate < p.StartRate:
@@ -187,9 +203,9 @@ func (p *Params) Validate() error {
 	}
 	for _, s := range p.Skip {
 		switch s {
-		case "fanout", "ramp", "latency", "hops":
+		case "fanout", "ramp", "latency", "single", "peer", "hops":
 		default:
-			return fmt.Errorf("-skip %q: expected fanout, ramp, latency or hops", s)
+			return fmt.Errorf("-skip %q: expected fanout, ramp, latency, single, peer or hops", s)
 		}
 	}
 	return nil

@@ -29,6 +29,8 @@ type Result struct {
 	Max     *Step       `json:"max,omitempty"`
 	Latency []Step      `json:"latency"`
 	Hops    []HopResult `json:"hops"`
+	// Peer is the comparison with Benthos at one reading per message.
+	Peer *PeerResult `json:"peer,omitempty"`
 
 	SlowestHop string   `json:"slowest_hop,omitempty"`
 	Ratio      float64  `json:"ratio_to_slowest_hop,omitempty"`
@@ -141,6 +143,9 @@ func (r *Result) Evaluate() {
 		t("pipeline RSS at 50,000 readings/s", "≤ 300 MB",
 			fmt.Sprintf("not sustained; %s MB at %s/s", num(roleRSS(r.Max.Usage)), num(r.Max.Offered)), nil)
 	}
+	if r.Peer != nil {
+		r.Peer.evaluate(r)
+	}
 	var inserts float64
 	var parts uint64
 	for _, s := range r.sustained() {
@@ -173,7 +178,7 @@ func (r *Result) sustained() []*Step {
 func roleRSS(u WindowUsage) float64 {
 	var s float64
 	for name, p := range u.Procs {
-		if name == "ingest" || name == "stream" || name == "dashboard" || name == "run" {
+		if ownProc(name) {
 			s += p.PeakRSSMB
 		}
 	}
@@ -267,6 +272,7 @@ type section struct {
 	title string
 	lines []string
 	tab   *table
+	code  string // a block shown verbatim (a configuration)
 }
 
 func (r *Result) sections() []section {
@@ -383,19 +389,7 @@ func (r *Result) sections() []section {
 	}
 
 	if len(r.Ramp) > 0 {
-		t := &table{head: []string{"window", "offered/s", "acked/s", "backlog max s", "growth", "drain s", "inserts/s", "parts",
-			"CH p99 ms", "ws p99 ms", "roles µs/rdg", "roles RSS MB", "retried errors", "other CPU s", "steal s", "load", "result"}}
-		for _, s := range r.Ramp {
-			res := "sustained"
-			if !s.Pass {
-				res = "not sustained: " + s.Why
-			}
-			t.add(s.Phase+" "+num(s.Window)+" s", num(s.Offered), num(s.Acked), num(s.BacklogMaxS), fmt.Sprintf("%+.1f %%", s.BacklogGrowth*100),
-				num(s.Drain), fmt.Sprintf("%.2f", s.InsertsPerS), fmt.Sprint(s.MaxParts), num(s.ToClickHouse.P99), num(s.ToWall.Latency.P99),
-				num(s.RoleCPUus), num(roleRSS(s.Usage)), num(s.KafkaWriteErrors+s.CHInsertErrors), num(s.Usage.OtherCPU),
-				num(s.Usage.StealCPU), fmt.Sprintf("%.2f", s.Usage.Load1), res)
-		}
-		out = append(out, section{title: "Search for the maximum (each window: open loop, then drained and counted)", tab: t})
+		out = append(out, section{title: "Search for the maximum (each window: open loop, then drained and counted)", tab: rampTable(r.Ramp)})
 	}
 
 	if len(r.Targets) > 0 {
@@ -415,6 +409,23 @@ func (r *Result) sections() []section {
 	return out
 }
 
+// rampTable lists the windows of a search.
+func rampTable(steps []Step) *table {
+	t := &table{head: []string{"window", "offered/s", "acked/s", "backlog max s", "growth", "drain s", "inserts/s", "parts",
+		"CH p99 ms", "ws p99 ms", "own µs/rdg", "own RSS MB", "retried errors", "other CPU s", "steal s", "load", "result"}}
+	for _, s := range steps {
+		res := "sustained"
+		if !s.Pass {
+			res = "not sustained: " + s.Why
+		}
+		t.add(s.Phase+" "+num(s.Window)+" s", num(s.Offered), num(s.Acked), num(s.BacklogMaxS), fmt.Sprintf("%+.1f %%", s.BacklogGrowth*100),
+			num(s.Drain), fmt.Sprintf("%.2f", s.InsertsPerS), fmt.Sprint(s.MaxParts), num(s.ToClickHouse.P99), num(s.ToWall.Latency.P99),
+			num(s.RoleCPUus), num(roleRSS(s.Usage)), num(s.KafkaWriteErrors+s.CHInsertErrors), num(s.Usage.OtherCPU),
+			num(s.Usage.StealCPU), fmt.Sprintf("%.2f", s.Usage.Load1), res)
+	}
+	return t
+}
+
 func yes(b bool) string {
 	if b {
 		return "yes"
@@ -424,7 +435,7 @@ func yes(b bool) string {
 
 func usageTable(u WindowUsage, readings int64) *table {
 	t := &table{head: []string{"process", "CPU s", "cores", "peak RSS MB", "µs/reading"}}
-	order := []string{"ingest", "stream", "dashboard", "run", "mosquitto", "kafka", "clickhouse", "iocbench"}
+	order := []string{"ingest", "stream", "dashboard", "run", "benthos", "mosquitto", "kafka", "clickhouse", "iocbench"}
 	for _, n := range order {
 		p, ok := u.Procs[n]
 		if !ok {
@@ -441,9 +452,14 @@ func usageTable(u WindowUsage, readings int64) *table {
 	return t
 }
 
-// WriteText prints the report for a terminal.
+// WriteText prints the report for a terminal; the comparison with the
+// peer comes last.
 func (r *Result) WriteText(w io.Writer) {
-	for _, s := range r.sections() {
+	secs := r.sections()
+	if r.Peer != nil {
+		secs = append(secs, r.Peer.sections(r)...)
+	}
+	for _, s := range secs {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, s.title)
 		for _, l := range s.lines {
@@ -451,6 +467,11 @@ func (r *Result) WriteText(w io.Writer) {
 		}
 		if s.tab != nil {
 			s.tab.text(w, "  ")
+		}
+		if s.code != "" {
+			for _, l := range strings.Split(strings.TrimRight(s.code, "\n"), "\n") {
+				fmt.Fprintln(w, "    "+l)
+			}
 		}
 	}
 }
@@ -491,28 +512,34 @@ func (r *Result) WriteJSON(path string) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// measuredMain tells whether the run measured any phase of the
+// latest-results block (fan-out, ramp, latency, hops).
+func (r *Result) measuredMain() bool {
+	return r.Fanout != nil || len(r.Ramp) > 0 || len(r.Latency) > 0 || len(r.Hops) > 0 || r.Peer == nil
+}
+
 const (
 	docBegin = "<!-- bench:latest:begin (written by iocbench -doc; edit outside these markers) -->"
 	docEnd   = "<!-- bench:latest:end -->"
 )
 
 // UpdateDoc replaces the latest-results block of a markdown file, or
-// appends one if the markers are missing.
+// appends one if the markers are missing, and likewise the peer block. A
+// run that measured only the comparison with the peer (-skip
+// fanout,ramp,latency,hops) leaves the latest-results block as it was.
 func (r *Result) UpdateDoc(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	var md strings.Builder
-	md.WriteString(docBegin + "\n\n")
-	r.WriteMarkdown(&md)
-	md.WriteString("\n" + docEnd)
 	doc := string(b)
-	i, j := strings.Index(doc, docBegin), strings.Index(doc, docEnd)
-	if i >= 0 && j > i {
-		doc = doc[:i] + md.String() + doc[j+len(docEnd):]
-	} else {
-		doc += "\n" + md.String() + "\n"
+	if r.measuredMain() {
+		var md strings.Builder
+		r.WriteMarkdown(&md)
+		doc = replaceBlock(doc, docBegin, docEnd, md.String())
 	}
-	return os.WriteFile(path, []byte(doc), 0o644)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		return err
+	}
+	return r.updatePeerDoc(path)
 }

@@ -16,8 +16,11 @@ import (
 
 // Runner drives the pipeline phases of a run.
 type Runner struct {
-	P     *Params
-	Pipe  *Pipeline
+	P    *Params
+	Pipe *Pipeline
+	// Peer, if set, is what the windows measure instead of Pipe (which
+	// is then nil): Benthos, with no metrics of ours to scrape.
+	Peer  *Peer
 	Load  *Load
 	CH    *CHWatch
 	Wall  *Wall // one client, connected throughout: the wall is open
@@ -43,6 +46,9 @@ type Step struct {
 	Window   float64       `json:"window_s"`
 	Schedule ScheduleStats `json:"schedule"`
 	Failed   int64         `json:"failed_publishes"`
+	// Unacked publishes were neither acknowledged nor failed 15 s after
+	// the window's last one: the broker fell behind.
+	Unacked int64 `json:"unacked_publishes,omitempty"`
 	// AckedReadings were acknowledged by the broker in this window; Rows
 	// and Unique are what ClickHouse holds of them once drained.
 	AckedReadings int64   `json:"acked_readings"`
@@ -71,6 +77,8 @@ type Step struct {
 	AllCPUus  float64 `json:"all_cpu_us_per_reading"`
 	Pass      bool    `json:"pass"`
 	Why       string  `json:"why,omitempty"`
+
+	acks *WindowAcks // the window's own acknowledgements, for Verify
 }
 
 type backlogSample struct {
@@ -115,14 +123,15 @@ func (r *Runner) drained(ctx context.Context, timeout time.Duration) (bool, time
 func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window time.Duration) Step {
 	r.steps++
 	s := Step{Phase: phase, Tag: fmt.Sprintf("s%02d", r.steps), Offered: rate}
-	if err := r.Pipe.Alive(); err != nil {
+	if err := r.alive(); err != nil {
 		s.Why = err.Error()
 		return s
 	}
 	r.drained(ctx, r.P.DrainTimeout)
-	streamBefore, _ := r.Pipe.Scrape(ctx, "stream")
-	ingestBefore, _ := r.Pipe.Scrape(ctx, "ingest")
-	ackedBefore, failedBefore := r.Load.AckedReadings.Load(), r.Load.Failed.Load()
+	streamBefore, _ := r.scrape(ctx, "stream")
+	ingestBefore, _ := r.scrape(ctx, "ingest")
+	failedBefore := r.Load.Failed.Load()
+	s.acks = &WindowAcks{}
 
 	probes := NewProbeTimer()
 	pctx, stopProbes := context.WithCancel(ctx)
@@ -162,7 +171,7 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 			s.MaxParts = max(s.MaxParts, parts)
 			mu.Unlock()
 			if n++; n%4 == 0 {
-				if m, err := r.Pipe.Scrape(sctx, "stream"); err == nil {
+				if m, err := r.scrape(sctx, "stream"); err == nil {
 					mu.Lock()
 					s.ConsumerLagMax = max(s.ConsumerLagMax, m.Sum("ioc_stream_consumer_lag"))
 					mu.Unlock()
@@ -171,7 +180,7 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 		}
 	}()
 
-	sched := Schedule{Rate: rate, Duration: window, Devices: r.P.Devices, Probe: r.P.ProbeFraction, OnProbe: probes.OnProbe}
+	sched := Schedule{Rate: rate, Duration: window, Devices: r.P.Devices, Probe: r.P.ProbeFraction, OnProbe: probes.OnProbe, Acks: s.acks}
 	if r.Wall != nil {
 		// The wall channel shows values of registered devices only: the
 		// registry's devices report, so that publish → websocket is timed.
@@ -185,8 +194,10 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	s.Usage = meter.Stop()
 	stopSampling()
 	s.Window = round2(s.Schedule.Seconds)
-	r.Load.WaitAcks(ctx, 15*time.Second)
-	acked := r.Load.AckedReadings.Load() - ackedBefore
+	if !s.acks.Wait(ctx, 15*time.Second) {
+		s.Unacked = s.acks.Outstanding.Load()
+	}
+	acked := s.acks.Readings.Load()
 	s.AckedReadings = acked
 	s.Failed = r.Load.Failed.Load() - failedBefore
 	s.Acked = round1(float64(acked) / s.Schedule.Seconds)
@@ -208,12 +219,12 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 			s.Lost = max(0, acked-int64(uniq))
 		}
 	}
-	if after, err := r.Pipe.Scrape(ctx, "stream"); err == nil && streamBefore != nil {
+	if after, err := r.scrape(ctx, "stream"); err == nil && streamBefore != nil {
 		flushes := after.Sum("ioc_stream_batch_rows_count") - streamBefore.Sum("ioc_stream_batch_rows_count")
 		s.InsertsPerS = round2(flushes / (s.Schedule.Seconds + drain.Seconds()))
 		s.CHInsertErrors = after.Sum("ioc_stream_insert_errors_total") - streamBefore.Sum("ioc_stream_insert_errors_total")
 	}
-	if after, err := r.Pipe.Scrape(ctx, "ingest"); err == nil && ingestBefore != nil {
+	if after, err := r.scrape(ctx, "ingest"); err == nil && ingestBefore != nil {
 		s.KafkaWriteErrors = after.Sum("ioc_ingest_kafka_write_errors_total") - ingestBefore.Sum("ioc_ingest_kafka_write_errors_total")
 	}
 	s.RoleCPUus, s.AllCPUus = cpuPerReading(s.Usage, acked)
@@ -225,6 +236,32 @@ func (r *Runner) RunStep(ctx context.Context, phase string, rate float64, window
 	return s
 }
 
+// alive reports the measured system having died.
+func (r *Runner) alive() error {
+	if r.Peer != nil {
+		return r.Peer.Alive()
+	}
+	return r.Pipe.Alive()
+}
+
+// scrape reads a role's metrics; the peer has none of ours.
+func (r *Runner) scrape(ctx context.Context, role string) (Metrics, error) {
+	if r.Pipe == nil {
+		return nil, fmt.Errorf("no %s metrics: the peer is measured", role)
+	}
+	return r.Pipe.Scrape(ctx, role)
+}
+
+// ownProc names the processes whose CPU and memory are the measured
+// system's own: the ioc roles, or the peer.
+func ownProc(name string) bool {
+	switch name {
+	case "ingest", "stream", "dashboard", "run", "benthos":
+		return true
+	}
+	return false
+}
+
 func cpuPerReading(u WindowUsage, readings int64) (roles, all float64) {
 	if readings <= 0 {
 		return 0, 0
@@ -232,7 +269,7 @@ func cpuPerReading(u WindowUsage, readings int64) (roles, all float64) {
 	var r, a float64
 	for name, p := range u.Procs {
 		a += p.CPUSeconds
-		if name == "ingest" || name == "stream" || name == "dashboard" || name == "run" {
+		if ownProc(name) {
 			r += p.CPUSeconds
 		}
 	}
@@ -277,6 +314,9 @@ func judge(s Step, drained bool, lagBound float64) (bool, string) {
 	}
 	if s.Failed > 0 {
 		why = append(why, fmt.Sprintf("%d publishes failed", s.Failed))
+	}
+	if s.Unacked > 0 {
+		why = append(why, fmt.Sprintf("%d publishes not acknowledged 15 s after the window", s.Unacked))
 	}
 	if !drained {
 		why = append(why, "acknowledged readings missing in ClickHouse after the drain")
@@ -371,6 +411,9 @@ func (r *Runner) Verify(ctx context.Context, steps []*Step) (lost int64, err err
 		rows, uniq, qerr := r.CH.WindowCount(ctx, s.Schedule.FirstMs, s.Schedule.LastMs)
 		if qerr != nil {
 			return lost, qerr
+		}
+		if s.acks != nil { // acknowledgements that came after the window count now
+			s.AckedReadings = s.acks.Readings.Load()
 		}
 		s.Rows, s.Unique = rows, uniq
 		s.Lost = max(0, s.AckedReadings-int64(uniq))

@@ -80,7 +80,7 @@ func run() int {
 	fs.StringVar(&p.IOC, "ioc", "", "ioc binary to run (default: build ./cmd/ioc into a temp folder)")
 	fs.StringVar(&p.Mode, "mode", "roles", "roles: ingest, stream, dashboard as three processes; run: one `ioc run` process")
 	fs.Var(&set, "set", "pipeline setting key.path=value, repeatable (e.g. -set ingest.linger=5ms -set dashboard.flush_interval=20ms)")
-	fs.Var(&skip, "skip", "phases to leave out: fanout, ramp, latency, hops (comma-separated)")
+	fs.Var(&skip, "skip", "phases to leave out: fanout, ramp, latency, single (the pipeline at one reading per message), peer (Benthos), hops (comma-separated)")
 	fs.IntVar(&p.Connections, "connections", 0, "MQTT publisher connections (default 100; smoke 4)")
 	fs.IntVar(&p.Devices, "devices", 0, "simulated devices per window (default 10,000)")
 	fs.IntVar(&p.Records, "records", 0, "readings per MQTT message, a SenML pack (default 5)")
@@ -118,6 +118,8 @@ func run() int {
 	fs.DurationVar(&p.FanoutWindow, "fanout-window", 0, "fan-out window (default 30s)")
 	fs.DurationVar(&p.HopWindow, "hop-window", 0, "saturation time of the broker and Kafka hops (default 15s)")
 	fs.IntVar(&p.HopRows, "hop-rows", 0, "rows of the ClickHouse bulk insert (default 2,000,000)")
+	fs.IntVar(&p.PeerConnections, "peer-connections", 0, "MQTT connections of the one-reading-per-message shape, pipeline and Benthos (default 20; smoke 2)")
+	fs.StringVar(&p.Benthos, "benthos", "", "Benthos binary built from bench/benthos (make bench-peer-build): the peer measured at one reading per message (empty: not run)")
 	fs.StringVar(&p.ProfileDir, "profile-dir", "", "save a CPU profile of each role taken during the confirmation window")
 	fs.BoolVar(&p.Keep, "keep", false, "keep the run's database, topics and MQTT session")
 	var pr poisonRun
@@ -427,6 +429,24 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, pr *poisonR
 			}
 		}
 	}
+	// The comparison with the peer: the pipeline at one reading per
+	// message over fewer connections, then (with the pipeline stopped)
+	// Benthos at the same shape.
+	runPeer := !skip(p, "peer") && p.Benthos != ""
+	if !skip(p, "single") || runPeer {
+		res.Peer = &bench.PeerResult{Connections: p.PeerConnections, Records: bench.PeerRecords, Devices: p.Devices}
+	}
+	if res.Peer != nil && !skip(p, "single") && ctx.Err() == nil {
+		log.Info("pipeline at one reading per message", "connections", p.PeerConnections)
+		side, l := bench.SearchSingle(ctx, p, run, pipe, conn, r.Procs, lagBound, log)
+		res.Peer.Pipeline = &side
+		lost += l // the pipeline never loses an acknowledged reading, overloaded or not
+		if side.Error != "" {
+			res.Errors = append(res.Errors, "one reading per message: "+firstLine(side.Error))
+		} else if side.Max == nil && p.Smoke {
+			res.Errors = append(res.Errors, "one reading per message: no rate was sustained")
+		}
+	}
 	if err := pipe.Alive(); err != nil {
 		res.Errors = append(res.Errors, err.Error())
 	}
@@ -434,6 +454,18 @@ func measure(ctx context.Context, p *bench.Params, lagBound float64, pr *poisonR
 	closeLoad()
 	log.Info("stopping the pipeline")
 	stopPipe()
+
+	if runPeer && ctx.Err() == nil {
+		side, cfg, yaml, _ := bench.SearchPeer(ctx, p, run, dir, services, lagBound, log)
+		res.Peer.Peer, res.Peer.Benthos, res.Peer.Config = &side, cfg.Summary(), yaml
+		// Benthos's losses are its own (an overloaded window may lose
+		// what Mosquitto queued for it): reported, not the run's failure.
+		if side.Error != "" {
+			res.Errors = append(res.Errors, "Benthos: "+firstLine(side.Error)+" (see the comparison)")
+		} else if side.Max == nil && p.Smoke {
+			res.Errors = append(res.Errors, "Benthos: no rate was sustained")
+		}
+	}
 
 	if !skip(p, "hops") {
 		latRate := 10000.0
@@ -482,6 +514,12 @@ type poisonRun struct {
 	fraction, rate float64
 	window         time.Duration
 	res            *bench.PoisonResult
+}
+
+// firstLine is an error's first line (a log's tail may follow).
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
 }
 
 func skip(p *bench.Params, phase string) bool {
