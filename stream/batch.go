@@ -149,6 +149,17 @@ type rowSender interface {
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	if n := b.readings.len(); n > 0 {
+		// Before the readings: the analyst view must group them
+		// (schema.Lowerer, 130_analyst_watermark.sql).
+		low := b.readings.observedMs[0]
+		for _, ms := range b.readings.observedMs[1:] {
+			low = min(low, ms)
+		}
+		if err := s.wm.Cover(ictx, conn, low); err != nil {
+			return fmt.Errorf("writing %d readings: %w", n, err)
+		}
+	}
 	for _, t := range []struct {
 		rows        rowSender
 		table, what string
