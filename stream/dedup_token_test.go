@@ -26,7 +26,7 @@ func TestDedupTokenGatedAndStable(t *testing.T) {
 		n       int
 		empty   bool
 	}{
-		{"", schema.Version{Major: 25, Minor: 8}, a, 2, true},      // one node: plain MergeTree ignores tokens
+		{"", schema.Version{Major: 25, Minor: 8}, a, 2, true},       // one node: plain MergeTree ignores tokens
 		{"sonla", schema.Version{Major: 18, Minor: 16}, a, 2, true}, // 18.16 has no such setting
 		{"sonla", schema.Version{Major: 22, Minor: 1}, a, 2, true},
 		{"sonla", schema.Version{Major: 25, Minor: 8}, a, 0, true}, // nothing to insert
