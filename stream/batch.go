@@ -2,15 +2,20 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
 // batch is what one flush writes: the stream's kafkaconn.Batch.
@@ -22,12 +27,16 @@ type batch struct {
 	status   statusRows
 	alerts   alertRows
 	ids      map[string]struct{} // event ids of the readings, to count duplicates
+	// records hashes the Kafka position of every record added: the
+	// batch's insert_deduplication_token on a cluster (dedupToken).
+	records hash.Hash64
+	n       int
 	// full topic names, to tell the records apart
 	readingsTopic, deadTopic, statusTopic string
 }
 
 func (s *Service) newBatch(conn driver.Conn) *batch {
-	return &batch{s: s, conn: conn, ids: map[string]struct{}{}, readingsTopic: s.kafka.Topic(event.TopicReadings),
+	return &batch{s: s, conn: conn, ids: map[string]struct{}{}, records: fnv.New64a(), readingsTopic: s.kafka.Topic(event.TopicReadings),
 		deadTopic: s.kafka.Topic(event.TopicDeadLetter), statusTopic: s.kafka.Topic(event.TopicDeviceStatus)}
 }
 
@@ -37,6 +46,12 @@ func (b *batch) Len() int { return b.readings.len() + b.dead.len() + b.status.le
 // Add decodes a record of one of the four topics into its rows.
 func (b *batch) Add(m kafka.Message) {
 	s := b.s
+	var pos [12]byte
+	binary.LittleEndian.PutUint32(pos[:4], uint32(m.Partition))
+	binary.LittleEndian.PutUint64(pos[4:], uint64(m.Offset))
+	b.records.Write([]byte(m.Topic))
+	b.records.Write(pos[:])
+	b.n++
 	switch m.Topic {
 	case b.readingsTopic:
 		s.m.consumed.WithLabelValues("readings").Inc()
@@ -64,6 +79,23 @@ func (b *batch) Reset() {
 	b.status.reset()
 	b.alerts.reset()
 	clear(b.ids)
+	b.records.Reset()
+	b.n = 0
+}
+
+// dedupToken is the batch's insert_deduplication_token where replicated
+// tables honour it (a cluster on ClickHouse 22.2 or newer; "" elsewhere):
+// the same Kafka records give the same token, so a batch retried after an
+// insert whose answer was lost is dropped by each shard instead of being
+// stored twice. On 18.16 replicated tables compare a block's hash only,
+// and the block holds inserted_at (DEFAULT now()): a retry in another
+// second is not recognised, and the view's FINAL hides the copy
+// (docs/clickhouse.md).
+func dedupToken(cluster string, server schema.Version, records uint64, n int) string {
+	if cluster == "" || !server.AtLeast(22, 2) || n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ioc-stream-%016x-%d", records, n)
 }
 
 func (s *Service) addReading(b *batch, m kafka.Message) {
@@ -149,6 +181,24 @@ type rowSender interface {
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	if s.ch.Cluster != "" {
+		if server, err := schema.ServerVersion(conn); err == nil {
+			if tok := dedupToken(s.ch.Cluster, server, b.records.Sum64(), b.n); tok != "" {
+				ictx = clickhouse.Context(ictx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": tok}))
+			}
+		}
+	}
+	if n := b.readings.len(); n > 0 {
+		// Before the readings: the analyst view must group them
+		// (schema.Lowerer, 130_analyst_watermark.sql).
+		low := b.readings.observedMs[0]
+		for _, ms := range b.readings.observedMs[1:] {
+			low = min(low, ms)
+		}
+		if err := s.wm.Cover(ictx, conn, low); err != nil {
+			return fmt.Errorf("writing %d readings: %w", n, err)
+		}
+	}
 	for _, t := range []struct {
 		rows        rowSender
 		table, what string

@@ -38,6 +38,8 @@ type Service struct {
 	regf  atomic.Pointer[registry.Follower]
 	// rollup computes the hourly and daily aggregates (nil when disabled).
 	rollup *rollup.Job
+	// wm lowers the analyst view's watermark before readings are inserted.
+	wm *schema.Lowerer
 }
 
 // New checks the configuration and prepares the role.
@@ -47,6 +49,7 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 		return nil, err
 	}
 	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg), reg: reg}
+	s.wm = schema.NewLowerer(ch)
 	if *cfg.Rollup.Enabled {
 		s.rollup = rollup.New(cfg.Rollup, ch, log, reg)
 	}

@@ -1,4 +1,6 @@
--- The latest status of every device and feed (stream monitor).
-SELECT kind, partner, device_id, argMax(status, at_ms), argMax(cause, at_ms), max(at_ms), argMax(last_seen_ms, at_ms)
-FROM {{raw "device_status_events_raw"}}
+-- The latest status of every device and feed (stream monitor): one row per
+-- device from device_status_latest (131_device_status_latest.sql), not
+-- every status change ever stored.
+SELECT kind, partner, device_id, argMaxMerge(status), argMaxMerge(cause), maxMerge(since_ms), argMaxMerge(last_seen_ms)
+FROM {{raw "device_status_latest"}}
 GROUP BY kind, partner, device_id

@@ -115,3 +115,58 @@ func TestSeedKeepsOldStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedReadsLatestStatusTable: the status seed reads one row per device
+// from device_status_latest (131), not every change ever stored: after the
+// month of a device's last change is dropped from device_status_events_raw
+// (retention, a TTL), and after a newer change of another device, a
+// restart still restores both, the newest change winning.
+func TestSeedReadsLatestStatusTable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch, conn := chtest.Migrated(t, "ioc_monlatest", schema.Migrate)
+	now := time.Now()
+	old := now.Add(-400 * 24 * time.Hour)
+	insert := func(id, device, status, previous string, at time.Time) {
+		t.Helper()
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Table("device_status_events_raw")+
+			" (event_id, kind, device_id, partner, status, previous, cause, at, at_ms)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append(id, "device", device, "viettel", status, previous, "silent", at, at.UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("s-1", "water-1", "offline", "online", old)
+	insert("s-2", "water-1", "offline", "online", old) // redelivered
+	insert("s-3", "water-2", "offline", "online", old)
+	insert("s-4", "water-2", "online", "offline", now.Add(-time.Hour))
+	if err := conn.Exec(ctx, "ALTER TABLE "+ch.Table("device_status_events_raw")+" DROP PARTITION "+old.In(time.FixedZone("ICT", 7*3600)).Format("200601")); err != nil {
+		t.Fatal(err)
+	}
+	alerts := AlertsConfig{}
+	alerts.Defaults()
+	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
+	m.aqi = NewAQI(m.status)
+	m.engine = NewEngine(m.alerts, m.tracker.Device)
+	if err := m.seed(ctx, conn); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	for _, c := range m.tracker.Tick(now.Add(24 * time.Hour).UnixMilli()) {
+		if c.DeviceID == "water-1" {
+			t.Errorf("after its old status changes were dropped, the device offline since %s is announced again: %s (%s)", old.Format(time.DateOnly), c.Status, c.Cause)
+		}
+	}
+	var status string
+	if err := conn.QueryRow(ctx, "SELECT status FROM "+ch.Database+".device_status WHERE device_id = 'water-2'").Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "online" {
+		t.Errorf("device_status of water-2: %q, want its newest change, online", status)
+	}
+}

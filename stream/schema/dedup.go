@@ -35,17 +35,25 @@ func (p partState) clean() bool { return p.parts == 1 && p.maxLevel > 0 }
 // one merged part (OPTIMIZE TABLE ... PARTITION p FINAL), closed and open
 // months alike, and records each merge in dedup_log with the analyst view's
 // watermark after the run (closed_before: readings observed before it are
-// read without grouping). Run it often (`ioc dedup`, every 10 minutes;
-// `ioc retention` runs it too): between runs the view groups only what was
-// inserted since, from its oldest observation time on
-// (081_analyst_view_parts.sql, docs/clickhouse.md). It returns what it did
-// (with dryRun, would do).
+// read without grouping), which it also stores in analyst_watermark, the
+// table the view reads it from (130_analyst_watermark.sql). Run it often
+// (`ioc dedup`, every 10 minutes; `ioc retention` runs it too): between
+// runs the view groups only what was inserted since, from its oldest
+// observation time on (the writers lower the stored watermark before they
+// insert: Lowerer; docs/clickhouse.md). It returns what it did (with
+// dryRun, would do).
 func Dedup(ctx context.Context, conn driver.Conn, ch chconn.Config, dryRun bool, log *slog.Logger) ([]string, error) {
 	if ch.Cluster != "" {
 		// The cluster keeps the FINAL view (081_analyst_view_parts.sql).
 		return nil, nil
 	}
 	const table = "sensor_readings_raw"
+	// Writers' rows in analyst_watermark set before t0 - WatermarkGrace are
+	// for batches visible by t0, hence in the parts read below.
+	t0, err := serverNow(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
 	states, err := partitionStates(ctx, conn, ch.Database, table)
 	if err != nil {
 		return nil, err
@@ -74,14 +82,22 @@ func Dedup(ctx context.Context, conn driver.Conn, ch chconn.Config, dryRun bool,
 		}
 		merged = append(merged, done{p: p, started: started, finished: time.Now()})
 	}
-	if dryRun || len(merged) == 0 {
+	if dryRun {
 		return actions, nil
 	}
-	after, err := partitionStates(ctx, conn, ch.Database, table)
-	if err != nil {
-		return actions, err
+	after := states
+	if len(merged) > 0 {
+		if after, err = partitionStates(ctx, conn, ch.Database, table); err != nil {
+			return actions, err
+		}
 	}
 	watermark := viewWatermark(after)
+	if err := setWatermark(ctx, conn, ch.Database, watermark, t0, log); err != nil {
+		return actions, err
+	}
+	if len(merged) == 0 {
+		return actions, nil
+	}
 	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".dedup_log (table, partition, closed_before, parts_before, rows_before, rows_after, started_at, done_at)")
 	if err != nil {
 		return actions, fmt.Errorf("recording the dedup in %s.dedup_log: %w", ch.Database, err)

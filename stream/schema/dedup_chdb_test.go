@@ -32,7 +32,7 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 	}
 	var stmts []string
 	for _, m := range migs {
-		if m.Version == 1 || m.Version == 80 || m.Version == 81 {
+		if m.Version == 1 || m.Version == 80 || m.Version == 81 || m.Version == 130 {
 			stmts = append(stmts, m.Statements...)
 		}
 	}
@@ -97,9 +97,13 @@ s.query(ins.format(a=6, n=2))
 counts["before the merge"] = q(count)
 s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202606 FINAL")
 s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202612 FINAL")
+wm = "INSERT INTO ioc.analyst_watermark (grouped_from, source, run) VALUES (toDateTime({t}), '{s}', 'r')"
+s.query(wm.format(t=4294967295, s="dedup"))
 counts["after the merge"] = q(count)
+s.query(wm.format(t=1796094000, s="writer"))
 s.query(ins.format(a=5, n=10))
 counts["new readings and redelivery"] = q(count)
+s.query(wm.format(t=1780297200, s="writer"))
 s.query(ins.format(a=1, n=3))
 counts["a replay into the old month"] = q(count)
 counts["where"] = q("SELECT count() FROM ioc.sensor_readings WHERE observed_at >= toDateTime(1796094000 + 8)")

@@ -22,8 +22,23 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 	now := time.Now().In(event.Location)
 	old := time.Date(now.Year(), now.Month(), 10, 12, 0, 0, 0, event.Location).AddDate(0, -3, 0)
 	oldMonth := old.Format("200601")
+	// The writer: stream's flush lowers the watermark with a Lowerer before
+	// each insert. Its clock is the test's: later moves it on.
+	clock := time.Now()
+	writer := NewLowerer(ch)
+	writer.now = func() time.Time { return clock }
+	defer func(g time.Duration) { watermarkGrace = g }(watermarkGrace)
+	// later is "more than WatermarkGrace later": the writer's row expired
+	// for itself, and for the next dedup run.
+	later := func() {
+		clock = clock.Add(WatermarkGrace/2 + time.Second)
+		watermarkGrace = -time.Second
+	}
 	insert := func(at time.Time, from, to int) {
 		t.Helper()
+		if err := writer.Cover(ctx, conn, at.UnixMilli()+int64(from)*1000); err != nil {
+			t.Fatal(err)
+		}
 		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".sensor_readings_raw (event_id, partner, device_id, metric, value_kind, value, observed_at, observed_ms)")
 		if err != nil {
 			t.Fatal(err)
@@ -52,8 +67,9 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 			t.Errorf("%s: the view shows %d rows (%d event ids), %d in %s; want %d, %d, %d: no duplicate", stage, rows, ids, oldRows, oldMonth, want, want, wantOld)
 		}
 	}
-	// watermark is the view's own split point, read from its text, and
-	// what dedup.go computes from system.parts: they must agree.
+	// watermark is the view's own split point, read from its text (a read
+	// of analyst_watermark, no system.parts); the dedup run's own row must
+	// be what dedup.go computes from system.parts.
 	watermark := func(stage string) time.Time {
 		t.Helper()
 		var create string
@@ -62,21 +78,29 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 		}
 		_, rest, ok := strings.Cut(create, "observed_at < ")
 		sub, ok2 := balanced(rest)
-		if !ok || !ok2 {
-			t.Fatalf("%s: no watermark in the view: %s", stage, create)
+		if !ok || !ok2 || strings.Contains(sub, "system.parts") {
+			t.Fatalf("%s: no stored watermark in the view: %s", stage, create)
 		}
 		var got time.Time
 		if err := conn.QueryRow(ctx, "SELECT "+sub).Scan(&got); err != nil {
 			t.Fatalf("%s: the view's watermark %s: %v", stage, sub, err)
 		}
+		return got
+	}
+	dedupRow := func(stage string) {
+		t.Helper()
+		var got time.Time
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT min(grouped_from), toUInt64(count()) FROM "+ch.Database+".analyst_watermark WHERE source = 'dedup'").Scan(&got, &n); err != nil {
+			t.Fatal(err)
+		}
 		states, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := viewWatermark(states); !got.Equal(want) {
-			t.Errorf("%s: the view splits at %s, dedup.go computes %s", stage, got, want)
+		if want := viewWatermark(states); n != 1 || !got.Equal(want) {
+			t.Errorf("%s: %d dedup rows, grouped from %s; want one, %s (dedup.go from system.parts)", stage, n, got, want)
 		}
-		return got
 	}
 	merges := func(stage string, want ...string) {
 		t.Helper()
@@ -91,22 +115,28 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 		if strings.Join(actions, "\n") != strings.Join(wantStmts, "\n") {
 			t.Errorf("%s: dedup did %q, want %q", stage, actions, wantStmts)
 		}
+		dedupRow(stage)
 	}
+	lowered := func(at time.Time) time.Time { return at.Truncate(time.Minute).Add(-time.Minute) }
 	nowMonth := now.Format("200601")
 
+	if w := watermark("before any write"); w.Unix() != 0 {
+		t.Errorf("before any dedup run the view groups from %s, want everything grouped (1970)", w)
+	}
 	insert(old, 0, 10)
 	insert(now, 0, 10)
 	insert(old, 0, 3) // redelivered
 	insert(now, 5, 8)
 	check("before the dedup", 20, 10)
-	if w := watermark("before the dedup"); !w.Equal(old.Truncate(time.Second)) {
-		t.Errorf("before the dedup the view groups from %s, want %s (the oldest unmerged reading)", w, old)
+	if w := watermark("before the dedup"); !w.Equal(lowered(old)) {
+		t.Errorf("before the dedup the view groups from %s, want %s (the writer's row: the minute before its oldest reading)", w, lowered(old))
 	}
 
 	merges("first dedup", oldMonth, nowMonth)
 	check("after the dedup", 20, 10)
-	if w := watermark("after the dedup"); !w.Equal(noWatermark) {
-		t.Errorf("after the dedup the view groups from %s, want nothing grouped (%s): every month is one merged part", w, noWatermark)
+	// The writer's row is younger than WatermarkGrace: it stays.
+	if w := watermark("after the dedup, within the grace"); !w.Equal(lowered(old)) {
+		t.Errorf("right after the dedup the view groups from %s, want %s: the writer's row is kept for WatermarkGrace", w, lowered(old))
 	}
 	var logged uint64
 	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+".dedup_log WHERE partition IN (?, ?)", oldMonth, nowMonth).Scan(&logged); err != nil {
@@ -123,25 +153,49 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 	if raw != 20 {
 		t.Errorf("after OPTIMIZE FINAL the table holds %d raw rows, want 20", raw)
 	}
+	later()
 	merges("second dedup, nothing new")
+	check("after the second dedup", 20, 10)
+	if w := watermark("after the second dedup"); !w.Equal(noWatermark) {
+		t.Errorf("after the dedup the view groups from %s, want nothing grouped (%s): every month is one merged part", w, noWatermark)
+	}
 
 	// Since the last run: new readings, a redelivery of merged ones (a
 	// batch re-sent after a crash), and a replay into the old month.
 	insert(now, 10, 15)
 	check("new readings after the dedup", 25, 10)
-	if w := watermark("new readings after the dedup"); !w.Equal(now.Add(10 * time.Second).Truncate(time.Second)) {
-		t.Errorf("with new readings only the view groups from %s, want %s (the oldest new reading)", w, now.Add(10*time.Second))
+	if w := watermark("new readings after the dedup"); !w.Equal(lowered(now.Add(10 * time.Second))) {
+		t.Errorf("with new readings only the view groups from %s, want %s (the writer's row)", w, lowered(now.Add(10*time.Second)))
 	}
 	insert(now, 0, 2)
 	check("a redelivery into the merged open month", 25, 10)
 	insert(old, 2, 6)
 	check("a replay into the merged old month", 25, 10)
-	if w := watermark("a replay into the merged old month"); !w.Equal(old.Add(2 * time.Second).Truncate(time.Second)) {
-		t.Errorf("after a replay the view groups from %s, want %s (the replayed reading)", w, old.Add(2*time.Second))
+	if w := watermark("a replay into the merged old month"); !w.Equal(lowered(old.Add(2 * time.Second))) {
+		t.Errorf("after a replay the view groups from %s, want %s (the replayed reading)", w, lowered(old.Add(2*time.Second)))
 	}
+	// A dedup run that starts while the writer's rows are young keeps them.
+	watermarkGrace = WatermarkGrace
 	merges("dedup after the replay", oldMonth, nowMonth)
-	check("after the second merge", 25, 10)
-	watermark("after the second merge")
+	check("after the dedup of the replay", 25, 10)
+	if w := watermark("after the dedup of the replay"); !w.Equal(lowered(old.Add(2 * time.Second))) {
+		t.Errorf("after the dedup of the replay the view groups from %s, want %s: the writer's rows are kept for WatermarkGrace", w, lowered(old.Add(2*time.Second)))
+	}
+	// A late reading inside ingest.max_past after the watermark rose again:
+	// the writer's row covers it before it lands in the merged month.
+	later()
+	merges("dedup after the grace")
+	if w := watermark("dedup after the grace"); !w.Equal(noWatermark) {
+		t.Errorf("after the grace the view groups from %s, want nothing grouped", w)
+	}
+	late := now.Add(-20 * 24 * time.Hour)
+	insert(late, 0, 1)
+	insert(late, 0, 1) // and its redelivery
+	insert(old, 0, 6)  // a replay of merged readings
+	check("a late reading and a replay after the watermark rose", 26, 10)
+	later()
+	merges("the last dedup", oldMonth, late.Format("200601"))
+	check("after the last dedup", 26, 10)
 }
 
 // balanced returns the parenthesised expression s starts with.
