@@ -28,6 +28,7 @@ var parseOncePlaces = map[string]string{
 	"internal/chconn/alerts.go:AlertsQuery": "per seed query of the alert readers",
 	"dashboard/wallrun.go:wallQuery":        "per wall query (dashboard)",
 	"bench/poison.go:PoisonDeadLetters":     "a benchmark's check, once per run",
+	"bench/peer.go:createTable":             "the peer's table, once per run",
 }
 
 // The embedded .sql files are parsed once, when a service or store is
