@@ -1,4 +1,4 @@
-package svcindex
+package svcindex_test
 
 import (
 	"fmt"
@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
-func indicator(t *testing.T, s Score, code string) Indicator {
+func indicator(t *testing.T, s svcindex.Score, code string) svcindex.Indicator {
 	t.Helper()
 	for _, g := range s.Groups {
 		for _, ind := range g.Indicators {
@@ -19,10 +20,10 @@ func indicator(t *testing.T, s Score, code string) Indicator {
 		}
 	}
 	t.Fatalf("score of %s has no indicator %s", s.Unit.ID, code)
-	return Indicator{}
+	return svcindex.Indicator{}
 }
 
-func group(t *testing.T, s Score, code string) Group {
+func group(t *testing.T, s svcindex.Score, code string) svcindex.Group {
 	t.Helper()
 	for _, g := range s.Groups {
 		if g.Code == code {
@@ -30,7 +31,7 @@ func group(t *testing.T, s Score, code string) Group {
 		}
 	}
 	t.Fatalf("score of %s has no group %s", s.Unit.ID, code)
-	return Group{}
+	return svcindex.Group{}
 }
 
 // (b) The province breakdown the issue quotes from the portal: 393,087
@@ -40,7 +41,7 @@ func TestPublishedProgressBreakdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("443,565 dossiers")
 	}
-	d := newIndexDB(t, Config{}, city(2026, 12, 1, 0))
+	d := newIndexDB(t, svcindex.Config{}, city(2026, 12, 1, 0))
 	const onTime, total = 393087, 443565
 	d.add(t, regUnit("tinh", "city"))
 	// Written by the server (443,565 rows through the client take minutes
@@ -59,7 +60,7 @@ func TestPublishedProgressBreakdown(t *testing.T) {
 	if err := d.conn.Exec(d.ctx, q); err != nil {
 		t.Fatal(err)
 	}
-	s, err := d.e.Score(d.ctx, MonthPeriod(2026, 11), "")
+	s, err := d.e.Score(d.ctx, svcindex.MonthPeriod(2026, 11), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +79,14 @@ func TestPublishedProgressBreakdown(t *testing.T) {
 // and flags the score as restated.
 func TestLateEventRestatesTheScore(t *testing.T) {
 	now := city(2026, 4, 15, 0)
-	d := newIndexDB(t, Config{}, now)
+	d := newIndexDB(t, svcindex.Config{}, now)
 	d.add(t, regUnit("ubnd-tp", "city"), regUnit("phuong-chieng-le", "ward"))
 	for i := range 4 {
 		rcv := city(2026, 2, 2+i, 8)
 		d.add(t, &event.Dossier{DossierID: fmt.Sprintf("D-%d", i), ProcedureCode: "P1", Unit: "phuong-chieng-le", Channel: "online",
 			State: "resolved", At: ts(rcv.Add(24 * time.Hour)), ReceivedAt: ts(rcv), DueAt: ts(rcv.Add(48 * time.Hour))})
 	}
-	feb := MonthPeriod(2026, 2)
+	feb := svcindex.MonthPeriod(2026, 2)
 	before, err := d.e.Score(d.ctx, feb, "phuong-chieng-le")
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestLateEventRestatesTheScore(t *testing.T) {
 // that applies but has nothing to count shows as no data.
 func TestNotApplicableIsNotZero(t *testing.T) {
 	now := city(2026, 4, 15, 0)
-	d := newIndexDB(t, Config{}, now)
+	d := newIndexDB(t, svcindex.Config{}, now)
 	d.add(t, regUnit("ubnd-tp", "city"), regUnit("phong-tnmt", "department"), regUnit("xa-hua-la", "commune"))
 	rcv := city(2026, 3, 2, 8)
 	d.add(t, &event.Dossier{DossierID: "D-1", ProcedureCode: "P1", Unit: "phong-tnmt", Channel: "online",
@@ -130,7 +131,7 @@ func TestNotApplicableIsNotZero(t *testing.T) {
 		&event.Procedure{Code: "P1", Name: "Thủ tục 1", Field: "construction", Level: "city", ProcessingDays: ip(2), Status: "published",
 			At: ts(city(2026, 1, 5, 8)), DecisionAt: ts(city(2026, 1, 5, 8)), BasisInForceAt: ts(city(2026, 1, 10, 8)),
 			PostedAt: ts(city(2026, 1, 6, 8)), PostedComplete: bp(true)})
-	q1 := QuarterPeriod(2026, 1)
+	q1 := svcindex.QuarterPeriod(2026, 1)
 	dep, err := d.e.Score(d.ctx, q1, "phong-tnmt")
 	if err != nil {
 		t.Fatal(err)

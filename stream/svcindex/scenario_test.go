@@ -1,10 +1,11 @@
-package svcindex
+package svcindex_test
 
 import (
 	"math"
 	"testing"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 	"github.com/sonla-ioc/ioc/simulate"
 )
 
@@ -17,13 +18,13 @@ func TestH12021Index(t *testing.T) {
 	if sc.Figures.DossiersLate != 0 {
 		t.Fatalf("the scenario has %d late dossiers; the report says none", sc.Figures.DossiersLate)
 	}
-	d := newIndexDB(t, Config{}, sc.AsOf)
+	d := newIndexDB(t, svcindex.Config{}, sc.AsOf)
 	evs := make([]event.AdminEvent, len(sc.Events))
 	for i, e := range sc.Events {
 		evs[i] = e.Event
 	}
 	d.add(t, evs...)
-	s, err := d.e.Score(d.ctx, YTDPeriod(2021, 6), "")
+	s, err := d.e.Score(d.ctx, svcindex.YTDPeriod(2021, 6), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestH12021Index(t *testing.T) {
 	for _, g := range s.Groups {
 		t.Logf("  %-13s %5.2f / %2.0f", g.Code, g.Points, g.Max)
 	}
-	rank, err := d.e.Ranking(d.ctx, YTDPeriod(2021, 6))
+	rank, err := d.e.Ranking(d.ctx, svcindex.YTDPeriod(2021, 6))
 	if err != nil {
 		t.Fatal(err)
 	}
