@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/sonla-ioc/ioc/internal/event"
-	"github.com/sonla-ioc/ioc/stream/svcindex"
 	"github.com/sonla-ioc/ioc/simulate"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 // (c) The H1-2021 scenario carries the index fields: its progress score
