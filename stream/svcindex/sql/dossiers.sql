@@ -28,10 +28,10 @@ SELECT unit, procedure_code,
        countIf(rcv >= {{.Start}} AND withdrawn_ms = 0 AND cert_known) AS cert_reported,
        countIf(rcv >= {{.Start}} AND withdrawn_ms = 0 AND cert_known AND cert = 1) AS cert_electronic,
        countIf(resolved_ms >= {{.Start}} AND d_e_result = 1) AS e_result_n,
-       countIf(resolved_ms >= {{.Start}} AND d_e_result = 1 AND to_store = 1) AS to_store,
+       countIf(resolved_ms >= {{.Start}} AND d_e_result = 1 AND to_store = 1) AS n_to_store,
        countIf(resolved_ms >= {{.Start}} AND rating != '') AS rated,
        countIf(resolved_ms >= {{.Start}} AND rating = 'dissatisfied') AS dissatisfied,
-       toInt64(max(newest)) AS newest
+       toInt64(max(newest)) AS newest_ms
 FROM (
     SELECT dossier_id,
            toString(argMax(unit, k)) AS unit, argMax(procedure_code, k) AS procedure_code,

@@ -12,7 +12,7 @@ SELECT unit,
        countIf(rcv >= {{.Start}} AND ((answered_ms > 0 AND answered_ms <= due) OR (answered_ms = 0 AND due >= {{.Cut}}))) AS on_time,
        countIf(rcv >= {{.Start}} AND (answered_ms > due OR (answered_ms = 0 AND due < {{.Cut}}) OR n_dislikes > 0)) AS bad_any,
        countIf(rcv >= {{.Start}} AND (answered_ms > due OR (answered_ms = 0 AND due < {{.Cut}}) OR n_dislikes > n_likes)) AS bad_majority,
-       toInt64(max(newest)) AS newest
+       toInt64(max(newest)) AS newest_ms
 FROM (
     SELECT feedback_id,
            toString(argMax(unit, k)) AS unit,

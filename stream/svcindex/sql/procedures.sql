@@ -4,7 +4,7 @@
 -- indicators from it and applies the procedure flags to the dossiers.
 SELECT code, toString(status) AS status,
        p_decision, p_basis, p_posted, p_complete, p_full_online, p_fee_bearing, p_online_payment, p_paper_result,
-       toInt64(newest) AS newest
+       toInt64(newest) AS newest_ms
 FROM (
     SELECT code,
            argMax(status, k) AS status,
