@@ -152,6 +152,7 @@ web:
 rbac-check:
 	test -x .local/chdb/venv/bin/python || { python3 -m venv .local/chdb/venv && .local/chdb/venv/bin/pip install -q chdb-core; }
 	IOC_CHDB_PYTHON=$(CURDIR)/.local/chdb/venv/bin/python $(GO) test -count=1 -v -run 'TestRBACStatementsOnCurrentEngine$$' ./stream/schema/
+	IOC_CHDB_PYTHON=$(CURDIR)/.local/chdb/venv/bin/python $(GO) test -count=1 -v -run 'TestIndexSQLOnCurrentEngine$$' ./stream/svcindex/
 
 # The cluster topology (deploy/local/cluster.sh, docs/operations.md): three Kafka brokers, ZooKeeper,
 # ClickHouse as 2 shards x 2 replicas, on ports 26000-27999 under .local/cluster. cluster-test runs
