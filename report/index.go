@@ -1,0 +1,310 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"codeberg.org/go-pdf/fpdf"
+
+	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/internal/export"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
+)
+
+// The report's section on the service index of Decision 766/QĐ-TTg
+// (stream/svcindex, docs/service-index.md): the city's total out of 100,
+// its six groups, and every unit ranked by its total, for the index period
+// that matches the report's period (IndexPeriodOf).
+
+// IndexSection is the service index part of a report.
+type IndexSection struct {
+	Period  svcindex.Period  `json:"period"`
+	City    svcindex.Score   `json:"city"`
+	Ranking []svcindex.Score `json:"ranking"`
+}
+
+var indexPeriodRe = regexp.MustCompile(`^(\d{4})-(?:(\d{2})|Q([1-4])|YTD-(\d{2}))$`)
+
+// ParseIndexPeriod reads a service index period key: a month 2026-11, a
+// quarter 2026-Q4 or the year to date to the end of a month 2026-YTD-11.
+func ParseIndexPeriod(key string) (svcindex.Period, error) {
+	m := indexPeriodRe.FindStringSubmatch(key)
+	if m == nil {
+		return svcindex.Period{}, fmt.Errorf("index period %q: want YYYY-MM (2026-11), YYYY-Qn (2026-Q4) or YYYY-YTD-MM (2026-YTD-11)", key)
+	}
+	year, _ := strconv.Atoi(m[1])
+	if year < 2000 || year > 2100 {
+		return svcindex.Period{}, fmt.Errorf("index period %q: year outside 2000..2100", key)
+	}
+	switch {
+	case m[3] != "":
+		q, _ := strconv.Atoi(m[3])
+		return IndexPeriod(svcindex.Quarter, year, 3*q), nil
+	case m[4] != "":
+		mo, _ := strconv.Atoi(m[4])
+		if mo < 1 || mo > 12 {
+			return svcindex.Period{}, fmt.Errorf("index period %q: month outside 01..12", key)
+		}
+		return IndexPeriod(svcindex.YTD, year, mo), nil
+	}
+	mo, _ := strconv.Atoi(m[2])
+	if mo < 1 || mo > 12 {
+		return svcindex.Period{}, fmt.Errorf("index period %q: month outside 01..12", key)
+	}
+	return IndexPeriod(svcindex.Month, year, mo), nil
+}
+
+// IndexPeriod is the index period of a kind that ends with month (1..12)
+// of year, city time: the month, its quarter, or 1 January to its end.
+func IndexPeriod(kind svcindex.PeriodKind, year, month int) svcindex.Period {
+	end := time.Date(year, time.Month(month)+1, 1, 0, 0, 0, 0, event.Location)
+	switch kind {
+	case svcindex.Quarter:
+		q := (month + 2) / 3
+		return svcindex.Period{Kind: kind, Key: fmt.Sprintf("%d-Q%d", year, q),
+			Start: time.Date(year, time.Month(3*q-2), 1, 0, 0, 0, 0, event.Location),
+			End:   time.Date(year, time.Month(3*q+1), 1, 0, 0, 0, 0, event.Location)}
+	case svcindex.YTD:
+		return svcindex.Period{Kind: kind, Key: fmt.Sprintf("%d-YTD-%02d", year, month),
+			Start: time.Date(year, 1, 1, 0, 0, 0, 0, event.Location), End: end}
+	}
+	return svcindex.Period{Kind: svcindex.Month, Key: fmt.Sprintf("%d-%02d", year, month),
+		Start: time.Date(year, time.Month(month), 1, 0, 0, 0, 0, event.Location), End: end}
+}
+
+// IndexPeriodOf is the index period of a report period: the same month or
+// quarter; a half-year or a year is scored from 1 January to its last
+// month (the portal scores the year to date).
+func IndexPeriodOf(p Period) svcindex.Period {
+	switch {
+	case p.FirstMonth == p.LastMonth:
+		return IndexPeriod(svcindex.Month, p.Year, p.LastMonth)
+	case p.LastMonth-p.FirstMonth == 2:
+		return IndexPeriod(svcindex.Quarter, p.Year, p.LastMonth)
+	}
+	return IndexPeriod(svcindex.YTD, p.Year, p.LastMonth)
+}
+
+// IndexPeriodTitle names an index period in a language.
+func IndexPeriodTitle(p svcindex.Period, lang string) string {
+	en := lang == "en"
+	last := p.End.In(event.Location).AddDate(0, 0, -1)
+	y, m := last.Year(), int(last.Month())
+	switch p.Kind {
+	case svcindex.Quarter:
+		q := strconv.Itoa((m + 2) / 3)
+		if en {
+			return "Q" + q + " " + strconv.Itoa(y)
+		}
+		return "quý " + romanQ[q] + " năm " + strconv.Itoa(y)
+	case svcindex.YTD:
+		if en {
+			return "1 January to the end of " + time.Month(m).String() + " " + strconv.Itoa(y)
+		}
+		return fmt.Sprintf("từ 01/01 đến hết tháng %02d năm %d", m, y)
+	}
+	if en {
+		return time.Month(m).String() + " " + strconv.Itoa(y)
+	}
+	return fmt.Sprintf("tháng %02d năm %d", m, y)
+}
+
+// buildIndex reads the index section of a report period.
+func buildIndex(ctx context.Context, src svcindex.Source, p Period) (*IndexSection, error) {
+	ip := IndexPeriodOf(p)
+	city, err := src.Score(ctx, ip, "city")
+	if err != nil {
+		return nil, fmt.Errorf("service index of the city for %s: %w", ip.Key, err)
+	}
+	ranking, err := src.Ranking(ctx, ip)
+	if err != nil {
+		return nil, fmt.Errorf("service index ranking for %s: %w", ip.Key, err)
+	}
+	return &IndexSection{Period: ip, City: city, Ranking: ranking}, nil
+}
+
+// groupPoints is a group's points in a score, and whether it has that group.
+func groupPoints(s svcindex.Score, code string) (svcindex.Group, bool) {
+	for _, g := range s.Groups {
+		if g.Code == code {
+			return g, true
+		}
+	}
+	return svcindex.Group{}, false
+}
+
+func groupName(lang string, g svcindex.Group) string {
+	if lang == "en" {
+		return g.NameEN
+	}
+	return g.NameVI
+}
+
+func indicatorName(lang string, i svcindex.Indicator) string {
+	if lang == "en" {
+		return i.NameEN
+	}
+	return i.NameVI
+}
+
+// indexGroups are the six groups in the order of the decision.
+var indexGroups = []string{"publicity", "progress", "online", "payment", "digitisation", "satisfaction"}
+
+// points formats points with two decimals (the portal's precision).
+func points(v float64, lang string) string { return num(v, 2, lang) }
+
+// indexScores are the scores of the section: the city first when the
+// ranking leaves it out, then the ranking.
+func (x *IndexSection) scores() []svcindex.Score {
+	for _, s := range x.Ranking {
+		if s.Unit.ID == x.City.Unit.ID {
+			return x.Ranking
+		}
+	}
+	return append([]svcindex.Score{x.City}, x.Ranking...)
+}
+
+// indexRows adds the index to the report's table: per unit its total, its
+// groups and its indicators (value = points, target = the maximum).
+func (r *Report) indexRows(ew *export.Writer, lang string) error {
+	x := r.Index
+	if x == nil {
+		return nil
+	}
+	section := tr(lang, "idx_section")
+	for _, s := range x.scores() {
+		asOf := s.AsOf.In(event.Location).Format(time.RFC3339)
+		if err := ew.Row(section, "service_index.total", tr(lang, "idx_total_col")+" · "+IndexPeriodTitle(x.Period, lang), s.Unit.ID, s.Unit.Name,
+			s.Total, nil, nil, s.Max, "points", asOf, ""); err != nil {
+			return err
+		}
+		for _, g := range s.Groups {
+			if err := ew.Row(section, "service_index."+g.Code, groupName(lang, g), s.Unit.ID, s.Unit.Name, g.Points, nil, nil, g.Max,
+				"points", asOf, ""); err != nil {
+				return err
+			}
+			for _, in := range g.Indicators {
+				if !in.Applies {
+					if err := ew.Row(section, in.Code, indicatorName(lang, in), s.Unit.ID, s.Unit.Name, nil, nil, nil, nil, "points", asOf,
+						tr(lang, "idx_na")); err != nil {
+						return err
+					}
+					continue
+				}
+				note := in.Rule
+				if in.Rule == "threshold" {
+					note += " " + num(in.Threshold*100, 0, lang) + " %"
+				}
+				if err := ew.Row(section, in.Code, indicatorName(lang, in), s.Unit.ID, s.Unit.Name, in.Points, in.Numerator, in.Denominator,
+					in.Max, "points", asOf, note); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// pdfIndex is the PDF's section on the index: the city's total, its six
+// groups, and the units ranked with their groups' points.
+func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
+	x := r.Index
+	if x == nil {
+		return
+	}
+	_, pageH := pdf.GetPageSize()
+	if pdf.GetY() > pageH-90 {
+		pdf.AddPage()
+	}
+	heading(pdf, tr(lang, "idx_heading"))
+	pdf.SetFont(family, "", 9.5)
+	pdf.MultiCell(contentW, 5, fmt.Sprintf("%s: %s · %s %s", tr(lang, "idx_period"), IndexPeriodTitle(x.Period, lang),
+		tr(lang, "asof"), when(x.City.AsOf, lang)), "", "L", false)
+	pdf.SetFont(family, "B", 12)
+	pdf.CellFormat(contentW, 8, fmt.Sprintf("%s: %s / %s", tr(lang, "idx_total"), points(x.City.Total, lang), points(x.City.Max, lang)),
+		"", 1, "L", false, 0, "")
+	pdf.SetFont(family, "", 8.5)
+	pdf.CellFormat(contentW, 5, tr(lang, "idx_groups"), "", 1, "L", false, 0, "")
+	var rows [][]string
+	for i, code := range indexGroups {
+		g, ok := groupPoints(x.City, code)
+		if !ok {
+			continue
+		}
+		if g.Max == 0 {
+			rows = append(rows, []string{strconv.Itoa(i + 1), groupName(lang, g), tr(lang, "idx_na"), "—", "—"})
+			continue
+		}
+		rows = append(rows, []string{strconv.Itoa(i + 1), groupName(lang, g), points(g.Points, lang), points(g.Max, lang),
+			num(g.Points/g.Max*100, 1, lang) + " %"})
+	}
+	table(pdf, []float64{9, 101, 25, 25, 20}, "CLRRR",
+		[]string{tr(lang, "no"), tr(lang, "idx_group"), tr(lang, "idx_points"), tr(lang, "idx_max"), tr(lang, "idx_share")}, rows)
+
+	pdf.SetFont(family, "", 8.5)
+	pdf.CellFormat(contentW, 5, tr(lang, "idx_ranking"), "", 1, "L", false, 0, "")
+	if len(x.Ranking) == 0 {
+		pdf.MultiCell(contentW, 5, tr(lang, "idx_none"), "", "L", false)
+		return
+	}
+	header := []string{tr(lang, "idx_rank"), tr(lang, "idx_unit"), tr(lang, "idx_total_col")}
+	widths := []float64{11, 55, 18}
+	aligns := "CLR"
+	for _, code := range indexGroups {
+		header = append(header, tr(lang, "idx_g_"+code))
+		widths = append(widths, 16)
+		aligns += "R"
+	}
+	rows = rows[:0]
+	for i, s := range x.Ranking {
+		row := []string{strconv.Itoa(i + 1), s.Unit.Name, points(s.Total, lang)}
+		for _, code := range indexGroups {
+			g, ok := groupPoints(s, code)
+			switch {
+			case !ok || g.Max == 0:
+				row = append(row, "—")
+			default:
+				row = append(row, points(g.Points, lang))
+			}
+		}
+		rows = append(rows, row)
+	}
+	table(pdf, widths, aligns, header, rows)
+	pdf.SetFont(family, "", 8)
+	pdf.MultiCell(contentW, 4.5, "— "+tr(lang, "idx_na")+". "+tr(lang, "idx_note"), "", "L", false)
+}
+
+// indexText is the wording of the index section, added to the report's text.
+var indexText = map[string][2]string{
+	"idx_heading":        {"IV. CHỈ SỐ PHỤC VỤ NGƯỜI DÂN, DOANH NGHIỆP (QĐ 766/QĐ-TTg)", "IV. SERVICE INDEX FOR CITIZENS AND BUSINESSES (DECISION 766/QĐ-TTg)"},
+	"idx_period":         {"Kỳ chấm điểm", "Scoring period"},
+	"idx_total":          {"Tổng điểm của thành phố", "The city's total"},
+	"idx_groups":         {"Điểm theo nhóm chỉ số", "Points by group"},
+	"idx_group":          {"Nhóm chỉ số", "Group"},
+	"idx_points":         {"Điểm", "Points"},
+	"idx_max":            {"Điểm tối đa", "Maximum"},
+	"idx_share":          {"Tỷ lệ đạt", "Share"},
+	"idx_ranking":        {"Xếp hạng các đơn vị theo tổng điểm", "Units ranked by total"},
+	"idx_rank":           {"Hạng", "Rank"},
+	"idx_unit":           {"Đơn vị", "Unit"},
+	"idx_total_col":      {"Tổng", "Total"},
+	"idx_na":             {"không áp dụng", "not applicable"},
+	"idx_none":           {"Chưa có đơn vị nào được chấm điểm trong kỳ.", "No unit was scored in the period."},
+	"idx_note":           {"Điểm tối đa chỉ gồm các chỉ số áp dụng cho đơn vị; cách tính: docs/service-index.md", "The maximum counts only the indicators that apply to the unit; formulas: docs/service-index.md"},
+	"idx_g_publicity":    {"Công khai", "Publicity"},
+	"idx_g_progress":     {"Tiến độ", "Progress"},
+	"idx_g_online":       {"DVC trực tuyến", "Online"},
+	"idx_g_payment":      {"Thanh toán", "Payment"},
+	"idx_g_digitisation": {"Số hóa", "Digitisation"},
+	"idx_g_satisfaction": {"Hài lòng", "Satisfaction"},
+	"idx_section":        {"Chỉ số phục vụ (QĐ 766)", "Service index (QĐ 766)"},
+}
+
+func init() {
+	for k, v := range indexText {
+		text[k] = v
+	}
+}
