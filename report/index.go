@@ -251,11 +251,11 @@ func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
 		return
 	}
 	header := []string{tr(lang, "idx_rank"), tr(lang, "idx_unit"), tr(lang, "idx_total_col")}
-	widths := []float64{11, 55, 18}
+	widths := []float64{10, 44, 16}
 	aligns := "CLR"
 	for _, code := range indexGroups {
 		header = append(header, tr(lang, "idx_g_"+code))
-		widths = append(widths, 16)
+		widths = append(widths, 110.0/6)
 		aligns += "R"
 	}
 	rows = rows[:0]
@@ -296,10 +296,10 @@ var indexText = map[string][2]string{
 	"idx_note":           {"Điểm tối đa chỉ gồm các chỉ số áp dụng cho đơn vị; cách tính: docs/service-index.md", "The maximum counts only the indicators that apply to the unit; formulas: docs/service-index.md"},
 	"idx_g_publicity":    {"Công khai", "Publicity"},
 	"idx_g_progress":     {"Tiến độ", "Progress"},
-	"idx_g_online":       {"DVC trực tuyến", "Online"},
+	"idx_g_online":       {"Trực tuyến", "Online"},
 	"idx_g_payment":      {"Thanh toán", "Payment"},
-	"idx_g_digitisation": {"Số hóa", "Digitisation"},
-	"idx_g_satisfaction": {"Hài lòng", "Satisfaction"},
+	"idx_g_digitisation": {"Số hóa", "Digital"},
+	"idx_g_satisfaction": {"Hài lòng", "Satisfied"},
 	"idx_section":        {"Chỉ số phục vụ (QĐ 766)", "Service index (QĐ 766)"},
 }
 
