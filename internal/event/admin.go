@@ -16,7 +16,7 @@ import (
 
 // The city's administrative systems (one-stop-shop dossier software,
 // e-office document signing, task tracking, finance, the portal, the
-// province's ratings, the unit registry) deliver events of eight kinds. Each
+// province's ratings, the unit registry) deliver events of nine kinds. Each
 // kind has its own Kafka topic, ioc.admin.<kind>.v1, keyed by entity id. The
 // contracts are documented with examples in docs/admin-events.md.
 
@@ -32,10 +32,11 @@ const (
 	KindPortal    AdminKind = "portal"    // city portal traffic per day
 	KindRating    AdminKind = "rating"    // one-stop-shop quality ratings by the province
 	KindUnit      AdminKind = "unit"      // registry of departments and commune-level units
+	KindFeedback  AdminKind = "feedback"  // citizens' feedback and petitions (PAKN) and their handling
 )
 
 // AdminKinds lists every kind, in a stable order.
-var AdminKinds = []AdminKind{KindProcedure, KindDossier, KindDocument, KindTask, KindBudget, KindPortal, KindRating, KindUnit}
+var AdminKinds = []AdminKind{KindProcedure, KindDossier, KindDocument, KindTask, KindBudget, KindPortal, KindRating, KindUnit, KindFeedback}
 
 // AdminSchemaVersion is the contract version carried in the topic names.
 const AdminSchemaVersion = 1
@@ -79,7 +80,7 @@ const (
 	ReasonMissingField Reason = "missing_field" // a required field is absent or empty
 	ReasonBadEnum      Reason = "bad_enum"      // a field is not one of its allowed values
 	ReasonPersonalData Reason = "personal_data" // an id looks like a citizen's ID card or phone number
-	ReasonUnknownKind  Reason = "unknown_kind"  // not one of the eight kinds
+	ReasonUnknownKind  Reason = "unknown_kind"  // not one of the nine kinds
 )
 
 // AdminMeta is carried by every administrative event.
@@ -148,6 +149,8 @@ func NewAdminEvent(k AdminKind) (AdminEvent, error) {
 		return &Rating{}, nil
 	case KindUnit:
 		return &Unit{}, nil
+	case KindFeedback:
+		return &Feedback{}, nil
 	}
 	return nil, Invalid(ReasonUnknownKind, "kind %q is not one of %v", k, AdminKinds)
 }
@@ -227,7 +230,7 @@ func AdminID(k AdminKind, parts ...string) string {
 // MarshalAdmin encodes an event for Kafka.
 func MarshalAdmin(ev AdminEvent) ([]byte, error) { return json.Marshal(ev) }
 
-// ---- the eight kinds ------------------------------------------------------
+// ---- the nine kinds ------------------------------------------------------
 
 // The seven fields of the procedure catalogue (report of H1 2021).
 var ProcedureFields = []string{
@@ -252,7 +255,30 @@ type Procedure struct {
 	Status         string `json:"status"` // published, withdrawn
 	At             string `json:"at"`
 
-	AtMs int64 `json:"-"`
+	// Optional (contract v1, additive) fields the service index of
+	// Decision 766/QĐ-TTg needs (docs/service-index.md). Absent means
+	// unknown, which the index counts as "not met".
+	//
+	// DecisionAt is the date of the decision publishing (công bố) the
+	// procedure; BasisInForceAt the date its legal basis takes force;
+	// PostedAt when it was posted on the national procedure database and
+	// the portal; PostedComplete whether that posting carries every
+	// required item (forms, fees, processing time, legal basis).
+	DecisionAt     string `json:"decision_at,omitempty"`
+	BasisInForceAt string `json:"basis_in_force_at,omitempty"`
+	PostedAt       string `json:"posted_at,omitempty"`
+	PostedComplete *bool  `json:"posted_complete,omitempty"`
+	// FullOnline: eligible for full-online service (dịch vụ công trực
+	// tuyến toàn trình); FeeBearing: charges a fee or levy (phí, lệ phí);
+	// OnlinePayment: online payment is offered for it; PaperResult: its
+	// result is still issued on paper only.
+	FullOnline    *bool `json:"full_online,omitempty"`
+	FeeBearing    *bool `json:"fee_bearing,omitempty"`
+	OnlinePayment *bool `json:"online_payment,omitempty"`
+	PaperResult   *bool `json:"paper_result,omitempty"`
+
+	AtMs                                 int64 `json:"-"`
+	DecisionMs, BasisInForceMs, PostedMs int64 `json:"-"` // 0 when absent
 }
 
 func (*Procedure) Kind() AdminKind    { return KindProcedure }
@@ -266,6 +292,19 @@ func (p *Procedure) check(c *checker) (int64, []string) {
 	c.intRange("processing_days", p.ProcessingDays, 0, 365)
 	c.enum("status", p.Status, "published", "withdrawn")
 	p.AtMs = c.eventTime("at", p.At)
+	p.DecisionMs = c.optTime("decision_at", p.DecisionAt)
+	p.BasisInForceMs = c.optTime("basis_in_force_at", p.BasisInForceAt)
+	p.PostedMs = c.optTime("posted_at", p.PostedAt)
+	if c.err == nil {
+		switch {
+		case p.PostedMs > 0 && p.DecisionMs > 0 && p.PostedMs < p.DecisionMs:
+			c.fail(ReasonBadTime, "posted_at %s is before the publication decision (decision_at %s)", p.PostedAt, p.DecisionAt)
+		case p.OnlinePayment != nil && *p.OnlinePayment && p.FeeBearing != nil && !*p.FeeBearing:
+			c.fail(ReasonBadValue, "online_payment is true for a procedure that is not fee_bearing")
+		case p.FullOnline != nil && *p.FullOnline && p.PaperResult != nil && *p.PaperResult:
+			c.fail(ReasonBadValue, "a full_online procedure cannot have a paper_result only")
+		}
+	}
 	return p.AtMs, []string{p.Code, p.Status, strconv.FormatInt(p.AtMs, 10)}
 }
 
@@ -287,7 +326,81 @@ type Dossier struct {
 	ReceivedAt    string `json:"received_at"`
 	DueAt         string `json:"due_at"`
 
+	// Optional (contract v1, additive) fields the service index of
+	// Decision 766/QĐ-TTg needs (docs/service-index.md); absent means
+	// unknown, counted as "not met". Counts, never personal data.
+	DossierExt
+
 	AtMs, ReceivedMs, DueMs int64 `json:"-"`
+}
+
+// DossierExt are the optional index fields of a dossier event.
+type DossierExt struct {
+	// FullOnline: submitted and handled fully online (toàn trình).
+	FullOnline *bool `json:"full_online,omitempty"`
+	// FeeVND is the fees and levies due (0: none); PaidOnline whether they
+	// were paid through online payment.
+	FeeVND     *int64 `json:"fee_vnd,omitempty"`
+	PaidOnline *bool  `json:"paid_online,omitempty"`
+	// Inputs is the number of component documents of the dossier;
+	// InputsDigitised how many were digitised at reception; InputsReused
+	// how many reused data already digitised; InputsFromStore how many came
+	// from the applicant's electronic data store (kho dữ liệu điện tử);
+	// InputsVerified how many were verified against the national
+	// population database (CSDL quốc gia về dân cư).
+	Inputs          *int `json:"inputs,omitempty"`
+	InputsDigitised *int `json:"inputs_digitised,omitempty"`
+	InputsReused    *int `json:"inputs_reused,omitempty"`
+	InputsFromStore *int `json:"inputs_from_store,omitempty"`
+	InputsVerified  *int `json:"inputs_verified,omitempty"`
+	// EResult: the result was issued electronically; ResultToStore: and
+	// pushed to the applicant's data store; ECertifiedCopy: a certified
+	// copy (chứng thực) was issued electronically.
+	EResult        *bool `json:"e_result,omitempty"`
+	ResultToStore  *bool `json:"result_to_store,omitempty"`
+	ECertifiedCopy *bool `json:"e_certified_copy,omitempty"`
+	// SyncedNational: the dossier's status is synchronised to the national
+	// public service portal (dichvucong.gov.vn).
+	SyncedNational *bool `json:"synced_national,omitempty"`
+	// ApplicantRating is the applicant's rating of the handling.
+	ApplicantRating string `json:"applicant_rating,omitempty"`
+}
+
+// ApplicantRatings are the ratings an applicant may give a dossier's
+// handling (rất hài lòng, hài lòng, không hài lòng).
+var ApplicantRatings = []string{"very_satisfied", "satisfied", "dissatisfied"}
+
+// check validates the optional fields.
+func (x *DossierExt) check(c *checker) {
+	if x.FeeVND != nil && (*x.FeeVND < 0 || *x.FeeVND > 1e12) {
+		c.fail(ReasonBadValue, "fee_vnd %d is outside 0..10^12", *x.FeeVND)
+	}
+	if x.PaidOnline != nil && *x.PaidOnline && x.FeeVND != nil && *x.FeeVND == 0 {
+		c.fail(ReasonBadValue, "paid_online is true but fee_vnd is 0 (nothing to pay)")
+	}
+	counts := []struct {
+		name string
+		v    *int
+	}{{"inputs_digitised", x.InputsDigitised}, {"inputs_reused", x.InputsReused},
+		{"inputs_from_store", x.InputsFromStore}, {"inputs_verified", x.InputsVerified}}
+	if x.Inputs != nil && (*x.Inputs < 0 || *x.Inputs > 1000) {
+		c.fail(ReasonBadValue, "inputs %d is outside 0..1000", *x.Inputs)
+	}
+	for _, f := range counts {
+		switch {
+		case f.v == nil:
+		case x.Inputs == nil:
+			c.fail(ReasonMissingField, "%s needs inputs (the number of component documents)", f.name)
+		case *f.v < 0 || *f.v > *x.Inputs:
+			c.fail(ReasonBadValue, "%s %d is outside 0..inputs (%d)", f.name, *f.v, *x.Inputs)
+		}
+	}
+	if x.ResultToStore != nil && *x.ResultToStore && (x.EResult == nil || !*x.EResult) {
+		c.fail(ReasonBadValue, "result_to_store is true but e_result is not: only an electronic result can be pushed to the data store")
+	}
+	if x.ApplicantRating != "" {
+		c.enum("applicant_rating", x.ApplicantRating, ApplicantRatings...)
+	}
 }
 
 func (*Dossier) Kind() AdminKind    { return KindDossier }
@@ -300,6 +413,7 @@ func (d *Dossier) check(c *checker) (int64, []string) {
 	c.id("unit", d.Unit)
 	c.enum("channel", d.Channel, "online", "in_person")
 	c.enum("state", d.State, DossierStates...)
+	d.DossierExt.check(c)
 	d.AtMs = c.eventTime("at", d.At)
 	d.ReceivedMs = c.eventTime("received_at", d.ReceivedAt)
 	d.DueMs = c.time("due_at", d.DueAt)
@@ -549,6 +663,66 @@ func (u *Unit) check(c *checker) (int64, []string) {
 	c.enum("status", u.Status, "active", "dissolved")
 	u.AtMs = c.eventTime("at", u.At)
 	return u.AtMs, []string{u.UnitID, u.Status, strconv.FormatInt(u.AtMs, 10)}
+}
+
+// FeedbackStates are the states of a citizen's feedback or petition:
+// received, answered (the handling published), reacted (the citizen's
+// likes and dislikes of the answer, counted so far).
+var FeedbackStates = []string{"received", "answered", "reacted"}
+
+// Feedback is one state change of a citizen's feedback or petition
+// (phản ánh, kiến nghị: PAKN) about administrative regulations or their
+// handling, as the PAKN system reports it. Like a dossier, every event
+// carries the unit, received and due times; likes and dislikes are counts
+// (the newest reacted event wins). No personal data: the id is opaque and
+// neither the sender nor the text is carried.
+type Feedback struct {
+	AdminMeta
+	FeedbackID string `json:"feedback_id"`
+	Unit       string `json:"unit"`
+	State      string `json:"state"`
+	At         string `json:"at"`
+	ReceivedAt string `json:"received_at"`
+	DueAt      string `json:"due_at"`
+	Likes      *int   `json:"likes,omitempty"`
+	Dislikes   *int   `json:"dislikes,omitempty"`
+
+	AtMs, ReceivedMs, DueMs int64 `json:"-"`
+}
+
+func (*Feedback) Kind() AdminKind    { return KindFeedback }
+func (f *Feedback) EntityID() string { return f.FeedbackID }
+
+func (f *Feedback) check(c *checker) (int64, []string) {
+	c.id("feedback_id", f.FeedbackID)
+	c.opaque("feedback_id", f.FeedbackID)
+	c.id("unit", f.Unit)
+	c.enum("state", f.State, FeedbackStates...)
+	for _, n := range []struct {
+		name string
+		v    *int
+	}{{"likes", f.Likes}, {"dislikes", f.Dislikes}} {
+		if n.v != nil && (*n.v < 0 || *n.v > 1000000) {
+			c.fail(ReasonBadValue, "%s %d is outside 0..10^6", n.name, *n.v)
+		}
+	}
+	if c.err == nil && f.State != "reacted" && (f.Likes != nil || f.Dislikes != nil) {
+		c.fail(ReasonBadValue, "likes and dislikes belong to a reacted event, not %s", f.State)
+	}
+	f.AtMs = c.eventTime("at", f.At)
+	f.ReceivedMs = c.eventTime("received_at", f.ReceivedAt)
+	f.DueMs = c.time("due_at", f.DueAt)
+	if c.err == nil {
+		switch {
+		case f.DueMs < f.ReceivedMs:
+			c.fail(ReasonBadTime, "due_at %s is before received_at %s", f.DueAt, f.ReceivedAt)
+		case f.AtMs < f.ReceivedMs:
+			c.fail(ReasonBadTime, "state %s at %s is before the feedback was received (%s)", f.State, f.At, f.ReceivedAt)
+		case f.State == "received" && f.AtMs != f.ReceivedMs:
+			c.fail(ReasonBadTime, "a received event must have at = received_at (%s ≠ %s)", f.At, f.ReceivedAt)
+		}
+	}
+	return f.AtMs, []string{f.FeedbackID, f.State, strconv.FormatInt(f.AtMs, 10)}
 }
 
 // ---- validation helpers ---------------------------------------------------

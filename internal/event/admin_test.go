@@ -16,6 +16,7 @@ var validAdmin = map[AdminKind]string{
 	KindPortal:    `{"day":"2021-06-29","visits":2710,"interactions":205}`,
 	KindRating:    `{"unit":"xa-hua-la","period":"2021-H1","rating":"excellent","rated_at":"2021-06-28T09:00:00+07:00"}`,
 	KindUnit:      `{"unit_id":"xa-hua-la","name":"UBND xã Hua La","kind":"commune","one_stop_shop":true,"digital_signature":true,"status":"active","at":"2021-03-01T09:00:00+07:00"}`,
+	KindFeedback:  `{"feedback_id":"pakn-2021-0001","unit":"ubnd-tp","state":"reacted","at":"2021-03-20T09:00:00+07:00","received_at":"2021-03-10T09:00:00+07:00","due_at":"2021-03-20T17:00:00+07:00","likes":3,"dislikes":1}`,
 }
 
 var receipt = time.Date(2026, 11, 24, 10, 0, 0, 0, Location).UnixMilli()

@@ -32,17 +32,36 @@ func b8(b bool) uint8 {
 
 var tables = map[event.AdminKind]table{
 	event.KindProcedure: {"procedure_events_raw",
-		"event_id, code, name, field, level, processing_days, status, at, at_ms, " + tail,
+		"event_id, code, name, field, level, processing_days, status, at, at_ms, " +
+			"decision_ms, basis_in_force_ms, posted_ms, posted_complete, full_online, fee_bearing, online_payment, paper_result, " + tail,
 		func(ev event.AdminEvent) []any {
 			p := ev.(*event.Procedure)
-			return []any{p.ID, p.Code, p.Name, p.Field, p.Level, uint16(*p.ProcessingDays), p.Status, ms(p.AtMs), p.AtMs}
+			return []any{p.ID, p.Code, p.Name, p.Field, p.Level, uint16(*p.ProcessingDays), p.Status, ms(p.AtMs), p.AtMs,
+				p.DecisionMs, p.BasisInForceMs, p.PostedMs, tri(p.PostedComplete), tri(p.FullOnline), tri(p.FeeBearing),
+				tri(p.OnlinePayment), tri(p.PaperResult)}
 		}},
 	event.KindDossier: {"dossier_events_raw",
-		"event_id, dossier_id, procedure_code, unit, channel, state, at, at_ms, received_at, received_ms, due_at, due_ms, " + tail,
+		"event_id, dossier_id, procedure_code, unit, channel, state, at, at_ms, received_at, received_ms, due_at, due_ms, " +
+			"full_online, fee_vnd, paid_online, inputs, inputs_digitised, inputs_reused, inputs_from_store, inputs_verified, " +
+			"e_result, result_to_store, e_certified_copy, synced_national, applicant_rating, " + tail,
 		func(ev event.AdminEvent) []any {
 			d := ev.(*event.Dossier)
+			fee := int64(-1)
+			if d.FeeVND != nil {
+				fee = *d.FeeVND
+			}
 			return []any{d.ID, d.DossierID, d.ProcedureCode, d.Unit, d.Channel, d.State, ms(d.AtMs), d.AtMs,
-				ms(d.ReceivedMs), d.ReceivedMs, ms(d.DueMs), d.DueMs}
+				ms(d.ReceivedMs), d.ReceivedMs, ms(d.DueMs), d.DueMs,
+				tri(d.FullOnline), fee, tri(d.PaidOnline), count16(d.Inputs), count16(d.InputsDigitised), count16(d.InputsReused),
+				count16(d.InputsFromStore), count16(d.InputsVerified), tri(d.EResult), tri(d.ResultToStore), tri(d.ECertifiedCopy),
+				tri(d.SyncedNational), d.ApplicantRating}
+		}},
+	event.KindFeedback: {"feedback_events_raw",
+		"event_id, feedback_id, unit, state, at, at_ms, received_at, received_ms, due_at, due_ms, likes, dislikes, " + tail,
+		func(ev event.AdminEvent) []any {
+			f := ev.(*event.Feedback)
+			return []any{f.ID, f.FeedbackID, f.Unit, f.State, ms(f.AtMs), f.AtMs, ms(f.ReceivedMs), f.ReceivedMs,
+				ms(f.DueMs), f.DueMs, count32(f.Likes), count32(f.Dislikes)}
 		}},
 	event.KindDocument: {"documents_raw",
 		"event_id, document_id, unit, number, doc_type, issued_at, issued_ms, signed, " + tail,
@@ -83,6 +102,32 @@ var tables = map[event.AdminKind]table{
 			u := ev.(*event.Unit)
 			return []any{u.ID, u.UnitID, u.Name, u.UnitKind, b8(u.OneStopShop), b8(*u.DigitalSignature), u.Status, ms(u.AtMs), u.AtMs}
 		}},
+}
+
+// tri stores an optional flag: 1 true, 0 false, -1 not reported.
+func tri(b *bool) int8 {
+	switch {
+	case b == nil:
+		return -1
+	case *b:
+		return 1
+	}
+	return 0
+}
+
+// count16 and count32 store an optional count, -1 when not reported.
+func count16(v *int) int16 {
+	if v == nil {
+		return -1
+	}
+	return int16(*v) // validated to 0..1000
+}
+
+func count32(v *int) int32 {
+	if v == nil {
+		return -1
+	}
+	return int32(*v) // validated to 0..10^6
 }
 
 // dateOf gives a Date column value for a midnight in city time: the driver

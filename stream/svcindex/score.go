@@ -75,7 +75,10 @@ type Score struct {
 	Period Period  `json:"period"`
 	Total  float64 `json:"total"`
 	Max    float64 `json:"max"` // 100 where every indicator applies
-	Groups []Group `json:"groups"`
+	// Percent is Total over Max × 100 (0 with Max 0): comparable across
+	// units whose applicable indicators differ; Ranking sorts by it.
+	Percent float64 `json:"percent"`
+	Groups  []Group `json:"groups"`
 	// AsOf is the newest event time the score reflects; a late event
 	// restates the score (Restated names the version it replaces).
 	AsOf     time.Time `json:"as_of"`
