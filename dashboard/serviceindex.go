@@ -3,16 +3,19 @@ package dashboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/sonla-ioc/ioc/internal/auth"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/export"
-	"github.com/sonla-ioc/ioc/report"
 	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
@@ -27,7 +30,7 @@ import (
 //	GET /kpi/service-index.html                                        the page (web/service-index.*)
 //
 // period is a month 2026-11, a quarter 2026-Q4 or the year to date
-// 2026-YTD-11 (report.ParseIndexPeriod); without it, the month of the
+// 2026-YTD-11 (svcindex.ParsePeriod); without it, the month of the
 // published index tiles' as_of, or the current month.
 
 // indexTilePrefix starts the ids of the index's KPI tiles (the total and
@@ -36,42 +39,67 @@ const indexTilePrefix = "service_index."
 
 // indexState holds the index engine the dashboard reads, made on first use.
 type indexState struct {
-	mu  sync.Mutex
-	src svcindex.Source
+	mu   sync.Mutex
+	src  svcindex.Source
+	made driver.Conn // the connection of an engine made here (nil: set by SetServiceIndex)
 }
 
 // SetServiceIndex sets the index engine the dashboard reads (tests and
 // tools; the role makes its own from its ClickHouse settings otherwise).
 func (s *Service) SetServiceIndex(src svcindex.Source) {
 	s.idx.mu.Lock()
-	s.idx.src = src
+	s.idx.src, s.idx.made = src, nil
 	s.idx.mu.Unlock()
 }
 
-// errNoIndexEngine is answered while no index engine is set.
-var errNoIndexEngine = errors.New("the service index engine is not available in this build")
-
-func (s *Service) indexSource() (svcindex.Source, error) {
+// indexSource is the engine set, or one made over the dashboard's
+// ClickHouse connection with the default settings (feeds.kpi.index of the
+// stream role configures the engine that publishes the tiles; the
+// defaults are the documented ones).
+func (s *Service) indexSource(ctx context.Context) (svcindex.Source, error) {
 	s.idx.mu.Lock()
 	defer s.idx.mu.Unlock()
-	if s.idx.src == nil {
-		src, err := newIndexEngine(s)
-		if err != nil {
-			return nil, err
-		}
-		s.idx.src = src
+	if s.idx.src != nil {
+		return s.idx.src, nil
 	}
-	return s.idx.src, nil
+	conn, err := s.chConn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the service index is computed in ClickHouse, which does not answer: %w", err)
+	}
+	eng, err := svcindex.New(svcindex.Config{}, s.ch, conn)
+	if err != nil {
+		return nil, err
+	}
+	s.idx.src, s.idx.made = eng, conn
+	return eng, nil
 }
 
-// CostlyReasons are the reasons a dossier (or feedback) costs its unit
-// points, per group: what the page's drill-down from an indicator lists.
+// indexFailed drops an engine made over a connection that failed, so that
+// the next request opens a new one.
+func (s *Service) indexFailed() {
+	s.idx.mu.Lock()
+	conn := s.idx.made
+	if conn != nil {
+		s.idx.src, s.idx.made = nil, nil
+	}
+	s.idx.mu.Unlock()
+	if conn != nil {
+		s.chFailed(conn)
+	}
+}
+
+// CostlyReasons name, per indicator, the reason (svcindex.Reasons) whose
+// dossiers or feedback cost it points: the page's drill-down from an
+// indicator to its list. Indicators absent here have no such list.
 var CostlyReasons = map[string]string{
-	"progress":     "late",
-	"digitisation": "not_digitised",
-	"payment":      "not_paid_online",
-	"satisfaction": "disliked",
-	"online":       "not_online",
+	"publicity.synced":              "not_synced",
+	"progress.on_time":              "late",
+	"payment.paid_online":           "not_paid_online",
+	"satisfaction.feedback_on_time": "feedback_late",
+	"satisfaction.feedback":         "disliked",
+	"satisfaction.dossiers":         "dissatisfied",
+	"digitisation.e_result":         "no_e_result",
+	"digitisation.digitised":        "not_digitised",
 }
 
 // ScoreResponse is the body of GET /api/kpis/service-index/score: the
@@ -114,7 +142,7 @@ func (s *Service) indexRoutes(mux *http.ServeMux) {
 // indexPeriod reads ?period=, or the default period.
 func (s *Service) indexPeriod(r *http.Request) (svcindex.Period, error) {
 	if v := r.URL.Query().Get("period"); v != "" {
-		return report.ParseIndexPeriod(v)
+		return svcindex.ParsePeriod(v)
 	}
 	at := time.Now()
 	s.kpis.mu.Lock()
@@ -126,7 +154,7 @@ func (s *Service) indexPeriod(r *http.Request) (svcindex.Period, error) {
 	}
 	s.kpis.mu.Unlock()
 	at = at.In(event.Location)
-	return report.IndexPeriod(svcindex.Month, at.Year(), int(at.Month())), nil
+	return svcindex.MonthPeriod(at.Year(), at.Month()), nil
 }
 
 // indexCall runs a read of the index with the request's period; false when
@@ -138,19 +166,25 @@ func (s *Service) indexCall(w http.ResponseWriter, r *http.Request, timeout time
 		apiError(w, http.StatusBadRequest, "bad_period", err.Error())
 		return false
 	}
-	src, err := s.indexSource()
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, "no_index_engine", err.Error())
-		return false
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	src, err := s.indexSource(ctx)
+	if err != nil {
+		s.log.Warn("service index", "err", err)
+		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "the service index is computed in ClickHouse, which does not answer; try again")
+		return false
+	}
 	if err := read(ctx, src, p); err != nil {
 		var bad badIndexRequest
 		if errors.As(err, &bad) {
 			apiError(w, http.StatusBadRequest, bad.code, bad.msg)
 			return false
 		}
+		if strings.Contains(err.Error(), "not in the unit registry") {
+			apiError(w, http.StatusNotFound, "unknown_unit", err.Error())
+			return false
+		}
+		s.indexFailed()
 		s.log.Warn("service index", "path", r.URL.Path, "period", p.Key, "err", err)
 		apiError(w, http.StatusBadGateway, "index_failed", "computing the service index failed (is ClickHouse up?); try again")
 		return false
@@ -181,17 +215,13 @@ func (s *Service) serveIndexScore(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// costlyReasons maps each applying indicator of a score to the reason of
-// its group's dossier list.
+// costlyReasons maps each indicator of a score that lost points to the
+// reason of its dossier list.
 func costlyReasons(sc svcindex.Score) map[string]string {
 	out := map[string]string{}
 	for _, g := range sc.Groups {
-		reason, ok := CostlyReasons[g.Code]
-		if !ok {
-			continue
-		}
 		for _, in := range g.Indicators {
-			if in.Applies && in.Points < in.Max {
+			if reason, ok := CostlyReasons[in.Code]; ok && in.Applies && !in.NoData && in.Points < in.Max-1e-9 {
 				out[in.Code] = reason
 			}
 		}
@@ -226,7 +256,7 @@ func (s *Service) serveIndexTrend(w http.ResponseWriter, r *http.Request) {
 		}
 		// The trend ends with the last month of the period.
 		last := p.End.In(event.Location).AddDate(0, 0, -1)
-		end := report.IndexPeriod(svcindex.Month, last.Year(), int(last.Month()))
+		end := svcindex.MonthPeriod(last.Year(), last.Month())
 		list, err := src.Trend(ctx, indexUnit(r), end, months)
 		if list == nil {
 			list = []svcindex.Score{}
@@ -238,20 +268,13 @@ func (s *Service) serveIndexTrend(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func validReason(reason string) bool {
-	for _, v := range CostlyReasons {
-		if v == reason {
-			return true
-		}
-	}
-	return false
-}
+func validReason(reason string) bool { return slices.Contains(svcindex.Reasons, reason) }
 
 func (s *Service) serveIndexCostly(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	reason := q.Get("reason")
 	if !validReason(reason) {
-		apiError(w, http.StatusBadRequest, "bad_reason", "reason must be one of late, not_digitised, not_paid_online, disliked, not_online")
+		apiError(w, http.StatusBadRequest, "bad_reason", "reason must be one of "+strings.Join(svcindex.Reasons, ", "))
 		return
 	}
 	limit := 500

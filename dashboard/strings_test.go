@@ -89,7 +89,8 @@ var (
 		"kpiDrill.by.unit", "kpiDrill.by.field", "kpiDrill.by.main_task", "kpiDrill.by.month",
 		"svcIndex.kind.city", "svcIndex.kind.department", "svcIndex.kind.ward", "svcIndex.kind.commune",
 		"svcIndex.reason.late", "svcIndex.reason.not_digitised", "svcIndex.reason.not_paid_online", "svcIndex.reason.disliked",
-		"svcIndex.reason.not_online", "svcIndex.indicator", "svcIndex.numerator", "svcIndex.denominator", "svcIndex.rate",
+		"svcIndex.reason.not_synced", "svcIndex.reason.no_e_result", "svcIndex.reason.dissatisfied", "svcIndex.reason.feedback_late",
+		"svcIndex.indicator", "svcIndex.numerator", "svcIndex.denominator", "svcIndex.rate",
 		"svcIndex.points", "svcIndex.rule", "svcIndex.dossier", "svcIndex.procedure", "svcIndex.reasonCol", "svcIndex.received",
 		"svcIndex.due",
 	}

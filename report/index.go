@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -16,8 +15,9 @@ import (
 
 // The report's section on the service index of Decision 766/QĐ-TTg
 // (stream/svcindex, docs/service-index.md): the city's total out of 100,
-// its six groups, and every unit ranked by its total, for the index period
-// that matches the report's period (IndexPeriodOf).
+// its six groups, and every unit ranked (by its share of the points that
+// apply to it, as svcindex.Ranking does), for the index period that
+// matches the report's period (IndexPeriodOf).
 
 // IndexSection is the service index part of a report.
 type IndexSection struct {
@@ -26,66 +26,17 @@ type IndexSection struct {
 	Ranking []svcindex.Score `json:"ranking"`
 }
 
-var indexPeriodRe = regexp.MustCompile(`^(\d{4})-(?:(\d{2})|Q([1-4])|YTD-(\d{2}))$`)
-
-// ParseIndexPeriod reads a service index period key: a month 2026-11, a
-// quarter 2026-Q4 or the year to date to the end of a month 2026-YTD-11.
-func ParseIndexPeriod(key string) (svcindex.Period, error) {
-	m := indexPeriodRe.FindStringSubmatch(key)
-	if m == nil {
-		return svcindex.Period{}, fmt.Errorf("index period %q: want YYYY-MM (2026-11), YYYY-Qn (2026-Q4) or YYYY-YTD-MM (2026-YTD-11)", key)
-	}
-	year, _ := strconv.Atoi(m[1])
-	if year < 2000 || year > 2100 {
-		return svcindex.Period{}, fmt.Errorf("index period %q: year outside 2000..2100", key)
-	}
-	switch {
-	case m[3] != "":
-		q, _ := strconv.Atoi(m[3])
-		return IndexPeriod(svcindex.Quarter, year, 3*q), nil
-	case m[4] != "":
-		mo, _ := strconv.Atoi(m[4])
-		if mo < 1 || mo > 12 {
-			return svcindex.Period{}, fmt.Errorf("index period %q: month outside 01..12", key)
-		}
-		return IndexPeriod(svcindex.YTD, year, mo), nil
-	}
-	mo, _ := strconv.Atoi(m[2])
-	if mo < 1 || mo > 12 {
-		return svcindex.Period{}, fmt.Errorf("index period %q: month outside 01..12", key)
-	}
-	return IndexPeriod(svcindex.Month, year, mo), nil
-}
-
-// IndexPeriod is the index period of a kind that ends with month (1..12)
-// of year, city time: the month, its quarter, or 1 January to its end.
-func IndexPeriod(kind svcindex.PeriodKind, year, month int) svcindex.Period {
-	end := time.Date(year, time.Month(month)+1, 1, 0, 0, 0, 0, event.Location)
-	switch kind {
-	case svcindex.Quarter:
-		q := (month + 2) / 3
-		return svcindex.Period{Kind: kind, Key: fmt.Sprintf("%d-Q%d", year, q),
-			Start: time.Date(year, time.Month(3*q-2), 1, 0, 0, 0, 0, event.Location),
-			End:   time.Date(year, time.Month(3*q+1), 1, 0, 0, 0, 0, event.Location)}
-	case svcindex.YTD:
-		return svcindex.Period{Kind: kind, Key: fmt.Sprintf("%d-YTD-%02d", year, month),
-			Start: time.Date(year, 1, 1, 0, 0, 0, 0, event.Location), End: end}
-	}
-	return svcindex.Period{Kind: svcindex.Month, Key: fmt.Sprintf("%d-%02d", year, month),
-		Start: time.Date(year, time.Month(month), 1, 0, 0, 0, 0, event.Location), End: end}
-}
-
 // IndexPeriodOf is the index period of a report period: the same month or
 // quarter; a half-year or a year is scored from 1 January to its last
 // month (the portal scores the year to date).
 func IndexPeriodOf(p Period) svcindex.Period {
 	switch {
 	case p.FirstMonth == p.LastMonth:
-		return IndexPeriod(svcindex.Month, p.Year, p.LastMonth)
+		return svcindex.MonthPeriod(p.Year, time.Month(p.LastMonth))
 	case p.LastMonth-p.FirstMonth == 2:
-		return IndexPeriod(svcindex.Quarter, p.Year, p.LastMonth)
+		return svcindex.QuarterPeriod(p.Year, p.LastMonth/3)
 	}
-	return IndexPeriod(svcindex.YTD, p.Year, p.LastMonth)
+	return svcindex.YTDPeriod(p.Year, time.Month(p.LastMonth))
 }
 
 // IndexPeriodTitle names an index period in a language.
@@ -178,7 +129,7 @@ func (r *Report) indexRows(ew *export.Writer, lang string) error {
 	for _, s := range x.scores() {
 		asOf := s.AsOf.In(event.Location).Format(time.RFC3339)
 		if err := ew.Row(section, "service_index.total", tr(lang, "idx_total_col")+" · "+IndexPeriodTitle(x.Period, lang), s.Unit.ID, s.Unit.Name,
-			s.Total, nil, nil, s.Max, "points", asOf, ""); err != nil {
+			s.Total, nil, nil, s.Max, "points", asOf, num(s.Percent, 2, "en")+" %"); err != nil {
 			return err
 		}
 		for _, g := range s.Groups {
@@ -250,17 +201,17 @@ func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
 		pdf.MultiCell(contentW, 5, tr(lang, "idx_none"), "", "L", false)
 		return
 	}
-	header := []string{tr(lang, "idx_rank"), tr(lang, "idx_unit"), tr(lang, "idx_total_col")}
-	widths := []float64{10, 44, 16}
-	aligns := "CLR"
+	header := []string{tr(lang, "idx_rank"), tr(lang, "idx_unit"), tr(lang, "idx_total_col"), tr(lang, "idx_share")}
+	widths := []float64{10, 38, 15, 15}
+	aligns := "CLRR"
 	for _, code := range indexGroups {
 		header = append(header, tr(lang, "idx_g_"+code))
-		widths = append(widths, 110.0/6)
+		widths = append(widths, 17)
 		aligns += "R"
 	}
 	rows = rows[:0]
 	for i, s := range x.Ranking {
-		row := []string{strconv.Itoa(i + 1), s.Unit.Name, points(s.Total, lang)}
+		row := []string{strconv.Itoa(i + 1), s.Unit.Name, points(s.Total, lang) + "/" + num(s.Max, 0, lang), num(s.Percent, 1, lang) + " %"}
 		for _, code := range indexGroups {
 			g, ok := groupPoints(s, code)
 			switch {
@@ -287,7 +238,7 @@ var indexText = map[string][2]string{
 	"idx_points":         {"Điểm", "Points"},
 	"idx_max":            {"Điểm tối đa", "Maximum"},
 	"idx_share":          {"Tỷ lệ đạt", "Share"},
-	"idx_ranking":        {"Xếp hạng các đơn vị theo tổng điểm", "Units ranked by total"},
+	"idx_ranking":        {"Xếp hạng các đơn vị theo tỷ lệ điểm đạt trên điểm tối đa", "Units ranked by their share of the maximum"},
 	"idx_rank":           {"Hạng", "Rank"},
 	"idx_unit":           {"Đơn vị", "Unit"},
 	"idx_total_col":      {"Tổng", "Total"},

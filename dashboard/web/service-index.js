@@ -169,7 +169,9 @@ function renderRanking() {
     nameTd.append(el('span', 'ukind', kind));
     const barTd = el('td', 'barcol');
     barTd.append(bar(s.max > 0 ? s.total / s.max : 0));
-    tr.append(el('td', 'r', String(i + 1)), nameTd, el('td', 'r total', pts(s.total)), barTd);
+    const total = el('td', 'r total', pts(s.total));
+    total.append(el('span', 'of', ' / ' + num(s.max, 0)));
+    tr.append(el('td', 'r', String(i + 1)), nameTd, total, el('td', 'r', num(s.percent || 0, 1) + ' %'), barTd);
     return tr;
   });
   $('ranking').replaceChildren(...rows);

@@ -13,13 +13,18 @@ var IndexHeader = []string{"period", "rank", "unit_id", "unit_kind", "unit_name"
 
 // WriteIndex writes the breakdown of scores (a ranking, best first, or a
 // single unit) under IndexHeader. An indicator that does not apply to a
-// unit has applies 0 and empty figures, never zeros.
+// unit has applies 0 and empty figures, never zeros. A total's rate is its
+// share of the maximum (Score.Percent / 100), what a ranking sorts by.
 func WriteIndex(w *Writer, scores []svcindex.Score) error {
 	for i, s := range scores {
 		rank := i + 1
 		u := s.Unit
+		var share any
+		if s.Max > 0 {
+			share = s.Percent / 100
+		}
 		if err := w.Row(s.Period.Key, rank, u.ID, u.Kind, u.Name, "total", "total", "", "Tổng điểm", "Total", true,
-			nil, nil, nil, s.Total, s.Max, "", nil, "", s.AsOf); err != nil {
+			nil, nil, share, s.Total, s.Max, "", nil, "", s.AsOf); err != nil {
 			return err
 		}
 		for _, g := range s.Groups {

@@ -17,7 +17,7 @@ import (
 func TestWriteIndexXLSX(t *testing.T) {
 	at := time.Date(2021, 6, 30, 17, 0, 0, 0, time.FixedZone("ICT", 7*3600))
 	p := svcindex.Period{Kind: svcindex.Month, Key: "2021-06"}
-	sc := svcindex.Score{Unit: svcindex.Unit{ID: "phuong-chieng-le", Kind: "ward", Name: "UBND phường Chiềng Lề"}, Period: p, Total: 17.72, Max: 20, AsOf: at,
+	sc := svcindex.Score{Unit: svcindex.Unit{ID: "phuong-chieng-le", Kind: "ward", Name: "UBND phường Chiềng Lề"}, Period: p, Total: 17.72, Max: 20, Percent: 88.5, AsOf: at,
 		Groups: []svcindex.Group{
 			{Code: "publicity", NameVI: "Công khai, minh bạch", NameEN: "Publicity", Max: 0, Indicators: []svcindex.Indicator{
 				{Code: "publicity.published", NameVI: "Công bố đúng hạn", NameEN: "Published on time", Applies: false, Max: 6, Rule: "linear"}}},
@@ -50,7 +50,7 @@ func TestWriteIndexXLSX(t *testing.T) {
 	}
 	want := []string{
 		strings.Join(IndexHeader, "|"),
-		"2021-06|1|phuong-chieng-le|ward|UBND phường Chiềng Lề|total|total||Tổng điểm|Total|TRUE||||17.72|20||||2021-06-30 17:00:00",
+		"2021-06|1|phuong-chieng-le|ward|UBND phường Chiềng Lề|total|total||Tổng điểm|Total|TRUE|||0.885|17.72|20||||2021-06-30 17:00:00",
 		"2021-06|1|phuong-chieng-le|ward|UBND phường Chiềng Lề|group|publicity|publicity|Công khai, minh bạch|Publicity|TRUE||||0|0||||2021-06-30 17:00:00",
 		"2021-06|1|phuong-chieng-le|ward|UBND phường Chiềng Lề|indicator|publicity.published|publicity|Công bố đúng hạn|Published on time|FALSE|||||6|linear|||2021-06-30 17:00:00",
 		"2021-06|1|phuong-chieng-le|ward|UBND phường Chiềng Lề|group|progress|progress|Tiến độ|Progress|TRUE||||17.72|20||||2021-06-30 17:00:00",
