@@ -195,3 +195,30 @@ func (d *deadRows) send(ctx context.Context, conn driver.Conn, fullTable string)
 	}
 	return nil
 }
+
+// Insert writes prepared events (event.PrepareAdmin) to their tables with
+// the consumer's own columns, without Kafka (partition and offset 0): for
+// tests and tools that seed ClickHouse directly.
+func Insert(ctx context.Context, conn driver.Conn, ch interface{ Table(string) string }, evs ...event.AdminEvent) error {
+	by := map[event.AdminKind]*rows{}
+	var order []event.AdminKind
+	for _, ev := range evs {
+		r := by[ev.Kind()]
+		if r == nil {
+			tab, ok := tables[ev.Kind()]
+			if !ok {
+				return fmt.Errorf("inserting events: no table for kind %s", ev.Kind())
+			}
+			r = &rows{tab: tab}
+			by[ev.Kind()] = r
+			order = append(order, ev.Kind())
+		}
+		r.add(ev, 0, 0)
+	}
+	for _, k := range order {
+		if err := by[k].send(ctx, conn, ch.Table(by[k].tab.name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

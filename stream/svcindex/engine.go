@@ -199,7 +199,7 @@ func (e *Engine) snapshot(ctx context.Context, p Period) (*snapshot, error) {
 	used := map[string]bool{}
 	if err := e.query(ctx, "dossiers.sql", prm, func(r driver.Rows) error {
 		var unit, code string
-		var v [20]uint64
+		var v [19]uint64
 		var newest int64
 		ptrs := []any{&unit, &code}
 		for i := range v {

@@ -36,9 +36,9 @@ FROM (
            argMaxIf(synced_national, k, synced_national >= 0) AS synced,
            argMaxIf(fee_vnd, k, fee_vnd >= 0) AS fee,
            argMaxIf(paid_online, k, paid_online >= 0) AS paid,
-           argMaxIf(inputs, k, inputs >= 0) AS inputs,
+           argMaxIf(inputs, k, inputs >= 0) AS d_inputs,
            argMaxIf(inputs_digitised, k, inputs_digitised >= 0) AS digitised,
-           argMaxIf(e_result, k, e_result >= 0) AS e_result,
+           argMaxIf(e_result, k, e_result >= 0) AS d_e_result,
            argMaxIf(applicant_rating, k, applicant_rating != '') AS rating
     FROM (SELECT *, (at_ms, toUInt8(state), version) AS k
           FROM {{raw "dossier_events_raw"}} WHERE at_ms <= {{.Cut}})
@@ -48,10 +48,10 @@ WHERE 1{{if .Unit}} AND unit = {{quote .Unit}}{{end}}
 {{- if eq .Reason "late"}}
   AND ((resolved_ms >= {{.Start}} AND resolved_ms > due) OR (closed_ms = 0 AND due < {{.Cut}}))
 {{- else if eq .Reason "no_e_result" "dissatisfied"}}
-  AND resolved_ms >= {{.Start}} AND {{if eq .Reason "no_e_result"}}e_result != 1{{else}}rating = 'dissatisfied'{{end}}
+  AND resolved_ms >= {{.Start}} AND {{if eq .Reason "no_e_result"}}d_e_result != 1{{else}}rating = 'dissatisfied'{{end}}
 {{- else}}
   AND rcv >= {{.Start}} AND withdrawn_ms = 0 AND
-  {{- if eq .Reason "not_digitised"}} NOT (inputs > 0 AND digitised >= inputs)
+  {{- if eq .Reason "not_digitised"}} NOT (d_inputs > 0 AND digitised >= d_inputs)
   {{- else if eq .Reason "not_paid_online"}} fee > 0 AND paid != 1
   {{- else}} synced != 1{{end}}
 {{- end}}

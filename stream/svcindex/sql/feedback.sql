@@ -10,16 +10,16 @@
 SELECT unit,
        countIf(rcv >= {{.Start}}) AS received,
        countIf(rcv >= {{.Start}} AND ((answered_ms > 0 AND answered_ms <= due) OR (answered_ms = 0 AND due >= {{.Cut}}))) AS on_time,
-       countIf(rcv >= {{.Start}} AND (answered_ms > due OR (answered_ms = 0 AND due < {{.Cut}}) OR dislikes > 0)) AS bad_any,
-       countIf(rcv >= {{.Start}} AND (answered_ms > due OR (answered_ms = 0 AND due < {{.Cut}}) OR dislikes > likes)) AS bad_majority,
+       countIf(rcv >= {{.Start}} AND (answered_ms > due OR (answered_ms = 0 AND due < {{.Cut}}) OR n_dislikes > 0)) AS bad_any,
+       countIf(rcv >= {{.Start}} AND (answered_ms > due OR (answered_ms = 0 AND due < {{.Cut}}) OR n_dislikes > n_likes)) AS bad_majority,
        toInt64(max(newest)) AS newest
 FROM (
     SELECT feedback_id,
            toString(argMax(unit, k)) AS unit,
            argMax(received_ms, k) AS rcv, argMax(due_ms, k) AS due,
            minIf(at_ms, state = 'answered') AS answered_ms,
-           argMaxIf(likes, k, state = 'reacted') AS likes,
-           argMaxIf(dislikes, k, state = 'reacted') AS dislikes,
+           argMaxIf(likes, k, state = 'reacted') AS n_likes,
+           argMaxIf(dislikes, k, state = 'reacted') AS n_dislikes,
            max(at_ms) AS newest
     FROM (SELECT *, (at_ms, toUInt8(state), version) AS k
           FROM {{raw "feedback_events_raw"}} WHERE at_ms <= {{.Cut}})

@@ -3,19 +3,19 @@
 -- 0: not reported). The engine counts the publicity and payment-coverage
 -- indicators from it and applies the procedure flags to the dossiers.
 SELECT code, toString(status) AS status,
-       decision_ms, basis_ms, posted_ms, posted_complete, full_online, fee_bearing, online_payment, paper_result,
+       p_decision, p_basis, p_posted, p_complete, p_full_online, p_fee_bearing, p_online_payment, p_paper_result,
        toInt64(newest) AS newest
 FROM (
     SELECT code,
            argMax(status, k) AS status,
-           argMaxIf(decision_ms, k, decision_ms > 0) AS decision_ms,
-           argMaxIf(basis_in_force_ms, k, basis_in_force_ms > 0) AS basis_ms,
-           argMaxIf(posted_ms, k, posted_ms > 0) AS posted_ms,
-           argMaxIf(posted_complete, k, posted_complete >= 0) AS posted_complete,
-           argMaxIf(full_online, k, full_online >= 0) AS full_online,
-           argMaxIf(fee_bearing, k, fee_bearing >= 0) AS fee_bearing,
-           argMaxIf(online_payment, k, online_payment >= 0) AS online_payment,
-           argMaxIf(paper_result, k, paper_result >= 0) AS paper_result,
+           argMaxIf(decision_ms, k, decision_ms > 0) AS p_decision,
+           argMaxIf(basis_in_force_ms, k, basis_in_force_ms > 0) AS p_basis,
+           argMaxIf(posted_ms, k, posted_ms > 0) AS p_posted,
+           argMaxIf(posted_complete, k, posted_complete >= 0) AS p_complete,
+           argMaxIf(full_online, k, full_online >= 0) AS p_full_online,
+           argMaxIf(fee_bearing, k, fee_bearing >= 0) AS p_fee_bearing,
+           argMaxIf(online_payment, k, online_payment >= 0) AS p_online_payment,
+           argMaxIf(paper_result, k, paper_result >= 0) AS p_paper_result,
            max(at_ms) AS newest
     FROM (SELECT *, (at_ms, toUInt8(status), version) AS k
           FROM {{raw "procedure_events_raw"}} WHERE at_ms <= {{.Cut}})
