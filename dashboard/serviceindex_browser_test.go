@@ -106,7 +106,9 @@ func TestServiceIndexPageInChromium(t *testing.T) {
 		document.querySelector('#unit tr.ind[data-code="publicity.published_on_time"]').innerText.includes('Không áp dụng')`, 20*time.Second)
 	b.eval(`(() => { const k = document.getElementById('period-kind'); k.value = 'quarter'; k.dispatchEvent(new Event('change')); })()`, nil)
 	b.waitJS("the quarter", `window.__svcIndex.ready && window.__svcIndex.period() === '2026-Q4' &&
-		document.getElementById('period-title').textContent === 'Quý 4/2026' && document.querySelectorAll('#ranking tr').length === 3`, 30*time.Second)
+		document.getElementById('period-title').textContent === 'Quý 4/2026' && document.querySelectorAll('#ranking tr').length === 3 &&
+		document.getElementById('unit-title') && document.querySelectorAll('#unit tr.ind').length === 18 &&
+		document.querySelectorAll('#costly tbody tr').length === 1`, 30*time.Second)
 	b.screenshot(filepath.Join(screenshotDir(t), "service-index-vi-quarter.png"))
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("console errors or CSP violations: %v", errs)

@@ -87,6 +87,17 @@ func groupPoints(s svcindex.Score, code string) (svcindex.Group, bool) {
 	return svcindex.Group{}, false
 }
 
+// groupEmpty says why a group has no maximum: none of its indicators
+// applies to the unit, or those that apply have nothing to count yet.
+func groupEmpty(g svcindex.Group, lang string) string {
+	for _, in := range g.Indicators {
+		if in.Applies {
+			return tr(lang, "idx_nodata")
+		}
+	}
+	return tr(lang, "idx_na")
+}
+
 func groupName(lang string, g svcindex.Group) string {
 	if lang == "en" {
 		return g.NameEN
@@ -186,7 +197,7 @@ func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
 			continue
 		}
 		if g.Max == 0 {
-			rows = append(rows, []string{strconv.Itoa(i + 1), groupName(lang, g), tr(lang, "idx_na"), "—", "—"})
+			rows = append(rows, []string{strconv.Itoa(i + 1), groupName(lang, g), groupEmpty(g, lang), "—", "—"})
 			continue
 		}
 		rows = append(rows, []string{strconv.Itoa(i + 1), groupName(lang, g), points(g.Points, lang), points(g.Max, lang),
@@ -225,7 +236,7 @@ func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
 	}
 	table(pdf, widths, aligns, header, rows)
 	pdf.SetFont(family, "", 8)
-	pdf.MultiCell(contentW, 4.5, "— "+tr(lang, "idx_na")+". "+tr(lang, "idx_note"), "", "L", false)
+	pdf.MultiCell(contentW, 4.5, "— "+tr(lang, "idx_na")+" / "+tr(lang, "idx_nodata")+". "+tr(lang, "idx_note"), "", "L", false)
 }
 
 // indexText is the wording of the index section, added to the report's text.
@@ -243,6 +254,7 @@ var indexText = map[string][2]string{
 	"idx_unit":           {"Đơn vị", "Unit"},
 	"idx_total_col":      {"Tổng", "Total"},
 	"idx_na":             {"không áp dụng", "not applicable"},
+	"idx_nodata":         {"chưa có số liệu", "no data yet"},
 	"idx_none":           {"Chưa có đơn vị nào được chấm điểm trong kỳ.", "No unit was scored in the period."},
 	"idx_note":           {"Điểm tối đa chỉ gồm các chỉ số áp dụng cho đơn vị; cách tính: docs/service-index.md", "The maximum counts only the indicators that apply to the unit; formulas: docs/service-index.md"},
 	"idx_g_publicity":    {"Công khai", "Publicity"},

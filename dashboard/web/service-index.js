@@ -31,6 +31,10 @@ function when(iso) {
 
 const name = (x) => (en() ? x.name_en : x.name_vi) || x.code;
 
+// A group with no points to score: none of its indicators applies to the
+// unit, or those that apply have nothing to count yet.
+const groupEmpty = (g) => ((g.indicators || []).some((i) => i.applies) ? t('svcIndex.noData') : t('svcIndex.na'));
+
 async function getJSON(path) {
   const r = await fetch(API + path, { cache: 'no-store', credentials: 'same-origin' });
   if (!r.ok) {
@@ -127,7 +131,7 @@ function renderCity() {
       v.append(el('span', 'of', ' / ' + num(g.max, 0)));
       card.append(v, bar(g.points / g.max));
     } else {
-      card.append(el('div', 'gval na', t('svcIndex.na')));
+      card.append(el('div', 'gval na', groupEmpty(g)));
     }
     return card;
   });
@@ -142,7 +146,7 @@ function renderTrend() {
   if (state.plot) { state.plot.destroy(); state.plot = null; }
   if (!months.length || typeof uPlot === 'undefined') return;
   const xs = months.map((s) => Date.parse(s.period.start) / 1000);
-  const ys = months.map((s) => s.total);
+  const ys = months.map((s) => (s.max > 0 ? s.total : null)); // a month with nothing to score is a gap, not 0
   const fmt = new Intl.DateTimeFormat(i18n.locale(), { timeZone: TZ, month: '2-digit', year: 'numeric' });
   const axis = { stroke: '#8fa3b8', grid: { stroke: '#26374b', width: 1 }, ticks: { stroke: '#26374b' } };
   state.plot = new uPlot({ // eslint-disable-line no-undef
@@ -151,7 +155,7 @@ function renderTrend() {
     axes: [{ ...axis, space: 70, values: (u, vals) => vals.map((v) => fmt.format(v * 1000)) }, { ...axis, size: 44 }],
     series: [
       { label: t('svcIndex.monthCol'), value: (u, v) => (v == null ? '—' : fmt.format(v * 1000)) },
-      { label: t('svcIndex.total'), stroke: '#5aa9ff', width: 2, fill: 'rgba(90,169,255,0.12)', value: (u, v) => (v == null ? '—' : pts(v)) },
+      { label: t('svcIndex.total'), stroke: '#5aa9ff', width: 2, fill: 'rgba(90,169,255,0.12)', points: { show: true, size: 7, fill: '#5aa9ff' }, value: (u, v) => (v == null ? '—' : pts(v)) },
     ],
   }, [xs, ys], host);
 }
@@ -169,7 +173,7 @@ function renderRanking() {
     nameTd.append(el('span', 'ukind', kind));
     const barTd = el('td', 'barcol');
     barTd.append(bar(s.max > 0 ? s.total / s.max : 0));
-    const total = el('td', 'r total', pts(s.total));
+    const total = el('td', 'r tot', pts(s.total));
     total.append(el('span', 'of', ' / ' + num(s.max, 0)));
     tr.append(el('td', 'r', String(i + 1)), nameTd, total, el('td', 'r', num(s.percent || 0, 1) + ' %'), barTd);
     return tr;
@@ -282,7 +286,7 @@ function renderUnit() {
   for (const code of GROUPS) {
     const g = (s.groups || []).find((x) => x.code === code);
     if (!g) continue;
-    const h = el('h3', 'gh', name(g) + ' — ' + (g.max > 0 ? pts(g.points) + ' / ' + num(g.max, 0) : t('svcIndex.na')));
+    const h = el('h3', 'gh', name(g) + ' — ' + (g.max > 0 ? pts(g.points) + ' / ' + num(g.max, 0) : groupEmpty(g)));
     const tb = el('table', 'drill-table ind-table');
     tb.dataset.group = code;
     const hr = el('tr');
