@@ -187,12 +187,16 @@ var procedureCounts = []struct {
 type procRef struct {
 	code, field, level string
 	days               int
+	idx                procIndex // the service index flags (h1_2021_index.go)
 }
 
 // ---- the generator ----------------------------------------------------------
 
 type gen struct {
-	rng    *rand.Rand
+	rng *rand.Rand
+	// idx draws the service index fields (h1_2021_index.go): a source of
+	// its own, so the figures drawn from rng stay as they were.
+	idx    *rand.Rand
 	events []ScenarioEvent
 	f      Figures
 	asOf   time.Time
@@ -206,7 +210,7 @@ func ptr[T any](v T) *T { return &v }
 
 // H12021 generates the scenario of the city's H1-2021 report.
 func H12021() *Scenario {
-	g := &gen{rng: rand.New(rand.NewPCG(2021, 625)), asOf: at(2021, 6, 30, 17, 0)}
+	g := &gen{rng: rand.New(rand.NewPCG(2021, 625)), idx: rand.New(rand.NewPCG(766, 2022)), asOf: at(2021, 6, 30, 17, 0)}
 	g.f.ProceduresByField = map[string]int{}
 	g.units()
 	procs := g.procedures()
@@ -216,6 +220,7 @@ func H12021() *Scenario {
 	g.budget()
 	g.portal()
 	g.ratings()
+	g.feedback()
 	sort.SliceStable(g.events, func(i, j int) bool { return g.events[i].SendAt.Before(g.events[j].SendAt) })
 	return &Scenario{Name: "h1-2021", Events: g.events, AsOf: g.asOf, Figures: g.f}
 }
@@ -264,8 +269,10 @@ func (g *gen) procedures() []procRef {
 	var out []procRef
 	n := 0
 	pub := func(p procRef, name string, t time.Time, status string) {
-		g.emit(t, &event.Procedure{AdminMeta: event.AdminMeta{Source: "csdl-tthc"}, Code: p.code, Name: name, Field: p.field,
-			Level: p.level, ProcessingDays: ptr(p.days), Status: status, At: rfc(t)})
+		ev := &event.Procedure{AdminMeta: event.AdminMeta{Source: "csdl-tthc"}, Code: p.code, Name: name, Field: p.field,
+			Level: p.level, ProcessingDays: ptr(p.days), Status: status, At: rfc(t)}
+		p.idx.apply(ev, t)
+		g.emit(t, ev)
 	}
 	for _, fc := range procedureCounts {
 		names := procedureNames[fc.field]
@@ -276,6 +283,7 @@ func (g *gen) procedures() []procRef {
 			if i%4 == 3 {
 				p.level = "commune"
 			}
+			p.idx = g.procIndex(p)
 			name := names[i%len(names)]
 			if i >= len(names) {
 				name += " (trường hợp " + strconv.Itoa(i/len(names)+1) + ")"
@@ -394,6 +402,7 @@ func (g *gen) dossier(id, unit string, p procRef, received time.Time) {
 	} else {
 		trail = append(trail, ev(outcome, t))
 	}
+	g.dossierIndex(p, channel, trail)
 	for _, e := range trail {
 		sendAt, _ := time.Parse(time.RFC3339, e.At)
 		if sendAt.After(g.asOf) {

@@ -122,7 +122,7 @@ func (e *Engine) Drill(ctx context.Context, conn driver.Conn, id, by string, asO
 	}
 	p := NewParams(e.ch.Database, asOf)
 	if by == ByMonth {
-		rows, err := e.query(ctx, conn, d.Query+".sql", p)
+		rows, err := e.rows(ctx, conn, d.Query, p)
 		if err != nil {
 			return nil, err
 		}

@@ -38,6 +38,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/internal/sqltmpl"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 //go:embed sql/*.sql
@@ -66,6 +67,9 @@ type Config struct {
 	// backfill, a replay in shuffled order) batches follow each other
 	// closely and the months filling in are not restatements.
 	Settle time.Duration `yaml:"settle"`
+	// Index holds the settings of the service index of Decision
+	// 766/QĐ-TTg, whose city total and groups are tiles (index.go).
+	Index svcindex.Config `yaml:"index"`
 }
 
 // Defaults fills unset fields.
@@ -82,6 +86,7 @@ func (c *Config) Defaults() {
 	if c.Settle == 0 {
 		c.Settle = 10 * time.Second
 	}
+	c.Index.Defaults()
 }
 
 // Validate reports settings that cannot work.
@@ -96,7 +101,7 @@ func (c *Config) Validate() error {
 	case c.Settle < 0:
 		return fmt.Errorf("feeds.kpi.settle: %s must not be negative", c.Settle)
 	}
-	return nil
+	return c.Index.Validate()
 }
 
 // NearDue is the window of the dossiers.near_due tile.
@@ -205,6 +210,9 @@ func NewEngine(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logg
 		return nil, fmt.Errorf("parsing the KPI queries: %w", err)
 	}
 	for _, d := range Defs {
+		if d.External {
+			continue
+		}
 		if !tmpl.Has(d.Query + ".sql") {
 			return nil, fmt.Errorf("tile %s: no sql/%s.sql", d.ID, d.Query)
 		}
@@ -257,7 +265,7 @@ type row struct {
 func Queries() []string {
 	var out []string
 	for _, d := range Defs {
-		if !slices.Contains(out, d.Query) {
+		if !d.External && !slices.Contains(out, d.Query) {
 			out = append(out, d.Query)
 		}
 	}
@@ -332,7 +340,7 @@ func (e *Engine) compute(ctx context.Context, conn driver.Conn, asOf time.Time, 
 	g.SetLimit(e.cfg.Parallel)
 	for _, q := range queries {
 		g.Go(func() error {
-			rs, err := e.query(gctx, conn, q+".sql", p)
+			rs, err := e.rows(gctx, conn, q, p)
 			if err != nil {
 				return err
 			}

@@ -115,6 +115,9 @@ func TestQueriesRender(t *testing.T) {
 		files[i] = q + ".sql"
 	}
 	for _, d := range Defs {
+		if d.External {
+			continue
+		}
 		if d.Breakdown != nil {
 			files = append(files, d.ID+".breakdown.sql")
 		}

@@ -32,6 +32,10 @@ type Def struct {
 	// The tile shows it even while no event gives a row: the SQL returns
 	// the same constant with every row.
 	Target *float64
+	// External tiles are computed by another engine of the stream from the
+	// same events (the service index, index.go), not by sql/<Query>.sql:
+	// one way to compute each figure.
+	External bool
 }
 
 func target(v float64) *float64 { return &v }

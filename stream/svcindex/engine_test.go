@@ -1,4 +1,4 @@
-package svcindex
+package svcindex_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 	"github.com/sonla-ioc/ioc/stream/feeds"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -22,15 +23,15 @@ type indexDB struct {
 	ctx  context.Context
 	ch   chconn.Config
 	conn driver.Conn
-	e    *Engine
+	e    *svcindex.Engine
 }
 
-func newIndexDB(t *testing.T, cfg Config, now time.Time) *indexDB {
+func newIndexDB(t *testing.T, cfg svcindex.Config, now time.Time) *indexDB {
 	t.Helper()
 	ch, conn := chtest.Migrated(t, "ioc_svcindex", schema.Migrate)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	e, err := New(cfg, ch, conn)
+	e, err := svcindex.New(cfg, ch, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func generate(seed uint64, n int) *world {
 // recompute follows docs/service-index.md with the default settings, from
 // the generated events themselves, for the dossiers and feedback of the
 // units in in (nil: the whole city).
-func recompute(w *world, p Period, now time.Time, in func(string) bool, cityLevel bool) map[string][2]float64 {
+func recompute(w *world, p svcindex.Period, now time.Time, in func(string) bool, cityLevel bool) map[string][2]float64 {
 	start, cut := p.Start.UnixMilli(), min(p.End.UnixMilli()-1, now.UnixMilli())
 	stateOrder := func(s string) int { return slices.Index(event.DossierStates, s) }
 	// the catalogue at the cut
@@ -410,14 +411,14 @@ func recompute(w *world, p Period, now time.Time, in func(string) bool, cityLeve
 // quarter and the year to date, equals the recomputation from the events.
 func TestIndexEqualsIndependentRecomputation(t *testing.T) {
 	now := city(2026, 4, 15, 0)
-	d := newIndexDB(t, Config{}, now)
+	d := newIndexDB(t, svcindex.Config{}, now)
 	w := generate(7, 3000)
 	evs := w.events()
 	d.add(t, evs...)
 	// replays and redeliveries change nothing
 	d.add(t, evs[len(evs)/3:len(evs)/3+500]...)
 	checked := 0
-	for _, p := range []Period{MonthPeriod(2026, 2), QuarterPeriod(2026, 1), YTDPeriod(2026, 4), MonthPeriod(2026, 4)} {
+	for _, p := range []svcindex.Period{svcindex.MonthPeriod(2026, 2), svcindex.QuarterPeriod(2026, 1), svcindex.YTDPeriod(2026, 4), svcindex.MonthPeriod(2026, 4)} {
 		scores, err := d.e.Ranking(d.ctx, p)
 		if err != nil {
 			t.Fatal(err)
@@ -454,7 +455,7 @@ func TestIndexEqualsIndependentRecomputation(t *testing.T) {
 						if ind.Code == "satisfaction.dossiers" {
 							th = 0.9
 						}
-						pts = Points(ind.Max, f[0]/f[1], th)
+						pts = svcindex.Points(ind.Max, f[0]/f[1], th)
 					}
 					if math.Abs(ind.Points-pts) > 1e-9 {
 						t.Errorf("%s %s %s: %v points, recomputed %v", p.Key, s.Unit.ID, ind.Code, ind.Points, pts)
