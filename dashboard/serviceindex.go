@@ -30,8 +30,9 @@ import (
 //	GET /kpi/service-index.html                                        the page (web/service-index.*)
 //
 // period is a month 2026-11, a quarter 2026-Q4 or the year to date
-// 2026-YTD-11 (svcindex.ParsePeriod); without it, the month of the
-// published index tiles' as_of, or the current month.
+// 2026-YTD-11 (svcindex.ParsePeriod); without it, the year to date to the
+// month of the published index tiles' as_of (what the tiles show), or to
+// the current month.
 
 // indexTilePrefix starts the ids of the index's KPI tiles (the total and
 // the six groups), which the KPI page links to the index page.
@@ -154,7 +155,7 @@ func (s *Service) indexPeriod(r *http.Request) (svcindex.Period, error) {
 	}
 	s.kpis.mu.Unlock()
 	at = at.In(event.Location)
-	return svcindex.MonthPeriod(at.Year(), at.Month()), nil
+	return svcindex.YTDPeriod(at.Year(), at.Month()), nil
 }
 
 // indexCall runs a read of the index with the request's period; false when

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sonla-ioc/ioc/internal/event"
+	"github.com/sonla-ioc/ioc/stream/kpi"
 )
 
 // TestServiceIndexPageInChromium opens the index page over the scenario
@@ -17,27 +18,48 @@ import (
 // cost it points.
 func TestServiceIndexPageInChromium(t *testing.T) {
 	chromium(t)
-	ch, _ := serviceIndexDB(t)
+	ch, ctx := serviceIndexDB(t)
 	s, base := serveDashboard(t, ch, "leadership")
-	// The index tile as the stream role publishes it (ids service_index.*).
-	v, den := 80.0, 100.0
-	asOf := time.Date(2026, 10, 31, 17, 0, 0, 0, event.Location)
-	tile := event.Tile{ID: "service_index.total", Order: 100, Group: "service_index", LabelVI: "Chỉ số phục vụ người dân, doanh nghiệp",
-		LabelEN: "Service index", Unit: "count", Value: &v, Numerator: v, Denominator: &den, AsOfMs: asOf.UnixMilli(), AsOf: asOf.Format(time.RFC3339),
-		Period: event.Period{Label: "2026", From: "2026-01-01", To: "2026-10-31"}}
-	raw, err := event.MarshalTile(&tile)
+	// The KPI tiles as the stream role publishes them, the index's seven
+	// (service_index.*) among them.
+	eng, err := kpi.NewEngine(kpi.Config{}, s.kafka, ch, s.log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.putTile(tile, raw)
+	conn, err := s.chConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOf, ok, err := eng.Watermark(ctx, conn, time.Now())
+	if err != nil || !ok {
+		t.Fatalf("watermark: %v %v", ok, err)
+	}
+	tiles, err := eng.Compute(ctx, conn, asOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tiles {
+		raw, err := event.MarshalTile(&tiles[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.putTile(tiles[i], raw)
+	}
 
 	b := startBrowser(t, 1500, 1000)
 	b.navigate(base + "/kpi/")
-	b.waitJS("the index tile on the KPI board", `document.querySelector('.tile[data-id="service_index.total"]') !== null`, 20*time.Second)
-	b.eval(`document.querySelector('.tile[data-id="service_index.total"]').click()`, nil)
-	// Without ?period= the page takes the month of the index tiles' as_of.
+	b.waitJS("the index tiles on the KPI board", `document.querySelectorAll('.tile[data-id^="service_index."]').length === 7 &&
+		document.querySelector('.tile[data-id="service_index.progress"]').title === 'Bấm để xem chỉ số phục vụ theo đơn vị'`, 20*time.Second)
+	var total struct{ Value, Detail string }
+	b.eval(`({Value: document.querySelector('.tile[data-id="service_index.total"] .value').textContent,
+		Detail: document.querySelector('.tile[data-id="service_index.total"] .detail').textContent})`, &total)
+	b.screenshot(filepath.Join(screenshotDir(t), "kpi-board-index-tiles.png"))
+	// A group's tile opens the page on that group.
+	b.eval(`document.querySelector('.tile[data-id="service_index.progress"]').click()`, nil)
+	// Without ?period= the page shows what the tiles show: the year to
+	// date to the month of their as_of.
 	b.waitJS("the index page", `location.pathname === '/kpi/service-index.html' && window.__svcIndex && window.__svcIndex.ready &&
-		window.__svcIndex.period() === '2026-10'`, 30*time.Second)
+		window.__svcIndex.period() === '2026-YTD-10'`, 30*time.Second)
 	var page struct {
 		Title, Total, Period string
 		Groups, Ranking      []string
@@ -51,7 +73,15 @@ func TestServiceIndexPageInChromium(t *testing.T) {
 			Trend: !!document.querySelector('#trend .uplot canvas')})`, &page)
 	}
 	read()
-	if page.Title != "Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766/QĐ-TTg)" || page.Period != "Tháng 10/2026" || !page.Trend ||
+	if total.Value != page.Total || !strings.HasSuffix(total.Detail, "/ 76 điểm") {
+		t.Errorf("the KPI board's index tile %+v, the page's total %q (of 76)", total, page.Total)
+	}
+	var focus string
+	b.eval(`location.hash + ' ' + [...document.querySelectorAll('#groups .group.focus')].map(e => e.dataset.group).join(',')`, &focus)
+	if focus != "#progress progress" {
+		t.Errorf("the group tile's link: %q, want #progress and its card marked", focus)
+	}
+	if page.Title != "Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766/QĐ-TTg)" || page.Period != "Từ đầu năm đến hết tháng 10/2026" || !page.Trend ||
 		len(page.Groups) != 6 || !strings.Contains(page.Groups[1], "Tiến độ giải quyết") || !strings.Contains(page.Groups[1], "/ 20") ||
 		len(page.Ranking) != 3 || !strings.Contains(page.Ranking[2], "UBND phường Chiềng Lề") || !strings.Contains(page.Ranking[2], "Phường") {
 		t.Errorf("the page in Vietnamese: %+v", page)
@@ -60,7 +90,7 @@ func TestServiceIndexPageInChromium(t *testing.T) {
 
 	// English, then the ward.
 	b.eval(`document.getElementById('lang').click()`, nil)
-	b.waitJS("the page in English", `document.documentElement.lang === 'en' && document.getElementById('period-title').textContent === 'Month 10/2026' &&
+	b.waitJS("the page in English", `document.documentElement.lang === 'en' && document.getElementById('period-title').textContent === '1 January to the end of 10/2026' &&
 		document.querySelector('#groups .group[data-group="progress"]').textContent.includes('Progress of handling') &&
 		document.querySelector('#ranking tr').innerText.includes('Department')`, 10*time.Second)
 	b.eval(`document.querySelector('#ranking tr[data-unit="`+idxWard+`"]').click()`, nil)

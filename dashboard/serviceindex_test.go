@@ -230,6 +230,11 @@ func TestServiceIndexAPI(t *testing.T) {
 		t.Errorf("late dossiers of the department: %+v", co)
 	}
 	getJSON(t, api+"costly?period="+idxPeriod+"&reason=sloppy", 400, nil)
+	var def ScoreResponse // no period and no index tile yet: the year to date, now
+	getJSON(t, api+"score", 200, &def)
+	if now := time.Now().In(event.Location); def.Period.Key != fmt.Sprintf("%d-YTD-%02d", now.Year(), int(now.Month())) {
+		t.Errorf("default period %s", def.Period.Key)
+	}
 	getJSON(t, api+"score?period=2026-13", 400, nil)
 	getJSON(t, api+"score?period="+idxPeriod+"&unit=nowhere", 404, nil)
 

@@ -112,6 +112,7 @@ export default {
   "wallLink": {"vi": "Màn hình cảm biến", "en": "Sensor wall"},
   "indexLink": {"vi": "Chỉ số phục vụ người dân, doanh nghiệp (QĐ 766)", "en": "Service index (Decision 766)"},
   "indexHint": {"vi": "Bấm để xem chỉ số phục vụ theo đơn vị", "en": "Click for the service index by unit"},
+  "points": {"vi": "điểm", "en": "points"},
   "conn.live": {"vi": "Trực tiếp", "en": "Live"},
   "conn.connecting": {"vi": "Đang kết nối…", "en": "Connecting…"},
   "conn.down": {"vi": "Mất kết nối — đang thử lại", "en": "Disconnected — retrying"},
