@@ -136,7 +136,7 @@ func (r *Report) indexRows(ew *export.Writer, lang string) error {
 	if x == nil {
 		return nil
 	}
-	section := tr(lang, "idx_section")
+	const section = "service_index" // a code, like "tile" and "month"
 	for _, s := range x.scores() {
 		asOf := s.AsOf.In(event.Location).Format(time.RFC3339)
 		if err := ew.Row(section, "service_index.total", tr(lang, "idx_total_col")+" · "+IndexPeriodTitle(x.Period, lang), s.Unit.ID, s.Unit.Name,
@@ -263,7 +263,6 @@ var indexText = map[string][2]string{
 	"idx_g_payment":      {"Thanh toán", "Payment"},
 	"idx_g_digitisation": {"Số hóa", "Digital"},
 	"idx_g_satisfaction": {"Hài lòng", "Satisfied"},
-	"idx_section":        {"Chỉ số phục vụ (QĐ 766)", "Service index (QĐ 766)"},
 }
 
 func init() {
