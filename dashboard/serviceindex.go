@@ -269,6 +269,9 @@ func (s *Service) serveIndexTrend(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxCostly is the longest list svcindex.Engine.Costly gives.
+const maxCostly = 10000
+
 func validReason(reason string) bool { return slices.Contains(svcindex.Reasons, reason) }
 
 func (s *Service) serveIndexCostly(w http.ResponseWriter, r *http.Request) {
@@ -281,25 +284,28 @@ func (s *Service) serveIndexCostly(w http.ResponseWriter, r *http.Request) {
 	limit := 500
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			apiError(w, http.StatusBadRequest, "bad_limit", "limit must be 1..10000 (export the whole list with format=csv or xlsx)")
+		if err != nil || n < 1 || n > maxCostly {
+			apiError(w, http.StatusBadRequest, "bad_limit", "limit must be 1..10000 (the file of format=csv or xlsx has up to 10000)")
 			return
 		}
 		limit = n
 	}
 	unit := indexUnit(r)
 	if q.Get("format") != "" {
-		limit = 1_000_000
+		limit = maxCostly // a file holds as many as the engine lists
 	}
 	var resp CostlyResponse
 	if !s.indexCall(w, r, 5*time.Minute, func(ctx context.Context, src svcindex.Source, p svcindex.Period) error {
-		list, err := src.Costly(ctx, p, unit, reason, limit+1)
+		// One more than shown tells whether there are more.
+		list, err := src.Costly(ctx, p, unit, reason, min(limit+1, maxCostly))
 		if list == nil {
 			list = []svcindex.Costly{}
 		}
 		resp = CostlyResponse{Period: p, Unit: unit, Reason: reason, Dossiers: list}
 		if len(list) > limit {
 			resp.Dossiers, resp.Truncated = list[:limit], true
+		} else if len(list) == maxCostly {
+			resp.Truncated = true
 		}
 		return err
 	}) {
