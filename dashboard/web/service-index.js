@@ -12,7 +12,9 @@ const TZ = 'Asia/Ho_Chi_Minh';
 const GROUPS = ['publicity', 'progress', 'online', 'payment', 'digitisation', 'satisfaction'];
 const API = '/api/kpis/service-index/';
 
-const state = { period: null, city: null, ranking: [], trend: [], unit: '', unitScore: null, reasons: {}, costly: null, seq: 0, plot: null };
+const state = { period: null, city: null, ranking: [], trend: [], unit: '', unitScore: null, reasons: {}, costly: null, seq: 0, loadSeq: 0, plot: null };
+// seq orders the unit panel's requests, loadSeq the page's: a click on a
+// unit while a period loads cancels neither.
 window.__svcIndex = { ready: false, period: () => state.period && state.period.key };
 
 const en = () => i18n.lang() === 'en';
@@ -389,7 +391,7 @@ function status(text, error) {
 }
 
 async function load(key) {
-  const seq = ++state.seq;
+  const seq = ++state.loadSeq;
   window.__svcIndex.ready = false;
   status(t('svcIndex.loading'));
   try {
@@ -397,7 +399,7 @@ async function load(key) {
     const city = await getJSON('score' + q);
     const pk = encodeURIComponent(city.period.key);
     const [ranking, trend] = await Promise.all([getJSON('ranking?period=' + pk), getJSON('trend?unit=city&months=12&period=' + pk)]);
-    if (seq !== state.seq) return;
+    if (seq !== state.loadSeq) return;
     state.period = city.period;
     state.city = city;
     state.ranking = ranking.units || [];
@@ -419,7 +421,7 @@ async function load(key) {
       openUnit(u.get('unit'), reason && code ? { reason, code } : null);
     }
   } catch (e) {
-    if (seq === state.seq) status(t('svcIndex.failed', { error: e.message }), true);
+    if (seq === state.loadSeq) status(t('svcIndex.failed', { error: e.message }), true);
   }
 }
 
