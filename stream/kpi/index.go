@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/stream/svcindex"
@@ -40,16 +41,30 @@ func (e *Engine) rows(ctx context.Context, conn driver.Conn, query string, p Par
 	if err != nil {
 		return nil, err
 	}
-	var out []row
+	// The points are independent: scored at once, Parallel at a time.
 	from := time.UnixMilli(p.From).In(event.Location)
-	for _, pt := range p.points {
-		end := time.UnixMilli(pt + 1).In(event.Location)
-		per := svcindex.Period{Kind: svcindex.YTD, Key: fmt.Sprintf("%d-YTD-%s", from.Year(), end.Add(-time.Millisecond).Format("01")),
-			Start: from, End: end}
-		s, err := idx.Score(ctx, per, "")
-		if err != nil {
-			return nil, fmt.Errorf("service index tiles at %s: %w", end.Format(time.RFC3339), err)
-		}
+	scores := make([]svcindex.Score, len(p.points))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.cfg.Parallel)
+	for i, pt := range p.points {
+		g.Go(func() error {
+			end := time.UnixMilli(pt + 1).In(event.Location)
+			per := svcindex.Period{Kind: svcindex.YTD, Key: fmt.Sprintf("%d-YTD-%s", from.Year(), end.Add(-time.Millisecond).Format("01")),
+				Start: from, End: end}
+			s, err := idx.Score(gctx, per, "")
+			if err != nil {
+				return fmt.Errorf("service index tiles at %s: %w", end.Format(time.RFC3339), err)
+			}
+			scores[i] = s
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []row
+	for i, pt := range p.points {
+		s := scores[i]
 		// The denominator is the points of the indicators that apply and
 		// have data (Max); the target is the group's full points.
 		add := func(id string, pts, max, full float64) {

@@ -14,9 +14,9 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
-	"github.com/sonla-ioc/ioc/stream/svcindex"
 	"github.com/sonla-ioc/ioc/stream/feeds"
 	"github.com/sonla-ioc/ioc/stream/schema"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 type indexDB struct {

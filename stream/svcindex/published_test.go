@@ -108,6 +108,25 @@ func TestLateEventRestatesTheScore(t *testing.T) {
 	if !after.Restated || after.Total >= before.Total {
 		t.Errorf("after the late event: total %v (before %v), restated %v; want lower and restated", after.Total, before.Total, after.Restated)
 	}
+	// The dossier that cost the points is in the drill-down, and only it.
+	costly, err := d.e.Costly(d.ctx, feb, "phuong-chieng-le", "late", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costly) != 1 || costly[0].ID != "D-late" || costly[0].Reason != "late" || !costly[0].ReceivedAt.Equal(rcv) {
+		t.Errorf("costly late dossiers: %+v, want D-late", costly)
+	}
+	if _, err := d.e.Costly(d.ctx, feb, "", "lost", 10); err == nil {
+		t.Errorf("an unknown reason is accepted")
+	}
+	// The trend of the ward shows January (nothing), February (restated).
+	tr, err := d.e.Trend(d.ctx, "phuong-chieng-le", svcindex.MonthPeriod(2026, 2), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr) != 2 || tr[0].Period.Key != "2026-01" || tr[1].Period.Key != "2026-02" || tr[1].Total != after.Total {
+		t.Errorf("trend: %d scores, %+v", len(tr), tr)
+	}
 	// The city's score of February is restated the same way.
 	c, err := d.e.Score(d.ctx, feb, "")
 	if err != nil {

@@ -3,10 +3,11 @@ package svcindex_test
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/sonla-ioc/ioc/internal/event"
-	"github.com/sonla-ioc/ioc/stream/svcindex"
 	"github.com/sonla-ioc/ioc/simulate"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 // (c) The H1-2021 scenario carries the index fields: its progress score
@@ -24,10 +25,12 @@ func TestH12021Index(t *testing.T) {
 		evs[i] = e.Event
 	}
 	d.add(t, evs...)
+	start := time.Now()
 	s, err := d.e.Score(d.ctx, svcindex.YTDPeriod(2021, 6), "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("one score of the city: %s", time.Since(start))
 	p := indicator(t, s, "progress.on_time")
 	f := sc.Figures
 	if p.Numerator != float64(f.DossiersOnTime+f.DossiersOpen) || p.Denominator != float64(f.DossiersResolved+f.DossiersOpen) || p.Points != 20 {

@@ -16,7 +16,8 @@ FROM (
            argMax(received_ms, k) AS rcv, argMax(due_ms, k) AS due,
            minIf(at_ms, state = 'answered') AS answered_ms,
            argMaxIf(dislikes, k, state = 'reacted') AS dislikes
-    FROM (SELECT *, (at_ms, toUInt8(state), version) AS k
+    FROM (SELECT feedback_id, unit, state, at_ms, received_ms, due_ms, likes, dislikes, version,
+                 (at_ms, toUInt8(state), version) AS k
           FROM {{raw "feedback_events_raw"}} WHERE at_ms <= {{.Cut}})
     GROUP BY feedback_id
 )
@@ -40,7 +41,8 @@ FROM (
            argMaxIf(inputs_digitised, k, inputs_digitised >= 0) AS digitised,
            argMaxIf(e_result, k, e_result >= 0) AS d_e_result,
            argMaxIf(applicant_rating, k, applicant_rating != '') AS rating
-    FROM (SELECT *, (at_ms, toUInt8(state), version) AS k
+    FROM (SELECT dossier_id, unit, procedure_code, state, at_ms, received_ms, due_ms, version, synced_national, full_online, fee_vnd, paid_online, inputs, inputs_digitised, inputs_reused, inputs_verified, e_certified_copy, e_result, result_to_store, applicant_rating,
+                 (at_ms, toUInt8(state), version) AS k
           FROM {{raw "dossier_events_raw"}} WHERE at_ms <= {{.Cut}})
     GROUP BY dossier_id
 )

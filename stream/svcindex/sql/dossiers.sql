@@ -53,7 +53,8 @@ FROM (
            argMaxIf(result_to_store, k, result_to_store >= 0) AS to_store,
            argMaxIf(applicant_rating, k, applicant_rating != '') AS rating,
            max(at_ms) AS newest
-    FROM (SELECT *, (at_ms, toUInt8(state), version) AS k
+    FROM (SELECT dossier_id, unit, procedure_code, state, at_ms, received_ms, due_ms, version, synced_national, full_online, fee_vnd, paid_online, inputs, inputs_digitised, inputs_reused, inputs_verified, e_certified_copy, e_result, result_to_store, applicant_rating,
+                 (at_ms, toUInt8(state), version) AS k
           FROM {{raw "dossier_events_raw"}}
           WHERE at_ms <= {{.Cut}})
     GROUP BY dossier_id

@@ -21,7 +21,8 @@ FROM (
            argMaxIf(likes, k, state = 'reacted') AS n_likes,
            argMaxIf(dislikes, k, state = 'reacted') AS n_dislikes,
            max(at_ms) AS newest
-    FROM (SELECT *, (at_ms, toUInt8(state), version) AS k
+    FROM (SELECT feedback_id, unit, state, at_ms, received_ms, due_ms, likes, dislikes, version,
+                 (at_ms, toUInt8(state), version) AS k
           FROM {{raw "feedback_events_raw"}} WHERE at_ms <= {{.Cut}})
     GROUP BY feedback_id
 )

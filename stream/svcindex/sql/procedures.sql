@@ -17,7 +17,8 @@ FROM (
            argMaxIf(online_payment, k, online_payment >= 0) AS p_online_payment,
            argMaxIf(paper_result, k, paper_result >= 0) AS p_paper_result,
            max(at_ms) AS newest
-    FROM (SELECT *, (at_ms, toUInt8(status), version) AS k
+    FROM (SELECT code, status, at_ms, version, decision_ms, basis_in_force_ms, posted_ms, posted_complete, full_online,
+                 fee_bearing, online_payment, paper_result, (at_ms, toUInt8(status), version) AS k
           FROM {{raw "procedure_events_raw"}} WHERE at_ms <= {{.Cut}})
     GROUP BY code
 )
