@@ -57,7 +57,7 @@ func reportCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	idx, err := svcindex.New(svcindex.Config{}, cfg.ClickHouse, conn) // the service index section (QĐ 766)
+	idx, err := svcindex.New(cfg.Feeds.KPI.Index, cfg.ClickHouse, conn) // the service index section (QĐ 766), as the tiles score it
 	if err != nil {
 		return err
 	}
