@@ -112,8 +112,15 @@ func indicatorName(lang string, i svcindex.Indicator) string {
 	return i.NameVI
 }
 
-// indexGroups are the six groups in the order of the decision.
-var indexGroups = []string{"publicity", "progress", "online", "payment", "digitisation", "satisfaction"}
+// indexGroups are the six groups' codes, in the engine's order (the KPI
+// board's and the page's).
+var indexGroups = func() []string {
+	var out []string
+	for _, g := range svcindex.Groups {
+		out = append(out, g.Code)
+	}
+	return out
+}()
 
 // points formats points with two decimals (the portal's precision).
 func points(v float64, lang string) string { return num(v, 2, lang) }
@@ -212,17 +219,22 @@ func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
 		pdf.MultiCell(contentW, 5, tr(lang, "idx_none"), "", "L", false)
 		return
 	}
+	// The groups are numbered as in the table above: their names do not
+	// fit six narrow columns.
 	header := []string{tr(lang, "idx_rank"), tr(lang, "idx_unit"), tr(lang, "idx_total_col"), tr(lang, "idx_share")}
-	widths := []float64{10, 38, 15, 15}
+	widths := []float64{9, 50, 17, 14}
 	aligns := "CLRR"
-	for _, code := range indexGroups {
-		header = append(header, tr(lang, "idx_g_"+code))
-		widths = append(widths, 17)
+	for i := range indexGroups {
+		header = append(header, tr(lang, "idx_gn")+" "+strconv.Itoa(i+1))
+		widths = append(widths, 15)
 		aligns += "R"
 	}
 	rows = rows[:0]
 	for i, s := range x.Ranking {
-		row := []string{strconv.Itoa(i + 1), s.Unit.Name, points(s.Total, lang) + "/" + num(s.Max, 0, lang), num(s.Percent, 1, lang) + " %"}
+		row := []string{strconv.Itoa(i + 1), s.Unit.Name, "—", "—"}
+		if s.Max > 0 {
+			row[2], row[3] = points(s.Total, lang)+"/"+num(s.Max, 0, lang), num(s.Percent, 1, lang)+" %"
+		}
 		for _, code := range indexGroups {
 			g, ok := groupPoints(s, code)
 			switch {
@@ -241,28 +253,23 @@ func (r *Report) pdfIndex(pdf *fpdf.Fpdf, lang string) {
 
 // indexText is the wording of the index section, added to the report's text.
 var indexText = map[string][2]string{
-	"idx_heading":        {"IV. CHỈ SỐ PHỤC VỤ NGƯỜI DÂN, DOANH NGHIỆP (QĐ 766/QĐ-TTg)", "IV. SERVICE INDEX FOR CITIZENS AND BUSINESSES (DECISION 766/QĐ-TTg)"},
-	"idx_period":         {"Kỳ chấm điểm", "Scoring period"},
-	"idx_total":          {"Tổng điểm của thành phố", "The city's total"},
-	"idx_groups":         {"Điểm theo nhóm chỉ số", "Points by group"},
-	"idx_group":          {"Nhóm chỉ số", "Group"},
-	"idx_points":         {"Điểm", "Points"},
-	"idx_max":            {"Điểm tối đa", "Maximum"},
-	"idx_share":          {"Tỷ lệ đạt", "Share"},
-	"idx_ranking":        {"Xếp hạng các đơn vị theo tỷ lệ điểm đạt trên điểm tối đa", "Units ranked by their share of the maximum"},
-	"idx_rank":           {"Hạng", "Rank"},
-	"idx_unit":           {"Đơn vị", "Unit"},
-	"idx_total_col":      {"Tổng", "Total"},
-	"idx_na":             {"không áp dụng", "not applicable"},
-	"idx_nodata":         {"chưa có số liệu", "no data yet"},
-	"idx_none":           {"Chưa có đơn vị nào được chấm điểm trong kỳ.", "No unit was scored in the period."},
-	"idx_note":           {"Điểm tối đa chỉ gồm các chỉ số áp dụng cho đơn vị; cách tính: docs/service-index.md", "The maximum counts only the indicators that apply to the unit; formulas: docs/service-index.md"},
-	"idx_g_publicity":    {"Công khai", "Publicity"},
-	"idx_g_progress":     {"Tiến độ", "Progress"},
-	"idx_g_online":       {"Trực tuyến", "Online"},
-	"idx_g_payment":      {"Thanh toán", "Payment"},
-	"idx_g_digitisation": {"Số hóa", "Digital"},
-	"idx_g_satisfaction": {"Hài lòng", "Satisfied"},
+	"idx_heading":   {"IV. CHỈ SỐ PHỤC VỤ NGƯỜI DÂN, DOANH NGHIỆP (QĐ 766/QĐ-TTg)", "IV. SERVICE INDEX FOR CITIZENS AND BUSINESSES (DECISION 766/QĐ-TTg)"},
+	"idx_period":    {"Kỳ chấm điểm", "Scoring period"},
+	"idx_total":     {"Tổng điểm của thành phố", "The city's total"},
+	"idx_groups":    {"Điểm theo nhóm chỉ số", "Points by group"},
+	"idx_group":     {"Nhóm chỉ số", "Group"},
+	"idx_points":    {"Điểm", "Points"},
+	"idx_max":       {"Điểm tối đa", "Maximum"},
+	"idx_share":     {"Tỷ lệ đạt", "Share"},
+	"idx_ranking":   {"Xếp hạng các đơn vị theo tỷ lệ điểm đạt trên điểm tối đa (nhóm 1–6 như bảng trên)", "Units ranked by their share of the maximum (groups 1–6 as above)"},
+	"idx_rank":      {"Hạng", "Rank"},
+	"idx_unit":      {"Đơn vị", "Unit"},
+	"idx_total_col": {"Tổng", "Total"},
+	"idx_na":        {"không áp dụng", "not applicable"},
+	"idx_nodata":    {"chưa có số liệu", "no data yet"},
+	"idx_none":      {"Chưa có đơn vị nào được chấm điểm trong kỳ.", "No unit was scored in the period."},
+	"idx_note":      {"Điểm tối đa chỉ gồm các chỉ số áp dụng cho đơn vị; cách tính: docs/service-index.md", "The maximum counts only the indicators that apply to the unit; formulas: docs/service-index.md"},
+	"idx_gn":        {"Nhóm", "Group"},
 }
 
 func init() {

@@ -120,7 +120,7 @@ func TestRenderIndexSection(t *testing.T) {
 	for lang, want := range map[string][]string{
 		"vi": {"IV. CHỈ SỐ PHỤC VỤ NGƯỜI DÂN, DOANH NGHIỆP (QĐ 766/QĐ-TTg)", "Kỳ chấm điểm: từ 01/01 đến hết tháng 06 năm 2021",
 			"Tổng điểm của thành phố: 82,87 / 100,00", "Tiến độ giải quyết", "17,72", "Mức độ số hóa hồ sơ", "15,40", "70,0 %",
-			"Xếp hạng các đơn vị theo tỷ lệ điểm đạt trên điểm tối đa", "UBND phường Chiềng Lề", "67,55/82", "82,4 %", "Phòng Tư pháp", "Hài lòng", "không áp dụng"},
+			"Xếp hạng các đơn vị theo tỷ lệ điểm đạt trên điểm tối đa", "UBND phường Chiềng Lề", "67,55/82", "82,4 %", "Phòng Tư pháp", "Nhóm 6", "không áp dụng"},
 		"en": {"IV. SERVICE INDEX FOR CITIZENS AND BUSINESSES (DECISION 766/QĐ-TTg)", "Scoring period: 1 January to the end of June 2021",
 			"The city's total: 82.87 / 100.00", "Progress", "17.72", "Digitisation", "Units ranked by their share of the maximum", "UBND phường Chiềng Lề",
 			"Satisfaction", "not applicable"},

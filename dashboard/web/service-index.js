@@ -9,7 +9,8 @@ import * as i18n from '/lib/i18n.js';
 
 const t = i18n.t;
 const TZ = 'Asia/Ho_Chi_Minh';
-const GROUPS = ['publicity', 'progress', 'online', 'payment', 'digitisation', 'satisfaction'];
+// The six groups in the engine's order (svcindex.Groups); a score lists them so.
+const GROUPS = ['publicity', 'progress', 'online', 'payment', 'satisfaction', 'digitisation'];
 const API = '/api/kpis/service-index/';
 
 const state = { period: null, city: null, ranking: [], trend: [], unit: '', unitScore: null, reasons: {}, costly: null, seq: 0, loadSeq: 0, plot: null };
