@@ -312,13 +312,18 @@ func (e *Engine) redo(kinds map[event.AdminKind]bool) {
 
 // Compute computes every tile as of a time.
 func (e *Engine) Compute(ctx context.Context, conn driver.Conn, asOf time.Time) ([]event.Tile, error) {
-	return e.compute(ctx, conn, asOf, nil)
+	return e.compute(ctx, conn, asOf, nil, nil)
 }
 
 // compute computes the tiles as of a time. With only set, a query whose
 // tiles read none of those kinds is not run: its tiles come from the last
 // computation.
-func (e *Engine) compute(ctx context.Context, conn driver.Conn, asOf time.Time, only map[event.AdminKind]bool) ([]event.Tile, error) {
+//
+// With later set, a tile it selects that was computed before is left for a
+// later pass (its last value is returned): publish computes the SQL tiles
+// first and the slower service index tiles after them, so that a new event
+// moves the SQL tiles as fast as before.
+func (e *Engine) compute(ctx context.Context, conn driver.Conn, asOf time.Time, only map[event.AdminKind]bool, later func(Def) bool) ([]event.Tile, error) {
 	p := NewParams(e.ch.Database, asOf)
 	var mu sync.Mutex
 	rows := map[string][]row{} // by tile
@@ -328,6 +333,9 @@ func (e *Engine) compute(ctx context.Context, conn driver.Conn, asOf time.Time, 
 	for _, d := range Defs {
 		_, have := e.computed[d.ID]
 		if only != nil && have && !slices.ContainsFunc(d.Kinds, func(k event.AdminKind) bool { return only[k] }) {
+			continue
+		}
+		if later != nil && have && later(d) {
 			continue
 		}
 		if !run[d.Query] {
@@ -613,10 +621,25 @@ func (e *Engine) publish(ctx context.Context, conn driver.Conn, w *kafka.Writer,
 		}
 	}
 	e.mu.Unlock()
-	tiles, err := e.compute(cctx, conn, asOf, only)
+	// Two passes: the SQL tiles, then the service index tiles (External),
+	// each published as soon as it is computed.
+	for _, later := range []func(Def) bool{func(d Def) bool { return d.External }, func(d Def) bool { return !d.External }} {
+		if err := e.publishPass(ctx, cctx, conn, w, asOf, only, later, start); err != nil {
+			e.redo(written) // next time
+			return err
+		}
+	}
+	e.lastStart.Store(start.UnixMilli())
+	return nil
+}
+
+// publishPass computes the tiles not left for later and publishes those
+// that changed.
+func (e *Engine) publishPass(ctx, cctx context.Context, conn driver.Conn, w *kafka.Writer, asOf time.Time, only map[event.AdminKind]bool,
+	later func(Def) bool, start time.Time) error {
+	tiles, err := e.compute(cctx, conn, asOf, only, later)
 	if err != nil {
 		e.m.computations.WithLabelValues("error").Inc()
-		e.redo(written) // next time
 		return err
 	}
 	e.mu.Lock()
@@ -666,7 +689,6 @@ func (e *Engine) publish(ctx context.Context, conn driver.Conn, w *kafka.Writer,
 	}
 	e.mu.Unlock()
 	if len(msgs) == 0 {
-		e.lastStart.Store(start.UnixMilli())
 		return nil
 	}
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -680,7 +702,6 @@ func (e *Engine) publish(ctx context.Context, conn driver.Conn, w *kafka.Writer,
 	}
 	e.mu.Unlock()
 	e.m.published.Add(float64(len(msgs)))
-	e.lastStart.Store(start.UnixMilli())
 	return nil
 }
 

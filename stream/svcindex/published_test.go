@@ -116,6 +116,14 @@ func TestLateEventRestatesTheScore(t *testing.T) {
 	if len(costly) != 1 || costly[0].ID != "D-late" || costly[0].Reason != "late" || !costly[0].ReceivedAt.Equal(rcv) {
 		t.Errorf("costly late dossiers: %+v, want D-late", costly)
 	}
+	// Every reason's query runs (city and unit).
+	for _, r := range svcindex.Reasons {
+		for _, u := range []string{"", "phuong-chieng-le"} {
+			if _, err := d.e.Costly(d.ctx, feb, u, r, 5); err != nil {
+				t.Errorf("costly %s of %q: %v", r, u, err)
+			}
+		}
+	}
 	if _, err := d.e.Costly(d.ctx, feb, "", "lost", 10); err == nil {
 		t.Errorf("an unknown reason is accepted")
 	}
