@@ -188,7 +188,8 @@ type Service struct {
 	m     *metrics
 	// hub is the newest reading per series, for GET /api/latest (latest.go).
 	hub  *latestReadings
-	kpis kpiStore // the KPI tiles (kpis.go)
+	kpis kpiStore   // the KPI tiles (kpis.go)
+	idx  indexState // the service index engine (serviceindex.go)
 	auth *auth.Auth
 
 	// the wall model and websocket protocol v2 (wall.go, wsv2.go)
@@ -359,6 +360,7 @@ func (s *Service) routes() http.Handler {
 	s.deviceRoutes(mux)
 	s.notificationRoutes(mux) // notifications.go
 	s.reportRoutes(mux)       // drill-downs, the KPI report, exports (reports.go, exports.go)
+	s.indexRoutes(mux)        // the service index of QĐ 766 (serviceindex.go)
 	s.auth.Mount(mux)
 	guarded := s.auth.Handler(mux) // access policy, security headers and body limits on every route
 	// /healthz answers before the access policy, whatever the sign-in

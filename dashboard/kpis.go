@@ -130,6 +130,12 @@ func (s *Service) kpiRoutes(mux *http.ServeMux) {
 			name, ctype = "web/kpi-drill.js", "text/javascript; charset=utf-8"
 		case "kpi-drill.css":
 			name, ctype = "web/kpi-drill.css", "text/css; charset=utf-8"
+		case "service-index.html": // the service index of QĐ 766 (serviceindex.go)
+			name, ctype = "web/service-index.html", "text/html; charset=utf-8"
+		case "service-index.js":
+			name, ctype = "web/service-index.js", "text/javascript; charset=utf-8"
+		case "service-index.css":
+			name, ctype = "web/service-index.css", "text/css; charset=utf-8"
 		default:
 			http.NotFound(w, r)
 			return

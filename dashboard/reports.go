@@ -247,7 +247,12 @@ func (s *Service) serveReport(w http.ResponseWriter, r *http.Request) {
 	published := s.kpis.all()
 	s.kpis.mu.Unlock()
 	start := time.Now()
-	rep, err := report.Build(ctx, report.Source{Engine: eng, Conn: conn, Published: published}, p, start)
+	idx, err := s.indexSource(ctx)
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, "clickhouse_unreachable", "the figures are in ClickHouse, which does not answer")
+		return
+	}
+	rep, err := report.Build(ctx, report.Source{Engine: eng, Conn: conn, Published: published, Index: idx}, p, start)
 	var buf bytes.Buffer
 	if err == nil {
 		// A report is small (a few hundred rows): made whole, then sent,

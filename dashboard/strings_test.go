@@ -32,7 +32,7 @@ func webPages(t *testing.T) map[string]fs.FS {
 // everyPage are the pages the strings test must find (a page added later
 // is found on its own; these may not silently drop out of the scan).
 var everyPage = []string{
-	"dashboard/web/index.html", "dashboard/web/kpi.html", "dashboard/web/device.html", "dashboard/admin/notifications.html",
+	"dashboard/web/index.html", "dashboard/web/kpi.html", "dashboard/web/device.html", "dashboard/web/service-index.html", "dashboard/admin/notifications.html",
 	"internal/auth/web/login.html", "internal/auth/web/admin.html",
 }
 
@@ -87,6 +87,12 @@ var (
 		"notifications.st.sent", "notifications.st.retry", "notifications.st.failed", "notifications.st.dropped",
 		"notifications.st.deferred", "notifications.st.cancelled",
 		"kpiDrill.by.unit", "kpiDrill.by.field", "kpiDrill.by.main_task", "kpiDrill.by.month",
+		"svcIndex.kind.city", "svcIndex.kind.department", "svcIndex.kind.ward", "svcIndex.kind.commune",
+		"svcIndex.reason.late", "svcIndex.reason.not_digitised", "svcIndex.reason.not_paid_online", "svcIndex.reason.disliked",
+		"svcIndex.reason.not_synced", "svcIndex.reason.no_e_result", "svcIndex.reason.dissatisfied", "svcIndex.reason.feedback_late",
+		"svcIndex.indicator", "svcIndex.numerator", "svcIndex.denominator", "svcIndex.rate",
+		"svcIndex.points", "svcIndex.rule", "svcIndex.dossier", "svcIndex.procedure", "svcIndex.reasonCol", "svcIndex.received",
+		"svcIndex.due",
 	}
 )
 

@@ -56,6 +56,7 @@ func (r *Report) writePDF(w io.Writer, lang string) error {
 	r.pdfSummary(pdf, lang)
 	r.pdfDetails(pdf, lang)
 	r.pdfNotes(pdf, lang)
+	r.pdfIndex(pdf, lang)
 	if err := pdf.Error(); err != nil {
 		return fmt.Errorf("making the PDF: %w", err)
 	}

@@ -260,5 +260,8 @@ func (r *Report) writeTable(w io.Writer, lang string, f export.Format) error {
 			}
 		}
 	}
+	if err := r.indexRows(ew, lang); err != nil {
+		return err
+	}
 	return ew.Close()
 }

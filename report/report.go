@@ -10,7 +10,9 @@
 // denominator and target, its trend over the period's months (the month-end
 // points of the tile), its breakdowns (by main task, unit, field: the
 // drill-downs of stream/kpi) and, when the published tile carries one, the
-// note of a restated figure.
+// note of a restated figure. With the service index engine the report has
+// a section on the index of Decision 766/QĐ-TTg: the city's total, its six
+// groups and the units ranked (index.go).
 package report
 
 import (
@@ -24,6 +26,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/stream/kpi"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 // Period is a reporting period: whole months of one year, city time.
@@ -124,6 +127,9 @@ type Report struct {
 	// end: the figures are as of that event.
 	Partial bool   `json:"partial"`
 	Lines   []Line `json:"lines"`
+	// Index is the service index of QĐ 766 for the period (index.go), when
+	// the source has the index engine.
+	Index *IndexSection `json:"index,omitempty"`
 }
 
 // Source is what a report reads: the KPI engine's queries over ClickHouse,
@@ -133,6 +139,9 @@ type Source struct {
 	Engine    *kpi.Engine
 	Conn      driver.Conn
 	Published []event.Tile
+	// Index is the service index engine (stream/svcindex); nil leaves the
+	// index section out.
+	Index svcindex.Source
 }
 
 // ErrNoData is returned when no event falls in or before the period.
@@ -185,6 +194,11 @@ func Build(ctx context.Context, src Source, p Period, now time.Time) (*Report, e
 			l.Breakdowns = append(l.Breakdowns, Breakdown{By: by, Rows: rows})
 		}
 		r.Lines = append(r.Lines, l)
+	}
+	if src.Index != nil {
+		if r.Index, err = buildIndex(ctx, src.Index, p); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }

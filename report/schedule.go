@@ -16,6 +16,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/kpi"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 // ScheduleConfig is the section reports: the reports made by themselves
@@ -204,13 +205,17 @@ func (s *Scheduler) RunOnce(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	idx, err := svcindex.New(svcindex.Config{}, s.ch, conn) // the service index section (QĐ 766)
+	if err != nil {
+		return nil, err
+	}
 	var done []string
 	var errs []error
 	for _, key := range todo {
 		p, _ := ParsePeriod(key)
 		files := s.files(key)
 		if !s.written(key) {
-			rep, err := Build(ctx, Source{Engine: eng, Conn: conn}, p, s.Now())
+			rep, err := Build(ctx, Source{Engine: eng, Conn: conn, Index: idx}, p, s.Now())
 			if errors.Is(err, ErrNoData) {
 				s.log.Info("no report: no events up to the period", "period", key)
 				continue

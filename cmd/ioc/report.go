@@ -18,6 +18,7 @@ import (
 	"github.com/sonla-ioc/ioc/notify"
 	kpireport "github.com/sonla-ioc/ioc/report"
 	"github.com/sonla-ioc/ioc/stream/kpi"
+	"github.com/sonla-ioc/ioc/stream/svcindex"
 )
 
 // reportCommand is `ioc report -period 2021-H1 -lang vi -format pdf [-out file]`:
@@ -56,7 +57,11 @@ func reportCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep, err := kpireport.Build(ctx, kpireport.Source{Engine: eng, Conn: conn, Published: publishedTiles(ctx, cfg.Kafka, log)}, p, time.Now())
+	idx, err := svcindex.New(cfg.Feeds.KPI.Index, cfg.ClickHouse, conn) // the service index section (QĐ 766), as the tiles score it
+	if err != nil {
+		return err
+	}
+	rep, err := kpireport.Build(ctx, kpireport.Source{Engine: eng, Conn: conn, Published: publishedTiles(ctx, cfg.Kafka, log), Index: idx}, p, time.Now())
 	if err != nil {
 		return err
 	}

@@ -176,9 +176,22 @@ function render(tile, body, isList) {
   panel.replaceChildren(head, sub, tabs, ...[content].flat(), dl);
 }
 
+// The service index's tiles (ids service_index.*: the total and the six
+// groups) open the index page, on the group clicked.
+const INDEX = 'service_index.';
+const isIndex = (id) => id.startsWith(INDEX);
+function indexHref(id) {
+  const g = id.slice(INDEX.length);
+  return 'service-index.html' + (g && g !== 'total' ? '#' + encodeURIComponent(g) : '');
+}
+
 document.addEventListener('click', (ev) => {
   const card = ev.target.closest && ev.target.closest('#tiles .tile');
   if (!card || !card.dataset.id) return;
+  if (isIndex(card.dataset.id)) {
+    location.href = indexHref(card.dataset.id);
+    return;
+  }
   state.tile = null;
   state.dims = [];
   open(card.dataset.id, '');
@@ -195,7 +208,11 @@ const tilesEl = document.getElementById('tiles');
 if (tilesEl) {
   const mark = () => {
     for (const c of tilesEl.querySelectorAll('.tile')) {
-      if (!c.hasAttribute('tabindex')) { c.tabIndex = 0; c.setAttribute('role', 'button'); c.title = t('kpiDrill.hint'); }
+      if (!c.hasAttribute('tabindex')) {
+        c.tabIndex = 0;
+        c.setAttribute('role', isIndex(c.dataset.id || '') ? 'link' : 'button');
+        c.title = isIndex(c.dataset.id || '') ? t('kpi.indexHint') : t('kpiDrill.hint');
+      }
     }
   };
   new MutationObserver(mark).observe(tilesEl, { childList: true });
@@ -263,7 +280,7 @@ fetch('/api/kpis', { cache: 'no-store' }).then((r) => (r.ok ? r.json() : null)).
 // Follow the page's language switch.
 i18n.onChange(() => {
   fillBar();
-  for (const c of tilesEl ? tilesEl.querySelectorAll('.tile[tabindex]') : []) c.title = t('kpiDrill.hint');
+  for (const c of tilesEl ? tilesEl.querySelectorAll('.tile[tabindex]') : []) c.title = isIndex(c.dataset.id || '') ? t('kpi.indexHint') : t('kpiDrill.hint');
   if (!panel.hidden && state.id) open(state.id, state.view);
 });
 fillBar();

@@ -33,9 +33,14 @@ function day(iso) {
   return d + '/' + m + '/' + y;
 }
 
+// The service index's tiles (service_index.*: points out of the points
+// that apply) show points with two decimals, as the portal does.
+const isIndex = (tile) => String(tile.id || '').startsWith('service_index.');
+
 // value as shown big, with its unit
 function bigValue(tile) {
   if (tile.value === null || tile.value === undefined) return ['—', ''];
+  if (isIndex(tile)) return [num(tile.value, 2), ''];
   switch (tile.unit) {
     case 'percent': return [num(tile.value, 1), '%'];
     case 'percent_change': return [(tile.value >= 0 ? '+' : '−') + num(Math.abs(tile.value), 1), '%'];
@@ -49,6 +54,10 @@ function amount(v, id) {
 }
 
 function detailText(tile) {
+  if (isIndex(tile)) {
+    const d = tile.denominator;
+    return num(tile.numerator, 2) + (d === null || d === undefined ? '' : ' / ' + num(d, 0)) + ' ' + t('kpi.points');
+  }
   const noun = i18n.has('kpi.noun.' + tile.id) ? ' ' + t('kpi.noun.' + tile.id) : '';
   const n = tile.numerator;
   const d = tile.denominator;
