@@ -332,9 +332,10 @@ func (s *Service) follow(ctx context.Context) error {
 	}); err != nil {
 		return nil // shutting down
 	}
+	defer event.Readings.Join()() // decoded once with stream and the monitor under `ioc run`
 	return s.kafka.Tail(ctx, s.log, event.TopicReadings, s.cfg.Replay, func() { s.ready.Store(true) }, func(m kafka.Message) {
 		var rd event.Reading
-		if err := event.UnmarshalReading(m.Value, &rd); err != nil || rd.DeviceID == "" {
+		if err := event.Readings.Decode(m.Value, &rd); err != nil || rd.DeviceID == "" {
 			return // stream dead-letters it; the wall just skips it
 		}
 		s.m.readings.Inc()

@@ -107,6 +107,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.regf.Store(rf)
 	b := s.newBatch(conn)
+	defer event.Readings.Join()() // the batch writer decodes once with the monitor (and the wall under `ioc run`)
 	gc := &kafkaconn.GroupConsumer{
 		Name:       "stream",
 		GroupID:    s.cfg.GroupID,

@@ -115,10 +115,12 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 			m.ready.Store(true)
 		}
 	}
+	leave := event.Readings.Join() // decoded once with stream's batch writer and the wall
+	defer leave()
 	g.Go(func() error {
 		return m.kafka.Tail(gctx, m.log, event.TopicReadings, m.status.Replay, mark, func(msg kafka.Message) {
 			var r event.Reading
-			if err := event.UnmarshalReading(msg.Value, &r); err != nil || r.Validate(event.NoWindow) != nil {
+			if err := event.Readings.DecodeValid(msg.Value, &r); err != nil {
 				return // stream dead-letters it; the monitor ignores it
 			}
 			select {
