@@ -96,6 +96,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// without a restart.
 	var mon *monitor.Monitor
 	regw := s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+	s.kafka.LimitMetadata(regw, registry.TopicDevices) // its one topic (metadata.go)
 	defer regw.Close()
 	rf, err := registryFollower(ctx, s.kafka, s.ch, conn, reg, s.log, s.reg, regw, func(r *registry.Registry) {
 		if mon != nil {

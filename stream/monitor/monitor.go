@@ -105,6 +105,9 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 		return nil
 	}
 	writer := m.kafka.NewWriter(kafkaconn.WriterOptions{BatchBytes: 8 << 20})
+	// Derived readings (VN_AQI), status changes and alert transitions: the
+	// topics of out.add below.
+	m.kafka.LimitMetadata(writer, event.TopicReadings, event.TopicDeviceStatus, event.TopicAlerts)
 	defer writer.Close()
 
 	in := make(chan input, 4096)
