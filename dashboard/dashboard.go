@@ -87,7 +87,7 @@ func (c *Config) Defaults() {
 		c.Listen = ":8080"
 	}
 	if c.FlushInterval == 0 {
-		c.FlushInterval = 25 * time.Millisecond
+		c.FlushInterval = 10 * time.Millisecond // with fetch_max_wait, the wall's batching: docs/performance.md
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -108,7 +108,7 @@ func (c *Config) Defaults() {
 		c.FetchMinBytes = 16 << 10
 	}
 	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = 30 * time.Millisecond
+		c.FetchMaxWait = 15 * time.Millisecond
 	}
 	if c.StreamGroup == "" {
 		c.StreamGroup = "ioc-stream"
