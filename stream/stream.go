@@ -148,6 +148,7 @@ func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.ready.Store(false)
 	err = g.Wait() // the consumer writes and commits what it fetched first
-	s.log.Info("stream stopped")
+	hits, misses := event.Readings.Stats()
+	s.log.Info("stream stopped", "shared_decode_hits", hits, "shared_decode_misses", misses)
 	return err
 }

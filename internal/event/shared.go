@@ -133,10 +133,8 @@ func (s *SharedReadings) decode(data []byte, r *Reading, validate bool) error {
 		return e.result(validate)
 	}
 	s.hits++
-	if validate && e.err == nil && !e.validated {
-		e.validated, e.verr = true, e.r.Validate(NoWindow)
-	}
 	*r = e.r
+	derr, validated, verr := e.err, e.validated, e.verr
 	e.taken++
 	if e.taken >= s.followers {
 		if inCur {
@@ -145,9 +143,19 @@ func (s *SharedReadings) decode(data []byte, r *Reading, validate bool) error {
 			delete(s.prev, h)
 		}
 	}
-	err := e.result(validate)
 	s.mu.Unlock()
-	return err
+	if derr != nil || !validate {
+		return derr
+	}
+	if !validated {
+		// Validated outside the lock (its SHA-256 is the costly part); a
+		// follower that meets the entry meanwhile validates it too.
+		verr = r.Validate(NoWindow)
+		s.mu.Lock()
+		e.validated, e.verr = true, verr
+		s.mu.Unlock()
+	}
+	return verr
 }
 
 func (e *sharedEntry) result(validate bool) error {
