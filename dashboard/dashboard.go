@@ -87,7 +87,7 @@ func (c *Config) Defaults() {
 		c.Listen = ":8080"
 	}
 	if c.FlushInterval == 0 {
-		c.FlushInterval = 25 * time.Millisecond
+		c.FlushInterval = 10 * time.Millisecond // with fetch_max_wait, the wall's batching: docs/performance.md
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -108,7 +108,7 @@ func (c *Config) Defaults() {
 		c.FetchMinBytes = 16 << 10
 	}
 	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = 30 * time.Millisecond
+		c.FetchMaxWait = 15 * time.Millisecond
 	}
 	if c.StreamGroup == "" {
 		c.StreamGroup = "ioc-stream"
@@ -333,9 +333,10 @@ func (s *Service) follow(ctx context.Context) error {
 	}); err != nil {
 		return nil // shutting down
 	}
+	defer event.Readings.Join()() // decoded once with stream and the monitor under `ioc run`
 	return s.kafka.Tail(ctx, s.log, event.TopicReadings, s.cfg.Replay, func() { s.ready.Store(true) }, func(m kafka.Message) {
 		var rd event.Reading
-		if err := event.UnmarshalReading(m.Value, &rd); err != nil || rd.DeviceID == "" {
+		if err := event.Readings.Decode(m.Value, &rd); err != nil || rd.DeviceID == "" {
 			return // stream dead-letters it; the wall just skips it
 		}
 		s.m.readings.Inc()

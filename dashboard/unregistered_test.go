@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -72,5 +73,47 @@ func TestUnregistered(t *testing.T) {
 				t.Errorf("%d changed again, %d listed", n, u.len())
 			}
 		})
+	}
+}
+
+// The heap drops exactly the device a scan of every listed one would:
+// the one heard from least recently (receive times all distinct here, some
+// out of order), through additions, evictions and registrations.
+func TestUnregisteredEvictsLikeAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	u := newUnregistered(20)
+	ref := map[string]int64{} // device → last receive time
+	used := map[int64]bool{}
+	for i := range 20000 {
+		dev := fmt.Sprint("d", rng.IntN(60))
+		at := int64(i*10) + rng.Int64N(400) // out of order within 400 ms
+		for used[at] {
+			at++
+		}
+		used[at] = true
+		if rng.IntN(50) == 0 {
+			if _, ok := ref[dev]; ok != u.registered(dev, "vnpt") {
+				t.Fatalf("step %d: registered(%s) disagrees with the reference", i, dev)
+			}
+			delete(ref, dev)
+			continue
+		}
+		want := ""
+		if _, ok := ref[dev]; !ok && len(ref) >= 20 {
+			best := int64(1 << 62)
+			for id, last := range ref {
+				if last < best {
+					want, best = id, last
+				}
+			}
+			delete(ref, want)
+		}
+		ref[dev] = max(ref[dev], at)
+		if got := u.add(&event.Reading{DeviceID: dev, Partner: "vnpt", Metric: "m", ReceivedMs: at}); got != want {
+			t.Fatalf("step %d: evicted %q, a scan evicts %q", i, got, want)
+		}
+		if u.len() != len(ref) {
+			t.Fatalf("step %d: %d listed, want %d", i, u.len(), len(ref))
+		}
 	}
 }

@@ -243,7 +243,12 @@ func (s *Service) runWall(ctx context.Context) error {
 func (s *Service) checkHealth(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
-	client, release := s.kafka.NewClient(5 * time.Second)
+	names := event.StoredTopics()
+	topics := make([]string, len(names))
+	for i, n := range names {
+		topics[i] = s.kafka.Topic(n)
+	}
+	client, release := s.kafka.NewTopicsClient(5*time.Second, topics...)
 	defer release()
 	for i := 0; ; i++ {
 		s.healthOnce(ctx, client)
@@ -291,6 +296,8 @@ func (s *Service) healthOnce(ctx context.Context, client *kafka.Client) {
 func (s *Service) kafkaWriter() *kafka.Writer {
 	s.writerOnce.Do(func() {
 		s.writer = s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+		// Alert commands (wallapi.go) and device records (registry.Editor).
+		s.kafka.LimitMetadata(s.writer, event.TopicAlertCommands, registry.TopicDevices)
 	})
 	return s.writer
 }

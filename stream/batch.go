@@ -100,11 +100,8 @@ func dedupToken(cluster string, server schema.Version, records uint64, n int) st
 
 func (s *Service) addReading(b *batch, m kafka.Message) {
 	var r event.Reading
-	err := event.UnmarshalReading(m.Value, &r)
-	if err == nil {
-		err = r.Validate(event.NoWindow)
-	}
-	if err != nil {
+	// Decoded once per process for every follower (event.SharedReadings).
+	if err := event.Readings.DecodeValid(m.Value, &r); err != nil {
 		// A record that bypassed ingest's checks: keep it, with why.
 		dl := event.NewDeadLetter("kafka", kafkaconn.RecordSource(m), m.Value, m.Time.UnixMilli(), err)
 		b.dead.add(&dl)

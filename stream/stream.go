@@ -99,6 +99,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// without a restart.
 	var mon *monitor.Monitor
 	regw := s.kafka.NewWriter(kafkaconn.WriterOptions{Linger: time.Millisecond})
+	s.kafka.LimitMetadata(regw, registry.TopicDevices) // its one topic (metadata.go)
 	defer regw.Close()
 	rf, err := registryFollower(ctx, s.kafka, s.ch, conn, reg, s.log, s.reg, regw, func(r *registry.Registry) {
 		if mon != nil {
@@ -110,6 +111,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.regf.Store(rf)
 	b := s.newBatch(conn)
+	defer event.Readings.Join()() // the batch writer decodes once with the monitor (and the wall under `ioc run`)
 	gc := &kafkaconn.GroupConsumer{
 		Name:       "stream",
 		GroupID:    s.cfg.GroupID,
@@ -149,6 +151,7 @@ func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.ready.Store(false)
 	err = g.Wait() // the consumer writes and commits what it fetched first
-	s.log.Info("stream stopped")
+	hits, misses := event.Readings.Stats()
+	s.log.Info("stream stopped", "shared_decode_hits", hits, "shared_decode_misses", misses)
 	return err
 }

@@ -103,7 +103,7 @@ func WatchGroupLag(ctx context.Context, kc Config, log *slog.Logger, group strin
 	for i, n := range names {
 		topics[i] = kc.Topic(n)
 	}
-	client, release := kc.NewClient(10 * time.Second)
+	client, release := kc.NewTopicsClient(10*time.Second, topics...)
 	defer release()
 	t := time.NewTicker(every)
 	defer t.Stop()

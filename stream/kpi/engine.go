@@ -509,6 +509,7 @@ func (e *Engine) Run(ctx context.Context, conn driver.Conn, notify <-chan struct
 		return nil
 	}
 	writer := e.kafka.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicKPITiles, Linger: 2 * time.Millisecond})
+	e.kafka.LimitMetadata(writer, event.TopicKPITiles)
 	defer writer.Close()
 	e.ready.Store(true)
 	defer e.ready.Store(false)

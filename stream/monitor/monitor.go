@@ -105,6 +105,9 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 		return nil
 	}
 	writer := m.kafka.NewWriter(kafkaconn.WriterOptions{BatchBytes: 8 << 20})
+	// Derived readings (VN_AQI), status changes and alert transitions: the
+	// topics of out.add below.
+	m.kafka.LimitMetadata(writer, event.TopicReadings, event.TopicDeviceStatus, event.TopicAlerts)
 	defer writer.Close()
 
 	in := make(chan input, 4096)
@@ -115,10 +118,12 @@ func (m *Monitor) Run(ctx context.Context, conn driver.Conn) error {
 			m.ready.Store(true)
 		}
 	}
+	leave := event.Readings.Join() // decoded once with stream's batch writer and the wall
+	defer leave()
 	g.Go(func() error {
 		return m.kafka.Tail(gctx, m.log, event.TopicReadings, m.status.Replay, mark, func(msg kafka.Message) {
 			var r event.Reading
-			if err := event.UnmarshalReading(msg.Value, &r); err != nil || r.Validate(event.NoWindow) != nil {
+			if err := event.Readings.DecodeValid(msg.Value, &r); err != nil {
 				return // stream dead-letters it; the monitor ignores it
 			}
 			select {
