@@ -338,21 +338,7 @@ func (pe *Peer) Cleanup(ctx context.Context) {
 	chc := chconn.Config{Addr: pe.Cfg.CHAddr}
 	chc.Defaults()
 	if conn, err := chc.Open(ctx); err == nil {
-		// Its database has no security database beside it (no migration
-		// ran), but drop whatever begins with its name, as Pipeline.Cleanup.
-		dbs := []string{pe.Cfg.Database}
-		if rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, '"+pe.Cfg.Database+"_')"); err == nil {
-			for rows.Next() {
-				var name string
-				if rows.Scan(&name) == nil {
-					dbs = append(dbs, name)
-				}
-			}
-			rows.Close()
-		}
-		for _, db := range dbs {
-			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		}
+		dropDatabases(ctx, conn, pe.Cfg.Database)
 		conn.Close()
 	}
 	clearSession(pe.Cfg.MQTTURL, pe.Cfg.ClientID)

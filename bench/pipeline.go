@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"log/slog"
 	"net"
 	"net/http"
@@ -325,20 +326,8 @@ func (pl *Pipeline) Cleanup(ctx context.Context, mqttURL string) {
 	defer cancel()
 	if conn, err := pl.CH.Open(ctx); err == nil {
 		// The roles may create databases of their own beside it (the
-		// audit log's <database>_security): every one the run's name begins.
-		dbs := []string{pl.CH.Database}
-		if rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, '"+pl.CH.Database+"_')"); err == nil {
-			for rows.Next() {
-				var name string
-				if rows.Scan(&name) == nil {
-					dbs = append(dbs, name)
-				}
-			}
-			rows.Close()
-		}
-		for _, db := range dbs {
-			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		}
+		// audit log's <database>_security).
+		dropDatabases(ctx, conn, pl.CH.Database)
 		conn.Close()
 	}
 	_, _ = pl.Kafka.DeleteTopicsWithPrefix(ctx)
@@ -381,4 +370,23 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// dropDatabases drops db and every database whose name begins with db_
+// (what the run's roles created beside it), ignoring errors: cleanup is
+// best effort, and the layout test finds what a run leaves behind.
+func dropDatabases(ctx context.Context, conn driver.Conn, db string) {
+	dbs := []string{db}
+	if rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, '"+db+"_')"); err == nil {
+		for rows.Next() {
+			var name string
+			if rows.Scan(&name) == nil {
+				dbs = append(dbs, name)
+			}
+		}
+		rows.Close()
+	}
+	for _, d := range dbs {
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d)
+	}
 }

@@ -12,10 +12,11 @@ import (
 var (
 	// A scratch database: "ioc_<what>_" + run, or a CREATE DATABASE run.
 	scratchDB = regexp.MustCompile(`"ioc_[a-z0-9]+_("|%)|chtest\.Scratch|Exec\([^,]+,\s*"CREATE DATABASE`)
-	// Its clean-up: chtest (or the cluster tests' dropOnCluster, which
-	// drops on every server), or a DROP of the database and of its
-	// security database (which every migration creates beside it).
-	dropsBoth = regexp.MustCompile(`chtest\.(Scratch|DropOnCleanup)|tp\.dropOnCluster`)
+	// Its clean-up: chtest, the cluster tests' dropOnCluster (which drops
+	// on every server), the bench's dropDatabases (the database and every
+	// one its name begins), or a DROP of the database and of its security
+	// database (which every migration creates beside it).
+	dropsBoth = regexp.MustCompile(`chtest\.(Scratch|DropOnCleanup)|tp\.dropOnCluster|dropDatabases\(ctx, `)
 	dropsDB   = regexp.MustCompile(`DROP DATABASE`)
 	dropsSec  = regexp.MustCompile(`SecurityDatabase\(\)|_security|startsWith\(name`)
 
