@@ -1,13 +1,11 @@
 package schema
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sonla-ioc/ioc/internal/chtest"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 )
@@ -20,10 +18,7 @@ import (
 // merge, a replay into an old month, and a WHERE on the view, each counted
 // once.
 func TestAnalystViewOnCurrentEngine(t *testing.T) {
-	py := os.Getenv("IOC_CHDB_PYTHON")
-	if py == "" {
-		t.Skip("IOC_CHDB_PYTHON not set: a Python with chdb-core (ClickHouse 26.x in process) runs the analyst view of current releases")
-	}
+	py := chtest.ChdbPython(t, "the analyst view of current releases")
 	cfg := chconn.Config{}
 	cfg.Defaults()
 	migs, err := Render(cfg, Version{26, 9, 0})
@@ -39,25 +34,13 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 	if !strings.Contains(strings.Join(stmts, "\n"), "do_not_merge_across_partitions_select_final") {
 		t.Fatal("081 rendered for 26.9 does not use FINAL with do_not_merge_across_partitions_select_final")
 	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "view.py")
-	if err := os.WriteFile(script, []byte(chdbViewScript), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"statements": stmts, "dir": dir})
-	cmd := exec.Command(py, script)
-	cmd.Stdin = bytes.NewReader(body)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s\n%s", err, out.String(), errb.String())
-	}
+	out := chtest.RunChdb(t, py, chdbViewScript, map[string]any{"statements": stmts})
 	var res struct {
 		Version string            `json:"version"`
 		Counts  map[string]string `json:"counts"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v\n%s", err, string(out))
 	}
 	t.Logf("ClickHouse %s: %v", res.Version, res.Counts)
 	for stage, want := range map[string]string{

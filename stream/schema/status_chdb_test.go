@@ -1,13 +1,10 @@
 package schema
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sonla-ioc/ioc/internal/chtest"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 )
@@ -18,10 +15,7 @@ import (
 // before the migration (backfilled) and changes after it (materialized
 // view), the newest winning.
 func TestDeviceStatusLatestOnCurrentEngine(t *testing.T) {
-	py := os.Getenv("IOC_CHDB_PYTHON")
-	if py == "" {
-		t.Skip("IOC_CHDB_PYTHON not set: a Python with chdb-core (ClickHouse 26.x in process) runs 131 on a current release")
-	}
+	py := chtest.ChdbPython(t, "131 on a current release")
 	cfg := chconn.Config{}
 	cfg.Defaults()
 	migs, err := Render(cfg, Version{26, 9, 0})
@@ -37,21 +31,9 @@ func TestDeviceStatusLatestOnCurrentEngine(t *testing.T) {
 			after = append(after, m.Statements...)
 		}
 	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "status.py")
-	if err := os.WriteFile(script, []byte(chdbStatusScript), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"before": before, "after": after, "dir": dir})
-	cmd := exec.Command(py, script)
-	cmd.Stdin = bytes.NewReader(body)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s\n%s", err, out.String(), errb.String())
-	}
+	out := chtest.RunChdb(t, py, chdbStatusScript, map[string]any{"before": before, "after": after})
 	want := "device viettel w1 online 1700000100000\ndevice viettel w2 offline 1700000000000"
-	if got := strings.TrimSpace(out.String()); got != want {
+	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("device_status on ClickHouse 26.9:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -1,13 +1,11 @@
 package svcindex_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sonla-ioc/ioc/internal/chtest"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -20,10 +18,7 @@ import (
 // query of the engine runs and counts them. (Aliases that name a column of
 // their own scope, accepted by 18.16, are cyclic for the new analyzer.)
 func TestIndexSQLOnCurrentEngine(t *testing.T) {
-	py := os.Getenv("IOC_CHDB_PYTHON")
-	if py == "" {
-		t.Skip("IOC_CHDB_PYTHON not set: a Python with chdb-core runs the index SQL on ClickHouse 26.x")
-	}
+	py := chtest.ChdbPython(t, "the index SQL on ClickHouse 26.x")
 	ch := chconn.Config{}
 	ch.Defaults()
 	migs, err := schema.Render(ch, schema.Version{Major: 26, Minor: 9})
@@ -71,25 +66,13 @@ func TestIndexSQLOnCurrentEngine(t *testing.T) {
 		}
 		queries["costly "+r] = q
 	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "index.py")
-	if err := os.WriteFile(script, []byte(chdbIndexScript), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"statements": stmts, "queries": queries, "dir": dir})
-	cmd := exec.Command(py, script)
-	cmd.Stdin = bytes.NewReader(body)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s\n%s", err, out.String(), errb.String())
-	}
+	out := chtest.RunChdb(t, py, chdbIndexScript, map[string]any{"statements": stmts, "queries": queries})
 	var res struct {
 		Version string            `json:"version"`
 		Results map[string]string `json:"results"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v\n%s", err, string(out))
 	}
 	t.Logf("ClickHouse %s", res.Version)
 	for name, got := range res.Results {
