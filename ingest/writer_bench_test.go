@@ -25,19 +25,8 @@ import (
 //
 //	eval "$(deploy/local/services.sh env)"; go test ./ingest -run '^$' -bench KafkaWriter -benchtime 3000x
 func BenchmarkKafkaWriter(b *testing.B) {
-	brokers := os.Getenv("IOC_KAFKA_BROKERS")
-	if brokers == "" {
-		b.Skip("IOC_KAFKA_BROKERS is not set: this benchmark needs the local Kafka")
-	}
-	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), TopicPrefix: fmt.Sprintf("benchw%d.", time.Now().UnixNano())}
-	kc.Defaults()
+	kc := benchKafka(b, "benchw")
 	ctx := context.Background()
-	if err := kc.EnsureTopics(ctx, event.TopicReadings); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_, _ = kc.DeleteTopicsWithPrefix(ctx)
-	}()
 	batch := benchRecords(b, kc.Topic(event.TopicReadings), 200)
 	cfg := Config{}
 	cfg.Defaults()
@@ -78,6 +67,27 @@ func BenchmarkKafkaWriter(b *testing.B) {
 	}
 }
 
+// benchKafka is the local Kafka (IOC_KAFKA_BROKERS) with the readings
+// topic under a prefix of the benchmark's own, deleted at the end; without
+// the variable the benchmark is skipped.
+func benchKafka(b *testing.B, prefix string) kafkaconn.Config {
+	b.Helper()
+	brokers := os.Getenv("IOC_KAFKA_BROKERS")
+	if brokers == "" {
+		b.Skip("IOC_KAFKA_BROKERS is not set: this benchmark needs the local Kafka")
+	}
+	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), TopicPrefix: fmt.Sprintf("%s%d.", prefix, time.Now().UnixNano())}
+	kc.Defaults()
+	ctx := context.Background()
+	if err := kc.EnsureTopics(ctx, event.TopicReadings); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
+	})
+	return kc
+}
+
 // benchRecords makes the Kafka records of n five-reading SenML packs, as
 // onMessage does.
 func benchRecords(b *testing.B, topic string, n int) []kafka.Message {
@@ -112,19 +122,8 @@ func benchRecords(b *testing.B, topic string, n int) []kafka.Message {
 //
 //	go test ./ingest -run '^$' -bench KafkaWriterSmallWrites -benchtime 3000x
 func BenchmarkKafkaWriterSmallWrites(b *testing.B) {
-	brokers := os.Getenv("IOC_KAFKA_BROKERS")
-	if brokers == "" {
-		b.Skip("IOC_KAFKA_BROKERS is not set: this benchmark needs the local Kafka")
-	}
-	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), TopicPrefix: fmt.Sprintf("benchs%d.", time.Now().UnixNano())}
-	kc.Defaults()
+	kc := benchKafka(b, "benchs")
 	ctx := context.Background()
-	if err := kc.EnsureTopics(ctx, event.TopicReadings); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		_, _ = kc.DeleteTopicsWithPrefix(ctx)
-	}()
 	all := benchRecords(b, kc.Topic(event.TopicReadings), 200)
 	cfg := Config{}
 	cfg.Defaults()
