@@ -122,49 +122,70 @@ func (l *live) setTopicConfig(t *testing.T, topic, name, value string) {
 	}
 }
 
-// records reads everything one of the role's topics holds (all partitions).
-func (l *live) records(t *testing.T, topic string) []kafka.Message {
-	t.Helper()
+// records reads everything one of the role's topics holds (all
+// partitions). A topic created a moment ago may have no leader yet (Not
+// Leader For Partition): the error is returned for the caller's poll to
+// try again.
+func (l *live) records(topic string) ([]kafka.Message, error) {
 	ids, err := l.kc.PartitionIDs(context.Background(), topic)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var out []kafka.Message
 	for _, p := range ids {
 		conn, err := kafka.DialLeader(context.Background(), "tcp", l.kc.Brokers[0], l.kc.Topic(topic), p)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		first, last, err := conn.ReadOffsets()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Seek(first, kafka.SeekAbsolute); err != nil {
-			t.Fatal(err)
-		}
-		for off := first; off < last; {
-			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-			batch := conn.ReadBatch(1, 8<<20)
-			n := 0
-			for {
-				m, err := batch.ReadMessage()
-				if err != nil {
-					break
-				}
-				out = append(out, m)
-				off, n = m.Offset+1, n+1
-			}
-			if err := batch.Close(); err != nil || n == 0 {
-				break
-			}
-		}
+		msgs, err := readAll(conn)
 		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
 	}
-	return out
+	return out, nil
 }
 
+// readAll reads one partition from its first offset to its last.
+func readAll(conn *kafka.Conn) ([]kafka.Message, error) {
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Seek(first, kafka.SeekAbsolute); err != nil {
+		return nil, err
+	}
+	var out []kafka.Message
+	for off := first; off < last; {
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		batch := conn.ReadBatch(1, 8<<20)
+		n := 0
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			out = append(out, m)
+			off, n = m.Offset+1, n+1
+		}
+		if err := batch.Close(); err != nil || n == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// has says whether the topic holds a record containing needle; a topic
+// not readable yet (no leader) holds nothing yet.
 func (l *live) has(t *testing.T, topic, needle string) bool {
-	for _, m := range l.records(t, topic) {
+	t.Helper()
+	msgs, err := l.records(topic)
+	if err != nil {
+		t.Logf("reading %s: %v (polling again)", topic, err)
+		return false
+	}
+	for _, m := range msgs {
 		if strings.Contains(string(m.Value), needle) {
 			return true
 		}
