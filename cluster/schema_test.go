@@ -71,8 +71,13 @@ func TestMigrateAppliesTheClusterSchemaOnEveryServer(t *testing.T) {
 					raw++
 				case tb.engine == "View":
 					views++
+				case tb.engine == "MaterializedView":
+					// 131's device_status_latest_mv: it writes TO a
+					// Distributed table over a replicated one and stores
+					// nothing itself.
+					views++
 				default:
-					t.Errorf("%s.%s has engine %s: on a cluster every table is Replicated*, Distributed or a View", tb.db, tb.name, tb.engine)
+					t.Errorf("%s.%s has engine %s: on a cluster every table is Replicated*, Distributed, a View or a MaterializedView writing TO one", tb.db, tb.name, tb.engine)
 				}
 			}
 			for _, name := range []string{"sensor_readings_raw", "sensor_readings_raw_all", "sensor_readings", "dead_letters",

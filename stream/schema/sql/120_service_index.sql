@@ -24,21 +24,15 @@ ALTER TABLE {{.DB}}.dossier_events_raw {{.OnCluster}}
     ADD COLUMN synced_national   Int8  DEFAULT -1,
     ADD COLUMN applicant_rating  String DEFAULT '';
 {{if .Cluster}}
+-- Its Distributed table is re-created from the altered local one: 18.16
+-- refuses ALTER ... ON CLUSTER on a Distributed table whose shards are
+-- replicated (code 371), and it holds no rows (every insert through it
+-- is insert_distributed_sync, chconn).
 -- only_if: SELECT toUInt64(count() = 0) FROM system.columns WHERE database = '{{.DB}}' AND table = 'dossier_events_raw_all' AND name = 'full_online'
-ALTER TABLE {{.DB}}.dossier_events_raw_all {{.OnCluster}}
-    ADD COLUMN full_online       Int8  DEFAULT -1,
-    ADD COLUMN fee_vnd           Int64 DEFAULT -1,
-    ADD COLUMN paid_online       Int8  DEFAULT -1,
-    ADD COLUMN inputs            Int16 DEFAULT -1,
-    ADD COLUMN inputs_digitised  Int16 DEFAULT -1,
-    ADD COLUMN inputs_reused     Int16 DEFAULT -1,
-    ADD COLUMN inputs_from_store Int16 DEFAULT -1,
-    ADD COLUMN inputs_verified   Int16 DEFAULT -1,
-    ADD COLUMN e_result          Int8  DEFAULT -1,
-    ADD COLUMN result_to_store   Int8  DEFAULT -1,
-    ADD COLUMN e_certified_copy  Int8  DEFAULT -1,
-    ADD COLUMN synced_national   Int8  DEFAULT -1,
-    ADD COLUMN applicant_rating  String DEFAULT '';
+DROP TABLE IF EXISTS {{.DB}}.dossier_events_raw_all {{.OnCluster}};
+CREATE TABLE IF NOT EXISTS {{.DB}}.dossier_events_raw_all {{.OnCluster}}
+AS {{.DB}}.dossier_events_raw
+ENGINE = {{distributed "dossier_events_raw" "cityHash64(dossier_id)"}};
 {{end}}
 -- only_if: SELECT toUInt64(count() = 0) FROM system.columns WHERE database = '{{.DB}}' AND table = 'procedure_events_raw' AND name = 'decision_ms'
 ALTER TABLE {{.DB}}.procedure_events_raw {{.OnCluster}}
@@ -51,16 +45,15 @@ ALTER TABLE {{.DB}}.procedure_events_raw {{.OnCluster}}
     ADD COLUMN online_payment     Int8  DEFAULT -1,
     ADD COLUMN paper_result       Int8  DEFAULT -1;
 {{if .Cluster}}
+-- Its Distributed table is re-created from the altered local one: 18.16
+-- refuses ALTER ... ON CLUSTER on a Distributed table whose shards are
+-- replicated (code 371), and it holds no rows (every insert through it
+-- is insert_distributed_sync, chconn).
 -- only_if: SELECT toUInt64(count() = 0) FROM system.columns WHERE database = '{{.DB}}' AND table = 'procedure_events_raw_all' AND name = 'decision_ms'
-ALTER TABLE {{.DB}}.procedure_events_raw_all {{.OnCluster}}
-    ADD COLUMN decision_ms        Int64 DEFAULT 0,
-    ADD COLUMN basis_in_force_ms  Int64 DEFAULT 0,
-    ADD COLUMN posted_ms          Int64 DEFAULT 0,
-    ADD COLUMN posted_complete    Int8  DEFAULT -1,
-    ADD COLUMN full_online        Int8  DEFAULT -1,
-    ADD COLUMN fee_bearing        Int8  DEFAULT -1,
-    ADD COLUMN online_payment     Int8  DEFAULT -1,
-    ADD COLUMN paper_result       Int8  DEFAULT -1;
+DROP TABLE IF EXISTS {{.DB}}.procedure_events_raw_all {{.OnCluster}};
+CREATE TABLE IF NOT EXISTS {{.DB}}.procedure_events_raw_all {{.OnCluster}}
+AS {{.DB}}.procedure_events_raw
+ENGINE = {{distributed "procedure_events_raw" "cityHash64(code)"}};
 {{end}}
 -- Citizens' feedback and petitions (PAKN): one row per state change
 -- (received, answered, reacted), with the likes and dislikes counted so far
