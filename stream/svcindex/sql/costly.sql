@@ -28,23 +28,7 @@ LIMIT {{.Limit}}
 {{else}}
 SELECT dossier_id AS id, unit, procedure_code, rcv, due
 FROM (
-    SELECT dossier_id,
-           toString(argMax(unit, k)) AS unit, argMax(procedure_code, k) AS procedure_code,
-           argMax(received_ms, k) AS rcv, argMax(due_ms, k) AS due,
-           minIf(at_ms, state = 'resolved') AS resolved_ms,
-           minIf(at_ms, state IN ('resolved', 'returned', 'withdrawn')) AS closed_ms,
-           minIf(at_ms, state = 'withdrawn') AS withdrawn_ms,
-           argMaxIf(synced_national, k, synced_national >= 0) AS synced,
-           argMaxIf(fee_vnd, k, fee_vnd >= 0) AS fee,
-           argMaxIf(paid_online, k, paid_online >= 0) AS paid,
-           argMaxIf(inputs, k, inputs >= 0) AS d_inputs,
-           argMaxIf(inputs_digitised, k, inputs_digitised >= 0) AS digitised,
-           argMaxIf(e_result, k, e_result >= 0) AS d_e_result,
-           argMaxIf(applicant_rating, k, applicant_rating != '') AS rating
-    FROM (SELECT dossier_id, unit, procedure_code, state, at_ms, received_ms, due_ms, version, synced_national, full_online, fee_vnd, paid_online, inputs, inputs_digitised, inputs_reused, inputs_verified, e_certified_copy, e_result, result_to_store, applicant_rating,
-                 (at_ms, toUInt8(state), version) AS k
-          FROM {{raw "dossier_events_raw"}} WHERE at_ms <= {{.Cut}})
-    GROUP BY dossier_id
+    {{- template "dossier_fold" .}}
 )
 WHERE 1{{if .Unit}} AND unit = {{quote .Unit}}{{end}}
 {{- if eq .Reason "late"}}

@@ -33,6 +33,17 @@ SELECT unit, procedure_code,
        countIf(resolved_ms >= {{.Start}} AND rating = 'dissatisfied') AS dissatisfied,
        toInt64(max(newest)) AS newest_ms
 FROM (
+    {{- template "dossier_fold" .}}
+)
+WHERE resolved_ms >= {{.Start}} OR closed_ms = 0 OR rcv >= {{.Start}}
+GROUP BY unit, procedure_code
+ORDER BY unit, procedure_code
+
+{{/* One row per dossier as of .Cut: its latest unit, procedure and times,
+     when it was resolved, closed or withdrawn, and the last reported value
+     of each optional field. dossiers.sql scores it; costly.sql lists the
+     dossiers that cost points from the same rows. */}}
+{{define "dossier_fold"}}
     SELECT dossier_id,
            toString(argMax(unit, k)) AS unit, argMax(procedure_code, k) AS procedure_code,
            argMax(received_ms, k) AS rcv, argMax(due_ms, k) AS due,
@@ -58,7 +69,4 @@ FROM (
           FROM {{raw "dossier_events_raw"}}
           WHERE at_ms <= {{.Cut}})
     GROUP BY dossier_id
-)
-WHERE resolved_ms >= {{.Start}} OR closed_ms = 0 OR rcv >= {{.Start}}
-GROUP BY unit, procedure_code
-ORDER BY unit, procedure_code
+{{end}}
