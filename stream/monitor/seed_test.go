@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -47,18 +49,7 @@ func TestSeedReadsClickHouse(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	alerts := AlertsConfig{} // the default rules, the administrative ones among them
-	alerts.Defaults()
-	if err := alerts.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
-	m.aqi = NewAQI(m.status)
-	m.engine = NewEngine(m.alerts, m.tracker.Device)
-	if err := m.seed(ctx, conn); err != nil {
-		t.Fatalf("seed: %v", err)
-	}
+	m := seededMonitor(ctx, t, ch, conn, now)
 	var got []string
 	for _, a := range m.engine.Open() {
 		got = append(got, a.AlertID)
@@ -100,15 +91,7 @@ func TestSeedKeepsOldStatus(t *testing.T) {
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
 	}
-	alerts := AlertsConfig{}
-	alerts.Defaults()
-	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
-	m.aqi = NewAQI(m.status)
-	m.engine = NewEngine(m.alerts, m.tracker.Device)
-	if err := m.seed(ctx, conn); err != nil {
-		t.Fatalf("seed: %v", err)
-	}
+	m := seededMonitor(ctx, t, ch, conn, now)
 	for _, c := range m.tracker.Tick(now.Add(24 * time.Hour).UnixMilli()) {
 		if c.DeviceID == "water-1" {
 			t.Errorf("after a restart the device offline since %s is announced again: %s (%s)", old.Format(time.DateOnly), c.Status, c.Cause)
@@ -148,15 +131,7 @@ func TestSeedReadsLatestStatusTable(t *testing.T) {
 	if err := conn.Exec(ctx, "ALTER TABLE "+ch.Table("device_status_events_raw")+" DROP PARTITION "+old.In(time.FixedZone("ICT", 7*3600)).Format("200601")); err != nil {
 		t.Fatal(err)
 	}
-	alerts := AlertsConfig{}
-	alerts.Defaults()
-	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
-	m.aqi = NewAQI(m.status)
-	m.engine = NewEngine(m.alerts, m.tracker.Device)
-	if err := m.seed(ctx, conn); err != nil {
-		t.Fatalf("seed: %v", err)
-	}
+	m := seededMonitor(ctx, t, ch, conn, now)
 	for _, c := range m.tracker.Tick(now.Add(24 * time.Hour).UnixMilli()) {
 		if c.DeviceID == "water-1" {
 			t.Errorf("after its old status changes were dropped, the device offline since %s is announced again: %s (%s)", old.Format(time.DateOnly), c.Status, c.Cause)
@@ -169,4 +144,24 @@ func TestSeedReadsLatestStatusTable(t *testing.T) {
 	if status != "online" {
 		t.Errorf("device_status of water-2: %q, want its newest change, online", status)
 	}
+}
+
+// seededMonitor is a monitor at now with the default alert rules (the
+// administrative ones among them), its state seeded from ClickHouse as at
+// a restart.
+func seededMonitor(ctx context.Context, t *testing.T, ch chconn.Config, conn driver.Conn, now time.Time) *Monitor {
+	t.Helper()
+	alerts := AlertsConfig{}
+	alerts.Defaults()
+	if err := alerts.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := New(testStatusConfig(), alerts, kafkaconn.Config{}, ch, testReg(t), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	m.tracker = NewTracker(m.status, m.reg, now.UnixMilli())
+	m.aqi = NewAQI(m.status)
+	m.engine = NewEngine(m.alerts, m.tracker.Device)
+	if err := m.seed(ctx, conn); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	return m
 }
