@@ -186,6 +186,18 @@ func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error 
 		}
 	}
 	if n := b.readings.len(); n > 0 {
+		// A late batch of readings already stored (re-sent after a crash,
+		// replayed) is left out rather than lowering the analyst view's
+		// watermark into a merged month (schema.Lowerer.Stored).
+		stored, err := s.wm.Stored(ictx, conn, b.readings.partner, b.readings.device, b.readings.metric, b.readings.observedMs)
+		if err != nil {
+			return fmt.Errorf("writing %d readings: %w", n, err)
+		}
+		if stored != nil {
+			s.m.alreadyStored.Add(float64(b.readings.drop(stored)))
+		}
+	}
+	if n := b.readings.len(); n > 0 {
 		// Before the readings: the analyst view must group them
 		// (schema.Lowerer, 130_analyst_watermark.sql).
 		low := b.readings.observedMs[0]

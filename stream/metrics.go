@@ -6,6 +6,7 @@ type metrics struct {
 	rows          *prometheus.CounterVec
 	consumed      *prometheus.CounterVec
 	duplicates    prometheus.Counter
+	alreadyStored prometheus.Counter
 	invalid       *prometheus.CounterVec
 	insertSeconds prometheus.Histogram
 	insertErrors  prometheus.Counter
@@ -25,6 +26,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Kafka records fetched into a batch, by kind (readings, dead_letters, status, alerts)."}, []string{"kind"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_duplicate_readings_total",
 			Help: "Readings whose event id was already in the same batch (redeliveries, replays, repeated publishes); stored once in the view."}, nil).WithLabelValues(),
+		alreadyStored: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_stream_readings_already_stored_total",
+			Help: "Readings of a late batch (re-sent after a crash, replayed) whose key was already stored before the analyst view's watermark: left out of the insert, shown once."}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_invalid_records_total",
 			Help: "Kafka records that failed validation in stream and became dead letters, by reason."}, []string{"reason"}),
 		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_insert_seconds",
@@ -45,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 when the last insert succeeded."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.topicLag, m.lagErrors, m.clickhouseUp)
+		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.alreadyStored, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.topicLag, m.lagErrors, m.clickhouseUp)
 	}
 	return m
 }

@@ -47,6 +47,28 @@ func (b *readingRows) add(r *event.Reading, partition int, offset int64) {
 	b.offset = append(b.offset, offset)
 }
 
+// drop removes the readings marked in out, keeping the order of the rest;
+// it returns how many it removed.
+func (b *readingRows) drop(out []bool) int {
+	k := 0
+	for i := range b.eventID {
+		if out[i] {
+			continue
+		}
+		b.eventID[k], b.partner[k], b.device[k], b.metric[k], b.unit[k] = b.eventID[i], b.partner[i], b.device[i], b.metric[i], b.unit[i]
+		b.vs[k], b.ward[k], b.kind[k], b.value[k], b.vb[k] = b.vs[i], b.ward[i], b.kind[i], b.value[i], b.vb[i]
+		b.fromSource[k], b.registered[k], b.observedAt[k], b.receivedAt[k] = b.fromSource[i], b.registered[i], b.observedAt[i], b.receivedAt[i]
+		b.observedMs[k], b.receivedMs[k], b.offset[k], b.partition[k] = b.observedMs[i], b.receivedMs[i], b.offset[i], b.partition[i]
+		k++
+	}
+	n := len(b.eventID) - k
+	b.eventID, b.partner, b.device, b.metric, b.unit = b.eventID[:k], b.partner[:k], b.device[:k], b.metric[:k], b.unit[:k]
+	b.vs, b.ward, b.kind, b.value, b.vb = b.vs[:k], b.ward[:k], b.kind[:k], b.value[:k], b.vb[:k]
+	b.fromSource, b.registered, b.observedAt, b.receivedAt = b.fromSource[:k], b.registered[:k], b.observedAt[:k], b.receivedAt[:k]
+	b.observedMs, b.receivedMs, b.offset, b.partition = b.observedMs[:k], b.receivedMs[:k], b.offset[:k], b.partition[:k]
+	return n
+}
+
 func (b *readingRows) reset() {
 	*b = readingRows{
 		eventID: b.eventID[:0], partner: b.partner[:0], device: b.device[:0], metric: b.metric[:0], unit: b.unit[:0],

@@ -34,7 +34,16 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 	if !strings.Contains(strings.Join(stmts, "\n"), "do_not_merge_across_partitions_select_final") {
 		t.Fatal("081 rendered for 26.9 does not use FINAL with do_not_merge_across_partitions_select_final")
 	}
-	out := chtest.RunChdb(t, py, chdbViewScript, map[string]any{"statements": stmts})
+	// Lowerer.Stored's two queries (batch_keys is an external table there).
+	stored, err := dedupQueries.Render("stored_keys.sql", map[string]any{"DB": "ioc", "FromSec": 1780297200, "ToSec": 1780297202})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, err := dedupQueries.Render("watermark.sql", map[string]any{"DB": "ioc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := chtest.RunChdb(t, py, chdbViewScript, map[string]any{"statements": stmts, "stored": stored, "watermark": wm})
 	var res struct {
 		Version string            `json:"version"`
 		Counts  map[string]string `json:"counts"`
@@ -50,6 +59,8 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 		"a replay into the old month": "15 15 5",
 		"after the second merge":      "15 15 5",
 		"where":                       "7",
+		"stored keys":                 "p d pm25 1780297200000",
+		"watermark":                   "1780297200000",
 	} {
 		if got := res.Counts[stage]; got != want {
 			t.Errorf("%s: the view shows %q (rows, event ids, old month), want %q", stage, got, want)
@@ -93,5 +104,9 @@ counts["where"] = q("SELECT count() FROM ioc.sensor_readings WHERE observed_at >
 s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202606 FINAL")
 s.query("OPTIMIZE TABLE ioc.sensor_readings_raw PARTITION 202612 FINAL")
 counts["after the second merge"] = q(count)
+s.query("CREATE TABLE batch_keys (partner String, device_id String, metric String, observed_ms Int64) ENGINE = Memory")
+s.query("INSERT INTO batch_keys VALUES ('p', 'd', 'pm25', 1780297200000), ('p', 'd', 'pm25', 1780297200500), ('p', 'd', 'pm10', 1780297201000)")
+counts["stored keys"] = q(inp["stored"])
+counts["watermark"] = q(inp["watermark"])
 print(json.dumps({"version": q("SELECT version()"), "counts": counts}))
 `

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
@@ -60,7 +63,7 @@ func (l *Lowerer) Cover(ctx context.Context, conn driver.Conn, minObservedMs int
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := l.now()
-	if l.have && l.low <= minObservedMs && start.Sub(l.since) < WatermarkGrace/2 {
+	if l.covers(minObservedMs, start) {
 		return nil
 	}
 	from := time.UnixMilli(minObservedMs).Truncate(lowerStep).Add(-lowerStep)
@@ -69,6 +72,106 @@ func (l *Lowerer) Cover(ctx context.Context, conn driver.Conn, minObservedMs int
 	}
 	l.have, l.low, l.since = true, from.UnixMilli(), start
 	return nil
+}
+
+// covers says whether the writer's last row still covers minObservedMs
+// (l.mu held).
+func (l *Lowerer) covers(minObservedMs int64, now time.Time) bool {
+	return l.have && l.low <= minObservedMs && now.Sub(l.since) < WatermarkGrace/2
+}
+
+// Stored marks the readings of a batch (its key columns: the ORDER BY of
+// sensor_readings_raw) that are already stored and observed before the
+// analyst view's watermark: a batch re-sent after a crash, a replay of
+// what ClickHouse already holds. The writer leaves them out, so they do
+// not lower the watermark: the view keeps reading their merged month
+// without grouping it. Leaving them out is exact, as the view shows one
+// row per key and that key's row is stored; a reading whose key is not
+// stored is inserted and covered (Cover) as before, so two writers
+// inserting one new key at once both lower the watermark first.
+//
+// It reads ClickHouse only when the batch reaches below what the writer's
+// own row covers (a late batch; not in the steady flow), and returns nil
+// when nothing is to be left out.
+func (l *Lowerer) Stored(ctx context.Context, conn driver.Conn, partner, device, metric []string, observedMs []int64) ([]bool, error) {
+	if l == nil || len(observedMs) == 0 {
+		return nil, nil
+	}
+	low := observedMs[0]
+	for _, ms := range observedMs[1:] {
+		low = min(low, ms)
+	}
+	l.mu.Lock()
+	covered := l.covers(low, l.now())
+	l.mu.Unlock()
+	if covered {
+		return nil, nil
+	}
+	q, err := dedupQueries.Render("watermark.sql", map[string]any{"DB": l.db})
+	if err != nil {
+		return nil, err
+	}
+	var w int64
+	if err := conn.QueryRow(ctx, q).Scan(&w); err != nil {
+		return nil, fmt.Errorf("reading the analyst view's watermark from %s.analyst_watermark: %w (run `ioc migrate`: migration 130 creates it)", l.db, err)
+	}
+	keys, err := ext.NewTable("batch_keys",
+		ext.Column("partner", column.Type("String")), ext.Column("device_id", column.Type("String")),
+		ext.Column("metric", column.Type("String")), ext.Column("observed_ms", column.Type("Int64")))
+	if err != nil {
+		return nil, err
+	}
+	from, to, n := int64(0), int64(0), 0
+	for i, ms := range observedMs {
+		if ms >= w {
+			continue
+		}
+		if n == 0 || ms < from {
+			from = ms
+		}
+		to = max(to, ms)
+		n++
+		if err := keys.Append(partner[i], device[i], metric[i], ms); err != nil {
+			return nil, fmt.Errorf("listing the keys of a late batch: %w", err)
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	q, err = dedupQueries.Render("stored_keys.sql", map[string]any{"DB": l.db, "FromSec": from / 1000, "ToSec": to/1000 + 1})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(keys)), q)
+	if err != nil {
+		return nil, fmt.Errorf("looking up %d late readings in %s.sensor_readings_raw: %w", n, l.db, err)
+	}
+	defer rows.Close()
+	type key struct {
+		partner, device, metric string
+		ms                      int64
+	}
+	found := map[key]struct{}{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.partner, &k.device, &k.metric, &k.ms); err != nil {
+			return nil, fmt.Errorf("looking up late readings in %s.sensor_readings_raw: %w", l.db, err)
+		}
+		found[k] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("looking up late readings in %s.sensor_readings_raw: %w", l.db, err)
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	stored := make([]bool, len(observedMs))
+	for i, ms := range observedMs {
+		if ms < w {
+			_, stored[i] = found[key{partner[i], device[i], metric[i], ms}]
+		}
+	}
+	return stored, nil
 }
 
 // insertWatermark adds one row to analyst_watermark (a batch insert: 18.16
