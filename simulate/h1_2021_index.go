@@ -17,7 +17,7 @@ import (
 // procIndex are the catalogue's index fields of one procedure.
 type procIndex struct {
 	fullOnline, fee, onlinePay, paper, complete bool
-	lateDecision, latePosting                   bool
+	lateDecision, latePosting, populationLinked bool
 }
 
 func (g *gen) procIndex(p procRef) procIndex {
@@ -25,6 +25,9 @@ func (g *gen) procIndex(p procRef) procIndex {
 		lateDecision: g.idx.IntN(100) < 4, latePosting: g.idx.IntN(100) < 6}
 	x.onlinePay = x.fee && g.idx.IntN(100) < 80
 	x.paper = !x.fullOnline && g.idx.IntN(100) < 30
+	// Procedures served online read the population database (no draw: the
+	// other fields stay as they were).
+	x.populationLinked = x.fullOnline || x.onlinePay
 	return x
 }
 
@@ -44,7 +47,7 @@ func (x procIndex) apply(ev *event.Procedure, t time.Time) {
 	}
 	ev.DecisionAt, ev.BasisInForceAt, ev.PostedAt = rfc(decision), rfc(basis), rfc(posted)
 	ev.PostedComplete, ev.FullOnline, ev.FeeBearing = ptr(x.complete), ptr(x.fullOnline), ptr(x.fee)
-	ev.OnlinePayment, ev.PaperResult = ptr(x.onlinePay), ptr(x.paper)
+	ev.OnlinePayment, ev.PaperResult, ev.PopulationLinked = ptr(x.onlinePay), ptr(x.paper), ptr(x.populationLinked)
 }
 
 // dossierIndex sets the index fields on a dossier's received event and on

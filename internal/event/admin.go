@@ -276,6 +276,9 @@ type Procedure struct {
 	FeeBearing    *bool `json:"fee_bearing,omitempty"`
 	OnlinePayment *bool `json:"online_payment,omitempty"`
 	PaperResult   *bool `json:"paper_result,omitempty"`
+	// PopulationLinked: handling it reads the national population database
+	// (triển khai kết nối, chia sẻ dữ liệu dân cư).
+	PopulationLinked *bool `json:"population_linked,omitempty"`
 
 	AtMs                                 int64 `json:"-"`
 	DecisionMs, BasisInForceMs, PostedMs int64 `json:"-"` // 0 when absent

@@ -33,12 +33,12 @@ func b8(b bool) uint8 {
 var tables = map[event.AdminKind]table{
 	event.KindProcedure: {"procedure_events_raw",
 		"event_id, code, name, field, level, processing_days, status, at, at_ms, " +
-			"decision_ms, basis_in_force_ms, posted_ms, posted_complete, full_online, fee_bearing, online_payment, paper_result, " + tail,
+			"decision_ms, basis_in_force_ms, posted_ms, posted_complete, full_online, fee_bearing, online_payment, paper_result, population_linked, " + tail,
 		func(ev event.AdminEvent) []any {
 			p := ev.(*event.Procedure)
 			return []any{p.ID, p.Code, p.Name, p.Field, p.Level, uint16(*p.ProcessingDays), p.Status, ms(p.AtMs), p.AtMs,
 				p.DecisionMs, p.BasisInForceMs, p.PostedMs, tri(p.PostedComplete), tri(p.FullOnline), tri(p.FeeBearing),
-				tri(p.OnlinePayment), tri(p.PaperResult)}
+				tri(p.OnlinePayment), tri(p.PaperResult), tri(p.PopulationLinked)}
 		}},
 	event.KindDossier: {"dossier_events_raw",
 		"event_id, dossier_id, procedure_code, unit, channel, state, at, at_ms, received_at, received_ms, due_at, due_ms, " +

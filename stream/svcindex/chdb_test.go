@@ -27,18 +27,18 @@ func TestIndexSQLOnCurrentEngine(t *testing.T) {
 	}
 	var stmts []string
 	for _, m := range migs {
-		if m.Version == 30 || m.Version == 120 {
+		if m.Version == 30 || m.Version == 120 || m.Version == 140 {
 			stmts = append(stmts, m.Statements...)
 		}
 	}
 	if len(stmts) == 0 {
-		t.Fatal("no statements for 030 and 120")
+		t.Fatal("no statements for 030, 120 and 140")
 	}
 	stmts = append(stmts,
 		"INSERT INTO ioc.org_unit_events_raw (event_id, unit_id, name, kind, one_stop_shop, digital_signature, status, at, at_ms, version, source, ingested_ms, kafka_partition, kafka_offset) "+
 			"VALUES ('u1', 'ubnd-tp', 'UBND', 'city', 1, 1, 'active', toDateTime(1767200000), 1767200000000, 1, 's', 0, 0, 0)",
-		"INSERT INTO ioc.procedure_events_raw (event_id, code, name, field, level, processing_days, status, at, at_ms, version, source, ingested_ms, kafka_partition, kafka_offset, decision_ms, basis_in_force_ms, posted_ms, posted_complete, full_online, fee_bearing, online_payment, paper_result) "+
-			"VALUES ('p1', 'P1', 'T', 'justice', 'city', 1, 'published', toDateTime(1767300000), 1767300000000, 1, 's', 0, 0, 0, 1767300000000, 1767400000000, 1767310000000, 1, 1, 1, 1, 0)",
+		"INSERT INTO ioc.procedure_events_raw (event_id, code, name, field, level, processing_days, status, at, at_ms, version, source, ingested_ms, kafka_partition, kafka_offset, decision_ms, basis_in_force_ms, posted_ms, posted_complete, full_online, fee_bearing, online_payment, paper_result, population_linked) "+
+			"VALUES ('p1', 'P1', 'T', 'justice', 'city', 1, 'published', toDateTime(1767300000), 1767300000000, 1, 's', 0, 0, 0, 1767300000000, 1767400000000, 1767310000000, 1, 1, 1, 1, 0, 1)",
 		"INSERT INTO ioc.dossier_events_raw (event_id, dossier_id, procedure_code, unit, channel, state, at, at_ms, received_at, received_ms, due_at, due_ms, version, source, ingested_ms, kafka_partition, kafka_offset, full_online, fee_vnd, paid_online, inputs, inputs_digitised, e_result, result_to_store, synced_national, applicant_rating) "+
 			"VALUES ('d1', 'D1', 'P1', 'ubnd-tp', 'online', 'resolved', toDateTime(1767400000), 1767400000000, toDateTime(1767390000), 1767390000000, toDateTime(1767500000), 1767500000000, 1, 's', 0, 0, 0, 1, 10000, 1, 2, 2, 1, 1, 1, 'satisfied'), "+
 			"('d2', 'D2', 'P1', 'ubnd-tp', 'in_person', 'resolved', toDateTime(1767600000), 1767600000000, toDateTime(1767390000), 1767390000000, toDateTime(1767500000), 1767500000000, 1, 's', 0, 0, 0, 0, 10000, 0, 2, 1, 0, -1, 0, 'dissatisfied')",
@@ -83,6 +83,9 @@ func TestIndexSQLOnCurrentEngine(t *testing.T) {
 	// D1 on time, D2 late; both received and resolved in January 2026.
 	if d := res.Results["dossiers.sql"]; !strings.HasPrefix(d, "ubnd-tp P1 2 1 0 0 2 1 1 2 1 1 2 ") {
 		t.Errorf("dossiers.sql on %s: %q", res.Version, d)
+	}
+	if p := res.Results["procedures.sql"]; !strings.HasPrefix(p, "P1 published 1767300000000 1767400000000 1767310000000 1 1 1 1 0 1 ") {
+		t.Errorf("procedures.sql on %s: %q", res.Version, p)
 	}
 	if f := res.Results["feedback.sql"]; !strings.HasPrefix(f, "ubnd-tp 1 0 1 1 ") {
 		t.Errorf("feedback.sql on %s: %q", res.Version, f)

@@ -27,13 +27,24 @@ type Config struct {
 	// applicant did not rate as not dissatisfied (766's "total minus
 	// dissatisfied"); "exclude" scores rated dossiers only.
 	Unrated string `yaml:"unrated"`
+	// DossierSatisfaction: what counts against satisfaction.dossiers:
+	// "late_or_dissatisfied" (default: the portal's "100 % − (late + with
+	// a complaint or a dislike)", the published Đắk Lắk figures) or
+	// "dissatisfied" (the applicant's rating only).
+	DossierSatisfaction string `yaml:"dossier_satisfaction"`
 	// Dislike: a feedback counts as disliked with "any" dislike (default)
 	// or with more dislikes than likes ("majority").
 	Dislike string `yaml:"dislike"`
 	// NoData: how an indicator with nothing to count (a zero denominator)
-	// scores: "exclude" (default: no points, and left out of Max),
-	// "full" (its full points) or "zero" (no points, kept in Max).
+	// scores: "full" (default: its full points, as the portal scores a
+	// unit with no feedback or no certified copy), "exclude" (no points,
+	// and left out of Max) or "zero" (no points, kept in Max).
 	NoData string `yaml:"no_data"`
+	// Rounding: "indicator" (default) rounds each indicator's points half
+	// up to 0.01, and a group is the sum of those, as the portal shows
+	// them (its group totals are sums of rounded parts); "none" keeps
+	// every digit.
+	Rounding string `yaml:"rounding"`
 	// PublishLeadDays: a procedure is published on time when its
 	// publication decision is dated at least this many days before its
 	// legal basis takes force (default 0: on or before that day).
@@ -60,7 +71,9 @@ func (c *Config) Defaults() {
 	def(&c.Digitised, "all_inputs")
 	def(&c.Unrated, "satisfied")
 	def(&c.Dislike, "any")
-	def(&c.NoData, "exclude")
+	def(&c.DossierSatisfaction, "late_or_dissatisfied")
+	def(&c.NoData, "full")
+	def(&c.Rounding, "indicator")
 	if c.PostingDays == 0 {
 		c.PostingDays = 5
 	}
@@ -77,7 +90,9 @@ func (c *Config) Validate() error {
 		{"digitised", c.Digitised, []string{"all_inputs", "any_input"}},
 		{"unrated", c.Unrated, []string{"satisfied", "exclude"}},
 		{"dislike", c.Dislike, []string{"any", "majority"}},
-		{"no_data", c.NoData, []string{"exclude", "full", "zero"}},
+		{"dossier_satisfaction", c.DossierSatisfaction, []string{"late_or_dissatisfied", "dissatisfied"}},
+		{"no_data", c.NoData, []string{"full", "exclude", "zero"}},
+		{"rounding", c.Rounding, []string{"indicator", "none"}},
 	} {
 		ok := false
 		for _, a := range s.allowed {

@@ -85,6 +85,7 @@ type counts struct {
 	feeDossiers, paidProc, withFee, paidFee                                    float64
 	digitisedAll, digitisedAny, reused, verified, certReported, certElectronic float64
 	eResultDen, eResult, eResultAll, toStore, rated, dissatisfied              float64
+	lateOrDissatisfied, ratedLateOrDissatisfied                                float64
 	fbReceived, fbOnTime, fbBadAny, fbBadMajority                              float64
 	newest                                                                     int64
 }
@@ -114,6 +115,8 @@ func (c *counts) add(o *counts) {
 	c.toStore += o.toStore
 	c.rated += o.rated
 	c.dissatisfied += o.dissatisfied
+	c.lateOrDissatisfied += o.lateOrDissatisfied
+	c.ratedLateOrDissatisfied += o.ratedLateOrDissatisfied
 	c.fbReceived += o.fbReceived
 	c.fbOnTime += o.fbOnTime
 	c.fbBadAny += o.fbBadAny
@@ -123,15 +126,19 @@ func (c *counts) add(o *counts) {
 
 // catalogue are the city-level figures of the procedure catalogue.
 type catalogue struct {
-	decided, decidedOnTime, postedOnTime, published, complete, feeBearing, payEnabled, procUsed float64
-	newest                                                                                      int64
+	// of the procedures whose publication decision is in the period:
+	// decided, published on time, posted on time, posted, posted complete
+	decided, decidedOnTime, postedOnTime, posted, postedComplete float64
+	// of the published catalogue at the cut
+	published, feeBearing, payEnabled, procUsed, populationLinked float64
+	newest                                                        int64
 }
 
 type procFlags struct {
-	published                                                  bool
-	decision, basis, posted                                    int64
-	complete, fullOnline, feeBearing, onlinePayment, paperOnly int8
-	newest                                                     int64
+	published                                                                    bool
+	decision, basis, posted                                                      int64
+	complete, fullOnline, feeBearing, onlinePayment, paperOnly, populationLinked int8
+	newest                                                                       int64
 }
 
 // snapshot is everything one period needs: the units, their counts and
@@ -179,7 +186,7 @@ func (e *Engine) snapshot(ctx context.Context, p Period) (*snapshot, error) {
 		var code, status string
 		var f procFlags
 		if err := r.Scan(&code, &status, &f.decision, &f.basis, &f.posted, &f.complete, &f.fullOnline, &f.feeBearing,
-			&f.onlinePayment, &f.paperOnly, &f.newest); err != nil {
+			&f.onlinePayment, &f.paperOnly, &f.populationLinked, &f.newest); err != nil {
 			return err
 		}
 		f.published = status == "published"
@@ -199,7 +206,7 @@ func (e *Engine) snapshot(ctx context.Context, p Period) (*snapshot, error) {
 	used := map[string]bool{}
 	if err := e.query(ctx, "dossiers.sql", prm, func(r driver.Rows) error {
 		var unit, code string
-		var v [19]uint64
+		var v [21]uint64
 		var newest int64
 		ptrs := []any{&unit, &code}
 		for i := range v {
@@ -214,7 +221,8 @@ func (e *Engine) snapshot(ctx context.Context, p Period) (*snapshot, error) {
 			received: float64(v[4]), synced: float64(v[5]), withFee: float64(v[7]), paidFee: float64(v[8]),
 			digitisedAll: float64(v[9]), digitisedAny: float64(v[10]), reused: float64(v[11]), verified: float64(v[12]),
 			certReported: float64(v[13]), certElectronic: float64(v[14]), eResultAll: float64(v[15]), toStore: float64(v[16]),
-			rated: float64(v[17]), dissatisfied: float64(v[18]), newest: newest}
+			rated: float64(v[17]), dissatisfied: float64(v[18]), lateOrDissatisfied: float64(v[19]),
+			ratedLateOrDissatisfied: float64(v[20]), newest: newest}
 		if f.fullOnline == 1 {
 			x.eligible, x.fullOnline = float64(v[4]), float64(v[6])
 		}
@@ -255,25 +263,31 @@ func (e *Engine) snapshot(ctx context.Context, p Period) (*snapshot, error) {
 			continue
 		}
 		s.cat.published++
-		if f.complete == 1 {
-			s.cat.complete++
+		if f.populationLinked == 1 {
+			s.cat.populationLinked++
 		}
 		if f.decision >= prm.Start && f.decision <= prm.Cut {
 			s.cat.decided++
 			if f.basis > 0 && f.decision <= f.basis-int64(e.cfg.PublishLeadDays)*day {
 				s.cat.decidedOnTime++
 			}
-			if f.posted > 0 && f.posted <= f.decision+int64(e.cfg.PostingDays)*day {
-				s.cat.postedOnTime++
+			if f.posted > 0 {
+				s.cat.posted++
+				if f.complete == 1 {
+					s.cat.postedComplete++
+				}
+				if f.posted <= f.decision+int64(e.cfg.PostingDays)*day {
+					s.cat.postedOnTime++
+				}
 			}
 		}
 		if f.feeBearing == 1 {
 			s.cat.feeBearing++
 			if f.onlinePayment == 1 {
 				s.cat.payEnabled++
-				if used[code] {
-					s.cat.procUsed++
-				}
+			}
+			if used[code] {
+				s.cat.procUsed++
 			}
 		}
 	}
@@ -294,33 +308,37 @@ func (e *Engine) figures(c *counts, cat *catalogue) map[string][2]float64 {
 	if e.cfg.Digitised == "any_input" {
 		dig = c.digitisedAny
 	}
-	satD := c.resolved
+	satD, satBad := c.resolved, c.lateOrDissatisfied
 	if e.cfg.Unrated == "exclude" {
-		satD = c.rated
+		satD, satBad = c.rated, c.ratedLateOrDissatisfied
+	}
+	if e.cfg.DossierSatisfaction == "dissatisfied" {
+		satBad = c.dissatisfied
 	}
 	bad := c.fbBadAny
 	if e.cfg.Dislike == "majority" {
 		bad = c.fbBadMajority
 	}
 	return map[string][2]float64{
-		"publicity.published_on_time":   {cat.decidedOnTime, cat.decided},
-		"publicity.posted_on_time":      {cat.postedOnTime, cat.decided},
-		"publicity.posted_complete":     {cat.complete, cat.published},
-		"publicity.synced":              {c.synced, c.received},
-		"progress.on_time":              {progN, progD},
-		"online.full_online":            {c.fullOnline, c.eligible},
-		"payment.paid_online":           {payN, payD},
-		"payment.procedures_enabled":    {cat.payEnabled, cat.feeBearing},
-		"payment.procedures_used":       {cat.procUsed, cat.payEnabled},
-		"satisfaction.feedback_on_time": {c.fbOnTime, c.fbReceived},
-		"satisfaction.feedback":         {c.fbReceived - bad, c.fbReceived},
-		"satisfaction.dossiers":         {satD - c.dissatisfied, satD},
-		"digitisation.e_result":         {c.eResult, c.eResultDen},
-		"digitisation.digitised":        {dig, c.received},
-		"digitisation.reused":           {c.reused, c.received},
-		"digitisation.to_store":         {c.toStore, c.eResultAll},
-		"digitisation.population":       {c.verified, c.received},
-		"digitisation.e_certified":      {c.certElectronic, c.certReported},
+		"publicity.published_on_time":        {cat.decidedOnTime, cat.decided},
+		"publicity.posted_on_time":           {cat.postedOnTime, cat.decided},
+		"publicity.posted_complete":          {cat.postedComplete, cat.posted},
+		"publicity.synced":                   {c.synced, c.received},
+		"progress.on_time":                   {progN, progD},
+		"online.full_online":                 {c.fullOnline, c.eligible},
+		"payment.paid_online":                {payN, payD},
+		"payment.procedures_enabled":         {cat.payEnabled, cat.feeBearing},
+		"payment.procedures_used":            {cat.procUsed, cat.feeBearing},
+		"satisfaction.feedback_on_time":      {c.fbOnTime, c.fbReceived},
+		"satisfaction.feedback":              {c.fbReceived - bad, c.fbReceived},
+		"satisfaction.dossiers":              {satD - satBad, satD},
+		"digitisation.e_result":              {c.eResult, c.eResultDen},
+		"digitisation.digitised":             {dig, c.received},
+		"digitisation.reused":                {c.reused, c.received},
+		"digitisation.to_store":              {c.toStore, c.resolved},
+		"digitisation.population":            {c.verified, c.received},
+		"digitisation.population_procedures": {cat.populationLinked, cat.published},
+		"digitisation.e_certified":           {c.certElectronic, c.certReported},
 	}
 }
 
@@ -333,6 +351,9 @@ func Points(max, rate, threshold float64) float64 {
 	}
 	return max * rate
 }
+
+// Round2 rounds points half up to 0.01, as the portal shows them.
+func Round2(x float64) float64 { return math.Round(x*100+1e-9) / 100 }
 
 // score builds the score of one unit from its figures.
 func (e *Engine) score(u Unit, p Period, c *counts, cat *catalogue) Score {
@@ -378,6 +399,9 @@ func (e *Engine) score(u Unit, p Period, c *counts, cat *catalogue) Score {
 					ind.Rate = f[0] / f[1]
 					ind.Points = Points(d.Max, ind.Rate, th)
 				}
+				if e.cfg.Rounding == "indicator" {
+					ind.Points = Round2(ind.Points)
+				}
 				if inMax {
 					grp.Max += d.Max
 					grp.Points += ind.Points
@@ -387,9 +411,15 @@ func (e *Engine) score(u Unit, p Period, c *counts, cat *catalogue) Score {
 			}
 			grp.Indicators = append(grp.Indicators, ind)
 		}
+		if e.cfg.Rounding == "indicator" { // a sum of hundredths, without float noise
+			grp.Points = Round2(grp.Points)
+		}
 		s.Groups = append(s.Groups, grp)
 		s.Total += grp.Points
 		s.Max += grp.Max
+	}
+	if e.cfg.Rounding == "indicator" {
+		s.Total = Round2(s.Total)
 	}
 	if s.Max > 0 {
 		s.Percent = s.Total / s.Max * 100

@@ -11,6 +11,9 @@
 --   open_in_time      of those, due at or after the cut
 --   received          received in the period and not withdrawn (the base
 --                     of the rates of the received dossiers below)
+--   late_or_dissatisfied  resolved in the period late, or rated
+--                     "dissatisfied" (satisfaction.dossiers, the portal's
+--                     "late or with a complaint or dislike")
 SELECT unit, procedure_code,
        countIf(resolved_ms >= {{.Start}}) AS resolved,
        countIf(resolved_ms >= {{.Start}} AND resolved_ms <= due) AS resolved_on_time,
@@ -31,6 +34,8 @@ SELECT unit, procedure_code,
        countIf(resolved_ms >= {{.Start}} AND d_e_result = 1 AND to_store = 1) AS n_to_store,
        countIf(resolved_ms >= {{.Start}} AND rating != '') AS rated,
        countIf(resolved_ms >= {{.Start}} AND rating = 'dissatisfied') AS dissatisfied,
+       countIf(resolved_ms >= {{.Start}} AND (resolved_ms > due OR rating = 'dissatisfied')) AS late_or_dissatisfied,
+       countIf(resolved_ms >= {{.Start}} AND rating != '' AND (resolved_ms > due OR rating = 'dissatisfied')) AS rated_late_or_dissatisfied,
        toInt64(max(newest)) AS newest_ms
 FROM (
     {{- template "dossier_fold" .}}
