@@ -107,7 +107,8 @@ bench-smoke: build services-up
 # 100 million readings (2 % redelivered) in database ioc_analystbench (dropped at the end; -keep
 # keeps it; -db another name), merges them as `ioc dedup` does, inserts the last two slots
 # after that run, and prints each documented query's time on the raw table and through the view
-# and the ratio; then again after a crash re-sent a merged slot. About 15 minutes on 2 cores.
+# and the ratio; then again after a crash re-sent a merged slot, and in steady ingestion (right
+# after the next dedup run). About 8 minutes on 2 cores.
 ANALYST_BENCH_FLAGS ?=
 
 .PHONY: bench-analyst

@@ -176,7 +176,22 @@ func run() error {
 		return err
 	}
 	fmt.Printf("\nnext dedup run (what `ioc dedup` does every 10 minutes): %d partition(s) merged in %s\n", len(merged), time.Since(start).Round(100*time.Millisecond))
-	return nil
+	// Steady ingestion: that run merged what arrived into the month's
+	// base, but the writers' rows of the last minutes (kept for the
+	// grace) hold the watermark below the base's newest reading. A server
+	// that receives readings all the time is in this state between every
+	// two runs: the grouped half cannot skip the base by its time range.
+	q, err := set.Render("steady_state.sql", map[string]any{"DB": *db})
+	if err != nil {
+		return err
+	}
+	var wm, baseMax time.Time
+	if err := conn.QueryRow(ctx, q).Scan(&wm, &baseMax); err != nil {
+		return fmt.Errorf("reading the watermark and the newest merged reading: %w", err)
+	}
+	fmt.Printf("\nSteady ingestion, right after that run: the watermark (%s) is below the newest reading of the merged base (%s), as the writers' rows of the last minutes keep it:\n\n",
+		wm.UTC().Format(time.TimeOnly), baseMax.UTC().Format(time.TimeOnly))
+	return runQueries(qctx, conn, set, now, *runs, log)
 }
 
 // runQueries prints the table: each documented query on the raw table and
