@@ -232,6 +232,15 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 			partners = append(partners, []string{"viettel", "vnpt"}[d%2])
 		}
 	}
+	// With fewer registered devices than connections, several connections
+	// report the same device: each keeps to its own residue of the
+	// millisecond, so that no two messages carry the same reading (partner,
+	// device, metric and observation time: one id, which the pipeline
+	// rightly stores once, and the window would count as lost).
+	shares, share := int64(1), int64(0)
+	if n := len(s.Fleet); n > 0 && n < nconn {
+		shares, share = int64((nconn+n-1)/n), int64(idx/n)
+	}
 	probeDev := fmt.Sprintf("p%03d", idx)
 	plan := l.poison.Load()
 	var poisonTopic string
@@ -307,6 +316,10 @@ func (l *Load) runConn(ctx context.Context, pc *pubConn, window chan struct{}, i
 		ms := us / 1000
 		if ms <= last[slot] { // one observation time per device and ms: ids stay unique
 			ms = last[slot] + 1
+			us = ms * 1000
+		}
+		if r := ms % shares; !probe && r != share { // and per connection sharing the device
+			ms += (share - r + shares) % shares
 			us = ms * 1000
 		}
 		last[slot] = ms
