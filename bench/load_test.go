@@ -16,16 +16,23 @@ import (
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
+// brokerRun is the real local broker's URL (the test is skipped without
+// it) and a run id for the test's client ids and topics.
+func brokerRun(t *testing.T) (url, run string) {
+	t.Helper()
+	url = os.Getenv("IOC_MQTT_URL")
+	if url == "" {
+		t.Skip("IOC_MQTT_URL not set: this test publishes to the real local broker (make test, or eval \"$(deploy/local/services.sh env)\")")
+	}
+	return url, fmt.Sprintf("%d%03d", time.Now().Unix()%100000, rand.IntN(1000))
+}
+
 // Each window counts the acknowledgements of its own messages: a broker
 // that acknowledges late must not move them into the next window's count
 // (nor make the next window look as if it lost readings).
 func TestWindowAcksCountTheirOwnMessages(t *testing.T) {
-	url := os.Getenv("IOC_MQTT_URL")
-	if url == "" {
-		t.Skip("IOC_MQTT_URL not set: this test publishes to the real local broker (make test, or eval \"$(deploy/local/services.sh env)\")")
-	}
+	url, run := brokerRun(t)
 	ctx := context.Background()
-	run := fmt.Sprintf("%d%03d", time.Now().Unix()%100000, rand.IntN(1000))
 	// Nobody subscribes under this prefix: the broker acknowledges and drops.
 	l, err := NewLoad(ctx, url, "iocbench-test-"+run, "benchtest/"+run+"/", 2, 3)
 	if err != nil {
@@ -53,12 +60,8 @@ func TestWindowAcksCountTheirOwnMessages(t *testing.T) {
 // observation time make its id): the pipeline stores such a pair once,
 // and the window counted the other as an acknowledged reading lost.
 func TestSharedDevicesNeverRepeatAReading(t *testing.T) {
-	url := os.Getenv("IOC_MQTT_URL")
-	if url == "" {
-		t.Skip("IOC_MQTT_URL not set: this test publishes to the real local broker (make test, or eval \"$(deploy/local/services.sh env)\")")
-	}
+	url, run := brokerRun(t)
 	ctx := context.Background()
-	run := fmt.Sprintf("%d%03d", time.Now().Unix()%100000, rand.IntN(1000))
 	prefix := "benchtest/" + run + "/"
 	var mu sync.Mutex
 	seen := map[string]int{}
