@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,26 +231,10 @@ func (pe *Peer) createTable(ctx context.Context) error {
 }
 
 func (pe *Peer) waitReady(ctx context.Context, timeout time.Duration) error {
-	var stopped error
-	ready := testpoll.Poll(timeout, testpoll.Interval, func() bool {
-		if err := pe.Alive(); err != nil {
-			stopped = err
-			return true
-		}
-		if ctx.Err() != nil {
-			stopped = ctx.Err()
-			return true
-		}
-		res, err := http.Get("http://" + pe.Cfg.HTTPAddr + "/ready")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	ready, err := waitHTTPReady(ctx, "http://"+pe.Cfg.HTTPAddr+"/ready", timeout, pe.Alive)
 	switch {
-	case stopped != nil:
-		return stopped
+	case err != nil:
+		return err
 	case !ready:
 		return fmt.Errorf("the peer was not ready after %s; its log %s ends:\n%s", timeout, pe.Log, tail(pe.Log, 5))
 	}

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"gopkg.in/yaml.v3"
@@ -205,31 +206,47 @@ func (pl *Pipeline) start(ctx context.Context, name, cfgPath string) (*RoleProc,
 }
 
 func (r *RoleProc) waitReady(ctx context.Context, timeout time.Duration) error {
-	var stopped error
-	ready := testpoll.Poll(timeout, testpoll.Interval, func() bool {
+	exited := func() error {
 		select {
 		case <-r.exited:
-			stopped = fmt.Errorf("ioc %s exited during start-up (%v); its log %s ends:\n%s", r.Name, r.err, r.Log, tail(r.Log, 20))
-			return true
-		case <-ctx.Done():
-			stopped = ctx.Err()
-			return true
+			return fmt.Errorf("ioc %s exited during start-up (%v); its log %s ends:\n%s", r.Name, r.err, r.Log, tail(r.Log, 20))
 		default:
+			return nil
 		}
-		res, err := http.Get("http://" + r.Ops + "/readyz")
+	}
+	ready, err := waitHTTPReady(ctx, "http://"+r.Ops+"/readyz", timeout, exited)
+	switch {
+	case err != nil:
+		return err
+	case !ready:
+		return fmt.Errorf("ioc %s not ready after %s; its log %s ends:\n%s", r.Name, timeout, r.Log, tail(r.Log, 20))
+	}
+	return nil
+}
+
+// waitHTTPReady polls url until it answers 200 OK (true), timeout passes
+// (false), or exited reports the process gone or ctx ends (that error).
+// The pipeline's roles and the peer wait for readiness with it.
+func waitHTTPReady(ctx context.Context, url string, timeout time.Duration, exited func() error) (bool, error) {
+	var stopped error
+	ready := testpoll.Poll(timeout, testpoll.Interval, func() bool {
+		if stopped = exited(); stopped == nil {
+			stopped = ctx.Err()
+		}
+		if stopped != nil {
+			return true
+		}
+		res, err := http.Get(url)
 		if err != nil {
 			return false
 		}
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	})
-	switch {
-	case stopped != nil:
-		return stopped
-	case !ready:
-		return fmt.Errorf("ioc %s not ready after %s; its log %s ends:\n%s", r.Name, timeout, r.Log, tail(r.Log, 20))
+	if stopped != nil {
+		return false, stopped
 	}
-	return nil
+	return ready, nil
 }
 
 // Restart stops a role (SIGTERM, as an operator would) and starts it again

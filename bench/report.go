@@ -478,25 +478,13 @@ func (r *Result) WriteText(w io.Writer) {
 
 // WriteMarkdown renders the report for docs/performance.md.
 func (r *Result) WriteMarkdown(w io.Writer) {
-	for i, s := range r.sections() {
-		if i == 0 {
-			for _, l := range s.lines {
-				fmt.Fprintln(w, "- "+l)
-			}
-			continue
-		}
+	secs := r.sections()
+	for _, l := range secs[0].lines {
+		fmt.Fprintln(w, "- "+l)
+	}
+	if len(secs) > 1 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "**"+s.title+"**")
-		fmt.Fprintln(w)
-		for _, l := range s.lines {
-			fmt.Fprintln(w, l+"  ")
-		}
-		if s.tab != nil {
-			if len(s.lines) > 0 {
-				fmt.Fprintln(w)
-			}
-			s.tab.markdown(w)
-		}
+		writeSectionsMarkdown(w, secs[1:])
 	}
 }
 
