@@ -98,18 +98,10 @@ func groupEmpty(g svcindex.Group, lang string) string {
 	return tr(lang, "idx_na")
 }
 
-func groupName(lang string, g svcindex.Group) string {
-	if lang == "en" {
-		return g.NameEN
-	}
-	return g.NameVI
-}
+func groupName(lang string, g svcindex.Group) string { return inLang(lang, g.NameVI, g.NameEN) }
 
 func indicatorName(lang string, i svcindex.Indicator) string {
-	if lang == "en" {
-		return i.NameEN
-	}
-	return i.NameVI
+	return inLang(lang, i.NameVI, i.NameEN)
 }
 
 // indexGroups are the six groups' codes, in the engine's order (the KPI

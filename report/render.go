@@ -117,25 +117,21 @@ func tr(lang, k string) string {
 	if !ok {
 		return k
 	}
-	if lang == "en" {
-		return v[1]
-	}
-	return v[0]
+	return inLang(lang, v[0], v[1])
 }
 
-func label(lang string, t event.Tile) string {
+// inLang is the English text for "en", the Vietnamese one otherwise: the
+// one rule by which every label of the report is chosen.
+func inLang(lang, vi, en string) string {
 	if lang == "en" {
-		return t.LabelEN
+		return en
 	}
-	return t.LabelVI
+	return vi
 }
 
-func rowLabel(lang string, r kpi.DrillRow) string {
-	if lang == "en" {
-		return r.LabelEN
-	}
-	return r.LabelVI
-}
+func label(lang string, t event.Tile) string { return inLang(lang, t.LabelVI, t.LabelEN) }
+
+func rowLabel(lang string, r kpi.DrillRow) string { return inLang(lang, r.LabelVI, r.LabelEN) }
 
 // num formats a number with the language's separators.
 func num(v float64, digits int, lang string) string {
