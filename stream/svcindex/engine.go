@@ -84,7 +84,7 @@ type counts struct {
 	received, synced, eligible, fullOnline                                     float64
 	feeDossiers, paidProc, withFee, paidFee                                    float64
 	digitisedAll, digitisedAny, reused, verified, certReported, certElectronic float64
-	eResultDen, eResult, eResultAll, toStore, rated, dissatisfied              float64
+	eResultDen, eResult, toStore, rated, dissatisfied                          float64
 	lateOrDissatisfied, ratedLateOrDissatisfied                                float64
 	fbReceived, fbOnTime, fbBadAny, fbBadMajority                              float64
 	newest                                                                     int64
@@ -111,7 +111,6 @@ func (c *counts) add(o *counts) {
 	c.certElectronic += o.certElectronic
 	c.eResultDen += o.eResultDen
 	c.eResult += o.eResult
-	c.eResultAll += o.eResultAll
 	c.toStore += o.toStore
 	c.rated += o.rated
 	c.dissatisfied += o.dissatisfied
@@ -220,7 +219,7 @@ func (e *Engine) snapshot(ctx context.Context, p Period) (*snapshot, error) {
 		x := counts{resolved: float64(v[0]), resolvedOnTime: float64(v[1]), open: float64(v[2]), openInTime: float64(v[3]),
 			received: float64(v[4]), synced: float64(v[5]), withFee: float64(v[7]), paidFee: float64(v[8]),
 			digitisedAll: float64(v[9]), digitisedAny: float64(v[10]), reused: float64(v[11]), verified: float64(v[12]),
-			certReported: float64(v[13]), certElectronic: float64(v[14]), eResultAll: float64(v[15]), toStore: float64(v[16]),
+			certReported: float64(v[13]), certElectronic: float64(v[14]), toStore: float64(v[16]),
 			rated: float64(v[17]), dissatisfied: float64(v[18]), lateOrDissatisfied: float64(v[19]),
 			ratedLateOrDissatisfied: float64(v[20]), newest: newest}
 		if f.fullOnline == 1 {
