@@ -7,30 +7,13 @@
 // (lib/i18n.js onChange) and needs nothing from kpi.js but the tiles'
 // data-id.
 
+import { el, thead, closeButton as drillClose } from '/lib/dom.js';
 import * as i18n from '/lib/i18n.js';
-
-const TZ = 'Asia/Ho_Chi_Minh';
 
 const t = i18n.t;
 const lang = i18n.lang;
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function num(v, digits) {
-  return new Intl.NumberFormat(i18n.locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
-}
-
-function when(ms) {
-  if (!ms) return '—';
-  return new Intl.DateTimeFormat(i18n.locale(), {
-    timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).format(ms);
-}
+const num = i18n.num;
+const when = i18n.dateTime;
 
 function figure(v, unit) {
   if (v === null || v === undefined) return '—';
@@ -46,17 +29,14 @@ function amount(v, id) {
 
 function table(headers, rows, aligns) {
   const tb = el('table', 'drill-table');
-  const head = el('tr');
-  headers.forEach((h, i) => { const th = el('th', aligns[i] === 'r' ? 'r' : '', h); th.scope = 'col'; head.append(th); });
-  const thead = el('thead');
-  thead.append(head);
+  const head = thead(headers.map((h, i) => [h, aligns[i] === 'r' ? 'r' : '']));
   const body = el('tbody');
   for (const r of rows) {
     const tr = el('tr');
     r.forEach((c, i) => tr.append(el('td', aligns[i] === 'r' ? 'r' : '', c)));
     body.append(tr);
   }
-  tb.append(thead, body);
+  tb.append(head, body);
   return tb;
 }
 
@@ -123,14 +103,7 @@ async function open(id, view) {
   }
 }
 
-function closeButton() {
-  const b = el('button', 'drill-close', '×');
-  b.type = 'button';
-  b.title = t('kpiDrill.close');
-  b.setAttribute('aria-label', t('kpiDrill.close'));
-  b.addEventListener('click', close);
-  return b;
-}
+const closeButton = () => drillClose(t('kpiDrill.close'), close);
 
 function close() {
   panel.hidden = true;

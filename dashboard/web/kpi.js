@@ -8,25 +8,14 @@ import * as i18n from '/lib/i18n.js';
 import { connect } from '/lib/ws.js';
 
 const t = i18n.t;
-const TZ = 'Asia/Ho_Chi_Minh';
 const SVG = 'http://www.w3.org/2000/svg';
 const L = () => i18n.lang();
 
 const tiles = new Map(); // id -> tile
 const changed = new Set();
 
-const locale = i18n.locale;
-
-function num(v, digits) {
-  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
-}
-
-function when(ms) {
-  if (!ms) return '—';
-  return new Intl.DateTimeFormat(locale(), {
-    timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).format(ms);
-}
+const num = i18n.num;
+const when = i18n.dateTime;
 
 function day(iso) {
   const [y, m, d] = String(iso).split('-');

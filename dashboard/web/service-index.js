@@ -4,11 +4,11 @@
 // points, rule, "not applicable", as of), an indicator to the dossiers that
 // cost it points. Data: /api/kpis/service-index/… (dashboard/serviceindex.go).
 // Texts: section "svcIndex" of lib/strings.js. An ES module, nothing inline.
-import { $, el, setText } from '/lib/dom.js';
+import { $, el, setText, thead, closeButton as drillClose } from '/lib/dom.js';
 import * as i18n from '/lib/i18n.js';
 
 const t = i18n.t;
-const TZ = 'Asia/Ho_Chi_Minh';
+const TZ = i18n.TZ;
 // The six groups in the engine's order (svcindex.Groups); a score lists them so.
 const GROUPS = ['publicity', 'progress', 'online', 'payment', 'satisfaction', 'digitisation'];
 const API = '/api/kpis/service-index/';
@@ -20,17 +20,11 @@ window.__svcIndex = { ready: false, period: () => state.period && state.period.k
 
 const en = () => i18n.lang() === 'en';
 
-function num(v, digits) {
-  return new Intl.NumberFormat(i18n.locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
-}
+const num = i18n.num;
 const pts = (v) => num(v, 2);
 
-function when(iso) {
-  if (!iso || iso.startsWith('0001-')) return '—';
-  return new Intl.DateTimeFormat(i18n.locale(), {
-    timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).format(new Date(iso));
-}
+// when is an API time (RFC 3339; Go's zero time is no time).
+const when = (iso) => (!iso || iso.startsWith('0001-') ? '—' : i18n.dateTime(new Date(iso)));
 
 const name = (x) => (en() ? x.name_en : x.name_vi) || x.code;
 
@@ -201,14 +195,7 @@ $('ranking').addEventListener('keydown', (ev) => {
 
 const panel = $('unit');
 
-function closeButton() {
-  const b = el('button', 'drill-close', '×');
-  b.type = 'button';
-  b.title = t('svcIndex.close');
-  b.setAttribute('aria-label', t('svcIndex.close'));
-  b.addEventListener('click', closeUnit);
-  return b;
-}
+const closeButton = () => drillClose(t('svcIndex.close'), closeUnit);
 
 function closeUnit() {
   panel.hidden = true;
@@ -292,17 +279,11 @@ function renderUnit() {
     const h = el('h3', 'gh', name(g) + ' — ' + (g.max > 0 ? pts(g.points) + ' / ' + num(g.max, 0) : groupEmpty(g)));
     const tb = el('table', 'drill-table ind-table');
     tb.dataset.group = code;
-    const hr = el('tr');
-    for (const [k, r] of [['indicator', ''], ['numerator', 'r'], ['denominator', 'r'], ['rate', 'r'], ['points', 'r'], ['rule', '']]) {
-      const th = el('th', r, t('svcIndex.' + k));
-      th.scope = 'col';
-      hr.append(th);
-    }
-    const thead = el('thead');
-    thead.append(hr);
+    const head = thead([['indicator', ''], ['numerator', 'r'], ['denominator', 'r'], ['rate', 'r'], ['points', 'r'], ['rule', '']]
+      .map(([k, r]) => [t('svcIndex.' + k), r]));
     const body = el('tbody');
     body.append(...(g.indicators || []).map(indicatorRow));
-    tb.append(thead, body);
+    tb.append(head, body);
     parts.push(h, tb);
   }
   const costly = el('section', 'costly');
@@ -333,14 +314,8 @@ async function showCostly(code, reason) {
       content = el('p', 'drill-status', t('svcIndex.noCostly'));
     } else {
       const tb = el('table', 'drill-table costly-table');
-      const hr = el('tr');
-      for (const [k, r] of [['dossier', ''], ['procedure', ''], ['reasonCol', ''], ['received', 'r'], ['due', 'r']]) {
-        const th = el('th', r, t('svcIndex.' + k));
-        th.scope = 'col';
-        hr.append(th);
-      }
-      const thead = el('thead');
-      thead.append(hr);
+      const head = thead([['dossier', ''], ['procedure', ''], ['reasonCol', ''], ['received', 'r'], ['due', 'r']]
+        .map(([k, r]) => [t('svcIndex.' + k), r]));
       const tbody = el('tbody');
       for (const d of list) {
         const tr = el('tr');
@@ -350,7 +325,7 @@ async function showCostly(code, reason) {
           el('td', 'r', when(d.received_at)), el('td', 'r', when(d.due_at)));
         tbody.append(tr);
       }
-      tb.append(thead, tbody);
+      tb.append(head, tbody);
       content = tb;
     }
     const dl = el('p', 'drill-exports');

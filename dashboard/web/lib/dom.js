@@ -12,6 +12,30 @@ export function el(tag, cls, text) {
   return e;
 }
 
+// thead is a table head of one row: cols are [text, class] pairs, each a
+// column header (scope col).
+export function thead(cols) {
+  const row = el('tr');
+  for (const [text, cls] of cols) {
+    const th = el('th', cls, text);
+    th.scope = 'col';
+    row.append(th);
+  }
+  const head = el('thead');
+  head.append(row);
+  return head;
+}
+
+// closeButton is a drill-down panel's × button, labelled for screen readers.
+export function closeButton(label, onClick) {
+  const b = el('button', 'drill-close', '×');
+  b.type = 'button';
+  b.title = label;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
 const svgNS = 'http://www.w3.org/2000/svg';
 export function sv(tag, attrs) {
   const e = document.createElementNS(svgNS, tag);

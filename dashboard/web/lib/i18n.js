@@ -35,6 +35,23 @@ export function lang() { return current; }
 // locale is the Intl locale of the language (dates and numbers).
 export function locale() { return current === 'en' ? 'en-GB' : 'vi-VN'; }
 
+// TZ is the city's time zone: every time a page shows is in it.
+export const TZ = 'Asia/Ho_Chi_Minh';
+
+// num formats a number with the language's separators and digits decimals.
+export function num(v, digits) {
+  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
+}
+
+// dateTime formats a time (epoch ms or a Date) as day, month, year, hour
+// and minute in the city's time zone; no time shows as a dash.
+export function dateTime(v) {
+  if (!v) return '—';
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).format(v);
+}
+
 export function has(key) {
   const i = key.indexOf('.');
   const sec = STRINGS[key.slice(0, i)];
