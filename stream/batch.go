@@ -31,6 +31,9 @@ type batch struct {
 	// batch's insert_deduplication_token on a cluster (dedupToken).
 	records hash.Hash64
 	n       int
+	// attempts counts the Flush calls of the batch: a retry is written
+	// unsettled (schema.Lowerer), as its first insert may still land.
+	attempts int
 	// full topic names, to tell the records apart
 	readingsTopic, deadTopic, statusTopic string
 }
@@ -70,7 +73,10 @@ func (b *batch) Add(m kafka.Message) {
 
 // Flush writes the batch to ClickHouse (kafkaconn.GroupConsumer retries it
 // and commits after).
-func (b *batch) Flush(ctx context.Context) error { return b.s.insert(ctx, b.conn, b) }
+func (b *batch) Flush(ctx context.Context) error {
+	b.attempts++
+	return b.s.insert(ctx, b.conn, b)
+}
 
 // Reset empties the batch once it is written and committed.
 func (b *batch) Reset() {
@@ -81,6 +87,7 @@ func (b *batch) Reset() {
 	clear(b.ids)
 	b.records.Reset()
 	b.n = 0
+	b.attempts = 0
 }
 
 // dedupToken is the batch's insert_deduplication_token where replicated
@@ -169,6 +176,53 @@ func (s *Service) written(b *batch, rows int, took time.Duration) {
 	s.m.batchRows.Observe(float64(rows))
 }
 
+// prepareReadings keeps the analyst view exact for the batch's readings
+// (schema.Lowerer). Settled, on a first attempt: each key once, what is
+// stored left out, the rest inserted as the only copies of their keys, and
+// the watermark left alone. Otherwise: a late batch's stored readings left
+// out, and the watermark lowered below the rest before they are inserted.
+func (s *Service) prepareReadings(ctx context.Context, conn driver.Conn, b *batch) error {
+	n := b.readings.len()
+	if n == 0 || s.wm == nil { // nil in cluster mode: the view is FINAL
+		return nil
+	}
+	settled := b.attempts == 1 && s.wm.Settled()
+	if settled {
+		if again := b.readings.repeats(); again != nil {
+			b.readings.drop(again)
+		}
+	}
+	lookup := s.wm.Stored
+	if settled {
+		lookup = s.wm.StoredAll
+	}
+	start := time.Now()
+	stored, err := lookup(ctx, conn, b.readings.partner, b.readings.device, b.readings.metric, b.readings.observedMs)
+	if settled {
+		s.m.lookupSeconds.Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		return fmt.Errorf("writing %d readings: %w", n, err)
+	}
+	if stored != nil {
+		s.m.alreadyStored.Add(float64(b.readings.drop(stored)))
+	}
+	if settled || b.readings.len() == 0 {
+		return nil
+	}
+	s.m.unsettled.Inc()
+	// Before the readings: the analyst view must group them
+	// (130_analyst_watermark.sql).
+	low := b.readings.observedMs[0]
+	for _, ms := range b.readings.observedMs[1:] {
+		low = min(low, ms)
+	}
+	if err := s.wm.Cover(ctx, conn, low); err != nil {
+		return fmt.Errorf("writing %d readings: %w", n, err)
+	}
+	return nil
+}
+
 // rowSender is one table's columns of a batch.
 type rowSender interface {
 	len() int
@@ -185,28 +239,8 @@ func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error 
 			}
 		}
 	}
-	if n := b.readings.len(); n > 0 {
-		// A late batch of readings already stored (re-sent after a crash,
-		// replayed) is left out rather than lowering the analyst view's
-		// watermark into a merged month (schema.Lowerer.Stored).
-		stored, err := s.wm.Stored(ictx, conn, b.readings.partner, b.readings.device, b.readings.metric, b.readings.observedMs)
-		if err != nil {
-			return fmt.Errorf("writing %d readings: %w", n, err)
-		}
-		if stored != nil {
-			s.m.alreadyStored.Add(float64(b.readings.drop(stored)))
-		}
-	}
-	if n := b.readings.len(); n > 0 {
-		// Before the readings: the analyst view must group them
-		// (schema.Lowerer, 130_analyst_watermark.sql).
-		low := b.readings.observedMs[0]
-		for _, ms := range b.readings.observedMs[1:] {
-			low = min(low, ms)
-		}
-		if err := s.wm.Cover(ictx, conn, low); err != nil {
-			return fmt.Errorf("writing %d readings: %w", n, err)
-		}
+	if err := s.prepareReadings(ictx, conn, b); err != nil {
+		return err
 	}
 	for _, t := range []struct {
 		rows        rowSender

@@ -7,6 +7,8 @@ type metrics struct {
 	consumed      *prometheus.CounterVec
 	duplicates    prometheus.Counter
 	alreadyStored prometheus.Counter
+	unsettled     prometheus.Counter
+	lookupSeconds prometheus.Histogram
 	invalid       *prometheus.CounterVec
 	insertSeconds prometheus.Histogram
 	insertErrors  prometheus.Counter
@@ -27,7 +29,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_duplicate_readings_total",
 			Help: "Readings whose event id was already in the same batch (redeliveries, replays, repeated publishes); stored once in the view."}, nil).WithLabelValues(),
 		alreadyStored: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_stream_readings_already_stored_total",
-			Help: "Readings of a late batch (re-sent after a crash, replayed) whose key was already stored before the analyst view's watermark: left out of the insert, shown once."}),
+			Help: "Readings whose key was already stored (redelivered, re-sent after a crash, replayed): left out of the insert, shown once."}),
+		unsettled: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_stream_unsettled_batches_total",
+			Help: "Batches of readings written unsettled (for 5 minutes after a start or a rebalance, and every retry): the analyst view's watermark was lowered before them, and the view groups them until `ioc dedup` merges them."}),
+		lookupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_key_lookup_seconds",
+			Help: "Time a settled stream takes to look a batch's readings up in ClickHouse before inserting them (the stored ones are left out).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_stream_invalid_records_total",
 			Help: "Kafka records that failed validation in stream and became dead letters, by reason."}, []string{"reason"}),
 		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_stream_insert_seconds",
@@ -48,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 when the last insert succeeded."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.alreadyStored, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.topicLag, m.lagErrors, m.clickhouseUp)
+		reg.MustRegister(m.rows, m.consumed, m.duplicates, m.alreadyStored, m.unsettled, m.lookupSeconds, m.invalid, m.insertSeconds, m.insertErrors, m.commitErrors, m.batchRows, m.lag, m.topicLag, m.lagErrors, m.clickhouseUp)
 	}
 	return m
 }

@@ -130,6 +130,7 @@ func (s *Service) Run(ctx context.Context) error {
 			InsertFailed: func(error) { s.m.insertErrors.Inc(); s.m.clickhouseUp.Set(0) },
 			Written:      func(rows int, took time.Duration) { s.written(b, rows, took) },
 			CommitFailed: func(error) { s.m.commitErrors.Inc() },
+			Rebalanced:   s.wm.Unsettle,
 			Lag:          s.setLag,
 			LagFailed:    s.m.lagErrors.Inc,
 		},

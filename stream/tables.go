@@ -69,6 +69,25 @@ func (b *readingRows) drop(out []bool) int {
 	return n
 }
 
+// repeats marks every reading whose key comes again later in the batch
+// (nil when none does): the last copy is the one kept, as a merge of
+// sensor_readings_raw keeps the last inserted.
+func (b *readingRows) repeats() []bool {
+	var out []bool
+	seen := make(map[string]struct{}, len(b.eventID))
+	for i := len(b.eventID) - 1; i >= 0; i-- {
+		if _, dup := seen[b.eventID[i]]; dup {
+			if out == nil {
+				out = make([]bool, len(b.eventID))
+			}
+			out[i] = true
+			continue
+		}
+		seen[b.eventID[i]] = struct{}{}
+	}
+	return out
+}
+
 func (b *readingRows) reset() {
 	*b = readingRows{
 		eventID: b.eventID[:0], partner: b.partner[:0], device: b.device[:0], metric: b.metric[:0], unit: b.unit[:0],

@@ -111,3 +111,116 @@ func TestFlushKeepsAnalystViewExact(t *testing.T) {
 		t.Errorf("late reading delivered twice: the analyst view shows %d readings, want 2", n)
 	}
 }
+
+// A settled stream (WatermarkGrace after its start, no rebalance since)
+// looks every reading up before it inserts: what is stored, and a key
+// repeated in the batch, is left out, and the rest is inserted without
+// lowering the analyst view's watermark. So in steady ingestion the view
+// groups nothing after `ioc dedup` (its watermark stays 2106) and shows
+// each reading once. A retried batch, and a batch after a rebalance, are
+// written unsettled: the watermark is lowered first.
+func TestSettledFlushLeavesViewUngrouped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ch, conn := chtest.Migrated(t, "ioc_streamsettled", schema.Migrate)
+	log := slog.New(slog.DiscardHandler)
+	count := func(table string) uint64 {
+		t.Helper()
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+"."+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	watermark := func() time.Time {
+		t.Helper()
+		var w time.Time
+		if err := conn.QueryRow(ctx, "SELECT min(grouped_from) FROM "+ch.Database+".analyst_watermark").Scan(&w); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	s, err := New(Config{}, kafkaconn.Config{}, ch, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.wm.Settled() {
+		t.Fatal("a stream that just started is settled: another writer may still be inserting what it reads")
+	}
+	s.wm.SetClock(func() time.Time { return time.Now().Add(schema.WatermarkGrace) })
+	if !s.wm.Settled() {
+		t.Fatal("a stream WatermarkGrace after its start, without a rebalance, is not settled")
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	reading := func(device string, minute int) kafka.Message {
+		t.Helper()
+		r := event.Reading{Partner: "viettel", DeviceID: device, Metric: "pm25", Kind: event.KindNumber, Value: float64(minute),
+			ObservedMs: base.Add(time.Duration(minute) * time.Minute).UnixMilli(), ReceivedMs: time.Now().UnixMilli(), TimeFromSource: true}
+		r.ID = event.ReadingID(r.Partner, r.DeviceID, r.Metric, r.ObservedMs)
+		v, err := event.MarshalReading(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kafka.Message{Topic: s.kafka.Topic(event.TopicReadings), Value: v}
+	}
+	flush := func(stage string, b *batch, msgs ...kafka.Message) {
+		t.Helper()
+		for _, m := range msgs {
+			b.Add(m)
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		b.Reset()
+	}
+	b := s.newBatch(conn)
+	flush("first batch", b, reading("aq-1", 0), reading("aq-2", 0), reading("aq-1", 1), reading("aq-1", 0))
+	if n := count("sensor_readings_raw"); n != 3 {
+		t.Errorf("first batch (a key twice): %d rows in sensor_readings_raw, want 3 (a settled stream inserts each key once)", n)
+	}
+	if n := count("analyst_watermark WHERE source = 'writer'"); n != 0 {
+		t.Errorf("a settled stream wrote %d rows to analyst_watermark: the view groups what it inserted", n)
+	}
+	if _, err := schema.Dedup(ctx, conn, ch, false, log); err != nil {
+		t.Fatal(err)
+	}
+	flush("a redelivery and a new reading", b, reading("aq-2", 0), reading("aq-3", 2))
+	if left := testutil.ToFloat64(s.m.alreadyStored); left != 1 {
+		t.Errorf("ioc_stream_readings_already_stored_total = %v after a redelivered reading, want 1", left)
+	}
+	if n := count("sensor_readings_raw"); n != 4 {
+		t.Errorf("after a redelivery: %d rows in sensor_readings_raw, want 4", n)
+	}
+	if n := count("sensor_readings"); n != 4 {
+		t.Errorf("steady ingestion: the analyst view shows %d readings, want 4", n)
+	}
+	if w := watermark(); w.Unix() != 4294967295 {
+		t.Errorf("steady ingestion: the analyst view groups from %s, want 2106 (nothing grouped: every row is the only copy of its key)", w)
+	}
+
+	// A retry: its first attempt may still land, so it is covered.
+	b.Add(reading("aq-4", 3))
+	b.attempts = 1 // the first attempt failed
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if w, want := watermark(), base.Add(3*time.Minute); w.After(want) {
+		t.Errorf("a retried batch: the analyst view groups from %s, after its reading (%s)", w, want)
+	}
+	// A rebalance: the former owner may still be writing what is read again.
+	s.wm.Unsettle()
+	if s.wm.Settled() {
+		t.Error("a stream that saw a rebalance is settled")
+	}
+	flush("after a rebalance", b, reading("aq-5", -30), reading("aq-5", -30))
+	if w, want := watermark(), base.Add(-30*time.Minute); w.After(want) {
+		t.Errorf("after a rebalance: the analyst view groups from %s, after the batch's reading (%s)", w, want)
+	}
+	if n := testutil.ToFloat64(s.m.unsettled); n != 2 {
+		t.Errorf("ioc_stream_unsettled_batches_total = %v, want 2 (the retry, the batch after the rebalance)", n)
+	}
+	if n := count("sensor_readings"); n != 6 {
+		t.Errorf("the analyst view shows %d readings, want 6", n)
+	}
+}

@@ -92,6 +92,12 @@ type GroupHooks struct {
 	CommitFailed func(error)
 	// ReaderReplaced is called when a failing reader was replaced.
 	ReaderReplaced func()
+	// Rebalanced is called before a flush when the reader joined a new
+	// generation of the group (a rebalance: partitions may have changed
+	// hands, and a former owner may still be writing what this consumer
+	// reads again) or reconnected to a partition's new leader since the
+	// last flush.
+	Rebalanced func()
 	// Lag receives each topic's lag (by short name) at every measurement;
 	// LagFailed is called for every failed measurement.
 	Lag       func(map[string]int64)
@@ -347,6 +353,9 @@ func offsets(last map[topicPartition]kafka.Message) []kafka.Message {
 // deadline gives up), then commits the offsets and resets the batch.
 func (gc *GroupConsumer) flush(ctx context.Context, log *slog.Logger, m *consumerMetrics, reader *kafka.Reader, b Batch, last map[topicPartition]kafka.Message) error {
 	n := b.Len()
+	if gc.Hooks.Rebalanced != nil && reader.Stats().Rebalances > 0 {
+		gc.Hooks.Rebalanced()
+	}
 	var start time.Time
 	if err := insertRetry(gc.Hooks.InsertFailed).Retry(ctx, log,
 		fmt.Sprintf("writing a batch of %d rows to clickhouse (offsets not committed)", n), func() error {

@@ -102,12 +102,13 @@ func TestGroupConsumerCommitsAfterTheSink(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := &sink{written: map[string]bool{}}
 	s.failing.Store(true)
-	var insertFailures, written atomic.Int64
+	var insertFailures, written, rebalanced atomic.Int64
 	gc := &kafkaconn.GroupConsumer{Name: "test", GroupID: group, Topics: topics, MaxRows: 20, MaxAge: 300 * time.Millisecond, FetchQueue: 100,
 		Reader: kafkaconn.ReaderTuning{MinBytes: 1, MaxWait: 200 * time.Millisecond, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second},
 		Hooks: kafkaconn.GroupHooks{
 			InsertFailed: func(error) { insertFailures.Add(1) },
 			Written:      func(int, time.Duration) { written.Add(1) },
+			Rebalanced:   func() { rebalanced.Add(1) },
 		}}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -120,6 +121,11 @@ func TestGroupConsumerCommitsAfterTheSink(t *testing.T) {
 		_, wr := s.counts()
 		return insertFailures.Load() >= 2 && lag == 50 && wr == 0, fmt.Sprintf("failures %d, lag %d (%s), written %d", insertFailures.Load(), lag, why, wr)
 	})
+	// Joining the group was a new generation: the stage hears of it before
+	// it writes (stream writes unsettled then, schema.Lowerer).
+	if rebalanced.Load() < 1 {
+		t.Error("the consumer joined the group, and its first flush was not told of the rebalance")
+	}
 	s.failing.Store(false)
 	testpoll.Eventually(t, 60*time.Second, "all 50 written and committed", func() (bool, string) {
 		lag, why := brokerLag()

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -54,7 +55,7 @@ func Dedup(ctx context.Context, conn driver.Conn, ch chconn.Config, dryRun bool,
 	if err != nil {
 		return nil, err
 	}
-	states, err := partitionStates(ctx, conn, ch.Database, table)
+	states, upTo, err := partitionStates(ctx, conn, ch.Database, table, math.MaxInt64)
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +86,13 @@ func Dedup(ctx context.Context, conn driver.Conn, ch chconn.Config, dryRun bool,
 	if dryRun {
 		return actions, nil
 	}
+	// The parts read above, as merged: a part inserted since (its first
+	// block after upTo) is a settled writer's, whose readings are the only
+	// copies of their keys, or an unsettled writer's, whose row of
+	// analyst_watermark (younger than the grace) still covers it.
 	after := states
 	if len(merged) > 0 {
-		if after, err = partitionStates(ctx, conn, ch.Database, table); err != nil {
+		if after, _, err = partitionStates(ctx, conn, ch.Database, table, upTo); err != nil {
 			return actions, err
 		}
 	}
@@ -141,25 +146,28 @@ var dedupFS embed.FS
 // dedupQueries are the queries of Dedup (not migrations: sql/ holds those).
 var dedupQueries = sqltmpl.MustParse(dedupFS, nil, nil, "queries/*.sql")
 
-// partitionStates reads the active parts of a table per partition.
-func partitionStates(ctx context.Context, conn driver.Conn, db, table string) ([]partState, error) {
-	q, err := dedupQueries.Render("partition_states.sql", nil)
+// partitionStates reads the active parts of a table per partition, those
+// whose first block is upTo or before, and the last block they hold.
+func partitionStates(ctx context.Context, conn driver.Conn, db, table string, upTo uint64) ([]partState, uint64, error) {
+	q, err := dedupQueries.Render("partition_states.sql", map[string]any{"UpTo": upTo})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	rows, err := conn.Query(ctx, q, db, table)
 	if err != nil {
-		return nil, fmt.Errorf("listing partitions of %s.%s: %w", db, table, err)
+		return nil, 0, fmt.Errorf("listing partitions of %s.%s: %w", db, table, err)
 	}
 	defer rows.Close()
 	var out []partState
+	var last uint64
 	for rows.Next() {
 		var partition, name string
-		var level, n uint64
+		var level, n, maxBlock uint64
 		var minTime uint32
-		if err := rows.Scan(&partition, &name, &level, &n, &minTime); err != nil {
-			return nil, fmt.Errorf("listing partitions of %s.%s: %w", db, table, err)
+		if err := rows.Scan(&partition, &name, &level, &n, &minTime, &maxBlock); err != nil {
+			return nil, 0, fmt.Errorf("listing partitions of %s.%s: %w", db, table, err)
 		}
+		last = max(last, maxBlock)
 		if len(out) == 0 || out[len(out)-1].partition != partition {
 			// The first part of a partition is its largest: its base.
 			out = append(out, partState{partition: partition})
@@ -178,5 +186,5 @@ func partitionStates(ctx context.Context, conn driver.Conn, db, table string) ([
 		}
 		p.dirty++
 	}
-	return out, rows.Err()
+	return out, last, rows.Err()
 }

@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -94,7 +95,7 @@ func TestAnalystViewExactAcrossDedup(t *testing.T) {
 		if err := conn.QueryRow(ctx, "SELECT min(grouped_from), toUInt64(count()) FROM "+ch.Database+".analyst_watermark WHERE source = 'dedup'").Scan(&got, &n); err != nil {
 			t.Fatal(err)
 		}
-		states, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw")
+		states, _, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw", math.MaxInt64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,4 +217,56 @@ func balanced(s string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// A part inserted after `ioc dedup` read system.parts is its writer's to
+// answer for (a settled writer's readings are the only copies of their
+// keys; an unsettled writer's row covers them): the run's own watermark
+// row leaves it out, so steady ingestion during a run does not pull the
+// view's watermark below the month it has just merged.
+func TestDedupLeavesNewPartsToTheirWriters(t *testing.T) {
+	ch, conn := chtest.Migrated(t, "ioc_dedupnew", Migrate)
+	ctx := context.Background()
+	at := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	insert := func(i int) {
+		t.Helper()
+		ms := at.UnixMilli() + int64(i)*1000
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+ch.Database+".sensor_readings_raw (event_id, partner, device_id, metric, value_kind, value, observed_at, observed_ms)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append(event.ReadingID("vnpt", "d", "pm25", ms), "vnpt", "d", "pm25", int8(1), float64(i), time.UnixMilli(ms), ms); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(0)
+	insert(1)
+	if _, err := Dedup(ctx, conn, ch, false, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	read, upTo, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw", math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := viewWatermark(read); w != noWatermark {
+		t.Fatalf("after a dedup run the view groups from %s, want 2106", w)
+	}
+	insert(2) // after the run's snapshot
+	since, _, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw", upTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := viewWatermark(since); w != noWatermark {
+		t.Errorf("a part inserted after the snapshot (blocks after %d) moved the run's watermark to %s, want 2106", upTo, w)
+	}
+	all, _, err := partitionStates(ctx, conn, ch.Database, "sensor_readings_raw", math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, want := viewWatermark(all), at.Add(2*time.Second); !w.Equal(want) {
+		t.Errorf("the next run's snapshot: the view groups from %s, want %s (the new part is unmerged)", w, want)
+	}
 }

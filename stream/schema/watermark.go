@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -33,9 +34,30 @@ var watermarkGrace = WatermarkGrace
 // watermark (to the minute before): readings a little late need no new row.
 const lowerStep = time.Minute
 
-// Lowerer keeps the analyst view exact for a writer of sensor_readings_raw:
-// Cover, called before each insert, lowers the view's watermark to below
-// the batch's oldest reading unless the writer's last row still covers it.
+// Lowerer keeps the analyst view exact for a writer of sensor_readings_raw.
+// A writer inserts a batch of readings in one of two ways:
+//
+//   - settled (Settled): it looks every key of the batch up (StoredAll),
+//     leaves out what is stored, and inserts the rest without touching the
+//     watermark. Each reading it inserts is then the only copy of its key,
+//     so the view may read it without grouping, whatever its time: in
+//     steady ingestion the watermark stays where `ioc dedup` set it (2106
+//     once every month is merged) and the view groups nothing.
+//   - unsettled: Cover, before the insert, lowers the view's watermark to
+//     below the batch's oldest reading (unless the writer's last row still
+//     covers it), so whatever copies exist are grouped until the next
+//     `ioc dedup` merges them.
+//
+// A lookup is exact only if no other writer inserts the same key between
+// it and the insert. Copies of a reading share a Kafka partition (ingest
+// keys records by device) and one consumer owns a partition, so that
+// happens only around a change of owner: the old owner's last batch still
+// being written while the new one reads it again. A writer is therefore
+// unsettled for WatermarkGrace after it starts and after every rebalance
+// it sees (Unsettle), and a batch whose first attempt failed is retried
+// unsettled (its first insert may still land). WatermarkGrace is more
+// than a lookup and an insert may take (30 s and 60 s), so of two copies
+// written at once one is always covered.
 // A nil Lowerer (cluster mode: the view is FINAL) does nothing.
 type Lowerer struct {
 	db, run string
@@ -43,15 +65,54 @@ type Lowerer struct {
 	have    bool
 	low     int64     // the writer's last row, ms
 	since   time.Time // when it was sent (local clock)
-	now     func() time.Time
+	// unsettledUntil ends the writer's unsettled time (local clock).
+	unsettledUntil time.Time
+	now            func() time.Time
 }
 
-// NewLowerer returns the Lowerer of one writer (nil in cluster mode).
+// NewLowerer returns the Lowerer of one writer (nil in cluster mode),
+// unsettled for WatermarkGrace.
 func NewLowerer(ch chconn.Config) *Lowerer {
 	if ch.Cluster != "" {
 		return nil
 	}
-	return &Lowerer{db: ch.Database, run: newRunID(), now: time.Now}
+	l := &Lowerer{db: ch.Database, run: newRunID(), now: time.Now}
+	l.unsettledUntil = l.now().Add(watermarkGrace)
+	return l
+}
+
+// SetClock replaces the writer's clock (tests and the analyst benchmark
+// move it past the unsettled time).
+func (l *Lowerer) SetClock(now func() time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.now = now
+}
+
+// Unsettle starts a new unsettled time: the writer saw a rebalance (or
+// replaced its Kafka reader), so another writer may still be inserting
+// what it reads now.
+func (l *Lowerer) Unsettle() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unsettledUntil = l.now().Add(watermarkGrace)
+}
+
+// Settled says whether the writer may insert looked-up readings without
+// lowering the watermark (false for a nil Lowerer).
+func (l *Lowerer) Settled() bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.now().Before(l.unsettledUntil)
 }
 
 // Cover makes sure the analyst view groups every reading observed from
@@ -115,6 +176,27 @@ func (l *Lowerer) Stored(ctx context.Context, conn driver.Conn, partner, device,
 	if err := conn.QueryRow(ctx, q).Scan(&w); err != nil {
 		return nil, fmt.Errorf("reading the analyst view's watermark from %s.analyst_watermark: %w (run `ioc migrate`: migration 130 creates it)", l.db, err)
 	}
+	return l.lookup(ctx, conn, partner, device, metric, observedMs, w)
+}
+
+// StoredAll marks the readings of a batch whose key is stored, whatever
+// their time: what a settled writer leaves out (nil when none is).
+func (l *Lowerer) StoredAll(ctx context.Context, conn driver.Conn, partner, device, metric []string, observedMs []int64) ([]bool, error) {
+	if l == nil || len(observedMs) == 0 {
+		return nil, nil
+	}
+	return l.lookup(ctx, conn, partner, device, metric, observedMs, math.MaxInt64)
+}
+
+// lookupTimeout bounds a key lookup: with the 60 s insert after it, well
+// inside WatermarkGrace (see Lowerer).
+const lookupTimeout = 30 * time.Second
+
+// lookup marks the readings observed before belowMs whose key is stored.
+func (l *Lowerer) lookup(ctx context.Context, conn driver.Conn, partner, device, metric []string, observedMs []int64, belowMs int64) ([]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	w := belowMs
 	keys, err := ext.NewTable("batch_keys",
 		ext.Column("partner", column.Type("String")), ext.Column("device_id", column.Type("String")),
 		ext.Column("metric", column.Type("String")), ext.Column("observed_ms", column.Type("Int64")))
@@ -132,19 +214,19 @@ func (l *Lowerer) Stored(ctx context.Context, conn driver.Conn, partner, device,
 		to = max(to, ms)
 		n++
 		if err := keys.Append(partner[i], device[i], metric[i], ms); err != nil {
-			return nil, fmt.Errorf("listing the keys of a late batch: %w", err)
+			return nil, fmt.Errorf("listing the keys of a batch: %w", err)
 		}
 	}
 	if n == 0 {
 		return nil, nil
 	}
-	q, err = dedupQueries.Render("stored_keys.sql", map[string]any{"DB": l.db, "FromSec": from / 1000, "ToSec": to/1000 + 1})
+	q, err := dedupQueries.Render("stored_keys.sql", map[string]any{"DB": l.db, "FromSec": from / 1000, "ToSec": to/1000 + 1})
 	if err != nil {
 		return nil, err
 	}
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(keys)), q)
 	if err != nil {
-		return nil, fmt.Errorf("looking up %d late readings in %s.sensor_readings_raw: %w", n, l.db, err)
+		return nil, fmt.Errorf("looking up %d readings in %s.sensor_readings_raw: %w", n, l.db, err)
 	}
 	defer rows.Close()
 	type key struct {
@@ -155,12 +237,12 @@ func (l *Lowerer) Stored(ctx context.Context, conn driver.Conn, partner, device,
 	for rows.Next() {
 		var k key
 		if err := rows.Scan(&k.partner, &k.device, &k.metric, &k.ms); err != nil {
-			return nil, fmt.Errorf("looking up late readings in %s.sensor_readings_raw: %w", l.db, err)
+			return nil, fmt.Errorf("looking up readings in %s.sensor_readings_raw: %w", l.db, err)
 		}
 		found[k] = struct{}{}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("looking up late readings in %s.sensor_readings_raw: %w", l.db, err)
+		return nil, fmt.Errorf("looking up readings in %s.sensor_readings_raw: %w", l.db, err)
 	}
 	if len(found) == 0 {
 		return nil, nil
