@@ -4,7 +4,10 @@
 // redelivered) with INSERT ... SELECT FROM system.numbers, runs the
 // scheduled dedup (schema.Dedup, as `ioc retention` does), then runs each
 // documented example query through the view ioc.sensor_readings and on the
-// raw table, and prints both times and their ratio (best of -runs).
+// raw table, and prints both times and their ratio (best of -runs), in the
+// two states stream leaves the view in: settled (steady ingestion: each
+// batch looked up, nothing grouped) and unsettled (after a restart or a
+// rebalance: the watermark lowered before each batch).
 package main
 
 import (
@@ -118,70 +121,91 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("first dedup: %d partitions merged in %s\n", len(merged), time.Since(start).Round(time.Second))
-	// Since that run: 10 minutes of readings, a share of them delivered
-	// twice (MQTT redeliveries, partner re-publications). Stream lowers the
-	// view's watermark before it inserts (schema.Lowerer); its rows of the
-	// last WatermarkGrace before that run are still there, and its clock
-	// renews its row every WatermarkGrace/2: the grouped half starts that
-	// much before the new readings.
-	writer := schema.NewLowerer(ch)
-	arrivedMs := (first + tail/10_000*step) * 1000
-	if err := writer.Cover(ctx, conn, arrivedMs-(schema.WatermarkGrace+schema.WatermarkGrace/2).Milliseconds()); err != nil {
-		return err
-	}
-	if err := generate(ctx, conn, set, tail, tail+arrived, first, step, log); err != nil {
-		return err
-	}
-	lastSlots := (first + tail/10_000*step) * 1000
-	if err := redeliver(ctx, conn, set, lastSlots, math.MaxInt64, *dupPct); err != nil {
-		return err
-	}
-	var total, distinct uint64
-	counts, err := set.Render("counts.sql", nil)
-	if err != nil {
-		return err
-	}
-	if err := conn.QueryRow(ctx, counts).Scan(&total, &distinct); err != nil {
-		return err
-	}
-	fmt.Printf("ClickHouse %s, %d raw rows, %d through the view\n", server, total, distinct)
-
+	fmt.Printf("ClickHouse %s; first dedup: %d partitions merged in %s\n", server, len(merged), time.Since(start).Round(time.Second))
 	// 18.16 pushes the WHERE into the view only with this setting (the
 	// accounts' profiles set it; the default from 19.x on).
 	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"enable_optimize_predicate_expression": 1}))
 	now := fmt.Sprintf("toDateTime(%d)", end.Unix())
-	fmt.Printf("\nJust before the next `ioc dedup`: 10 minutes of readings (%d, one every %d s per device and metric) inserted since the last run, %d %% of them twice:\n\n", arrived, step, *dupPct)
-	if err := runQueries(qctx, conn, set, now, *runs, log); err != nil {
-		return err
-	}
-	// A batch re-sent after a crash of stream between its insert and its
-	// offset commit: the slot before the new ones again, whose first copy
-	// is in the merged part. Stream's flush asks schema.Lowerer.Stored
-	// which of them are stored already and leaves those out; what is left
-	// (none, unless the first copy was lost) is covered and inserted, and
-	// the view groups from there until the next dedup run.
-	resentFrom, resentTo := (first+(tail/10_000-1)*step)*1000, (first+tail/10_000*step)*1000
-	left, kept, err := resend(ctx, conn, set, writer, resentFrom, resentTo)
+	batches := &slotBatches{conn: conn, set: set, first: first, step: step, log: log}
+
+	// Steady ingestion: a settled stream (WatermarkGrace after its start,
+	// no rebalance since) looks each batch up, leaves out the copies
+	// already stored (here the dupPct % delivered twice) and inserts the
+	// rest without lowering the view's watermark (stream/batch.go
+	// prepareReadings). Two batches of 10 minutes, a dedup run between.
+	settled := schema.NewLowerer(ch)
+	settled.SetClock(func() time.Time { return time.Now().Add(schema.WatermarkGrace) })
+	full, err := batches.lookup(ctx, settled, tail-10_000, tail, 100)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nThe same after a crash re-sent one merged slot (%d readings: %d already stored and left out by stream's flush, %d inserted), before the next dedup run:\n\n", left+kept, left, kept)
+	var left int
+	for k := int64(0); k < 2; k++ {
+		from := tail + k*arrived
+		if err := generate(ctx, conn, set, from, from+arrived, first, step, log); err != nil {
+			return err
+		}
+		again, err := batches.lookup(ctx, settled, from, from+arrived, *dupPct)
+		if err != nil {
+			return err
+		}
+		left += again.found
+		if k == 0 {
+			if _, err := schema.Dedup(ctx, conn, ch, false, log); err != nil {
+				return err
+			}
+		}
+	}
+	if err := printState(ctx, conn, set, *db); err != nil {
+		return err
+	}
+	fmt.Printf("\nSteady ingestion (a settled stream): 10 minutes of readings (%d, one every %d s per device and metric) inserted before a dedup run and 10 minutes after it; "+
+		"%d redelivered copies looked up and left out. A settled stream's lookup of a batch of %d readings (every device and metric once) took %s on this table:\n\n",
+		arrived, step, left, full.keys, full.took.Round(100*time.Microsecond))
 	if err := runQueries(qctx, conn, set, now, *runs, log); err != nil {
 		return err
 	}
-	start = time.Now()
-	merged, err = schema.Dedup(ctx, conn, ch, false, log)
+
+	// After a restart or a rebalance the stream is unsettled for
+	// WatermarkGrace: it lowers the watermark before each batch and inserts
+	// what is not stored below it, copies included. The next dedup run
+	// merges the month, but the writer's rows of the last minutes hold the
+	// watermark below its newest reading: the grouped half cannot skip the
+	// month's base by its time range until those rows expire.
+	unsettled := schema.NewLowerer(ch)
+	from := tail + 2*arrived
+	lastSlotMs := (first + from/10_000*step) * 1000
+	if err := unsettled.Cover(ctx, conn, lastSlotMs-(schema.WatermarkGrace+schema.WatermarkGrace/2).Milliseconds()); err != nil {
+		return err
+	}
+	if err := generate(ctx, conn, set, from, from+arrived, first, step, log); err != nil {
+		return err
+	}
+	if err := redeliver(ctx, conn, set, lastSlotMs, math.MaxInt64, *dupPct); err != nil {
+		return err
+	}
+	if _, err := schema.Dedup(ctx, conn, ch, false, log); err != nil {
+		return err
+	}
+	if err := printState(ctx, conn, set, *db); err != nil {
+		return err
+	}
+	fmt.Printf("\nUnsettled (the 5 minutes after a stream restart or a rebalance), right after the next dedup run: the writer's rows hold the watermark below the newest merged reading:\n\n")
+	return runQueries(qctx, conn, set, now, *runs, log)
+}
+
+// printState prints the table's rows, its rows through the view, the
+// view's watermark and the newest reading of the merged bases.
+func printState(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, db string) error {
+	counts, err := set.Render("counts.sql", nil)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nnext dedup run (what `ioc dedup` does every 10 minutes): %d partition(s) merged in %s\n", len(merged), time.Since(start).Round(100*time.Millisecond))
-	// Steady ingestion: that run merged what arrived into the month's
-	// base, but the writers' rows of the last minutes (kept for the
-	// grace) hold the watermark below the base's newest reading. A server
-	// that receives readings all the time is in this state between every
-	// two runs: the grouped half cannot skip the base by its time range.
-	q, err := set.Render("steady_state.sql", map[string]any{"DB": *db})
+	var total, distinct uint64
+	if err := conn.QueryRow(ctx, counts).Scan(&total, &distinct); err != nil {
+		return err
+	}
+	q, err := set.Render("steady_state.sql", map[string]any{"DB": db})
 	if err != nil {
 		return err
 	}
@@ -189,9 +213,13 @@ func run() error {
 	if err := conn.QueryRow(ctx, q).Scan(&wm, &baseMax); err != nil {
 		return fmt.Errorf("reading the watermark and the newest merged reading: %w", err)
 	}
-	fmt.Printf("\nSteady ingestion, right after that run: the watermark (%s) is below the newest reading of the merged base (%s), as the writers' rows of the last minutes keep it:\n\n",
-		wm.UTC().Format(time.TimeOnly), baseMax.UTC().Format(time.TimeOnly))
-	return runQueries(qctx, conn, set, now, *runs, log)
+	grouped := "nothing grouped"
+	if !wm.After(baseMax) {
+		grouped = "the grouped half reads the merged month"
+	}
+	fmt.Printf("\n%d raw rows, %d through the view; watermark %s, newest merged reading %s (%s)\n",
+		total, distinct, wm.UTC().Format(time.DateTime), baseMax.UTC().Format(time.DateTime), grouped)
+	return nil
 }
 
 // runQueries prints the table: each documented query on the raw table and
@@ -264,18 +292,31 @@ func generate(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, from, to,
 	return nil
 }
 
-// resend is what stream's flush does with a batch re-sent after a crash
-// (stream/batch.go insert): the readings already stored are left out
-// (schema.Lowerer.Stored); if any are not, the watermark is lowered and the
-// slot inserted again.
-func resend(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, writer *schema.Lowerer, fromMs, toMs int64) (left, kept int, err error) {
-	q, err := set.Render("slot_keys.sql", map[string]any{"FromMs": fromMs, "ToMs": toMs})
+// slotBatches reads the keys of generated readings back as a stream
+// batch would carry them (sql/batch_keys.sql).
+type slotBatches struct {
+	conn        driver.Conn
+	set         *sqltmpl.Set
+	first, step int64
+	log         *slog.Logger
+}
+
+// looked is what a settled writer's lookup of one batch found.
+type looked struct {
+	keys, found int
+	took        time.Duration
+}
+
+// lookup runs the settled writer's lookup (schema.Lowerer.StoredAll) on
+// pct percent of the generated readings from to to.
+func (sb *slotBatches) lookup(ctx context.Context, writer *schema.Lowerer, from, to int64, pct int) (looked, error) {
+	q, err := sb.set.Render("batch_keys.sql", map[string]any{"Off": from, "N": to - from, "First": sb.first, "Step": sb.step, "Pct": pct})
 	if err != nil {
-		return 0, 0, err
+		return looked{}, err
 	}
-	rows, err := conn.Query(ctx, q)
+	rows, err := sb.conn.Query(ctx, q)
 	if err != nil {
-		return 0, 0, fmt.Errorf("reading the re-sent slot: %w", err)
+		return looked{}, fmt.Errorf("reading a batch's keys: %w", err)
 	}
 	var partner, device, metric []string
 	var observed []int64
@@ -284,34 +325,27 @@ func resend(ctx context.Context, conn driver.Conn, set *sqltmpl.Set, writer *sch
 		var ms int64
 		if err := rows.Scan(&p, &d, &m, &ms); err != nil {
 			rows.Close()
-			return 0, 0, err
+			return looked{}, err
 		}
 		partner, device, metric, observed = append(partner, p), append(device, d), append(metric, m), append(observed, ms)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, 0, err
+		return looked{}, err
 	}
-	stored, err := writer.Stored(ctx, conn, partner, device, metric, observed)
+	start := time.Now()
+	stored, err := writer.StoredAll(ctx, sb.conn, partner, device, metric, observed)
 	if err != nil {
-		return 0, 0, err
+		return looked{}, err
 	}
-	low := int64(math.MaxInt64)
-	for i, ms := range observed {
-		if stored != nil && stored[i] {
-			left++
-			continue
+	l := looked{keys: len(observed), took: time.Since(start)}
+	for _, s := range stored {
+		if s {
+			l.found++
 		}
-		kept++
-		low = min(low, ms)
 	}
-	if kept == 0 {
-		return left, 0, nil
-	}
-	if err := writer.Cover(ctx, conn, low); err != nil {
-		return 0, 0, err
-	}
-	return left, kept, redeliver(ctx, conn, set, fromMs, toMs, 100)
+	sb.log.Info("settled lookup", "keys", l.keys, "stored", l.found, "took", l.took)
+	return l, nil
 }
 
 // redeliver inserts again dupPct percent of the readings observed in
