@@ -137,6 +137,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	var g errgroup.Group
 	g.Go(func() error { return gc.Run(ctx, &s.kafka, s.log, s.reg, b) })
+	g.Go(func() error { s.wm.WatchPauses(ctx); return nil })
 	if *s.cfg.Status.Enabled {
 		mon = monitor.New(s.cfg.Status, s.cfg.Alerts, s.kafka, s.ch, reg, s.log, s.reg)
 		s.mon.Store(mon)

@@ -43,7 +43,14 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := chtest.RunChdb(t, py, chdbViewScript, map[string]any{"statements": stmts, "stored": stored, "watermark": wm})
+	// Dedup's list of parts (bound parameters written in: chdb's session
+	// takes none).
+	parts, err := dedupQueries.Render("partition_states.sql", map[string]any{"UpTo": uint64(1 << 62)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts = strings.Replace(strings.Replace(parts, "?", "'ioc'", 1), "?", "'sensor_readings_raw'", 1)
+	out := chtest.RunChdb(t, py, chdbViewScript, map[string]any{"statements": stmts, "stored": stored, "watermark": wm, "parts": parts})
 	var res struct {
 		Version string            `json:"version"`
 		Counts  map[string]string `json:"counts"`
@@ -61,6 +68,7 @@ func TestAnalystViewOnCurrentEngine(t *testing.T) {
 		"where":                       "7",
 		"stored keys":                 "p d pm25 1780297200000",
 		"watermark":                   "1780297200000",
+		"parts":                       "2 partitions, one part each",
 	} {
 		if got := res.Counts[stage]; got != want {
 			t.Errorf("%s: the view shows %q (rows, event ids, old month), want %q", stage, got, want)
@@ -108,5 +116,8 @@ s.query("CREATE TABLE batch_keys (partner String, device_id String, metric Strin
 s.query("INSERT INTO batch_keys VALUES ('p', 'd', 'pm25', 1780297200000), ('p', 'd', 'pm25', 1780297200500), ('p', 'd', 'pm10', 1780297201000)")
 counts["stored keys"] = q(inp["stored"])
 counts["watermark"] = q(inp["watermark"])
+rows = [r.split(" ") for r in q(inp["parts"]).splitlines()]
+ok = len(rows) == 2 and all(len(r) == 6 for r in rows) and [r[0] for r in rows] == ["202606", "202612"]
+counts["parts"] = "2 partitions, one part each" if ok else repr(rows)
 print(json.dumps({"version": q("SELECT version()"), "counts": counts}))
 `

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 )
@@ -268,5 +269,38 @@ func TestDedupLeavesNewPartsToTheirWriters(t *testing.T) {
 	}
 	if w, want := viewWatermark(all), at.Add(2*time.Second); !w.Equal(want) {
 		t.Errorf("the next run's snapshot: the view groups from %s, want %s (the new part is unmerged)", w, want)
+	}
+}
+
+// A writer whose process did not run for a while (stopped, a paused VM)
+// may have lost its partitions without knowing: it is unsettled again.
+func TestPausedWriterIsUnsettled(t *testing.T) {
+	l := NewLowerer(chconn.Config{Database: "ioc"})
+	clock := l.unsettledUntil.Add(-watermarkGrace) // its start
+	l.now = func() time.Time { return clock }
+	clock = clock.Add(WatermarkGrace)
+	if !l.Settled() {
+		t.Fatal("not settled WatermarkGrace after its start")
+	}
+	l.checkPause(clock, true) // WatchPauses ticks
+	clock = clock.Add(time.Second)
+	l.checkPause(clock, true)
+	if !l.Settled() {
+		t.Fatal("a writer running every second is not settled")
+	}
+	clock = clock.Add(pauseLimit + time.Second)
+	if l.Settled() {
+		t.Error("a writer that did not run for more than pauseLimit is settled")
+	}
+	paused := clock
+	for clock.Before(paused.Add(WatermarkGrace)) { // WatchPauses ticks again
+		if l.Settled() {
+			t.Fatalf("settled again %s after the pause, before WatermarkGrace", clock.Sub(paused))
+		}
+		l.checkPause(clock, true)
+		clock = clock.Add(time.Second)
+	}
+	if !l.Settled() {
+		t.Error("not settled WatermarkGrace after the pause")
 	}
 }

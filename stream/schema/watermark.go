@@ -53,9 +53,11 @@ const lowerStep = time.Minute
 // keys records by device) and one consumer owns a partition, so that
 // happens only around a change of owner: the old owner's last batch still
 // being written while the new one reads it again. A writer is therefore
-// unsettled for WatermarkGrace after it starts and after every rebalance
-// it sees (Unsettle), and a batch whose first attempt failed is retried
-// unsettled (its first insert may still land). WatermarkGrace is more
+// unsettled for WatermarkGrace after it starts, after every rebalance it
+// sees (Unsettle) and after a pause of its process (WatchPauses: a member
+// stopped longer than the session timeout lost its partitions before it
+// can know), and a batch whose first attempt failed is retried unsettled
+// (its first insert may still land). WatermarkGrace is more
 // than a lookup and an insert may take (30 s and 60 s), so of two copies
 // written at once one is always covered.
 // A nil Lowerer (cluster mode: the view is FINAL) does nothing.
@@ -67,7 +69,47 @@ type Lowerer struct {
 	since   time.Time // when it was sent (local clock)
 	// unsettledUntil ends the writer's unsettled time (local clock).
 	unsettledUntil time.Time
-	now            func() time.Time
+	// lastAlive is when WatchPauses last ran (zero when it does not).
+	lastAlive time.Time
+	now       func() time.Time
+}
+
+// pauseLimit is how long a writer may go without running before it counts
+// as paused (a stopped process, a paused VM): its group may have given its
+// partitions to another member meanwhile, which it learns only at its next
+// heartbeat, after it may have written a batch.
+const pauseLimit = 5 * time.Second
+
+// WatchPauses notes every second that the writer runs; a gap longer than
+// pauseLimit (seen here, or by Settled first) unsettles it. It returns
+// when ctx ends.
+func (l *Lowerer) WatchPauses(ctx context.Context) {
+	if l == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		l.checkPause(l.now(), true)
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkPause unsettles the writer if WatchPauses did not run for
+// pauseLimit, and with alive notes that it runs now (l.mu held).
+func (l *Lowerer) checkPause(now time.Time, alive bool) {
+	if !l.lastAlive.IsZero() && now.Sub(l.lastAlive) > pauseLimit {
+		l.unsettledUntil = now.Add(watermarkGrace)
+	}
+	if alive {
+		l.lastAlive = now
+	}
 }
 
 // NewLowerer returns the Lowerer of one writer (nil in cluster mode),
@@ -112,7 +154,9 @@ func (l *Lowerer) Settled() bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return !l.now().Before(l.unsettledUntil)
+	now := l.now()
+	l.checkPause(now, false)
+	return !now.Before(l.unsettledUntil)
 }
 
 // Cover makes sure the analyst view groups every reading observed from
