@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
@@ -30,22 +31,8 @@ func TestFlushKeepsAnalystViewExact(t *testing.T) {
 	ch, conn := chtest.Migrated(t, "ioc_streamwm", schema.Migrate)
 	log := slog.New(slog.DiscardHandler)
 	observed := time.Now().Add(-20 * 24 * time.Hour).Truncate(time.Second)
-	count := func(table string) uint64 {
-		t.Helper()
-		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+"."+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	writerLow := func() time.Time {
-		t.Helper()
-		var low time.Time
-		if err := conn.QueryRow(ctx, "SELECT min(grouped_from) FROM "+ch.Database+".analyst_watermark WHERE source = 'writer'").Scan(&low); err != nil {
-			t.Fatal(err)
-		}
-		return low
-	}
+	count := func(table string) uint64 { t.Helper(); return rowCount(ctx, t, conn, ch.Database+"."+table) }
+	writerLow := func() time.Time { t.Helper(); return groupedFrom(ctx, t, conn, ch.Database, "source = 'writer'") }
 	flush := func(stage, metric string, at time.Time) float64 {
 		t.Helper()
 		// A new Service each time: a restarted stream, its Lowerer fresh.
@@ -124,22 +111,8 @@ func TestSettledFlushLeavesViewUngrouped(t *testing.T) {
 	defer cancel()
 	ch, conn := chtest.Migrated(t, "ioc_streamsettled", schema.Migrate)
 	log := slog.New(slog.DiscardHandler)
-	count := func(table string) uint64 {
-		t.Helper()
-		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+ch.Database+"."+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	watermark := func() time.Time {
-		t.Helper()
-		var w time.Time
-		if err := conn.QueryRow(ctx, "SELECT min(grouped_from) FROM "+ch.Database+".analyst_watermark").Scan(&w); err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	count := func(table string) uint64 { t.Helper(); return rowCount(ctx, t, conn, ch.Database+"."+table) }
+	watermark := func() time.Time { t.Helper(); return groupedFrom(ctx, t, conn, ch.Database, "1") }
 	s, err := New(Config{}, kafkaconn.Config{}, ch, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -223,4 +196,25 @@ func TestSettledFlushLeavesViewUngrouped(t *testing.T) {
 	if n := count("sensor_readings"); n != 6 {
 		t.Errorf("the analyst view shows %d readings, want 6", n)
 	}
+}
+
+// rowCount counts the rows of a table (a WHERE may follow its name).
+func rowCount(ctx context.Context, t *testing.T, conn driver.Conn, table string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(count()) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// groupedFrom is the analyst view's watermark over the rows of
+// analyst_watermark that match where.
+func groupedFrom(ctx context.Context, t *testing.T, conn driver.Conn, db, where string) time.Time {
+	t.Helper()
+	var w time.Time
+	if err := conn.QueryRow(ctx, "SELECT min(grouped_from) FROM "+db+".analyst_watermark WHERE "+where).Scan(&w); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
