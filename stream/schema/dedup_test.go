@@ -278,13 +278,14 @@ func TestPausedWriterIsUnsettled(t *testing.T) {
 	l := NewLowerer(chconn.Config{Database: "ioc"})
 	clock := l.unsettledUntil.Add(-watermarkGrace) // its start
 	l.now = func() time.Time { return clock }
+	l.mono = l.now
 	clock = clock.Add(WatermarkGrace)
 	if !l.Settled() {
 		t.Fatal("not settled WatermarkGrace after its start")
 	}
-	l.checkPause(clock, true) // WatchPauses ticks
+	l.checkPause(true) // WatchPauses ticks
 	clock = clock.Add(time.Second)
-	l.checkPause(clock, true)
+	l.checkPause(true)
 	if !l.Settled() {
 		t.Fatal("a writer running every second is not settled")
 	}
@@ -297,7 +298,7 @@ func TestPausedWriterIsUnsettled(t *testing.T) {
 		if l.Settled() {
 			t.Fatalf("settled again %s after the pause, before WatermarkGrace", clock.Sub(paused))
 		}
-		l.checkPause(clock, true)
+		l.checkPause(true)
 		clock = clock.Add(time.Second)
 	}
 	if !l.Settled() {

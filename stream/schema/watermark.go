@@ -69,9 +69,10 @@ type Lowerer struct {
 	since   time.Time // when it was sent (local clock)
 	// unsettledUntil ends the writer's unsettled time (local clock).
 	unsettledUntil time.Time
-	// lastAlive is when WatchPauses last ran (zero when it does not).
+	// lastAlive is when WatchPauses last ran (zero when it does not), by
+	// mono, the clock pauses are measured with (not moved by SetClock).
 	lastAlive time.Time
-	now       func() time.Time
+	now, mono func() time.Time
 }
 
 // pauseLimit is how long a writer may go without running before it counts
@@ -91,7 +92,7 @@ func (l *Lowerer) WatchPauses(ctx context.Context) {
 	defer t.Stop()
 	for {
 		l.mu.Lock()
-		l.checkPause(l.now(), true)
+		l.checkPause(true)
 		l.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -103,12 +104,13 @@ func (l *Lowerer) WatchPauses(ctx context.Context) {
 
 // checkPause unsettles the writer if WatchPauses did not run for
 // pauseLimit, and with alive notes that it runs now (l.mu held).
-func (l *Lowerer) checkPause(now time.Time, alive bool) {
-	if !l.lastAlive.IsZero() && now.Sub(l.lastAlive) > pauseLimit {
-		l.unsettledUntil = now.Add(watermarkGrace)
+func (l *Lowerer) checkPause(alive bool) {
+	at := l.mono()
+	if !l.lastAlive.IsZero() && at.Sub(l.lastAlive) > pauseLimit {
+		l.unsettledUntil = l.now().Add(watermarkGrace)
 	}
 	if alive {
-		l.lastAlive = now
+		l.lastAlive = at
 	}
 }
 
@@ -118,7 +120,7 @@ func NewLowerer(ch chconn.Config) *Lowerer {
 	if ch.Cluster != "" {
 		return nil
 	}
-	l := &Lowerer{db: ch.Database, run: newRunID(), now: time.Now}
+	l := &Lowerer{db: ch.Database, run: newRunID(), now: time.Now, mono: time.Now}
 	l.unsettledUntil = l.now().Add(watermarkGrace)
 	return l
 }
@@ -154,9 +156,8 @@ func (l *Lowerer) Settled() bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	l.checkPause(now, false)
-	return !now.Before(l.unsettledUntil)
+	l.checkPause(false)
+	return !l.now().Before(l.unsettledUntil)
 }
 
 // Cover makes sure the analyst view groups every reading observed from
