@@ -93,6 +93,9 @@ stream:
   unsafe_commit_before_insert: %v
 `, sc.name, quoteList(e.brokers), r.prefix, min(3, len(e.brokers)), quoteList(e.chAddrs), r.db, e.cluster, e.mqttURL, r.clientID, r.partner, r.partner,
 		filepath.Join(e.repo, "deploy", "devices.csv"), r.group, sc.unsafe)
+	if sc.settle > 0 {
+		cfg += fmt.Sprintf("  settle_after: %s\n", sc.settle)
+	}
 	r.config = filepath.Join(r.dir, "ioc.yaml")
 	if err := os.WriteFile(r.config, []byte(cfg), 0o644); err != nil {
 		return nil, err

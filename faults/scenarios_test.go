@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
 // timing holds the durations of one mode. Quick keeps every scenario but
@@ -37,8 +39,9 @@ var timings = map[string]timing{
 type scenario struct {
 	name      string
 	title     string
-	dashboard bool // also run the dashboard role
-	unsafe    bool // stream.unsafe_commit_before_insert
+	dashboard bool          // also run the dashboard role
+	unsafe    bool          // stream.unsafe_commit_before_insert
+	settle    time.Duration // stream.settle_after (its default when zero)
 	fault     func(r *run)
 	// verify, if set, runs after the readings converged (the cluster's
 	// replicas in step, every server showing the same rows).
@@ -98,8 +101,42 @@ var scenarios = []scenario{
 		r.logf("second stream instance removed (exit %d in %.1fs)", code, took.Seconds())
 		r.recovered()
 	}},
+	{name: "settled-mqtt-restart", title: "Mosquitto restarted while stream is settled (each batch looked up, copies left out)",
+		settle: 75 * time.Second, fault: restartMQTTSettled, verify: noCopyStored},
 	{name: "ch-stall", title: "ClickHouse stalled (SIGSTOP), then resumed", fault: stallClickHouse},
 	{name: "sigterm", title: "SIGTERM to every role, restarted", dashboard: true, fault: terminateAll},
+}
+
+// restartMQTTSettled waits until stream is settled (stream.settle_after
+// after its start), restarts Mosquitto (ingest reconnects and the broker
+// redelivers what it had not acknowledged), and checks that stream stayed
+// settled: every batch looked up, none written with the watermark lowered.
+func restartMQTTSettled(r *run) {
+	s := r.get("stream")
+	if !testpoll.Poll(r.sc.settle+30*time.Second, 500*time.Millisecond, func() bool {
+		return s.metric("ioc_stream_settled") == 1
+	}) {
+		r.errorf("stream did not settle within %s of stream.settle_after %s", 30*time.Second, r.sc.settle)
+	}
+	unsettled := s.metric("ioc_stream_unsettled_batches_total")
+	r.faultBegins()
+	r.svc("restart", "mosquitto")
+	r.recovered()
+	r.pause(r.e.tm.post)
+	if got := s.metric("ioc_stream_unsettled_batches_total"); got != unsettled {
+		r.errorf("stream wrote %.0f batches unsettled after it settled (a restart of Mosquitto is no reason to)", got-unsettled)
+	}
+	r.note("settled stream: %.0f readings looked up and left out as already stored",
+		s.metric("ioc_stream_readings_already_stored_total"))
+}
+
+// noCopyStored: a settled stream inserts each reading once, so the raw
+// table never held a copy (an unsettled one stores redeliveries, and the
+// view groups them).
+func noCopyStored(r *run, res *result) {
+	if n := r.rawDup.max.Load(); n > 0 {
+		r.errorf("a settled stream stored %d copies of readings in %s", n, r.raw())
+	}
 }
 
 // unsafeScenario is stream-kill with offsets committed before the insert:

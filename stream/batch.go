@@ -224,6 +224,10 @@ func (s *Service) prepareReadings(ctx context.Context, conn driver.Conn, b *batc
 	return nil
 }
 
+// insertTimeout bounds a batch's lookup and insert (stream.settle_after
+// must outlast it).
+const insertTimeout = 60 * time.Second
+
 // rowSender is one table's columns of a batch.
 type rowSender interface {
 	len() int
@@ -231,7 +235,7 @@ type rowSender interface {
 }
 
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
-	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ictx, cancel := context.WithTimeout(ctx, insertTimeout)
 	defer chconn.CancelAfterBatch(cancel) // not at once: the next flush's connection
 	if s.ch.Cluster != "" {
 		if server, err := schema.ServerVersion(conn); err == nil {

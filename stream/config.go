@@ -7,6 +7,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/stream/monitor"
 	"github.com/sonla-ioc/ioc/stream/rollup"
+	"github.com/sonla-ioc/ioc/stream/schema"
 )
 
 // Config is the stream role's configuration.
@@ -29,6 +30,13 @@ type Config struct {
 	// RebalanceTimeout is how long Kafka waits for every member to rejoin
 	// during a rebalance.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// SettleAfter is how long a stream writes unsettled after it starts,
+	// sees a rebalance or was paused (schema.Lowerer): it lowers the
+	// analyst view's watermark before each batch. Then it looks every batch
+	// up and inserts only new readings, without lowering it. It must be
+	// more than an insert (60 s) and a rebalance may take, so that a former
+	// owner's last insert lands before the new owner looks up alone.
+	SettleAfter time.Duration `yaml:"settle_after"`
 	// UnsafeCommitBeforeInsert commits Kafka offsets of fetched records
 	// before ClickHouse has them (every max_age/4), so a crash loses the
 	// batch being built. It exists only so that the fault suite (faults/)
@@ -67,6 +75,9 @@ func (c *Config) Defaults() {
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 10 * time.Second
 	}
+	if c.SettleAfter == 0 {
+		c.SettleAfter = schema.WatermarkGrace
+	}
 	if c.RebalanceTimeout == 0 {
 		c.RebalanceTimeout = 10 * time.Second
 	}
@@ -90,6 +101,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("stream.session_timeout: %s is outside 6s..5m (the broker's group.min.session.timeout.ms is 6s by default)", c.SessionTimeout)
 	case c.RebalanceTimeout < time.Second || c.RebalanceTimeout > 5*time.Minute:
 		return fmt.Errorf("stream.rebalance_timeout: %s is outside 1s..5m", c.RebalanceTimeout)
+	case c.SettleAfter < insertTimeout+c.RebalanceTimeout+5*time.Second || c.SettleAfter > time.Hour:
+		return fmt.Errorf("stream.settle_after: %s is outside %s..1h: it must outlast an insert (%s) and a rebalance (stream.rebalance_timeout %s), or two instances may store one reading twice",
+			c.SettleAfter, insertTimeout+c.RebalanceTimeout+5*time.Second, insertTimeout, c.RebalanceTimeout)
 	}
 	if err := c.Status.Validate(); err != nil {
 		return err

@@ -11,11 +11,15 @@ func TestConfigValidate(t *testing.T) {
 		edit func(c *Config)
 		want string // "" = valid
 	}{
-		"defaults":                 {func(c *Config) {}, ""},
-		"session below broker min": {func(c *Config) { c.SessionTimeout = 3 * time.Second }, "stream.session_timeout"},
-		"session too long":         {func(c *Config) { c.SessionTimeout = time.Hour }, "stream.session_timeout"},
-		"rebalance too short":      {func(c *Config) { c.RebalanceTimeout = 100 * time.Millisecond }, "stream.rebalance_timeout"},
-		"unsafe is explicit only":  {func(c *Config) { c.UnsafeCommitBeforeInsert = true }, ""},
+		"defaults":                           {func(c *Config) {}, ""},
+		"session below broker min":           {func(c *Config) { c.SessionTimeout = 3 * time.Second }, "stream.session_timeout"},
+		"session too long":                   {func(c *Config) { c.SessionTimeout = time.Hour }, "stream.session_timeout"},
+		"rebalance too short":                {func(c *Config) { c.RebalanceTimeout = 100 * time.Millisecond }, "stream.rebalance_timeout"},
+		"unsafe is explicit only":            {func(c *Config) { c.UnsafeCommitBeforeInsert = true }, ""},
+		"settled before an insert ends":      {func(c *Config) { c.SettleAfter = 30 * time.Second }, "stream.settle_after"},
+		"settled after insert and rebalance": {func(c *Config) { c.SettleAfter = 75 * time.Second }, ""},
+		"a longer rebalance needs longer": {func(c *Config) { c.SettleAfter, c.RebalanceTimeout = 75*time.Second, 20*time.Second },
+			"stream.settle_after"},
 	} {
 		c := Config{}
 		tc.edit(&c)
@@ -27,6 +31,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 	var c Config
 	c.Defaults()
+	if c.SettleAfter != 5*time.Minute {
+		t.Errorf("defaults: settle_after %s, want 5m", c.SettleAfter)
+	}
 	if c.SessionTimeout != 10*time.Second || c.RebalanceTimeout != 10*time.Second || c.UnsafeCommitBeforeInsert {
 		t.Errorf("defaults: session %s, rebalance %s, unsafe %v; want 10s, 10s, false", c.SessionTimeout, c.RebalanceTimeout, c.UnsafeCommitBeforeInsert)
 	}

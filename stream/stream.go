@@ -50,6 +50,17 @@ func New(cfg Config, kc kafkaconn.Config, ch chconn.Config, log *slog.Logger, re
 	}
 	s := &Service{cfg: cfg, kafka: kc, ch: ch, log: log.With("component", "stream"), m: newMetrics(reg), reg: reg}
 	s.wm = schema.NewLowerer(ch)
+	s.wm.SettleAfter(cfg.SettleAfter)
+	if reg != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ioc_stream_settled",
+			Help: "1 when stream inserts only readings it looked up, without lowering the analyst view's watermark (stream.settle_after after its start, a rebalance or a pause); 0 while it lowers it before each batch, and in cluster mode."},
+			func() float64 {
+				if s.wm.Settled() {
+					return 1
+				}
+				return 0
+			}))
+	}
 	if *cfg.Rollup.Enabled {
 		s.rollup = rollup.New(cfg.Rollup, ch, log, reg)
 	}

@@ -53,13 +53,13 @@ const lowerStep = time.Minute
 // keys records by device) and one consumer owns a partition, so that
 // happens only around a change of owner: the old owner's last batch still
 // being written while the new one reads it again. A writer is therefore
-// unsettled for WatermarkGrace after it starts, after every rebalance it
+// unsettled for WatermarkGrace (stream.settle_after) after it starts, after every rebalance it
 // sees (Unsettle) and after a pause of its process (WatchPauses: a member
 // stopped longer than the session timeout lost its partitions before it
 // can know), and a batch whose first attempt failed is retried unsettled
 // (its first insert may still land). WatermarkGrace is more
-// than a lookup and an insert may take (30 s and 60 s), so of two copies
-// written at once one is always covered.
+// than a lookup and an insert may take (60 s together) after a rebalance,
+// so of two copies written at once one is always covered.
 // A nil Lowerer (cluster mode: the view is FINAL) does nothing.
 type Lowerer struct {
 	db, run string
@@ -67,8 +67,10 @@ type Lowerer struct {
 	have    bool
 	low     int64     // the writer's last row, ms
 	since   time.Time // when it was sent (local clock)
-	// unsettledUntil ends the writer's unsettled time (local clock).
+	// unsettledUntil ends the writer's unsettled time (local clock), which
+	// lasts settle (WatermarkGrace unless SettleAfter).
 	unsettledUntil time.Time
+	settle         time.Duration
 	// lastAlive is when WatchPauses last ran (zero when it does not), by
 	// mono, the clock pauses are measured with (not moved by SetClock).
 	lastAlive time.Time
@@ -107,7 +109,7 @@ func (l *Lowerer) WatchPauses(ctx context.Context) {
 func (l *Lowerer) checkPause(alive bool) {
 	at := l.mono()
 	if !l.lastAlive.IsZero() && at.Sub(l.lastAlive) > pauseLimit {
-		l.unsettledUntil = l.now().Add(watermarkGrace)
+		l.unsettledUntil = l.now().Add(l.settle)
 	}
 	if alive {
 		l.lastAlive = at
@@ -120,9 +122,21 @@ func NewLowerer(ch chconn.Config) *Lowerer {
 	if ch.Cluster != "" {
 		return nil
 	}
-	l := &Lowerer{db: ch.Database, run: newRunID(), now: time.Now, mono: time.Now}
-	l.unsettledUntil = l.now().Add(watermarkGrace)
+	l := &Lowerer{db: ch.Database, run: newRunID(), now: time.Now, mono: time.Now, settle: watermarkGrace}
+	l.unsettledUntil = l.now().Add(l.settle)
 	return l
+}
+
+// SettleAfter sets how long the writer stays unsettled (from its start,
+// a rebalance, a pause); stream.settle_after checks the bound.
+func (l *Lowerer) SettleAfter(d time.Duration) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unsettledUntil = l.unsettledUntil.Add(d - l.settle)
+	l.settle = d
 }
 
 // SetClock replaces the writer's clock (tests and the analyst benchmark
@@ -145,7 +159,7 @@ func (l *Lowerer) Unsettle() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.unsettledUntil = l.now().Add(watermarkGrace)
+	l.unsettledUntil = l.now().Add(l.settle)
 }
 
 // Settled says whether the writer may insert looked-up readings without
