@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/sonla-ioc/ioc/internal/chtest"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/kafkatest"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 	"github.com/sonla-ioc/ioc/stream/schema"
 )
@@ -28,17 +27,10 @@ import (
 // lookup, nothing lowers the watermark, and the view and the raw table
 // both hold each reading once.
 func TestSettledStreamThroughKafka(t *testing.T) {
-	brokers := os.Getenv("IOC_KAFKA_BROKERS")
-	if brokers == "" {
-		t.Skip("IOC_KAFKA_BROKERS is not set: this test needs the local Kafka (eval \"$(deploy/local/services.sh env)\")")
-	}
+	kc := kafkatest.Topics(t, "settled", 3, event.TopicReadings)
 	ch, conn := chtest.Migrated(t, "ioc_streamkafka", schema.Migrate)
-	kc := kafkaconn.Config{Brokers: strings.Split(brokers, ","), Partitions: 3,
-		TopicPrefix: fmt.Sprintf("settled%d.", time.Now().UnixNano())}
-	kc.Defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	t.Cleanup(func() { _, _ = kc.DeleteTopicsWithPrefix(context.Background()) })
 	off := false
 	cfg := Config{GroupID: kc.TopicPrefix + "stream", MaxAge: 200 * time.Millisecond}
 	cfg.Status.Enabled, cfg.Rollup.Enabled = &off, &off
@@ -59,9 +51,6 @@ func TestSettledStreamThroughKafka(t *testing.T) {
 	}()
 	testpoll.Eventually(t, 60*time.Second, "stream ready", func() (bool, string) { return s.Ready(), "not ready" })
 
-	if err := kc.EnsureTopics(ctx, event.TopicReadings); err != nil {
-		t.Fatal(err)
-	}
 	w := kc.NewWriter(kafkaconn.WriterOptions{Topic: event.TopicReadings, Linger: 5 * time.Millisecond, MaxAttempts: 10})
 	defer w.Close()
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
