@@ -28,6 +28,7 @@ type batch struct {
 	status   statusRows
 	alerts   alertRows
 	ids      map[string]struct{} // event ids of the readings, to count duplicates
+	repeated int                 // readings whose event id was already in ids
 	// records hashes the Kafka position of every record added: the
 	// batch's insert_deduplication_token on a cluster (dedupToken).
 	records hash.Hash64
@@ -86,6 +87,7 @@ func (b *batch) Reset() {
 	b.status.reset()
 	b.alerts.reset()
 	clear(b.ids)
+	b.repeated = 0
 	b.records.Reset()
 	b.n = 0
 	b.attempts = 0
@@ -120,6 +122,7 @@ func (s *Service) addReading(b *batch, m kafka.Message) {
 		// Still inserted: the view keeps one row per event id, and which
 		// copy wins is ClickHouse's rule (the last inserted), not ours.
 		s.m.duplicates.Inc()
+		b.repeated++
 	} else {
 		b.ids[r.ID] = struct{}{}
 	}
@@ -188,10 +191,8 @@ func (s *Service) prepareReadings(ctx context.Context, conn driver.Conn, b *batc
 		return nil
 	}
 	settled := b.attempts == 1 && s.wm.Settled()
-	if settled {
-		if again := b.readings.repeats(); again != nil {
-			b.readings.drop(again)
-		}
+	if settled && b.repeated > 0 { // the map of repeats only when Add saw one
+		b.readings.drop(b.readings.repeats())
 	}
 	lookup := s.wm.Stored
 	if settled {

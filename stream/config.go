@@ -101,9 +101,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("stream.session_timeout: %s is outside 6s..5m (the broker's group.min.session.timeout.ms is 6s by default)", c.SessionTimeout)
 	case c.RebalanceTimeout < time.Second || c.RebalanceTimeout > 5*time.Minute:
 		return fmt.Errorf("stream.rebalance_timeout: %s is outside 1s..5m", c.RebalanceTimeout)
-	case c.SettleAfter < insertTimeout+c.RebalanceTimeout+5*time.Second || c.SettleAfter > time.Hour:
+	case c.SettleAfter < c.minSettle() || c.SettleAfter > time.Hour:
 		return fmt.Errorf("stream.settle_after: %s is outside %s..1h: it must outlast an insert (%s) and a rebalance (stream.rebalance_timeout %s), or two instances may store one reading twice",
-			c.SettleAfter, insertTimeout+c.RebalanceTimeout+5*time.Second, insertTimeout, c.RebalanceTimeout)
+			c.SettleAfter, c.minSettle(), insertTimeout, c.RebalanceTimeout)
 	}
 	if err := c.Status.Validate(); err != nil {
 		return err
@@ -113,3 +113,7 @@ func (c *Config) Validate() error {
 	}
 	return c.Alerts.Validate()
 }
+
+// minSettle is the shortest stream.settle_after: a former owner's last
+// lookup and insert, after a rebalance, and a margin.
+func (c *Config) minSettle() time.Duration { return insertTimeout + c.RebalanceTimeout + 5*time.Second }

@@ -69,17 +69,14 @@ func (b *readingRows) drop(out []bool) int {
 	return n
 }
 
-// repeats marks every reading whose key comes again later in the batch
-// (nil when none does): the last copy is the one kept, as a merge of
-// sensor_readings_raw keeps the last inserted.
+// repeats marks every reading whose key comes again later in the batch:
+// the last copy is the one kept, as a merge of sensor_readings_raw keeps
+// the last inserted.
 func (b *readingRows) repeats() []bool {
-	var out []bool
+	out := make([]bool, len(b.eventID))
 	seen := make(map[string]struct{}, len(b.eventID))
 	for i := len(b.eventID) - 1; i >= 0; i-- {
 		if _, dup := seen[b.eventID[i]]; dup {
-			if out == nil {
-				out = make([]bool, len(b.eventID))
-			}
 			out[i] = true
 			continue
 		}

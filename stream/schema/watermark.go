@@ -247,15 +247,14 @@ func (l *Lowerer) StoredAll(ctx context.Context, conn driver.Conn, partner, devi
 	return l.lookup(ctx, conn, partner, device, metric, observedMs, math.MaxInt64)
 }
 
-// lookupTimeout bounds a key lookup: with the 60 s insert after it, well
-// inside WatermarkGrace (see Lowerer).
+// lookupTimeout bounds a key lookup, inside the writer's own insert
+// timeout (stream's is 60 s for the lookup and the insert together).
 const lookupTimeout = 30 * time.Second
 
 // lookup marks the readings observed before belowMs whose key is stored.
 func (l *Lowerer) lookup(ctx context.Context, conn driver.Conn, partner, device, metric []string, observedMs []int64, belowMs int64) ([]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	w := belowMs
 	keys, err := ext.NewTable("batch_keys",
 		ext.Column("partner", column.Type("String")), ext.Column("device_id", column.Type("String")),
 		ext.Column("metric", column.Type("String")), ext.Column("observed_ms", column.Type("Int64")))
@@ -264,7 +263,7 @@ func (l *Lowerer) lookup(ctx context.Context, conn driver.Conn, partner, device,
 	}
 	from, to, n := int64(0), int64(0), 0
 	for i, ms := range observedMs {
-		if ms >= w {
+		if ms >= belowMs {
 			continue
 		}
 		if n == 0 || ms < from {
@@ -308,7 +307,7 @@ func (l *Lowerer) lookup(ctx context.Context, conn driver.Conn, partner, device,
 	}
 	stored := make([]bool, len(observedMs))
 	for i, ms := range observedMs {
-		if ms < w {
+		if ms < belowMs {
 			_, stored[i] = found[key{partner[i], device[i], metric[i], ms}]
 		}
 	}
