@@ -84,9 +84,14 @@ func (c *Config) FollowCompacted(ctx context.Context, name string, caughtUp func
 	}
 }
 
-// WaitForLeaders waits until every partition of the topics has a leader.
-// A topic just created has none for a moment, and a client that writes or
-// fetches then gets "Not Leader For Partition" errors.
+// WaitForLeaders waits until every partition of the topics has a leader
+// that serves it. A topic just created has none for a moment, and a client
+// that writes or fetches then gets "Not Leader For Partition" errors. The
+// metadata alone is not proof: a KRaft broker names itself leader in its
+// metadata a moment before its replica manager holds the partition, and a
+// write in that moment is refused the same way (a CI run on 2 busy cores
+// met it). So each partition's leader is also asked for its first offset,
+// which it answers only once it serves the partition.
 func (c *Config) WaitForLeaders(ctx context.Context, names ...string) error {
 	client, release := c.NewClient(10 * time.Second)
 	defer release()
@@ -96,36 +101,62 @@ func (c *Config) WaitForLeaders(ctx context.Context, names ...string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var why string
 	for {
-		res, err := client.Metadata(wctx, &kafka.MetadataRequest{Topics: full})
-		if err == nil {
-			why = ""
-			for _, t := range res.Topics {
-				if t.Error != nil {
-					why = t.Name + ": " + t.Error.Error()
-				} else if len(t.Partitions) == 0 {
-					why = t.Name + " has no partitions in the metadata yet"
-				}
-				for _, p := range t.Partitions {
-					if p.Error != nil || p.Leader.ID < 0 {
-						why = fmt.Sprintf("%s partition %d has no leader yet", t.Name, p.ID)
-					}
-				}
-			}
-			if len(res.Topics) < len(full) {
-				why = "not every topic is in the metadata yet"
-			}
-			if why == "" {
-				return nil
-			}
-		} else {
-			why = err.Error()
+		why := notServed(wctx, client, full)
+		if why == "" {
+			return nil
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("waiting for the leaders of %s: %s", strings.Join(full, ", "), why)
+			return fmt.Errorf("waiting for the leaders of %s: %s (is every broker up? try deploy/local/services.sh status)",
+				strings.Join(full, ", "), why)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// notServed says why a partition of the topics is not served yet, or ""
+// when every one is.
+func notServed(ctx context.Context, client *kafka.Client, topics []string) string {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return err.Error()
+	}
+	if len(md.Topics) < len(topics) {
+		return "not every topic is in the metadata yet"
+	}
+	offsets := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	asked := 0
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return t.Name + ": " + t.Error.Error()
+		}
+		if len(t.Partitions) == 0 {
+			return t.Name + " has no partitions in the metadata yet"
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.ID < 0 {
+				return fmt.Sprintf("%s partition %d has no leader yet", t.Name, p.ID)
+			}
+			offsets.Topics[t.Name] = append(offsets.Topics[t.Name], kafka.FirstOffsetOf(p.ID))
+			asked++
+		}
+	}
+	res, err := client.ListOffsets(ctx, offsets)
+	if err != nil {
+		return "asking the leaders for offsets: " + err.Error()
+	}
+	answered := 0
+	for topic, ps := range res.Topics {
+		answered += len(ps)
+		for _, p := range ps {
+			if p.Error != nil {
+				return fmt.Sprintf("the leader of %s partition %d does not serve it yet: %v", topic, p.Partition, p.Error)
+			}
+		}
+	}
+	if answered < asked {
+		return fmt.Sprintf("the leaders answered for %d of %d partitions", answered, asked)
+	}
+	return ""
 }
