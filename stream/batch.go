@@ -13,7 +13,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/event"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
 	"github.com/sonla-ioc/ioc/stream/schema"
@@ -237,7 +236,7 @@ type rowSender interface {
 
 func (s *Service) insert(ctx context.Context, conn driver.Conn, b *batch) error {
 	ictx, cancel := context.WithTimeout(ctx, insertTimeout)
-	defer chconn.CancelAfterBatch(cancel) // not at once: the next flush's connection
+	defer cancel()
 	if s.ch.Cluster != "" {
 		if server, err := schema.ServerVersion(conn); err == nil {
 			if tok := dedupToken(s.ch.Cluster, server, b.records.Sum64(), b.n); tok != "" {

@@ -212,16 +212,3 @@ func (c *Config) Open(ctx context.Context) (driver.Conn, error) {
 	}
 	return conn, nil
 }
-
-// batchCancelDelay is how long CancelAfterBatch waits.
-const batchCancelDelay = time.Second
-
-// CancelAfterBatch cancels, a second from now, a context that batch
-// inserts used. clickhouse-go (v2.50) closes a batch's connection when the
-// batch's context ends, from a goroutine that may not have seen yet that
-// Send returned; by then the connection is back in the pool, and the next
-// statement on it fails ("use of closed network connection"): about one
-// batch in 300 to 1,000 on this box when the context is cancelled at once
-// (measured; too rare for a test to catch).
-// Defer it instead of cancel.
-func CancelAfterBatch(cancel context.CancelFunc) { time.AfterFunc(batchCancelDelay, cancel) }

@@ -45,10 +45,8 @@ type MigrateFunc func(ctx context.Context, conn driver.Conn, ch chconn.Config, l
 func Migrated(t testing.TB, prefix string, migrate MigrateFunc) (chconn.Config, driver.Conn) {
 	t.Helper()
 	ch := Scratch(t, prefix)
-	// Not cancelled as Migrated returns: migrate records each migration
-	// with a batch (chconn.CancelAfterBatch).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer chconn.CancelAfterBatch(cancel)
+	defer cancel()
 	conn, err := ch.Open(ctx)
 	if err != nil {
 		t.Fatalf("opening the scratch database %s: %v", ch.Database, err)
