@@ -8,7 +8,7 @@ BIN      := bin/ioc
 CONFIG   ?= deploy/ioc.yaml
 SERVICES := deploy/local/services.sh
 
-.PHONY: run test build services-up services-down services-status test-tools unit check-config clean lint
+.PHONY: run test build services-up services-down services-status test-tools unit test-race check-config clean lint
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/ioc
@@ -55,6 +55,13 @@ $(GOLANGCI_LINT):
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 	cd deploy/kubetest && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
+
+# The tests under the race detector: run it after touching goroutines or
+# anything a test reads while a process writes (docs/contributing.md).
+# Not part of `make test`: instrumented code runs 2-10 times slower, which
+# the timing of the end-to-end tests does not allow for.
+test-race: services-up
+	eval "$$($(SERVICES) env)" && $(GO) test -race -count=1 -timeout 25m ./...
 
 # Tests that need no service (decoders, config, schema rendering).
 unit:

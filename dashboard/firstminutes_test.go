@@ -9,7 +9,6 @@ package dashboard
 // screenshots at 60 s are the README's pictures (docs/img/).
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -20,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/procout"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -295,7 +294,7 @@ func TestFirstMinutesInChromium(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building ioc: %v\n%s", err, out)
 	}
-	var logBuf syncBuffer
+	var logBuf procout.Buffer
 	ioc := exec.Command(bin, "run", "-config", cfgFile, "-simulate")
 	ioc.Dir = repo
 	ioc.Env = append(os.Environ(), fmt.Sprintf("IOC_MQTT_URL=tcp://127.0.0.1:%d", mqttPort),
@@ -325,7 +324,7 @@ func TestFirstMinutesInChromium(t *testing.T) {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("ioc run -simulate said (last 6000 bytes):\n%s", logBuf.tail(6000))
+			t.Logf("ioc run -simulate said (last 6000 bytes):\n%s", logBuf.Tail(6000))
 		}
 	})
 
@@ -398,7 +397,7 @@ func TestFirstMinutesInChromium(t *testing.T) {
 	if wallDone > target || kpiDone > target {
 		t.Logf("FIGURE: slower than the %s target on this machine (load average %s)", target, loadAverage())
 	}
-	for _, line := range strings.Split(logBuf.tail(1<<30), "\n") {
+	for _, line := range strings.Split(logBuf.String(), "\n") {
 		for _, key := range []string{"stream running", "monitor state read", "simulator backfilled", "scenario published"} {
 			if strings.Contains(line, key) {
 				t.Logf("ioc: %.200s", line)
@@ -442,28 +441,6 @@ func goBinary() string {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
-}
 
 // loadAverage is /proc/loadavg's first three figures, for the log.
 func loadAverage() string {

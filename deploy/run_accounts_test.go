@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/sonla-ioc/ioc/internal/chconn"
 	"github.com/sonla-ioc/ioc/internal/kafkaconn"
+	"github.com/sonla-ioc/ioc/internal/procout"
 	"github.com/sonla-ioc/ioc/internal/testpoll"
 )
 
@@ -74,7 +74,7 @@ ops:
 		_, _ = kc.DeleteTopicsWithPrefix(context.Background())
 	})
 
-	var out lockedBuffer
+	var out procout.Buffer
 	cmd := exec.Command(iocBin, "run", "-config", path)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "IOC_INGEST_HTTP_TOKENS=eoffice " + token + " document"}
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -156,22 +156,4 @@ ops:
 	if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = 'ioc_security' AND name = 'audit_log'").Scan(&engine); err != nil || engine != "MergeTree" {
 		t.Errorf("audit log engine %q (%v) after ioc run's migration", engine, err)
 	}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

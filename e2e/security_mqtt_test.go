@@ -8,7 +8,6 @@ package e2e
 // touched: this test starts its own on free ports and stops it.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -32,6 +31,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/sonla-ioc/ioc/ingest"
+	"github.com/sonla-ioc/ioc/internal/procout"
 )
 
 // broker is a Mosquitto of this test.
@@ -112,7 +112,7 @@ func startBroker(t *testing.T) *broker {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", confFile)
-	var stderr bytes.Buffer
+	var stderr procout.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
