@@ -75,6 +75,8 @@ ops:
 	})
 
 	var out procout.Buffer
+	// query_log's event_time has whole seconds: the second this run began.
+	since := time.Now().Truncate(time.Second)
 	cmd := exec.Command(iocBin, "run", "-config", path)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "IOC_INGEST_HTTP_TOKENS=eoffice " + token + " document"}
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -144,14 +146,27 @@ ops:
 		})
 	}
 	stop()
-	// Nothing the roles' accounts asked was refused, and the schema is
-	// complete (migrated as the administrative account before the roles).
+	// Nothing the roles' accounts asked since this run began was refused,
+	// and the schema is complete (migrated as the administrative account
+	// before the roles). A query the role itself gave up is no refusal: the
+	// SIGTERM above cancels what is in flight, and the server logs code 210
+	// (the client closed the connection while it wrote: "Connection reset
+	// by peer" or "Broken pipe, while writing to socket") or 394 (the query
+	// was cancelled). CI met one, and 1 run in 25 here: stream's INSERT of
+	// a registry record, cut while it stored the CSV seed one device at a
+	// time; the next start stores it again (registry_live.go). The format
+	// is "Code: 210, e.displayText()" on 18.16, "Code: 210. DB::…" now.
 	_ = conn.Exec(ctx, "SYSTEM FLUSH LOGS")
-	var failed uint64
+	var failed, gaveUp uint64
 	var sample string
-	if err := conn.QueryRow(ctx, "SELECT count(), any(exception) FROM system.query_log WHERE user IN ('ioc_pipeline', 'ioc_dashboard', 'ioc_ingest') AND exception != ''").Scan(&failed, &sample); err != nil || failed > 0 {
+	err = conn.QueryRow(ctx, `SELECT countIf(NOT gone), anyIf(exception, NOT gone), countIf(gone)
+		FROM (SELECT exception, match(exception, '^Code: (210|394)[.,]') AS gone FROM system.query_log
+		      WHERE event_time >= ? AND user IN ('ioc_pipeline', 'ioc_dashboard', 'ioc_ingest') AND exception != '')`,
+		since).Scan(&failed, &sample, &gaveUp)
+	if err != nil || failed > 0 {
 		t.Errorf("%d queries of the roles' accounts failed (%v), e.g. %s\n%s", failed, err, sample, out.String())
 	}
+	t.Logf("%d queries of the roles were cancelled by their own side at shutdown", gaveUp)
 	var engine string
 	if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = 'ioc_security' AND name = 'audit_log'").Scan(&engine); err != nil || engine != "MergeTree" {
 		t.Errorf("audit log engine %q (%v) after ioc run's migration", engine, err)

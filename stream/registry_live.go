@@ -19,16 +19,35 @@ import (
 
 // registryFollower keeps stream's registry live (registry.Follower): it
 // seeds the registry topic with the CSV file's devices the topic does not
-// hold yet, stores every record newer than what ClickHouse had at start in
-// device_registry_raw (one insert per record: registry changes are rare),
-// and hands every new registry in force to set (the monitor).
+// hold yet, stores every record newer than what ClickHouse had of its
+// device at start in device_registry_raw (one insert per record: registry
+// changes are rare), and hands every new registry in force to set (the
+// monitor).
 func registryFollower(ctx context.Context, kc kafkaconn.Config, ch chconn.Config, conn driver.Conn, file *registry.Registry,
 	log *slog.Logger, reg prometheus.Registerer, w *kafka.Writer, set func(*registry.Registry)) (*registry.Follower, error) {
 	log = log.With("component", "registry")
-	var stored int64
-	q := fmt.Sprintf("SELECT max(version) FROM %s", ch.Table("device_registry_raw"))
-	if err := backoff.Retry(ctx, log, "reading the newest stored registry version", func() error {
-		return conn.QueryRow(ctx, q).Scan(&stored)
+	// The newest version stored of each device, not one newest for the
+	// table: the CSV seed gives every device one version, so a stream
+	// stopped part way through storing it would leave the rest out on
+	// every later start, and out of the devices view.
+	stored := map[string]int64{}
+	q := fmt.Sprintf("SELECT device_id, max(version) FROM %s GROUP BY device_id", ch.Table("device_registry_raw"))
+	if err := backoff.Retry(ctx, log, "reading the newest stored registry version of each device", func() error {
+		clear(stored)
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			stored[id] = v
+		}
+		return rows.Err()
 	}); err != nil {
 		return nil, err
 	}
@@ -53,7 +72,7 @@ func registryFollower(ctx context.Context, kc kafkaconn.Config, ch chconn.Config
 			set(r)
 		},
 		Record: func(r registry.Record) {
-			if r.Version <= stored {
+			if r.Version <= stored[r.ID] {
 				return
 			}
 			select {
